@@ -1,0 +1,49 @@
+/*
+ * aggregate.h: flat-vector kernels for the server side of federated learning.
+ *
+ * Exact sums over clients: each contribution w * x[i] is rounded to a fixed-point
+ * grid of 2^-FA_FIXED_BITS and added as int64. Integer addition is associative,
+ * so the sum is bit-identical however clients are grouped over ranks and threads
+ * (DESIGN.md, reproducibility contract). Overflow is detected, never wrapped.
+ * No MPI, no I/O, no allocation: callers own every buffer.
+ */
+#ifndef FEDALIGN_AGGREGATE_H
+#define FEDALIGN_AGGREGATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FA_FIXED_BITS 32
+/* a single contribution must satisfy |w * x| < FA_FIXED_LIMIT */
+#define FA_FIXED_LIMIT 1.0e6
+
+/* Round one double to the fixed grid; returns false if |v| >= FA_FIXED_LIMIT or not finite. */
+bool fixed_from_double(double v, int64_t *out);
+double fixed_to_double(int64_t q);
+
+/* acc[i] += fixed(w * x[i]) for i < n. Returns false (acc unspecified) when a
+ * contribution is out of range or not finite, or an int64 addition overflows. */
+bool fixed_accumulate(int64_t *acc, const float *x, double w, size_t n);
+
+/* out[i] = base[i] + alpha * fixed_to_double(acc[i]) / denom, rounded to float. */
+void fixed_apply_update(float *out, const float *base, const int64_t *acc, double alpha,
+                        double denom, size_t n);
+
+/* out = a - b */
+void vec_sub(float *out, const float *a, const float *b, size_t n);
+/* dot product in double, serial left-to-right (deterministic) */
+double vec_dot(const float *a, const float *b, size_t n);
+double vec_norm2(const float *a, size_t n);
+/* cosine similarity; 0 when either vector is zero */
+double vec_cosine(const float *a, const float *b, size_t n);
+/* true when every element is finite */
+bool vec_all_finite(const float *a, size_t n);
+
+/* Stable 64-bit hash of the exact bits of a float vector (FNV-1a over words, then mixed). */
+uint64_t fa_checksum(const float *a, size_t n);
+
+/* Dual-criterion weight numerator u_t = s_t * max(c, theta_t). */
+double fa_dual_weight(double s, double theta, double floor_c);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * comm.h: the only module that talks MPI.
+ *
+ * Everything here is collective over MPI_COMM_WORLD unless marked otherwise.
+ * Only the master thread calls these (MPI_THREAD_FUNNELED); no OpenMP region
+ * ever calls into comm. Counts are size_t; large messages are split internally
+ * so that no MPI count overflows int.
+ */
+#ifndef FEDALIGN_COMM_H
+#define FEDALIGN_COMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedalign/timer.h"
+
+/* MPI_Init_thread(FUNNELED) and a check of the provided level. */
+void comm_init(int *argc, char ***argv);
+/* MPI_Finalize if initialized (idempotent). */
+void comm_finalize(void);
+bool comm_is_initialized(void); /* local */
+int comm_rank(void);            /* local; 0 before init */
+int comm_size(void);            /* local; 1 before init */
+void comm_barrier(void);
+
+/* Take every rank down with exit code `code` (local; does not return). */
+void comm_abort(int code);
+
+void comm_bcast_floats(float *buf, size_t n, int root);
+void comm_bcast_doubles(double *buf, size_t n, int root);
+void comm_bcast_bytes(void *buf, size_t n, int root);
+
+/* Exact int64 sums (MPI_INT64_T, MPI_SUM). Before reducing, every rank checks that
+ * |buf[i]| <= INT64_MAX / size, so the total cannot overflow; if any rank fails the
+ * check all ranks die with one message. */
+void comm_allreduce_sum_i64(int64_t *buf, size_t n);
+void comm_reduce_sum_i64(int64_t *buf, size_t n, int root);
+
+/* Element-wise max / min / sum of doubles (not exact; for timers and diagnostics). */
+void comm_allreduce_max_double(double *buf, size_t n);
+void comm_allreduce_min_double(double *buf, size_t n);
+void comm_allreduce_sum_double(double *buf, size_t n);
+
+/* true on every rank iff `local` is true on every rank / on any rank */
+bool comm_all(bool local);
+bool comm_any(bool local);
+
+/* Point to point, used by the phase-1 token ring. Not collective. */
+void comm_send_floats(const float *buf, size_t n, int dest, int tag);
+void comm_recv_floats(float *buf, size_t n, int src, int tag);
+
+/* Gather per-client doubles to root in global client order: rank r contributes
+ * counts[r] values (block distribution). all (sum of counts) is needed on root only. */
+void comm_gatherv_doubles(const double *local, size_t n_local, double *all, int root);
+
+/* Per-phase timer statistics over ranks: min/avg/max of t->acc, and the phase's
+ * span max(last) - min(first) (the ring's honest wall time). Arrays of FA_T_COUNT. */
+void comm_reduce_timers(const Timers *t, double *tmin, double *tavg, double *tmax,
+                        double *span);
+
+/* Block distribution of n_items over the ranks: first item and count of rank r. */
+void comm_block(size_t n_items, int rank, int size, size_t *first, size_t *count);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * data.h: datasets, built-in device generators, CSV loading, partitioning into
+ * clients and train/val/test splits.
+ *
+ * Shapes: N = rows, D = features, K = classes, C = clients.
+ * Every client's data is a function of (seed, client id) and the data spec
+ * alone, built on the rank that owns the client: nothing here depends on how
+ * clients are spread over ranks or threads. No MPI in this module; CSV input
+ * is read by every rank identically, so input errors are reported with
+ * fa_fail() and come out the same everywhere.
+ */
+#ifndef FEDALIGN_DATA_H
+#define FEDALIGN_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FA_MAX_CLASSES 16
+#define FA_MAX_FEATURES 64
+#define FA_NAME_LEN 48
+#define FA_PATH_LEN 1024
+
+// ----------------------------------------------------------------------------
+// plain datasets
+
+typedef struct {
+    size_t n;   /* rows */
+    size_t d;   /* features */
+    float *x;   /* (n, d) row-major; owns */
+    int32_t *y; /* (n) labels in [0, K); owns */
+} Dataset;
+
+void dataset_alloc(Dataset *ds, size_t n, size_t d);
+void dataset_free(Dataset *ds);
+/* out = rows[0..m) of src (copies; out is allocated) */
+void dataset_take(Dataset *out, const Dataset *src, const size_t *rows, size_t m);
+/* hist[k] = number of rows with label k, for k < n_classes */
+void dataset_hist(const Dataset *ds, size_t n_classes, size_t *hist);
+
+typedef struct {
+    size_t d;                                        /* features */
+    size_t k;                                        /* classes */
+    char feature_names[FA_MAX_FEATURES][FA_NAME_LEN];
+    char class_names[FA_MAX_CLASSES][FA_NAME_LEN];
+    char name[FA_NAME_LEN];                          /* "electrical", "mechanical", "csv" */
+} DataInfo;
+
+// ----------------------------------------------------------------------------
+// built-in physics-based device generators
+
+typedef enum { FA_DATA_ELECTRICAL = 0, FA_DATA_MECHANICAL = 1, FA_DATA_CSV = 2 } FaDataKind;
+
+typedef struct {
+    double heterogeneity;   /* 0 = every device nominal, 1 = default spread of device parameters */
+    size_t window;          /* mechanical: samples per vibration window [1024] */
+    size_t severities;      /* mechanical: fault severities per fault type [3] -> K = 1 + 3*sev */
+    bool spectral;          /* mechanical: add spectral/envelope features */
+} GenOptions;
+
+/* Fill info (D, K, names) for a generator. */
+void gen_info(FaDataKind kind, const GenOptions *opt, DataInfo *info);
+
+/* Generate n samples with the given labels y[0..n) for one device into x (n, D).
+ * device = global client id; public_data = true uses nominal device parameters and
+ * the FA_RNG_PUBLIC stream (device is then a chunk index). `stream` separates
+ * independent draws for the same device (e.g. 0 for its data). Deterministic in
+ * (seed, device, public_data, stream, y) and nothing else. Thread-safe. */
+void gen_samples(FaDataKind kind, const GenOptions *opt, uint64_t seed, uint64_t device,
+                 bool public_data, uint64_t stream, const int32_t *y, size_t n, float *x);
+
+// ----------------------------------------------------------------------------
+// real data: CSV
+
+typedef struct {
+    char path[FA_PATH_LEN];
+    char label_cols[256];    /* "G,C,B,A" (joined) or "label"; empty = last column */
+    char feature_cols[1024]; /* comma list; empty = every other numeric column */
+    char group_col[FA_NAME_LEN]; /* column used for --partition column:NAME; may be empty */
+} CsvSpec;
+
+/* Load a numeric CSV. Labels are the distinct values of the label column(s) (joined
+ * with '' when several), sorted, mapped to 0..K-1 and named in info->class_names.
+ * group (optional, may be NULL) receives a malloc'ed (n) array with the values of
+ * spec->group_col mapped to 0..G-1, and *n_groups the count.
+ * Returns 0, or -1 with "file:line:column: message" in err. Pure: no printing. */
+int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group,
+             size_t *n_groups, char *err, size_t errlen);
+
+// ----------------------------------------------------------------------------
+// partitioning and splits
+
+typedef enum { FA_PART_DIRICHLET = 0, FA_PART_IID = 1, FA_PART_COLUMN = 2 } FaPartKind;
+
+typedef struct {
+    FaPartKind kind;
+    double beta;            /* Dirichlet concentration (label skew), > 0 */
+    double quantity_sigma;  /* quantity skew: client sizes ~ lognormal(0, sigma), 0 = equal */
+    size_t min_per_client;  /* minimum rows per client */
+    size_t retry_cap;       /* Dirichlet redraws before the deterministic repair */
+    char column[FA_NAME_LEN]; /* FA_PART_COLUMN: CSV column that names the client */
+} PartitionSpec;
+
+/* Generated data: label histogram of client `client` with n_mean rows on average.
+ * Draws p ~ Dirichlet(beta) (or uniform for IID) and a lognormal size from
+ * (seed, FA_RNG_PARTITION, client); always terminates; hist sums to >= min_per_client. */
+void partition_gen_hist(const PartitionSpec *ps, uint64_t seed, uint64_t client,
+                        size_t n_classes, size_t n_mean, size_t *hist);
+
+/* A pool of labelled rows (real data): assign every row to one of n_clients clients.
+ * client_of_row (n) gets a client id or -1 (row unused). With FA_PART_COLUMN, group
+ * gives the client of each row. Deterministic in seed. Dirichlet: per class, split
+ * its rows by Dirichlet(beta) proportions; redraw up to retry_cap times until every
+ * client has min_per_client rows, then repair deterministically by moving rows from
+ * the largest clients. Returns 0, or -1 with a message when impossible
+ * (n < n_clients * min_per_client, too few groups, ...). */
+int partition_pool(const PartitionSpec *ps, uint64_t seed, const int32_t *y, size_t n,
+                   size_t n_classes, const int32_t *group, size_t n_groups,
+                   size_t n_clients, int64_t *client_of_row, char *err, size_t errlen);
+
+typedef struct {
+    double val_frac;  /* fraction of each class for validation [0.15] */
+    double test_frac; /* fraction of each class for test [0.25] */
+    bool block;       /* contiguous blocks per class (time series) instead of random */
+} SplitSpec;
+
+/* Split one client's rows (in their original order) into train/val/test, stratified
+ * by class; random order from (seed, FA_RNG_SPLIT, client) unless spec->block. */
+void split_rows(const SplitSpec *spec, uint64_t seed, uint64_t client, const Dataset *all,
+                Dataset *train, Dataset *val, Dataset *test);
+
+// ----------------------------------------------------------------------------
+// the federated data set: what every rank holds
+
+typedef struct {
+    FaDataKind kind;
+    GenOptions gen;
+    CsvSpec csv;
+    char public_csv[FA_PATH_LEN]; /* separate public file for phase 0 (csv only); may be empty */
+    PartitionSpec part;
+    SplitSpec split;
+    size_t samples_per_client;    /* generated data: mean rows per client */
+    size_t public_samples;        /* generated data: rows of public data */
+    double public_frac;           /* csv: stratified held-out fraction for public data */
+    double perturb;               /* csv: per-device sensor gain/offset/noise level, 0 = none */
+} DataSpec;
+
+typedef struct {
+    int64_t id;                   /* global client id */
+    Dataset train, val, test;     /* owns */
+    size_t hist[FA_MAX_CLASSES];  /* realized label histogram over all its rows */
+} ClientData;
+
+typedef struct {
+    DataInfo info;
+    size_t n_clients;     /* C, global */
+    size_t first;         /* first global client id on this rank */
+    size_t n_local;       /* clients on this rank: ids [first, first + n_local) */
+    ClientData *clients;  /* (n_local); owns */
+    Dataset public_data;  /* phase-0 data; n = 0 unless requested */
+} FedData;
+
+/* Build this rank's clients [first, first + n_local) and, if want_public, the public data.
+ * Input errors go through fa_fail() (every rank sees the same input). */
+void feddata_build(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_clients,
+                   size_t first, size_t n_local, bool want_public);
+void feddata_free(FedData *fd);
+
+#endif

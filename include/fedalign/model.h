@@ -1,0 +1,131 @@
+/*
+ * model.h: a multilayer perceptron on one contiguous float buffer.
+ *
+ * Shapes: B = batch, D = inputs, H_l = hidden widths, K = classes, P = n_params.
+ * Layout of the parameter buffer (computed in model_layout() only):
+ *   [ mean (D) | inv_std (D) | W1 (D,H1) | b1 (H1) | W2 (H1,H2) | b2 | ... | WL (H,K) | bL (K) ]
+ * The first 2D floats are the input standardization. They are part of the model
+ * (every client and the exported model apply the same transform) but are not
+ * trained: their gradient is always zero, so Adam/SGD/FedProx/aggregation leave
+ * them unchanged exactly. Trainable parameters are [train_off, P).
+ * Gradients and Adam moments use the same layout. Kernels do not allocate, print
+ * or talk; all scratch memory is in a Workspace.
+ */
+#ifndef FEDALIGN_MODEL_H
+#define FEDALIGN_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedalign/data.h"
+
+#define FA_MAX_HIDDEN 8
+/* fixed chunk of a mini-batch whose partial gradient is computed serially; partials
+ * are summed in chunk order, so the result never depends on the thread count */
+#define FA_CHUNK 8
+
+typedef struct {
+    size_t n_in;                  /* D */
+    size_t n_out;                 /* K */
+    size_t n_hidden;              /* number of hidden layers */
+    size_t hidden[FA_MAX_HIDDEN]; /* widths */
+} ModelShape;
+
+typedef struct {
+    ModelShape shape;
+    size_t n_params;                 /* P */
+    size_t n_layers;                 /* n_hidden + 1 */
+    size_t train_off;                /* = 2D: first trainable parameter */
+    size_t w_off[FA_MAX_HIDDEN + 1]; /* offset of layer l weights (fan_in, fan_out) */
+    size_t b_off[FA_MAX_HIDDEN + 1]; /* offset of layer l bias (fan_out) */
+    size_t fan_in[FA_MAX_HIDDEN + 1];
+    size_t fan_out[FA_MAX_HIDDEN + 1];
+    size_t max_width;                /* max over D, H_l, K */
+    size_t act_size;                 /* floats of activations per sample (all layers) */
+} ModelLayout;
+
+/* Compute the layout; returns P. */
+size_t model_layout(ModelLayout *L, const ModelShape *shape);
+
+/* He-uniform weights, zero biases, identity standardization; deterministic in
+ * (seed, FA_RNG_INIT, stream). params has P floats. */
+void model_init(const ModelLayout *L, float *params, uint64_t seed, uint64_t stream);
+/* Set the standardization part: x' = (x - mean) / std (std <= 0 or tiny -> 1). */
+void model_set_norm(const ModelLayout *L, float *params, const double *mean, const double *std);
+
+typedef struct {
+    size_t batch_max; /* rows per call to model_loss_grad / model_forward */
+    size_t n_chunks;  /* ceil(batch_max / FA_CHUNK) */
+    float *act;       /* (n_chunks, FA_CHUNK, act_size) activations; owns */
+    float *dact;      /* (n_chunks, FA_CHUNK, 2 * max_width) backprop scratch; owns */
+    float *gpart;     /* (n_chunks, P) per-chunk partial gradients; owns */
+    double *lpart;    /* (n_chunks) per-chunk loss sums; owns */
+    float *grad;      /* (P) gradient of the mean loss; owns */
+    float *m, *v;     /* (P) Adam moments; owns */
+    size_t *perm;     /* (n_perm) sample order scratch for training; owns */
+    size_t n_perm;
+} Workspace;
+
+void workspace_build(Workspace *ws, const ModelLayout *L, size_t batch_max);
+void workspace_free(Workspace *ws);
+
+/* logits (B, K) for raw inputs x (B, D); B <= ws->batch_max. */
+void model_forward(const ModelLayout *L, const float *params, const float *x, size_t B,
+                   float *logits, Workspace *ws);
+
+/* Mean softmax cross-entropy over the batch; its gradient goes to ws->grad (P, zero
+ * on the standardization part). threaded = spread chunks over OpenMP threads; the
+ * result is bit-identical either way. Returns the mean loss. */
+double model_loss_grad(const ModelLayout *L, const float *params, const float *x,
+                       const int32_t *y, size_t B, Workspace *ws, bool threaded);
+
+typedef struct {
+    double loss;                                     /* mean cross-entropy */
+    double acc;                                      /* correct / n, 0 when n == 0 */
+    size_t n, correct;
+    size_t confusion[FA_MAX_CLASSES * FA_MAX_CLASSES]; /* [true * K + predicted] */
+} EvalResult;
+
+/* Evaluate on a whole dataset in batches of ws->batch_max. */
+void model_evaluate(const ModelLayout *L, const float *params, const Dataset *ds,
+                    Workspace *ws, bool threaded, EvalResult *out);
+
+// ----------------------------------------------------------------------------
+// optimizers and local training
+
+typedef enum { FA_OPT_ADAM = 0, FA_OPT_SGD = 1 } FaOptimizer;
+
+typedef struct {
+    FaOptimizer opt;
+    double lr;            /* learning rate */
+    double beta1, beta2;  /* Adam */
+    double eps;           /* Adam */
+    size_t batch;         /* mini-batch size */
+    double epochs;        /* passes over the data; a fraction means a partial pass */
+    double mu;            /* FedProx: adds mu/2 * ||w - ref||^2, 0 = off */
+} TrainOpts;
+
+/* One Adam step with bias correction at step t >= 1 over n floats (flat loop). */
+void optim_adam_step(float *p, const float *g, float *m, float *v, size_t n, double lr,
+                     double beta1, double beta2, double eps, uint64_t t);
+/* p -= lr * g */
+void optim_sgd_step(float *p, const float *g, size_t n, double lr);
+/* g += mu * (p - ref) over n floats: the gradient of mu/2 * ||p - ref||^2 */
+void optim_prox_grad(float *g, const float *p, const float *ref, size_t n, double mu);
+
+typedef struct {
+    double loss_mean;  /* mean of the batch losses seen */
+    size_t steps;
+    size_t samples;
+} TrainStats;
+
+/* Train params in place on ds for opts->epochs epochs of shuffled mini-batches.
+ * Order comes from (seed, FA_RNG_SHUFFLE, client, round). Adam moments are reset at
+ * the start (a fresh local optimizer per call). ref (P) != NULL with mu > 0 adds the
+ * FedProx term. Deterministic; threaded as in model_loss_grad. */
+void train_local(const ModelLayout *L, float *params, const float *ref, const Dataset *ds,
+                 const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round,
+                 Workspace *ws, bool threaded, TrainStats *stats);
+
+#endif
