@@ -26,6 +26,14 @@ double fixed_to_double(int64_t q);
  * contribution is out of range or not finite, or an int64 addition overflows. */
 bool fixed_accumulate(int64_t *acc, const float *x, double w, size_t n);
 
+/* acc[i] += q * round(x[i] * 2^32): integer weight times the fixed-point value, so
+ * equal weights factor out exactly. Returns false on a non-finite or out-of-range
+ * x[i] or an int64 overflow (acc unspecified then). */
+bool fixed_accumulate_q(int64_t *acc, const float *x, int64_t q, size_t n);
+
+/* acc[i] += src[i] with overflow detection (sums of per-thread accumulators). */
+bool fixed_add(int64_t *acc, const int64_t *src, size_t n);
+
 /* out[i] = base[i] + alpha * fixed_to_double(acc[i]) / denom, rounded to float. */
 void fixed_apply_update(float *out, const float *base, const int64_t *acc, double alpha,
                         double denom, size_t n);

@@ -1,0 +1,122 @@
+/*
+ * config.h: the one Config struct, its defaults, presets, argv parsing and
+ * validation (XSBench read_CLI, llm.c error_usage).
+ *
+ * Every rank parses the same argv, so no broadcast is needed. config_parse()
+ * and config_validate() never exit: they return a message, and main() turns it
+ * into one clear error on rank 0 and a non-zero exit on every rank.
+ */
+#ifndef FEDALIGN_CONFIG_H
+#define FEDALIGN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fedalign/data.h"
+#include "fedalign/model.h"
+
+typedef enum { FA_CMD_RUN = 0, FA_CMD_SUITE, FA_CMD_DATA, FA_CMD_HELP } FaCommand;
+
+typedef enum {
+    FA_METHOD_FEDMETAALIGN = 0,
+    FA_METHOD_FEDAVG,
+    FA_METHOD_FEDPROX,
+    FA_METHOD_LOCAL,
+    FA_METHOD_COUNT
+} FaMethod;
+
+extern const char *const fa_method_names[FA_METHOD_COUNT];
+
+/* Fed-Meta-Align ablations (bit flags for --ablate) */
+#define FA_ABLATE_PHASE0 1u
+#define FA_ABLATE_PHASE1 2u
+#define FA_ABLATE_SIMILARITY 4u
+
+typedef enum { FA_SCORE_ACC = 0, FA_SCORE_LOSS, FA_SCORE_PREACC } FaScore;   /* s_t */
+typedef enum { FA_REF_MEAN = 0, FA_REF_PREV } FaReference;                    /* theta_t */
+typedef enum { FA_INIT_RANDOM = 0, FA_INIT_FOUNDATION } FaInit;
+typedef enum { FA_THREADS_AUTO = 0, FA_THREADS_CLIENTS, FA_THREADS_BATCH } FaThreadsOver;
+
+typedef struct {
+    FaCommand command;
+    char preset[16];           /* tiny|small|paper|large */
+    uint64_t seed;
+
+    /* data */
+    DataSpec data;
+    size_t clients;            /* N */
+
+    /* model */
+    ModelShape shape;          /* n_in/n_out filled from the data */
+    char hidden_str[64];       /* "64,32" */
+
+    /* local training (phase 2, local-only, personalization share optimizer settings) */
+    TrainOpts local;           /* Adam, lr, batch, epochs per round, mu */
+
+    /* phase 0 */
+    double p0_epochs;
+    double p0_lr;
+    /* phase 1 */
+    double p1_frac;            /* fraction of each client's train data in its P1 slice */
+    double p1_epochs;
+    size_t p1_passes;
+    bool ring_perm;            /* seeded permutation instead of id order */
+    size_t ring_clients;       /* 0 = all */
+    /* phase 2 */
+    size_t rounds;
+    double client_frac;        /* fraction of clients selected per round */
+    double alpha;              /* server learning rate */
+    double floor_c;            /* c in max(c, theta) */
+    FaScore score;
+    FaReference reference;
+    bool fedavg_uniform;       /* FedAvg unweighted instead of by samples */
+    /* phase 3 */
+    bool personalize;
+    double p3_epochs;
+    double p3_lr;
+
+    /* method selection */
+    FaMethod method;
+    unsigned ablate;           /* FA_ABLATE_* */
+    FaInit init;               /* baselines: random or phase-0 foundation init */
+    double target_acc;         /* report rounds/seconds to reach it; 0 = off */
+
+    /* execution */
+    FaThreadsOver threads_over;
+    int threads;               /* 0 = OMP default */
+    bool verbose;
+    bool quiet;                /* no per-round lines */
+
+    /* data command */
+    bool describe;
+    char export_dir[FA_PATH_LEN];
+
+    /* bookkeeping for printing: which flags the user set */
+    char dataset_str[FA_PATH_LEN + 8];
+    char partition_str[FA_NAME_LEN + 16];
+} Config;
+
+/* Defaults = preset "small". */
+void config_defaults(Config *c);
+/* Apply a preset's sizes; returns false for an unknown name. */
+bool config_apply_preset(Config *c, const char *name);
+/* Parse argv (argv[1] is the command). Returns 0, or -1 with a message in err. */
+int config_parse(Config *c, int argc, char **argv, char *err, size_t errlen);
+/* Range and consistency checks independent of the data; -1 with a message naming the flag. */
+int config_validate(const Config *c, char *err, size_t errlen);
+/* Usage text with live defaults. */
+void config_usage(FILE *out);
+/* Print the effective configuration as a boxed two-column table. */
+void config_print(const Config *c, FILE *out);
+
+/* Visit every configuration value as (name, text) pairs: used by config_print and
+ * by the results file, so both always list the same keys. */
+typedef void (*ConfigVisitor)(void *ctx, const char *key, const char *value);
+void config_visit(const Config *c, ConfigVisitor fn, void *ctx);
+
+/* Parse "64,32" into shape->hidden; returns false on a bad list. */
+bool config_parse_hidden(const char *s, ModelShape *shape);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * fl.h: the Fed-Meta-Align pipeline and its baselines (DESIGN.md sections 1, 3).
+ *
+ * One Pipeline per process holds this rank's clients, the layout of the model and
+ * every buffer the phases need, allocated once before any method runs; the round
+ * loop allocates nothing. fl_run_method() runs one method (a MethodSpec) end to end:
+ *   phase 0  foundation on rank 0 (public data)          -> broadcast
+ *   phase 1  token ring over clients (serial by design)  -> broadcast
+ *   phase 2  rounds: bcast, local training, exact fixed-point aggregation
+ *   phase 3  personalization on every client, evaluation on its test split
+ * Every function here is collective over MPI_COMM_WORLD (through comm.h).
+ * Results are bit-identical for any number of ranks and threads: every random
+ * draw is keyed by (seed, purpose, client, round) and every sum over clients is an
+ * int64 fixed-point sum (aggregate.h).
+ */
+#ifndef FEDALIGN_FL_H
+#define FEDALIGN_FL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedalign/config.h"
+#include "fedalign/data.h"
+#include "fedalign/model.h"
+#include "fedalign/timer.h"
+
+/* aggregation weights are quantized to this grid (integers q_t = round(u_t * 2^12))
+ * so that equal weights reduce to unweighted FedAvg bit for bit */
+#define FA_WEIGHT_BITS 12
+
+typedef struct {
+    char name[48];       /* row label in tables and results, e.g. "fedavg+P" */
+    FaMethod method;
+    bool phase0;         /* start from the foundation model (phase 0) */
+    bool phase1;         /* serial meta-initialization ring (Fed-Meta-Align only) */
+    bool similarity;     /* dual-criterion weights (Fed-Meta-Align only) */
+    bool personalize;    /* phase 3 */
+} MethodSpec;
+
+/* Method specs: the one --method/--ablate/--init/--no-personalize asks for, or the
+ * full list run by `fedalign suite`. Returns the count written (<= cap). */
+size_t fl_method_from_config(const Config *c, MethodSpec *out);
+size_t fl_suite_methods(const Config *c, MethodSpec *out, size_t cap);
+
+typedef struct {
+    MethodSpec spec;
+    size_t rounds;          /* phase-2 rounds run (0 for local-only) */
+    /* per-round global metrics, filled on every rank: global model phi^r on the
+     * pooled test rows of all clients, r = 0..rounds (r = rounds is the final model) */
+    double *round_acc;      /* (rounds + 1) */
+    double *round_loss;     /* (rounds + 1) */
+    double *round_time;     /* (rounds + 1) seconds since phase 2 started, at eval of phi^r */
+    double *round_wsum_cos; /* (rounds) weighted mean cosine of the aggregated updates */
+    size_t *round_selected; /* (rounds) clients selected */
+    /* per local client (n_local), accuracy on the client's test split after each phase;
+     * NaN where a phase did not run */
+    double *acc_p0, *acc_p1, *acc_p2, *acc_p3;
+    /* per-round per-client metrics (rounds, n_local), NaN when not selected */
+    double *rc_score;   /* s_t */
+    double *rc_cos;     /* theta_t */
+    double *rc_weight;  /* normalized weight w_t */
+    double *rc_loss;    /* mean local training loss */
+    /* global summaries (every rank) */
+    double acc_global;          /* final global model on pooled test rows (NaN for local) */
+    double acc_personal_mean;   /* mean over clients of personalized (or final) accuracy */
+    double acc_personal_std;
+    double acc_personal_worst;
+    double phase_acc_mean[4];   /* mean over clients of acc_p0..acc_p3 (NaN if not run) */
+    double acc_public;          /* foundation model on held-out public rows (NaN if no phase 0) */
+    uint64_t checksum;          /* final global model bits */
+    uint64_t checksum_personal; /* all per-client final models, in client order */
+    double time_total;          /* seconds, max over ranks */
+    long rounds_to_target;      /* first r with round_acc >= target (-1 = never / off) */
+    double secs_to_target;
+    /* budgets: epochs over the public data, and mean epochs per client over its train data */
+    double budget_public_epochs;
+    double budget_client_epochs;
+    /* per-phase timers over ranks */
+    double tmin[FA_T_COUNT], tavg[FA_T_COUNT], tmax[FA_T_COUNT], tspan[FA_T_COUNT];
+    float *final_global;        /* (P) */
+} MethodResult;
+
+typedef struct Pipeline Pipeline;
+
+/* Build data and buffers (collective). Input errors exit through fa_fail. */
+Pipeline *fl_setup(const Config *cfg, Timers *setup_timers);
+void fl_free(Pipeline *pl);
+const FedData *fl_data(const Pipeline *pl);
+const ModelLayout *fl_layout(const Pipeline *pl);
+int fl_threads(const Pipeline *pl);
+bool fl_threads_over_clients(const Pipeline *pl);
+
+/* Run one method; fills res (allocated here; free with fl_result_free). Collective. */
+void fl_run_method(Pipeline *pl, const MethodSpec *spec, MethodResult *res);
+void fl_result_free(MethodResult *res);
+
+/* The phase-1 client sequence (same on every rank); *order_out is malloc'ed (N). */
+size_t fl_ring_order(const Config *c, size_t **order_out);
+/* Test hook: run phase 1 alone from the initialization; visit_log (n_local) gets each
+ * local client's position in the first pass (-1 if not visited). Collective. */
+void fl_ring_test(Pipeline *pl, int64_t *visit_log, uint64_t *checksum);
+
+/* Server update from exact sums: out[i] = base[i] + alpha * (num[i] / den) * 2^-32,
+ * where num are int64 fixed-point sums of q_t * round(delta_t * 2^32) and den = sum q_t.
+ * The value depends only on the rational num/den, so equal weights q reduce to the
+ * unweighted mean bit for bit. Exposed for tests. */
+void fl_apply_update(float *out, const float *base, const int64_t *num, int64_t den,
+                     double alpha, size_t n);
+/* Quantized weight q_t = llround(u * 2^FA_WEIGHT_BITS) for u in [0, 1]. */
+int64_t fl_quantize_weight(double u);
+
+#endif

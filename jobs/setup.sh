@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages fedalign needs to build, test and analyse.
+# As root it runs apt-get; otherwise it prints the command to run.
+set -euo pipefail
+PKGS="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
+      librandom123-dev libcmocka-dev libcsv-dev python3 python3-h5py python3-numpy python3-matplotlib"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then echo "setup: all packages present"; exit 0; fi
+if [ "$(id -u)" != 0 ]; then
+  echo "setup: missing packages:$missing" >&2
+  echo "run as root: apt-get update && apt-get install -y$missing" >&2
+  exit 1
+fi
+echo "setup: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing

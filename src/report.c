@@ -1,0 +1,117 @@
+/*
+ * report.c: the configuration banner, per-method results blocks, the suite table
+ * and the FEDALIGN_RESULT lines (OSU/IOR-style fixed-width output, rank 0 only).
+ */
+#include "fedalign/report.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "fedalign/timer.h"
+
+static void pct(char *buf, size_t cap, double v) {
+    if (isfinite(v)) snprintf(buf, cap, "%6.2f", 100.0 * v);
+    else snprintf(buf, cap, "%6s", "-");
+}
+
+void report_banner(FILE *out, const Config *c, int ranks, int threads, bool over_clients,
+                   size_t n_params) {
+    fprintf(out, "# fedalign %s (%s): Fed-Meta-Align federated TinyML benchmark\n",
+            FEDALIGN_VERSION, FEDALIGN_GIT);
+    fprintf(out, "# ranks %d | threads/rank %d | parallel over: %s | model %zu params | seed %llu\n",
+            ranks, threads, threads == 1 ? "(one thread)" : over_clients ? "clients" : "batch",
+            n_params, (unsigned long long)c->seed);
+    config_print(c, out);
+}
+
+void report_data(FILE *out, const Config *c, const DataInfo *info, const size_t totals[4]) {
+    (void)c;
+    fprintf(out, "| %-22s | %-44s |\n", "data", info->name);
+    fprintf(out, "| %-22s | %-44zu |\n", "features (D)", info->d);
+    fprintf(out, "| %-22s | %-44zu |\n", "classes (K)", info->k);
+    char buf[64];
+    snprintf(buf, sizeof buf, "%zu / %zu / %zu", totals[0], totals[1], totals[2]);
+    fprintf(out, "| %-22s | %-44s |\n", "rows train/val/test", buf);
+    fprintf(out, "| %-22s | %-44zu |\n", "public rows", totals[3]);
+    fprintf(out, "+------------------------+----------------------------------------------+\n");
+}
+
+void report_method_header(FILE *out, const MethodResult *r, const MethodSpec *ms) {
+    (void)r;
+    fprintf(out, "\n== method %s: phase0 %s, phase1 %s, weights %s, personalize %s ==\n", ms->name,
+            ms->phase0 ? "yes" : "no", ms->phase1 ? "yes" : "no",
+            ms->similarity ? "dual-criterion" : (ms->method == FA_METHOD_LOCAL ? "-" : "FedAvg"),
+            ms->personalize ? "yes" : "no");
+}
+
+static const char *dataset_key(const Config *c) {
+    return c->data.kind == FA_DATA_ELECTRICAL ? "electrical"
+           : c->data.kind == FA_DATA_MECHANICAL ? "mechanical"
+                                                : "csv";
+}
+
+void report_method(FILE *out, const Config *c, const MethodResult *r, int ranks, int threads) {
+    char a[4][16], pub[16];
+    for (int k = 0; k < 4; k++) pct(a[k], sizeof a[k], r->phase_acc_mean[k]);
+    pct(pub, sizeof pub, r->acc_public);
+    fprintf(out, "# RESULTS %s\n", r->spec.name);
+    fprintf(out, "# accuracy %% (mean over clients, client test splits)\n");
+    fprintf(out, "#   %-12s %-12s %-12s %-12s %-12s\n", "foundation", "meta-init", "global",
+            "personal", "public(p0)");
+    fprintf(out, "#   %-12s %-12s %-12s %-12s %-12s\n", a[0], a[1], a[2], a[3], pub);
+    char g[16];
+    pct(g, sizeof g, r->acc_global);
+    fprintf(out, "#   global model on pooled test rows: %s%%   personal: %.2f +/- %.2f%%, worst %.2f%%\n",
+            g, 100.0 * r->acc_personal_mean, 100.0 * r->acc_personal_std,
+            100.0 * r->acc_personal_worst);
+    fprintf(out, "#   budget: %.2f epochs over public data, %.2f epochs per client over its train data\n",
+            r->budget_public_epochs, r->budget_client_epochs);
+    if (c->target_acc > 0.0) {
+        if (r->rounds_to_target >= 0)
+            fprintf(out, "#   target %.2f%% reached at round %ld after %.3f s\n", 100.0 * c->target_acc,
+                    r->rounds_to_target, r->secs_to_target);
+        else
+            fprintf(out, "#   target %.2f%% not reached\n", 100.0 * c->target_acc);
+    }
+    fprintf(out, "# %-12s %12s %12s %12s %12s\n", "phase", "min_s", "avg_s", "max_s", "span_s");
+    for (int k = 0; k < FA_T_COUNT; k++) {
+        if (r->tmax[k] <= 0.0 && k != FA_T_TOTAL) continue;
+        fprintf(out, "  %-12s %12.6f %12.6f %12.6f %12.6f\n", fa_timer_names[k], r->tmin[k],
+                r->tavg[k], r->tmax[k], r->tspan[k]);
+    }
+    fprintf(out, "checksum=%016llx checksum_personal=%016llx\n", (unsigned long long)r->checksum,
+            (unsigned long long)r->checksum_personal);
+    fprintf(out,
+            "FEDALIGN_RESULT method=%s dataset=%s clients=%zu ranks=%d threads=%d seed=%llu "
+            "acc_global=%.6f acc_personal_mean=%.6f checksum=%016llx time_total_s=%.6f "
+            "checksum_personal=%016llx acc_personal_std=%.6f acc_personal_worst=%.6f rounds=%zu "
+            "init=%s personalize=%d acc_foundation=%.6f acc_metainit=%.6f acc_public=%.6f "
+            "budget_public_epochs=%.3f budget_client_epochs=%.3f rounds_to_target=%ld "
+            "secs_to_target=%.6f t_train_max=%.6f t_ring_span=%.6f t_agg_max=%.6f t_comm_max=%.6f\n",
+            r->spec.name, dataset_key(c), c->clients, ranks, threads, (unsigned long long)c->seed,
+            r->acc_global, r->acc_personal_mean, (unsigned long long)r->checksum, r->time_total,
+            (unsigned long long)r->checksum_personal, r->acc_personal_std, r->acc_personal_worst,
+            r->rounds, r->spec.phase0 ? "foundation" : "random", r->spec.personalize ? 1 : 0,
+            r->phase_acc_mean[0], r->phase_acc_mean[1], r->acc_public, r->budget_public_epochs,
+            r->budget_client_epochs, r->rounds_to_target, r->secs_to_target, r->tmax[FA_T_TRAIN],
+            r->tspan[FA_T_RING], r->tmax[FA_T_AGG], r->tmax[FA_T_COMM]);
+    fflush(out);
+}
+
+void report_suite_table(FILE *out, const Config *c, const MethodResult *rs, size_t n) {
+    fprintf(out, "\n# SUITE %s, %zu clients, %zu rounds, seed %llu (accuracy %% on clients' test splits)\n",
+            dataset_key(c), c->clients, c->rounds, (unsigned long long)c->seed);
+    fprintf(out, "| %-28s | %8s | %17s | %8s | %9s | %9s | %9s |\n", "method", "global",
+            "personal mean+-sd", "worst", "pub.ep", "client.ep", "time_s");
+    fprintf(out, "|------------------------------|----------|-------------------|----------|-----------|-----------|-----------|\n");
+    for (size_t i = 0; i < n; i++) {
+        const MethodResult *r = &rs[i];
+        char g[16];
+        pct(g, sizeof g, r->acc_global);
+        fprintf(out, "| %-28s | %8s | %8.2f +- %5.2f | %8.2f | %9.2f | %9.2f | %9.3f |\n",
+                r->spec.name, g, 100.0 * r->acc_personal_mean, 100.0 * r->acc_personal_std,
+                100.0 * r->acc_personal_worst, r->budget_public_epochs, r->budget_client_epochs,
+                r->time_total);
+    }
+    fflush(out);
+}

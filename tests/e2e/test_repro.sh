@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Reproducibility contract (DESIGN.md): for every method of `fedalign suite --preset
+# tiny`, checksum (global model) and checksum_personal (all personalized models) are
+# identical at mpiexec -n 1, 2, 3, 4 with OMP_NUM_THREADS=1 and at -n 1, 2 with
+# OMP_NUM_THREADS=2 (threads over clients and over the batch). The phase-1 ring's
+# model checksum is compared across -n the same way.
+. "$(dirname "$0")/common.sh"
+
+sig() { grep '^FEDALIGN_RESULT' "$1" | sed -E 's/.*method=([^ ]+).* checksum=([0-9a-f]+).* checksum_personal=([0-9a-f]+).*/\1 \2 \3/'; }
+
+ref=""
+for cfg in "1 1" "2 1" "3 1" "4 1" "1 2" "2 2"; do
+  set -- $cfg
+  out=$WORK/suite_n$1_t$2.txt
+  extra=""
+  [ "$2" = 2 ] && [ "$1" = 1 ] && extra="--threads-over batch"
+  if ! OMP_NUM_THREADS=$2 mpirun_n "$1" "$FEDALIGN" suite --preset tiny --quiet $extra > "$out" 2> "$out.err"; then
+    fail "suite -n $1 threads $2 exited non-zero"; cat "$out.err" >&2; continue
+  fi
+  s=$(sig "$out")
+  [ "$(echo "$s" | wc -l)" -ge 11 ] || fail "suite -n $1 threads $2 printed $(echo "$s" | wc -l) result lines"
+  if [ -z "$ref" ]; then ref=$s; echo "$ref"; continue; fi
+  if [ "$s" = "$ref" ]; then pass "suite -n $1 OMP_NUM_THREADS=$2 checksums identical"
+  else fail "suite -n $1 OMP_NUM_THREADS=$2 checksums differ"; diff <(echo "$ref") <(echo "$s") >&2; fi
+done
+
+# one explicit run per method too (run and suite must agree)
+for m in fedmetaalign fedavg fedprox local; do
+  a=$(OMP_NUM_THREADS=1 mpirun_n 1 "$FEDALIGN" run --preset tiny --quiet --method $m | grep '^FEDALIGN_RESULT')
+  b=$(OMP_NUM_THREADS=1 mpirun_n 3 "$FEDALIGN" run --preset tiny --quiet --method $m | grep '^FEDALIGN_RESULT')
+  ca=$(echo "$a" | grep -o 'checksum=[0-9a-f]*\|checksum_personal=[0-9a-f]*' | tr '\n' ' ')
+  cb=$(echo "$b" | grep -o 'checksum=[0-9a-f]*\|checksum_personal=[0-9a-f]*' | tr '\n' ' ')
+  [ -n "$ca" ] && [ "$ca" = "$cb" ] && pass "run --method $m -n 1 vs -n 3" || fail "run --method $m: '$ca' vs '$cb'"
+  inref=$(echo "$ref" | awk -v m="$m+P" '$1==m {print "checksum="$2" checksum_personal="$3" "}')
+  [ "$inref" = "$ca" ] && pass "run --method $m equals suite row $m+P" || fail "run --method $m ($ca) differs from suite row ($inref)"
+done
+
+# phase-1 ring alone
+rref=""
+for n in 1 2 3 4; do
+  r=$(OMP_NUM_THREADS=1 mpirun_n "$n" "$TESTS_BIN/test_ring" | grep '^ring_checksum' | tr '\n' ' ')
+  [ -n "$r" ] || { fail "test_ring -n $n printed no checksum"; continue; }
+  if [ -z "$rref" ]; then rref=$r; elif [ "$r" = "$rref" ]; then pass "ring checksums -n $n"; else fail "ring -n $n: $r vs $rref"; fi
+done
+finish
