@@ -83,7 +83,9 @@ typedef struct {
  * with '' when several), sorted, mapped to 0..K-1 and named in info->class_names.
  * group (optional, may be NULL) receives a malloc'ed (n) array with the values of
  * spec->group_col mapped to 0..G-1, and *n_groups the count.
- * Returns 0, or -1 with "file:line:column: message" in err. Pure: no printing. */
+ * Returns 0, or -1 with "file:line:column: message" in err. Pure: no printing.
+ * (line = physical line, column = 1-based CSV field; column 0 = the line as a whole.
+ * Integer-valued labels sort numerically, others by strcmp; unnamed columns are ignored.) */
 int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group,
              size_t *n_groups, char *err, size_t errlen);
 
@@ -125,7 +127,10 @@ typedef struct {
 } SplitSpec;
 
 /* Split one client's rows (in their original order) into train/val/test, stratified
- * by class; random order from (seed, FA_RNG_SPLIT, client) unless spec->block. */
+ * by class; random order from (seed, FA_RNG_SPLIT, client) unless spec->block.
+ * Per class of m rows: val = round(m*val_frac), test = round(m*test_frac); when m >= 3
+ * each split with a positive fraction gets at least one row; train keeps at least one.
+ * Each output keeps the original row order (block mode: train | val | test per class). */
 void split_rows(const SplitSpec *spec, uint64_t seed, uint64_t client, const Dataset *all,
                 Dataset *train, Dataset *val, Dataset *test);
 

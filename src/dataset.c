@@ -1,0 +1,440 @@
+/*
+ * dataset.c: plain datasets, stratified train/val/test splits, and the federated data
+ * set every rank builds for its own clients (generated devices or a CSV pool).
+ *
+ * Decomposition independence: a client's rows depend on (seed, client id, spec) only.
+ * Generated clients draw from their own streams; for CSV data every rank loads the
+ * whole file and computes the whole partition, then keeps its own clients. Checks
+ * that must fail on every rank (a client without training rows) are done over all
+ * clients on every rank, so fa_fail() is reached everywhere with the same message.
+ */
+#include "fedalign/data.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fedalign/check.h"
+#include "fedalign/rng.h"
+
+// N = rows, D = features, K = classes, C = clients
+
+#define FA_PUBLIC_CHUNK 1024 /* public generated data: rows per gen_samples call */
+#define FA_PERTURB_SUB 32    /* FA_RNG_DEVICE sub-streams for CSV sensor perturbation */
+
+// ----------------------------------------------------------------------------
+// plain datasets
+
+void dataset_alloc(Dataset *ds, size_t n, size_t d) {
+    ds->n = n;
+    ds->d = d;
+    ds->x = xmalloc(n * d * sizeof *ds->x);
+    ds->y = xmalloc(n * sizeof *ds->y);
+}
+
+void dataset_free(Dataset *ds) {
+    free(ds->x);
+    free(ds->y);
+    memset(ds, 0, sizeof *ds);
+}
+
+void dataset_take(Dataset *out, const Dataset *src, const size_t *rows, size_t m) {
+    dataset_alloc(out, m, src->d);
+    for (size_t i = 0; i < m; i++) {
+        CHECK(rows[i] < src->n, "dataset_take: row %zu out of %zu", rows[i], src->n);
+        memcpy(out->x + i * src->d, src->x + rows[i] * src->d, src->d * sizeof *out->x);
+        out->y[i] = src->y[rows[i]];
+    }
+}
+
+void dataset_hist(const Dataset *ds, size_t n_classes, size_t *hist) {
+    memset(hist, 0, n_classes * sizeof *hist);
+    for (size_t i = 0; i < ds->n; i++)
+        if (ds->y[i] >= 0 && (size_t)ds->y[i] < n_classes) hist[ds->y[i]]++;
+}
+
+// ----------------------------------------------------------------------------
+// splits
+
+/* Rows of one class going to val and test. Rule: round(m * frac) each; when the class
+ * has >= 3 rows, each split with a positive fraction gets at least one row; train always
+ * keeps at least one row (the larger of val/test gives one back until it does). */
+static void split_counts(size_t m, double val_frac, double test_frac, size_t *nv, size_t *nt) {
+    size_t v = 0, t = 0;
+    if (m > 0) {
+        v = (size_t)llround((double)m * val_frac);
+        t = (size_t)llround((double)m * test_frac);
+        if (m >= 3) {
+            if (val_frac > 0.0 && v == 0) v = 1;
+            if (test_frac > 0.0 && t == 0) t = 1;
+        }
+        while (v + t > m - 1) {
+            if (v > t)
+                v--;
+            else
+                t--;
+        }
+    }
+    *nv = v;
+    *nt = t;
+}
+
+/* Rows grouped by label (counting sort, so each class keeps row order). off has
+ * k + 1 entries; returns the label count k = max label + 1. */
+static size_t rows_by_class(const int32_t *y, size_t n, size_t **off_out, size_t **rows_out) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        CHECK(y[i] >= 0, "negative label %d", (int)y[i]);
+        if ((size_t)y[i] + 1 > k) k = (size_t)y[i] + 1;
+    }
+    size_t *off = xcalloc(k + 1, sizeof *off);
+    for (size_t i = 0; i < n; i++) off[y[i] + 1]++;
+    for (size_t c = 0; c < k; c++) off[c + 1] += off[c];
+    size_t *fill = xmalloc((k ? k : 1) * sizeof *fill);
+    memcpy(fill, off, k * sizeof *fill);
+    size_t *rows = xmalloc((n ? n : 1) * sizeof *rows);
+    for (size_t i = 0; i < n; i++) rows[fill[y[i]]++] = i;
+    free(fill);
+    *off_out = off;
+    *rows_out = rows;
+    return k;
+}
+
+void split_rows(const SplitSpec *spec, uint64_t seed, uint64_t client, const Dataset *all,
+                Dataset *train, Dataset *val, Dataset *test) {
+    size_t *off = NULL, *rows = NULL;
+    size_t k = rows_by_class(all->y, all->n, &off, &rows);
+    unsigned char *which = xmalloc(all->n ? all->n : 1); /* 0 train, 1 val, 2 test */
+    Rng r;
+    rng_init(&r, seed, FA_RNG_SPLIT, client, 0, 0);
+    for (size_t c = 0; c < k; c++) {
+        size_t m = off[c + 1] - off[c], nv, nt;
+        size_t *list = rows + off[c];
+        if (!spec->block) rng_shuffle(&r, list, m); /* one stream, classes in order */
+        split_counts(m, spec->val_frac, spec->test_frac, &nv, &nt);
+        size_t ntr = m - nv - nt;
+        for (size_t j = 0; j < m; j++) which[list[j]] = j < ntr ? 0 : (j < ntr + nv ? 1 : 2);
+    }
+    /* every split keeps the original row order (time order in block mode) */
+    size_t cnt[3] = {0, 0, 0};
+    for (size_t i = 0; i < all->n; i++) cnt[which[i]]++;
+    size_t *idx[3];
+    for (int s = 0; s < 3; s++) idx[s] = xmalloc((cnt[s] ? cnt[s] : 1) * sizeof(size_t));
+    size_t at[3] = {0, 0, 0};
+    for (size_t i = 0; i < all->n; i++) idx[which[i]][at[which[i]]++] = i;
+    dataset_take(train, all, idx[0], cnt[0]);
+    dataset_take(val, all, idx[1], cnt[1]);
+    dataset_take(test, all, idx[2], cnt[2]);
+    for (int s = 0; s < 3; s++) free(idx[s]);
+    free(which);
+    free(rows);
+    free(off);
+}
+
+// ----------------------------------------------------------------------------
+// generated data
+
+/* One generated client: label histogram -> label vector -> samples -> split. */
+static void build_gen_client(ClientData *cd, const DataSpec *spec, const DataInfo *info,
+                             uint64_t seed, size_t t) {
+    size_t hist[FA_MAX_CLASSES] = {0}, n = 0;
+    partition_gen_hist(&spec->part, seed, t, info->k, spec->samples_per_client, hist);
+    for (size_t c = 0; c < info->k; c++) n += hist[c];
+
+    /* classes in order, then shuffled so no generator sees sorted labels */
+    size_t *lab = xmalloc((n ? n : 1) * sizeof *lab);
+    size_t at = 0;
+    for (size_t c = 0; c < info->k; c++)
+        for (size_t j = 0; j < hist[c]; j++) lab[at++] = c;
+    Rng r;
+    rng_init(&r, seed, FA_RNG_PARTITION, t, 1, 0);
+    rng_shuffle(&r, lab, n);
+
+    Dataset all;
+    dataset_alloc(&all, n, info->d);
+    for (size_t i = 0; i < n; i++) all.y[i] = (int32_t)lab[i];
+    free(lab);
+    if (n > 0) gen_samples(spec->kind, &spec->gen, seed, t, false, 0, all.y, n, all.x);
+
+    cd->id = (int64_t)t;
+    split_rows(&spec->split, seed, t, &all, &cd->train, &cd->val, &cd->test);
+    dataset_hist(&all, info->k, cd->hist);
+    dataset_free(&all);
+}
+
+static void build_generated(FedData *fd, const DataSpec *spec, uint64_t seed, bool want_public) {
+    gen_info(spec->kind, &spec->gen, &fd->info);
+    const DataInfo *info = &fd->info;
+    CHECK(info->k >= 2 && info->k <= FA_MAX_CLASSES && info->d >= 1 &&
+              info->d <= FA_MAX_FEATURES,
+          "generator gave D=%zu K=%zu", info->d, info->k);
+
+    /* A client without rows (possible only with min_per_client = 0) must fail on every
+     * rank alike, so then every rank looks at every client's size. */
+    if (spec->part.min_per_client == 0) {
+        for (size_t t = 0; t < fd->n_clients; t++) {
+            size_t hist[FA_MAX_CLASSES], n = 0;
+            partition_gen_hist(&spec->part, seed, t, info->k, spec->samples_per_client, hist);
+            for (size_t c = 0; c < info->k; c++) n += hist[c];
+            if (n == 0)
+                fa_fail("client %zu would get no training rows (0 rows; use a minimum of at "
+                        "least 1 row per client or more samples per client)",
+                        t);
+        }
+    }
+
+    const size_t first = fd->first, n_local = fd->n_local;
+    ClientData *clients = fd->clients;
+    /* clients are independent; generation dominates the setup time */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t i = 0; i < n_local; i++)
+        build_gen_client(&clients[i], spec, info, seed, first + i);
+
+    if (want_public && spec->public_samples > 0) {
+        size_t n = spec->public_samples, d = info->d, k = info->k;
+        Dataset *pub = &fd->public_data;
+        dataset_alloc(pub, n, d);
+        for (size_t i = 0; i < n; i++) pub->y[i] = (int32_t)(i % k); /* balanced */
+        size_t n_chunks = (n + FA_PUBLIC_CHUNK - 1) / FA_PUBLIC_CHUNK;
+#pragma omp parallel for schedule(dynamic, 1)
+        for (size_t ch = 0; ch < n_chunks; ch++) {
+            size_t lo = ch * FA_PUBLIC_CHUNK;
+            size_t m = n - lo < FA_PUBLIC_CHUNK ? n - lo : FA_PUBLIC_CHUNK;
+            gen_samples(spec->kind, &spec->gen, seed, ch, true, 0, pub->y + lo, m,
+                        pub->x + lo * d);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// CSV data
+
+static bool same_info(const DataInfo *a, const DataInfo *b, char *why, size_t len) {
+    if (a->d != b->d) {
+        snprintf(why, len, "%zu features instead of %zu", b->d, a->d);
+        return false;
+    }
+    if (a->k != b->k) {
+        snprintf(why, len, "%zu classes instead of %zu", b->k, a->k);
+        return false;
+    }
+    for (size_t j = 0; j < a->d; j++) {
+        if (strcmp(a->feature_names[j], b->feature_names[j]) != 0) {
+            snprintf(why, len, "feature %zu is '%s' instead of '%s'", j + 1,
+                     b->feature_names[j], a->feature_names[j]);
+            return false;
+        }
+    }
+    for (size_t c = 0; c < a->k; c++) {
+        if (strcmp(a->class_names[c], b->class_names[c]) != 0) {
+            snprintf(why, len, "class %zu is '%s' instead of '%s'", c, b->class_names[c],
+                     a->class_names[c]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Mark the public rows: per class, round(public_frac * n_k) rows (at most n_k - 1, so
+ * every class stays in the pool): the first ones in file order (block split), or a
+ * seeded random choice from the FA_RNG_PUBLIC stream, which no client uses. */
+static void mark_public(const Dataset *all, double frac, bool block, uint64_t seed,
+                        unsigned char *is_pub) {
+    memset(is_pub, 0, all->n ? all->n : 1);
+    if (!(frac > 0.0)) return;
+    size_t *off = NULL, *rows = NULL;
+    size_t k = rows_by_class(all->y, all->n, &off, &rows);
+    Rng r;
+    rng_init(&r, seed, FA_RNG_PUBLIC, 0, 0, 0);
+    for (size_t c = 0; c < k; c++) {
+        size_t m = off[c + 1] - off[c];
+        size_t *list = rows + off[c];
+        size_t h = (size_t)llround((double)m * frac);
+        if (m > 0 && h >= m) h = m - 1;
+        if (!block) rng_shuffle(&r, list, m);
+        for (size_t j = 0; j < h; j++) is_pub[list[j]] = 1;
+    }
+    free(rows);
+    free(off);
+}
+
+/* Per-device sensor perturbation: gain 1 + 0.2 p N(0,1), offset 0.1 p sd N(0,1) per
+ * feature, plus white noise 0.05 p sd N(0,1) per value; sd is the feature's standard
+ * deviation over the pool, so the noise has the feature's own scale. */
+static void perturb_client(Dataset *ds, double level, const double *sd, uint64_t seed,
+                           size_t t) {
+    double gain[FA_MAX_FEATURES], offset[FA_MAX_FEATURES];
+    Rng r, q;
+    rng_init(&r, seed, FA_RNG_DEVICE, t, 0, FA_PERTURB_SUB);
+    rng_init(&q, seed, FA_RNG_DEVICE, t, 0, FA_PERTURB_SUB + 1);
+    for (size_t j = 0; j < ds->d; j++) {
+        gain[j] = 1.0 + 0.2 * level * rng_normal(&r);
+        offset[j] = 0.1 * level * sd[j] * rng_normal(&r);
+    }
+    for (size_t i = 0; i < ds->n; i++) {
+        float *x = ds->x + i * ds->d;
+        for (size_t j = 0; j < ds->d; j++) {
+            double v = gain[j] * (double)x[j] + offset[j] + 0.05 * level * sd[j] * rng_normal(&q);
+            x[j] = (float)v;
+        }
+    }
+}
+
+static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool want_public) {
+    char err[1024 + FA_PATH_LEN];
+    CsvSpec cs = spec->csv;
+    bool by_column = spec->part.kind == FA_PART_COLUMN;
+    if (by_column && spec->part.column[0] != '\0')
+        snprintf(cs.group_col, sizeof cs.group_col, "%s", spec->part.column);
+    if (by_column && cs.group_col[0] == '\0')
+        fa_fail("partition by column: no column name given");
+
+    Dataset all;
+    int32_t *group = NULL;
+    size_t n_groups = 0;
+    if (csv_load(&cs, &all, &fd->info, by_column ? &group : NULL, &n_groups, err, sizeof err))
+        fa_fail("%s", err);
+    const size_t n = all.n, d = all.d, K = fd->info.k;
+
+    /* public (phase 0) rows: a separate file, or a stratified held-out part */
+    unsigned char *is_pub = xmalloc(n);
+    memset(is_pub, 0, n);
+    if (spec->public_csv[0] != '\0') {
+        CsvSpec ps = spec->csv;
+        snprintf(ps.path, sizeof ps.path, "%s", spec->public_csv);
+        ps.group_col[0] = '\0';
+        Dataset pub;
+        DataInfo pinfo;
+        if (csv_load(&ps, &pub, &pinfo, NULL, NULL, err, sizeof err)) fa_fail("%s", err);
+        char why[256];
+        if (!same_info(&fd->info, &pinfo, why, sizeof why))
+            fa_fail("%s: public data must have the same features and classes as %s: %s",
+                    spec->public_csv, spec->csv.path, why);
+        if (want_public)
+            fd->public_data = pub;
+        else
+            dataset_free(&pub);
+    } else {
+        mark_public(&all, spec->public_frac, spec->split.block, seed, is_pub);
+        if (want_public) {
+            size_t m = 0;
+            size_t *idx = xmalloc(n * sizeof *idx);
+            for (size_t i = 0; i < n; i++)
+                if (is_pub[i]) idx[m++] = i;
+            dataset_take(&fd->public_data, &all, idx, m);
+            free(idx);
+        }
+    }
+
+    /* the pool: every other row, in file order */
+    size_t np = 0;
+    size_t *pool = xmalloc(n * sizeof *pool);
+    for (size_t i = 0; i < n; i++)
+        if (!is_pub[i]) pool[np++] = i;
+    int32_t *py = xmalloc((np ? np : 1) * sizeof *py);
+    int32_t *pg = group ? xmalloc((np ? np : 1) * sizeof *pg) : NULL;
+    for (size_t i = 0; i < np; i++) {
+        py[i] = all.y[pool[i]];
+        if (pg) pg[i] = group[pool[i]];
+    }
+    int64_t *client_of = xmalloc((np ? np : 1) * sizeof *client_of);
+    if (partition_pool(&spec->part, seed, py, np, K, pg, n_groups, fd->n_clients, client_of, err,
+                       sizeof err))
+        fa_fail("%s: %s", spec->csv.path, err);
+
+    /* every rank checks every client, so a failure is seen everywhere alike */
+    size_t *count = xcalloc(fd->n_clients, sizeof *count);
+    for (size_t i = 0; i < np; i++)
+        if (client_of[i] >= 0) count[client_of[i]]++;
+    for (size_t t = 0; t < fd->n_clients; t++)
+        if (count[t] == 0)
+            fa_fail("client %zu has no training rows (no rows at all) after partitioning %zu "
+                    "rows of %s over %zu clients",
+                    t, np, spec->csv.path, fd->n_clients);
+
+    double sd[FA_MAX_FEATURES] = {0};
+    if (spec->perturb > 0.0 && np > 1) {
+        for (size_t j = 0; j < d; j++) {
+            double mean = 0.0, m2 = 0.0; /* Welford, in pool order on every rank */
+            for (size_t i = 0; i < np; i++) {
+                double v = (double)all.x[pool[i] * d + j], dv = v - mean;
+                mean += dv / (double)(i + 1);
+                m2 += dv * (v - mean);
+            }
+            sd[j] = sqrt(m2 / (double)(np - 1));
+        }
+    }
+
+    /* this rank's clients: their rows in file order */
+    size_t *off = xcalloc(fd->n_local + 1, sizeof *off);
+    for (size_t i = 0; i < np; i++) {
+        int64_t t = client_of[i];
+        if (t >= (int64_t)fd->first && t < (int64_t)(fd->first + fd->n_local))
+            off[(size_t)t - fd->first + 1]++;
+    }
+    for (size_t l = 0; l < fd->n_local; l++) off[l + 1] += off[l];
+    size_t *rows = xmalloc((off[fd->n_local] ? off[fd->n_local] : 1) * sizeof *rows);
+    size_t *fill = xmalloc((fd->n_local ? fd->n_local : 1) * sizeof *fill);
+    memcpy(fill, off, fd->n_local * sizeof *fill);
+    for (size_t i = 0; i < np; i++) {
+        int64_t t = client_of[i];
+        if (t >= (int64_t)fd->first && t < (int64_t)(fd->first + fd->n_local))
+            rows[fill[(size_t)t - fd->first]++] = pool[i];
+    }
+    for (size_t l = 0; l < fd->n_local; l++) {
+        size_t t = fd->first + l;
+        ClientData *cd = &fd->clients[l];
+        Dataset mine;
+        dataset_take(&mine, &all, rows + off[l], off[l + 1] - off[l]);
+        if (spec->perturb > 0.0) perturb_client(&mine, spec->perturb, sd, seed, t);
+        cd->id = (int64_t)t;
+        split_rows(&spec->split, seed, t, &mine, &cd->train, &cd->val, &cd->test);
+        dataset_hist(&mine, K, cd->hist);
+        CHECK(cd->train.n > 0, "client %zu: split left no training rows", t);
+        dataset_free(&mine);
+    }
+
+    free(fill);
+    free(rows);
+    free(off);
+    free(count);
+    free(client_of);
+    free(pg);
+    free(py);
+    free(pool);
+    free(is_pub);
+    free(group);
+    dataset_free(&all);
+}
+
+// ----------------------------------------------------------------------------
+// public
+
+void feddata_build(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_clients,
+                   size_t first, size_t n_local, bool want_public) {
+    memset(fd, 0, sizeof *fd);
+    CHECK(n_clients > 0 && first <= n_clients && n_local <= n_clients - first,
+          "bad client range [%zu, %zu) of %zu", first, first + n_local, n_clients);
+    fd->n_clients = n_clients;
+    fd->first = first;
+    fd->n_local = n_local;
+    fd->clients = xcalloc(n_local ? n_local : 1, sizeof *fd->clients);
+    if (spec->kind == FA_DATA_CSV)
+        build_csv(fd, spec, seed, want_public);
+    else
+        build_generated(fd, spec, seed, want_public);
+}
+
+void feddata_free(FedData *fd) {
+    if (fd->clients) {
+        for (size_t l = 0; l < fd->n_local; l++) {
+            dataset_free(&fd->clients[l].test);
+            dataset_free(&fd->clients[l].val);
+            dataset_free(&fd->clients[l].train);
+        }
+    }
+    free(fd->clients);
+    dataset_free(&fd->public_data);
+    memset(fd, 0, sizeof *fd);
+}
