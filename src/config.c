@@ -55,8 +55,8 @@ static const OptDef fa_opts[] = {
      "mechanical: samples per vibration window"},
     {"severities", "N", OT_SIZE, OFF(data.gen.severities), 1, 5, "Problem",
      "mechanical: severities per fault type (K = 1 + 3N)"},
-    {"spectral", NULL, OT_FLAG, OFF(data.gen.spectral), 0, 0, "Problem",
-     "mechanical: add envelope-spectrum features"},
+    {"no-spectral", NULL, OT_NOFLAG, OFF(data.gen.spectral), 0, 0, "Problem",
+     "mechanical: time-domain features only (no envelope-spectrum features)"},
     {"label-cols", "A,B", OT_WORD, 0, 0, 0, "Problem",
      "csv: label column(s), joined when several [last column]"},
     {"feature-cols", "A,B", OT_WORD, 0, 0, 0, "Problem",
@@ -124,6 +124,17 @@ static const OptDef fa_opts[] = {
      "auto|clients|batch: what OpenMP threads split"},
     {"verbose", NULL, OT_FLAG, OFF(verbose), 0, 0, "Execution", "per-rank diagnostics on stderr"},
     {"quiet", NULL, OT_FLAG, OFF(quiet), 0, 0, "Execution", "no per-round lines"},
+    {"output", "FILE", OT_WORD, 0, 0, 0, "Output",
+     "HDF5 results file; auto = results/<command>_<SLURM_JOB_ID or time>.h5"},
+    {"overwrite", NULL, OT_FLAG, OFF(overwrite), 0, 0, "Output", "replace an existing results file"},
+    {"checkpoint-every", "K", OT_SIZE, OFF(ckpt_every), 0, 1e9, "Output",
+     "checkpoint every K rounds (0 = at phase ends only)"},
+    {"checkpoint", "FILE", OT_WORD, 0, 0, 0, "Output", "checkpoint file"},
+    {"resume", "FILE", OT_WORD, 0, 0, 0, "Output", "continue from a checkpoint"},
+    {"stop-after-round", "K", OT_SIZE, OFF(stop_after_round), 0, 1e9, "Output",
+     "checkpoint and stop after phase-2 round K (staged runs; 0 = off)"},
+    {"save-models", NULL, OT_FLAG, OFF(save_models), 0, 0, "Output",
+     "store every personalized model [clients, P]"},
     {"describe", NULL, OT_FLAG, OFF(describe), 0, 0, "Data command",
      "print per-client sizes and label histograms"},
     {"export", "DIR", OT_WORD, 0, 0, 0, "Data command", "write one CSV per client into DIR"},
@@ -141,7 +152,7 @@ void config_defaults(Config *c) {
     c->data.gen.heterogeneity = 1.0;             /* default device spread */
     c->data.gen.window = 1024;                   /* mechanical window */
     c->data.gen.severities = 3;                  /* 10 mechanical classes */
-    c->data.gen.spectral = false;
+    c->data.gen.spectral = true;                 /* mechanical envelope features */
     c->data.part.kind = FA_PART_DIRICHLET;       /* label skew */
     c->data.part.beta = 0.5;                     /* Dirichlet concentration */
     c->data.part.quantity_sigma = 0.5;           /* quantity skew */
@@ -388,6 +399,15 @@ static int parse_word(Config *c, const char *name, const char *v, char *err, siz
         else if (strcmp(v, "clients") == 0) c->threads_over = FA_THREADS_CLIENTS;
         else if (strcmp(v, "batch") == 0) c->threads_over = FA_THREADS_BATCH;
         else return fail(err, errlen, "--threads-over: expected auto, clients or batch, got '%s'", v);
+    } else if (strcmp(name, "output") == 0) {
+        if (!v[0] || !copy_str(c->out_path, sizeof c->out_path, v))
+            return fail(err, errlen, "--output: empty or too long path");
+    } else if (strcmp(name, "checkpoint") == 0) {
+        if (!v[0] || !copy_str(c->ckpt_path, sizeof c->ckpt_path, v))
+            return fail(err, errlen, "--checkpoint: empty or too long path");
+    } else if (strcmp(name, "resume") == 0) {
+        if (!v[0] || !copy_str(c->resume_path, sizeof c->resume_path, v))
+            return fail(err, errlen, "--resume: empty or too long path");
     } else if (strcmp(name, "export") == 0) {
         if (!copy_str(c->export_dir, sizeof c->export_dir, v))
             return fail(err, errlen, "--export: path too long");
@@ -532,6 +552,9 @@ static const char *word_value(const Config *c, const char *name, char *buf, size
     if (strcmp(name, "threads-over") == 0)
         return c->threads_over == FA_THREADS_AUTO ? "auto" : c->threads_over == FA_THREADS_CLIENTS ? "clients" : "batch";
     if (strcmp(name, "export") == 0) return c->export_dir[0] ? c->export_dir : "(none)";
+    if (strcmp(name, "output") == 0) return c->out_path[0] ? c->out_path : "(auto)";
+    if (strcmp(name, "checkpoint") == 0) return c->ckpt_path[0] ? c->ckpt_path : "(<output>.ckpt)";
+    if (strcmp(name, "resume") == 0) return c->resume_path[0] ? c->resume_path : "(none)";
     return "?";
 }
 
@@ -556,6 +579,18 @@ void config_visit(const Config *c, ConfigVisitor fn, void *ctx) {
     char buf[FA_PATH_LEN + 32];
     for (size_t i = 0; i < N_OPTS; i++) {
         if (strcmp(fa_opts[i].group, "Data command") == 0) continue;
+        opt_value(c, &fa_opts[i], buf, sizeof buf);
+        fn(ctx, fa_opts[i].name, buf);
+    }
+}
+
+void config_visit_results(const Config *c, ConfigVisitor fn, void *ctx) {
+    char buf[FA_PATH_LEN + 32];
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const char *g = fa_opts[i].group;
+        if (strcmp(g, "Data command") == 0 || strcmp(g, "Output") == 0 ||
+            strcmp(g, "Execution") == 0)
+            continue;
         opt_value(c, &fa_opts[i], buf, sizeof buf);
         fn(ctx, fa_opts[i].name, buf);
     }
