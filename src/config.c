@@ -203,9 +203,9 @@ bool config_apply_preset(Config *c, const char *name) {
     /*                  clients samples public rounds p0ep */
     if (strcmp(name, "tiny") == 0) {
         c->clients = 4;
-        c->data.samples_per_client = 240;
-        c->data.public_samples = 1200;
-        c->rounds = 3;
+        c->data.samples_per_client = 400;
+        c->data.public_samples = 1600;
+        c->rounds = 5;
         c->p0_epochs = 3;
         c->data.gen.window = 256;
     } else if (strcmp(name, "small") == 0) {
@@ -623,7 +623,7 @@ void config_usage(FILE *out) {
             fprintf(out, "    %-22s %s [%s]\n", lhs, o->help, val);
     }
     fprintf(out,
-            "Presets: tiny (4 clients, 3 rounds; tests), small (10, 20), paper (10, 30), "
+            "Presets: tiny (4 clients, 5 rounds; tests), small (10, 20), paper (10, 30), "
             "large (1000, 50).\n"
             "Exit codes: 0 ok, 1 runtime failure or INVALID verification, 2 bad input.\n");
 }

@@ -79,6 +79,11 @@ void model_forward(const ModelLayout *L, const float *params, const float *x, si
  * result is bit-identical either way. Returns the mean loss. */
 double model_loss_grad(const ModelLayout *L, const float *params, const float *x,
                        const int32_t *y, size_t B, Workspace *ws, bool threaded);
+/* The same on rows rows[0..B) of ds (rows == NULL: rows 0..B-1), read in place: this
+ * is how train_local feeds shuffled mini-batches without copying them. Bit-identical
+ * to model_loss_grad on the gathered rows. */
+double model_loss_grad_rows(const ModelLayout *L, const float *params, const Dataset *ds,
+                            const size_t *rows, size_t B, Workspace *ws, bool threaded);
 
 typedef struct {
     double loss;                                     /* mean cross-entropy */
