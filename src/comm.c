@@ -288,6 +288,17 @@ void comm_allreduce_min_double(double *buf, size_t n) { allreduce_doubles(buf, n
 /* collective over MPI_COMM_WORLD; the summation order is MPI's, so not reproducible */
 void comm_allreduce_sum_double(double *buf, size_t n) { allreduce_doubles(buf, n, MPI_SUM); }
 
+/* collective over MPI_COMM_WORLD; MPI's summation order, so not reproducible: only
+ * `fedalign bench aggregate` uses it, as the bare Allreduce of P floats that the
+ * exact int64 aggregation is compared against. */
+void comm_allreduce_sum_float(float *buf, size_t n) {
+    NEED_INIT();
+    for (size_t off = 0; off < n; off += FA_COMM_CHUNK) {
+        int c = (int)chunk_len(n, off);
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf + off, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+    }
+}
+
 /* collective over MPI_COMM_WORLD */
 bool comm_all(bool local) {
     NEED_INIT();

@@ -133,6 +133,8 @@ static const OptDef fa_opts[] = {
     {"resume", "FILE", OT_WORD, 0, 0, 0, "Output", "continue from a checkpoint"},
     {"stop-after-round", "K", OT_SIZE, OFF(stop_after_round), 0, 1e9, "Output",
      "checkpoint and stop after phase-2 round K (staged runs; 0 = off)"},
+    {"stop-before-phase", "N", OT_SIZE, OFF(stop_before_phase), 0, 3, "Output",
+     "checkpoint and stop when a method reaches phase N = 1..3 (staged runs; 0 = off)"},
     {"save-models", NULL, OT_FLAG, OFF(save_models), 0, 0, "Output",
      "store every personalized model [clients, P]"},
     {"describe", NULL, OT_FLAG, OFF(describe), 0, 0, "Data command",

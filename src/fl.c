@@ -41,7 +41,7 @@ enum {
     X_QCOS,      /* sum q_t * theta_t (fixed) */
     X_SELECTED,  /* clients trained */
     X_TRAINLOSS, /* sum of mean local training losses (fixed) */
-    X_PAD,
+    X_STOP,      /* ranks asking to stop (a signal arrived) */
     X_COUNT
 };
 
@@ -73,6 +73,8 @@ struct Pipeline {
     uint64_t *hash;
     Timers t;
 };
+
+static void checkpoint(Pipeline *pl, const FlHooks *h, MethodResult *res, int phase, size_t round);
 
 // ----------------------------------------------------------------------------
 // small helpers
@@ -226,7 +228,7 @@ static void kern_weight_stored(Pipeline *pl) {
 /* Phase 3 (or local-only training): every client from `start`, trained on its own
  * train split, evaluated on its test split; per-client hash of the final model. */
 static void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *opts,
-                             uint64_t round, bool train, double *acc_out) {
+                             uint64_t round, bool train, double *acc_out, float *models_out) {
     const size_t n = pl->fd.n_local, P = pl->P;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
     for (size_t i = 0; i < n; i++) {
@@ -244,6 +246,7 @@ static void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *
         model_evaluate(&pl->L, w, &cd->test, &pl->ws[tid], inner, &er);
         acc_out[i] = cd->test.n ? er.acc : nan_value();
         pl->hash[i] = fa_checksum(w, P);
+        if (models_out) memcpy(models_out + i * P, w, P * sizeof(float));
     }
 }
 
@@ -623,19 +626,20 @@ static void select_clients(Pipeline *pl, uint64_t round) {
     }
 }
 
-static double fixed_ratio(int64_t num, int64_t den) {
-    return den ? fixed_to_double(num) / (double)den : nan_value();
-}
-
-/* Phase 2: R rounds of local training and exact aggregation. */
-static void phase2(Pipeline *pl, const MethodSpec *ms, MethodResult *res, double t0) {
+/* Phase 2: rounds round0..R-1 of local training and exact aggregation, then the
+ * evaluation of the final model. Returns FA_STOPPED after a requested stop (signal or
+ * --stop-after-round), having checkpointed; 0 when all rounds ran. */
+static int phase2(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,
+                  const FlHooks *hooks) {
     const Config *c = pl->cfg;
     const size_t P = pl->P, n = pl->fd.n_local, R = c->rounds;
     const bool store = ms->similarity && c->reference == FA_REF_MEAN;
     TrainOpts o = c->local;
     o.mu = ms->method == FA_METHOD_FEDPROX ? c->local.mu : 0.0;
-    memcpy(pl->prev, pl->global, P * sizeof(float));
-    for (size_t r = 0; r <= R; r++) {
+    /* round times continue from the checkpoint's clock when resuming */
+    const double t0 = timer_now() - (round0 > 0 ? res->round_time[round0 - 1] : 0.0);
+    if (round0 == 0) memcpy(pl->prev, pl->global, P * sizeof(float));
+    for (size_t r = round0; r <= R; r++) {
         /* broadcast phi^r (rank 0 owns it) */
         comm_barrier();
         timer_start(&pl->t, FA_T_COMM);
@@ -710,7 +714,7 @@ static void phase2(Pipeline *pl, const MethodSpec *ms, MethodResult *res, double
         pl->acc[P + X_QCOS] = qcos;
         pl->acc[P + X_SELECTED] = nsel;
         pl->acc[P + X_TRAINLOSS] = tl;
-        pl->acc[P + X_PAD] = 0;
+        pl->acc[P + X_STOP] = hooks && hooks->stop_requested && hooks->stop_requested(hooks->ctx);
         /* the one Reduce of the round: exact sums of q_t * delta_t and the extras */
         timer_start(&pl->t, FA_T_COMM);
         comm_reduce_sum_i64(pl->acc, P + X_COUNT, 0);
@@ -739,8 +743,14 @@ static void phase2(Pipeline *pl, const MethodSpec *ms, MethodResult *res, double
                    (size_t)x[X_SELECTED], isfinite(res->round_wsum_cos[r]) ? "" : " ",
                    res->round_wsum_cos[r], res->round_time[r]);
         if (pl->rank == 0 && !c->quiet) fflush(stdout);
-        (void)fixed_ratio;
+        res->rounds_done = r + 1;
+        /* a stop request travels in the round's Reduce/broadcast: no extra collective */
+        bool stop = x[X_STOP] > 0 || (hooks && hooks->stop_after_round == r + 1 && r + 1 < R);
+        bool ck = stop || (hooks && hooks->every && (r + 1) % hooks->every == 0 && r + 1 < R);
+        if (ck) checkpoint(pl, hooks, res, 2, r + 1);
+        if (stop) return FA_STOPPED;
     }
+    return 0;
 }
 
 // ----------------------------------------------------------------------------
@@ -785,6 +795,7 @@ void fl_result_free(MethodResult *res) {
     free(res->rc_weight);
     free(res->rc_loss);
     free(res->final_global);
+    free(res->personal_models);
     memset(res, 0, sizeof *res);
 }
 
@@ -801,15 +812,17 @@ static void summarize_clients(Pipeline *pl, const double *vals, double out[3], u
         ll[i] = (double)(pl->hash[i] & 0xffffffffu);
     }
     comm_gatherv_doubles(vals, n, all, 0);
-    comm_gatherv_doubles(lh, n, hi, 0);
-    comm_gatherv_doubles(ll, n, lo, 0);
+    if (hash) { /* same on every rank */
+        comm_gatherv_doubles(lh, n, hi, 0);
+        comm_gatherv_doubles(ll, n, lo, 0);
+    }
     double buf[4] = {0, 0, 0, 0};
     if (pl->rank == 0) {
         double s = 0, s2 = 0, worst = INFINITY;
         size_t cnt = 0;
         uint64_t h = 0x6a09e667f3bcc908ULL;
         for (size_t t = 0; t < N; t++) {
-            h = rng_mix64(h ^ (((uint64_t)hi[t] << 32) | (uint64_t)lo[t]));
+            if (hash) h = rng_mix64(h ^ (((uint64_t)hi[t] << 32) | (uint64_t)lo[t]));
             if (!isfinite(all[t])) continue;
             s += all[t];
             s2 += all[t] * all[t];
@@ -826,7 +839,7 @@ static void summarize_clients(Pipeline *pl, const double *vals, double out[3], u
     out[0] = buf[0];
     out[1] = buf[1];
     out[2] = buf[2];
-    memcpy(hash, &buf[3], sizeof *hash);
+    if (hash) memcpy(hash, &buf[3], sizeof *hash);
     free(ll);
     free(lh);
     free(lo);
@@ -834,80 +847,141 @@ static void summarize_clients(Pipeline *pl, const double *vals, double out[3], u
     free(all);
 }
 
-void fl_run_method(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
-    const Config *c = pl->cfg;
-    const size_t P = pl->P, n = pl->fd.n_local, N = c->clients;
-    const bool local_only = ms->method == FA_METHOD_LOCAL;
-    const size_t R = local_only ? 0 : c->rounds;
-    result_alloc(res, R, n, P);
+/* Data and epoch budget of a method: a function of the configuration only. */
+static void method_budget(const Config *c, const MethodSpec *ms, double *pub, double *client) {
+    const size_t N = c->clients;
+    double ring_frac =
+        c->ring_clients && c->ring_clients < N ? (double)c->ring_clients / (double)N : 1.0;
+    *pub = ms->phase0 ? c->p0_epochs : 0.0;
+    double e = 0.0;
+    if (ms->phase1) e += ring_frac * c->p1_frac * c->p1_epochs * (double)c->p1_passes;
+    if (ms->method == FA_METHOD_LOCAL) e += c->local.epochs * (double)c->rounds;
+    else e += c->local.epochs * c->client_frac * (double)c->rounds;
+    if (ms->personalize) e += c->p3_epochs;
+    *client = e;
+}
+
+void fl_state(Pipeline *pl, FlState *st) {
+    st->global = pl->global;
+    st->prev = pl->prev;
+    st->foundation = pl->foundation;
+    st->have_foundation = &pl->have_foundation;
+    st->acc_public = &pl->acc_public;
+}
+
+void fl_result_init(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
+    const size_t R = ms->method == FA_METHOD_LOCAL ? 0 : pl->cfg->rounds;
+    result_alloc(res, R, pl->fd.n_local, pl->P);
     res->spec = *ms;
     res->rounds = R;
+    res->rounds_done = 0;
     res->rounds_to_target = -1;
     res->secs_to_target = nan_value();
+    method_budget(pl->cfg, ms, &res->budget_public_epochs, &res->budget_client_epochs);
+    if (pl->cfg->save_models)
+        res->personal_models = xalloc_aligned((pl->fd.n_local ? pl->fd.n_local : 1) * pl->P * sizeof(float));
+}
+
+/* Checkpoint at a boundary; the global model is made identical on every rank first
+ * (in phase 2 only rank 0 holds phi^{r+1} until the next broadcast). */
+static void checkpoint(Pipeline *pl, const FlHooks *h, MethodResult *res, int phase, size_t round) {
+    if (!h || !h->checkpoint) return;
+    comm_bcast_floats(pl->global, pl->P, 0);
+    timer_start(&pl->t, FA_T_IO);
+    h->checkpoint(h->ctx, res, phase, round);
+    timer_stop(&pl->t, FA_T_IO);
+}
+
+/* A phase boundary (`phase` is the next one): checkpoint when checkpoints are on and
+ * the previous phase did work, and stop when --stop-before-phase names this phase or a
+ * signal arrived on any rank (one small allreduce per boundary). Returns true to stop;
+ * a checkpoint is then always written. */
+static bool boundary(Pipeline *pl, const FlHooks *h, MethodResult *res, int phase, bool ran) {
+    if (!h) return false;
+    bool local = h->stop_requested && h->stop_requested(h->ctx);
+    bool stop = comm_any(local) || h->stop_before_phase == phase;
+    if (stop || (h->at_phase_ends && ran))
+        checkpoint(pl, h, res, phase, phase == 3 ? res->rounds : 0);
+    return stop;
+}
+
+int fl_run_method(Pipeline *pl, const MethodSpec *ms, MethodResult *res, const FlCursor *resume,
+                  const FlHooks *hooks) {
+    const Config *c = pl->cfg;
+    const size_t P = pl->P, n = pl->fd.n_local;
+    const bool local_only = ms->method == FA_METHOD_LOCAL;
+    const size_t R = res->rounds;
+    int phase = resume ? resume->phase : 0;
+    size_t round0 = resume ? resume->round : 0;
     timers_reset(&pl->t);
     comm_barrier();
     timer_start(&pl->t, FA_T_TOTAL);
     int64_t cnt[3];
 
-    /* initialization: the shared random init, or the phase-0 foundation model */
-    if (ms->phase0) {
-        phase0(pl);
-        timer_start(&pl->t, FA_T_EVAL);
-        kern_eval_clients(pl, pl->global, false, res->acc_p0, cnt);
-        timer_stop(&pl->t, FA_T_EVAL);
-        res->budget_public_epochs = c->p0_epochs;
-    } else {
-        memcpy(pl->global, pl->init, P * sizeof(float));
-    }
-    double ring_frac = c->ring_clients && c->ring_clients < N ? (double)c->ring_clients / (double)N : 1.0;
-    if (ms->phase1) {
-        phase1(pl, NULL);
-        timer_start(&pl->t, FA_T_EVAL);
-        kern_eval_clients(pl, pl->global, false, res->acc_p1, cnt);
-        timer_stop(&pl->t, FA_T_EVAL);
-        res->budget_client_epochs += ring_frac * c->p1_frac * c->p1_epochs * (double)c->p1_passes;
-    }
-    double t2 = timer_now();
-    if (local_only) {
-        /* every client from the same start, the federated run's epoch budget */
-        TrainOpts o = c->local;
-        o.mu = 0.0;
-        o.epochs = c->local.epochs * (double)c->rounds;
-        float *start = xalloc_aligned(P * sizeof(float));
-        memcpy(start, pl->global, P * sizeof(float));
-        timer_start(&pl->t, FA_T_TRAIN);
-        kern_personalize(pl, start, &o, FA_ROUND_LOCAL, o.epochs > 0.0, res->acc_p2);
-        timer_stop(&pl->t, FA_T_TRAIN);
-        res->budget_client_epochs += o.epochs;
-        if (ms->personalize) {
-            /* local models are already personal; +P adds the same fine-tuning epochs as
-             * the federated methods get, so the budgets stay equal. Local models are
-             * rebuilt (train again + fine-tune) rather than stored: O(P) per thread. */
-            TrainOpts o3 = c->local;
-            o3.mu = 0.0;
-            o3.epochs = o.epochs + c->p3_epochs;
-            timer_start(&pl->t, FA_T_PERSONAL);
-            kern_personalize(pl, start, &o3, FA_ROUND_LOCAL, true, res->acc_p3);
-            timer_stop(&pl->t, FA_T_PERSONAL);
-            res->budget_client_epochs += c->p3_epochs;
+    /* phase 0 (or the shared random init) */
+    if (phase == 0) {
+        if (ms->phase0) {
+            phase0(pl);
+            timer_start(&pl->t, FA_T_EVAL);
+            kern_eval_clients(pl, pl->global, false, res->acc_p0, cnt);
+            timer_stop(&pl->t, FA_T_EVAL);
         } else {
-            memcpy(res->acc_p3, res->acc_p2, n * sizeof(double));
+            memcpy(pl->global, pl->init, P * sizeof(float));
         }
-        free(start);
-        memcpy(pl->global, pl->init, P * sizeof(float)); /* no global model */
+        phase = 1;
+        if (boundary(pl, hooks, res, phase, ms->phase0)) return FA_STOPPED;
+    }
+    /* phase 1: the ring */
+    if (phase == 1) {
+        if (ms->phase1) {
+            phase1(pl, NULL);
+            timer_start(&pl->t, FA_T_EVAL);
+            kern_eval_clients(pl, pl->global, false, res->acc_p1, cnt);
+            timer_stop(&pl->t, FA_T_EVAL);
+        }
+        phase = 2;
+        round0 = 0;
+        if (boundary(pl, hooks, res, phase, ms->phase1)) return FA_STOPPED;
+    }
+    /* phase 2: federated rounds, or local-only training */
+    if (phase == 2) {
+        if (local_only) {
+            /* every client from the same start, the federated run's epoch budget */
+            TrainOpts o = c->local;
+            o.mu = 0.0;
+            o.epochs = c->local.epochs * (double)c->rounds;
+            timer_start(&pl->t, FA_T_TRAIN);
+            kern_personalize(pl, pl->global, &o, FA_ROUND_LOCAL, o.epochs > 0.0, res->acc_p2, NULL);
+            timer_stop(&pl->t, FA_T_TRAIN);
+        } else {
+            int st = phase2(pl, ms, res, round0, hooks);
+            if (st == FA_STOPPED) return FA_STOPPED;
+        }
+        phase = 3;
+        if (boundary(pl, hooks, res, phase, true)) return FA_STOPPED;
+    }
+    /* phase 3: personalization (local-only: further local epochs, same budget as +P) */
+    if (local_only) {
+        TrainOpts o3 = c->local;
+        o3.mu = 0.0;
+        o3.epochs = c->local.epochs * (double)c->rounds + (ms->personalize ? c->p3_epochs : 0.0);
+        /* local models are rebuilt from the shared start (train + fine-tune in one call)
+         * rather than stored between phases: O(P) memory per thread */
+        timer_start(&pl->t, FA_T_PERSONAL);
+        kern_personalize(pl, pl->global, &o3, FA_ROUND_LOCAL, o3.epochs > 0.0, res->acc_p3,
+                         res->personal_models);
+        timer_stop(&pl->t, FA_T_PERSONAL);
         res->acc_global = nan_value();
     } else {
-        phase2(pl, ms, res, t2);
         res->acc_global = res->round_acc[R];
-        res->budget_client_epochs += c->local.epochs * c->client_frac * (double)R;
         TrainOpts o3 = c->local;
         o3.mu = 0.0;
         o3.epochs = c->p3_epochs;
         o3.lr = c->p3_lr;
         timer_start(&pl->t, FA_T_PERSONAL);
-        kern_personalize(pl, pl->global, &o3, FA_ROUND_P3, ms->personalize, res->acc_p3);
+        kern_personalize(pl, pl->global, &o3, FA_ROUND_P3, ms->personalize, res->acc_p3,
+                         res->personal_models);
         timer_stop(&pl->t, FA_T_PERSONAL);
-        if (ms->personalize) res->budget_client_epochs += c->p3_epochs;
         if (c->target_acc > 0.0)
             for (size_t r = 0; r <= R; r++)
                 if (res->round_acc[r] >= c->target_acc) {
@@ -917,10 +991,9 @@ void fl_run_method(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
                 }
     }
     double sm[3];
-    uint64_t unused;
     const double *phase_vals[3] = {res->acc_p0, res->acc_p1, res->acc_p2};
     for (int k = 0; k < 3; k++) {
-        summarize_clients(pl, phase_vals[k], sm, &unused);
+        summarize_clients(pl, phase_vals[k], sm, NULL);
         res->phase_acc_mean[k] = sm[0];
     }
     res->acc_public = ms->phase0 ? pl->acc_public : nan_value();
@@ -929,9 +1002,14 @@ void fl_run_method(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
     res->acc_personal_mean = sm[0];
     res->acc_personal_std = sm[1];
     res->acc_personal_worst = sm[2];
+    /* local-only has no global model: its "global" is the shared start */
+    if (local_only) memcpy(pl->global, ms->phase0 ? pl->foundation : pl->init, P * sizeof(float));
     memcpy(res->final_global, pl->global, P * sizeof(float));
     res->checksum = fa_checksum(pl->global, P);
+    res->rounds_done = R;
     timer_stop(&pl->t, FA_T_TOTAL);
     comm_reduce_timers(&pl->t, res->tmin, res->tavg, res->tmax, res->tspan);
     res->time_total = res->tmax[FA_T_TOTAL];
+    (void)n;
+    return 0;
 }

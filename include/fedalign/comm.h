@@ -41,6 +41,9 @@ void comm_reduce_sum_i64(int64_t *buf, size_t n, int root);
 void comm_allreduce_max_double(double *buf, size_t n);
 void comm_allreduce_min_double(double *buf, size_t n);
 void comm_allreduce_sum_double(double *buf, size_t n);
+/* Element-wise float sum (MPI_FLOAT, MPI_SUM), in MPI's order: not exact, not
+ * reproducible. For benchmarks only (the bare Allreduce of `fedalign bench aggregate`). */
+void comm_allreduce_sum_float(float *buf, size_t n);
 
 /* true on every rank iff `local` is true on every rank / on any rank */
 bool comm_all(bool local);

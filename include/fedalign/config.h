@@ -89,6 +89,16 @@ typedef struct {
     bool verbose;
     bool quiet;                /* no per-round lines */
 
+    /* output, checkpoints */
+    char out_path[FA_PATH_LEN];     /* results file; "" = results/<cmd>_<job or time>.h5 */
+    bool overwrite;                 /* replace an existing results file */
+    size_t ckpt_every;              /* checkpoint every K phase-2 rounds (0 = phase ends only) */
+    char ckpt_path[FA_PATH_LEN];    /* checkpoint file; "" = <out_path>.ckpt */
+    char resume_path[FA_PATH_LEN];  /* continue from this checkpoint */
+    size_t stop_after_round;        /* checkpoint and stop after this phase-2 round (0 = off) */
+    size_t stop_before_phase;       /* checkpoint and stop when a method reaches phase 1..3 (0 = off) */
+    bool save_models;               /* store every personalized model [C, P] */
+
     /* data command */
     bool describe;
     char export_dir[FA_PATH_LEN];
@@ -115,6 +125,10 @@ void config_print(const Config *c, FILE *out);
  * by the results file, so both always list the same keys. */
 typedef void (*ConfigVisitor)(void *ctx, const char *key, const char *value);
 void config_visit(const Config *c, ConfigVisitor fn, void *ctx);
+
+/* Like config_visit, but only the values that determine results (no output,
+ * checkpoint, verbosity or threading flags): what a resume must match. */
+void config_visit_results(const Config *c, ConfigVisitor fn, void *ctx);
 
 /* Parse "64,32" into shape->hidden; returns false on a bad list. */
 bool config_parse_hidden(const char *s, ModelShape *shape);

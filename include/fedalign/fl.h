@@ -79,6 +79,8 @@ typedef struct {
     /* per-phase timers over ranks */
     double tmin[FA_T_COUNT], tavg[FA_T_COUNT], tmax[FA_T_COUNT], tspan[FA_T_COUNT];
     float *final_global;        /* (P) */
+    float *personal_models;     /* (n_local, P) final per-client models; NULL unless --save-models */
+    size_t rounds_done;         /* phase-2 rounds completed (== rounds when finished) */
 } MethodResult;
 
 typedef struct Pipeline Pipeline;
@@ -91,8 +93,47 @@ const ModelLayout *fl_layout(const Pipeline *pl);
 int fl_threads(const Pipeline *pl);
 bool fl_threads_over_clients(const Pipeline *pl);
 
-/* Run one method; fills res (allocated here; free with fl_result_free). Collective. */
-void fl_run_method(Pipeline *pl, const MethodSpec *spec, MethodResult *res);
+/* exit status of a run that stopped on request (signal, --stop-after-round) after
+ * writing a checkpoint; documented in README.md */
+#define FA_STOPPED 3
+
+/* Where a resumed method continues: phase 0..3 is the next step; in phase 2, round is
+ * the next round. */
+typedef struct {
+    int phase;
+    size_t round;
+} FlCursor;
+
+/* Checkpoint and stop hooks, owned by main. All calls are collective. */
+typedef struct {
+    /* write a checkpoint: res so far; (phase, round) = the cursor to resume from */
+    void (*checkpoint)(void *ctx, const MethodResult *res, int phase, size_t round);
+    /* local: has this rank been asked to stop (SIGTERM/SIGUSR1)? Agreed over ranks
+     * inside the round's Reduce, so it costs no extra collective. */
+    bool (*stop_requested)(void *ctx);
+    void *ctx;
+    size_t every;            /* checkpoint every K phase-2 rounds (0 = never mid-phase) */
+    bool at_phase_ends;      /* checkpoint after phases 0, 1 and 2 */
+    size_t stop_after_round; /* checkpoint and stop after this round (0 = off) */
+    int stop_before_phase;   /* checkpoint and stop on reaching phase 1..3 (0 = off) */
+} FlHooks;
+
+/* The state a checkpoint must hold besides the results (pointers into the pipeline;
+ * a resume reads the checkpoint straight into them). */
+typedef struct {
+    float *global, *prev, *foundation; /* (P) each */
+    bool *have_foundation;
+    double *acc_public;
+} FlState;
+void fl_state(Pipeline *pl, FlState *st);
+
+/* Allocate and initialize res for a method (arrays as the method needs, budgets). */
+void fl_result_init(Pipeline *pl, const MethodSpec *spec, MethodResult *res);
+/* Run one method into res (from fl_result_init, or read back from a checkpoint when
+ * resume != NULL, with the pipeline state restored through fl_state). Returns 0, or
+ * FA_STOPPED when it checkpointed and stopped on request. Collective. */
+int fl_run_method(Pipeline *pl, const MethodSpec *spec, MethodResult *res, const FlCursor *resume,
+                  const FlHooks *hooks);
 void fl_result_free(MethodResult *res);
 
 /* The phase-1 client sequence (same on every rank); *order_out is malloc'ed (N). */

@@ -1,0 +1,99 @@
+/*
+ * store.h: the only module that talks HDF5 (parallel HDF5 through MPI-IO).
+ *
+ * One self-describing results file per run (schema in docs/results-format.md,
+ * version FA_SCHEMA_VERSION). Every function is collective over MPI_COMM_WORLD
+ * and must be called by every rank with identical arguments except the rank-local
+ * data pointers (HDF Group "collective calling requirements"). Per-client rows are
+ * written by the rank that owns the clients with collective hyperslab writes, so
+ * nothing of size C x P passes through rank 0.
+ * A checkpoint is a results file plus a /checkpoint group with the state needed to
+ * continue (store_write_state); the same method writer/reader serves both.
+ * Errors in HDF5 calls are fatal (H5_CHECK -> die with file:line); user-facing
+ * problems (missing file, not an fedalign file, schema/config mismatch) come back
+ * as -1 with a message so the caller can fail cleanly on every rank.
+ */
+#ifndef FEDALIGN_STORE_H
+#define FEDALIGN_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedalign/config.h"
+#include "fedalign/data.h"
+#include "fedalign/fl.h"
+
+#define FA_SCHEMA_VERSION 1
+
+typedef struct StoreFile StoreFile;
+
+/* Before any work: is `final_path` usable? Fails (-1, message) when it exists and
+ * !overwrite, when it is a directory, or when its directory does not exist or is not
+ * writable (probed by creating and removing a file there). Rank 0 checks, every rank
+ * gets the verdict. */
+int store_preflight(const char *final_path, bool overwrite, char *err, size_t errlen);
+
+/* Temporary name used while writing: "<final_path>.tmp" (same directory, so the final
+ * rename is atomic). Pure. */
+void store_tmp_path(const char *final_path, char *out, size_t cap);
+
+/* Create (truncate) a file for writing with the MPI-IO driver. */
+StoreFile *store_create(const char *path);
+/* Open an existing file read-only; NULL with a message when missing, unreadable, not
+ * HDF5, or without a schema_version attribute. */
+StoreFile *store_open_read(const char *path, char *err, size_t errlen);
+void store_close(StoreFile *f);
+/* After store_close of the temporary file: rename tmp -> final (rank 0; barrier). On
+ * failure (success == false) the temporary file is removed instead. */
+void store_finish(const char *tmp_path, const char *final_path, bool success);
+
+/* Root attributes: schema_version, fedalign_version, git_describe, created_utc, host,
+ * n_ranks, n_threads, threads_over, n_params, n_clients, n_features, n_classes,
+ * feature/class names, and every configuration value as a string attribute
+ * "cfg.<flag>" (config_visit), plus config_hash. */
+void store_write_run(StoreFile *f, const Config *c, const DataInfo *info, int ranks, int threads,
+                     bool over_clients, size_t n_params);
+
+/* /clients: label_hist [C, K], n_train / n_val / n_test [C], rank [C]; each rank writes
+ * its block [fd->first, fd->first + fd->n_local). */
+void store_write_clients(StoreFile *f, const FedData *fd, int rank);
+
+/* /methods/<index as %02zu>_<name>: attributes (name, flags, summaries, checksums as
+ * hex strings, budgets, rounds, rounds_done, target), per-round global metrics
+ * [rounds + 1] or [rounds], per-client phase accuracies [C], per-round per-client
+ * metrics [rounds, C] (score, cosine, weight, train_loss; NaN = not selected),
+ * timers [FA_T_COUNT, 4] (min, avg, max, span) with a names attribute, the final
+ * global model [P], and personal_models [C, P] when res->personal_models != NULL.
+ * first/n_local: this rank's clients; C = n_clients. */
+void store_write_method(StoreFile *f, size_t index, const MethodResult *res, size_t n_clients,
+                        size_t first, size_t n_local, size_t n_params);
+
+/* Read a method group written by store_write_method back into res (allocated here as
+ * fl.c would; rank-local rows only). Returns -1 with a message if missing/mismatched. */
+int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients,
+                      size_t first, size_t n_local, size_t n_params, char *err, size_t errlen);
+
+/* Checkpoint state: what fl.c needs to continue exactly where it stopped. */
+typedef struct {
+    uint64_t config_hash;     /* must match the resuming run's configuration */
+    size_t n_methods;         /* methods in this run */
+    size_t method_index;      /* method in progress (methods before it are complete) */
+    int phase;                /* next step of that method: 0..3, or 4 = method complete */
+    size_t round;             /* phase 2: next round to run */
+    bool have_foundation;
+    double acc_public;
+    float *global;            /* (P) caller-owned buffers: written from / read into */
+    float *prev;              /* (P) */
+    float *foundation;        /* (P) */
+} CheckpointState;
+
+void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params);
+/* Reads into st's caller-owned buffers; -1 with a message when absent or P differs. */
+int store_read_state(StoreFile *f, CheckpointState *st, size_t n_params, char *err, size_t errlen);
+
+/* Hash of the configuration values that determine results (every config_visit key
+ * except output/resume/verbosity flags); same on every rank. */
+uint64_t store_config_hash(const Config *c);
+
+#endif

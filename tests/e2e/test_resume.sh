@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Checkpoint and restart (label e2e): a run stopped after a round, before a phase, or by
+# SIGUSR1, then resumed (also with another rank count), ends with the same checksums
+# and the same per-round and per-client metrics as an uninterrupted run; bad resumes
+# (corrupt or truncated file, different configuration) fail cleanly; an existing
+# output or checkpoint is never overwritten silently; a failing run leaves no file at
+# the final name.
+. "$(dirname "$0")/common.sh"
+PY=/usr/bin/python3
+cd "$WORK"
+export OMP_NUM_THREADS=1
+sums() { grep '^FEDALIGN_RESULT' "$1" | grep -o 'method=[^ ]*\|checksum=[^ ]*\|checksum_personal=[^ ]*' | paste -d' ' - - -; }
+same_h5() { # every dataset except timings must be identical (NaN == NaN)
+  "$PY" - "$1" "$2" <<'PYEOF'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+bad = []
+for g in a["methods"]:
+    if g not in b["methods"]: bad.append(g); continue
+    for d in a["methods"][g]:
+        if d in ("timers", "round_time"): continue
+        x, y = a["methods"][g][d][...], b["methods"][g][d][...]
+        if x.shape != y.shape or not np.array_equal(x, y, equal_nan=True): bad.append(g + "/" + d)
+if set(a["methods"]) != set(b["methods"]): bad.append("method sets differ")
+for d in a["clients"]:
+    if not np.array_equal(a["clients"][d][...], b["clients"][d][...]) and d != "rank": bad.append("clients/" + d)
+print("differs:", bad) if bad else None
+sys.exit(1 if bad else 0)
+PYEOF
+}
+ARGS="suite --preset tiny --quiet"
+mpirun_n 2 "$FEDALIGN" $ARGS --output ref.h5 > ref.txt 2>&1 || fail "reference run failed"
+sums ref.txt > ref.sums
+[ "$(wc -l < ref.sums)" -ge 11 ] || fail "reference run printed too few results"
+
+# stop after round K at -n A, resume at -n B
+for case in "1 1 3" "3 3 1" "4 2 2"; do
+  set -- $case; K=$1; A=$2; B=$3
+  rm -f r.h5 r.h5.ckpt
+  mpirun_n $A "$FEDALIGN" $ARGS --output r.h5 --stop-after-round $K > s1.txt 2>&1; rc=$?
+  [ $rc = 3 ] || { fail "stop-after-round $K: exit $rc (want 3)"; continue; }
+  [ -f r.h5.ckpt ] && [ ! -e r.h5 ] || { fail "stop-after-round $K: want only a checkpoint"; continue; }
+  grep -q -- "--resume r.h5.ckpt" s1.txt || fail "stop message does not say how to resume"
+  mpirun_n $B "$FEDALIGN" $ARGS --output r.h5 --resume r.h5.ckpt > s2.txt 2>&1 || { fail "resume (round $K, -n $A -> -n $B) failed"; cat s2.txt >&2; continue; }
+  sums s2.txt > r.sums
+  if diff -q ref.sums r.sums >/dev/null && same_h5 ref.h5 r.h5; then pass "stop after round $K at -n $A, resume at -n $B: identical"
+  else fail "resume after round $K (-n $A -> $B) differs"; diff ref.sums r.sums >&2; fi
+  [ ! -e r.h5.ckpt ] || fail "checkpoint not removed after a complete run"
+done
+
+# stop before each phase (staged runs), resume
+for ph in 1 2 3; do
+  rm -f p.h5 p.h5.ckpt
+  mpirun_n 2 "$FEDALIGN" $ARGS --output p.h5 --stop-before-phase $ph > s1.txt 2>&1; rc=$?
+  [ $rc = 3 ] && [ -f p.h5.ckpt ] || { fail "stop-before-phase $ph: exit $rc"; continue; }
+  mpirun_n 3 "$FEDALIGN" $ARGS --output p.h5 --resume p.h5.ckpt > s2.txt 2>&1 || { fail "resume before phase $ph failed"; continue; }
+  sums s2.txt > p.sums
+  diff -q ref.sums p.sums >/dev/null && same_h5 ref.h5 p.h5 && pass "stop before phase $ph, resume: identical" || fail "resume before phase $ph differs"
+done
+
+# SIGUSR1 (what Slurm's --signal sends) during phase 2 of a long run: resumable
+LONG="run --preset small --rounds 3000 --quiet"
+mpirun_n 2 "$FEDALIGN" $LONG --output long_ref.h5 > lr.txt 2>&1 || fail "long reference failed"
+rm -f sig.h5 sig.h5.ckpt
+"$MPIEXEC" -n 2 "$FEDALIGN" $LONG --output sig.h5 > sg.txt 2>&1 & pid=$!
+sleep 2; kill -USR1 $pid; wait $pid; rc=$?
+if [ $rc = 3 ] && [ -f sig.h5.ckpt ]; then
+  grep -q 'stopped' sg.txt && pass "SIGUSR1 -> checkpoint, exit 3" || fail "no stop message"
+  mpirun_n 2 "$FEDALIGN" $LONG --output sig.h5 --resume sig.h5.ckpt > sr.txt 2>&1 || fail "resume after SIGUSR1 failed"
+  [ "$(sums lr.txt)" = "$(sums sr.txt)" ] && same_h5 long_ref.h5 sig.h5 && pass "SIGUSR1 resume identical" || fail "SIGUSR1 resume differs"
+elif [ $rc = 0 ]; then fail "run finished before the signal (machine too fast for this test?)"
+else fail "SIGUSR1: exit $rc"; fi
+
+# bad resumes: each fails with exit 2 and one clear message, leaves no output
+bad_resume() {
+  local want=$1; shift
+  out=$(mpirun_n 2 "$FEDALIGN" "$@" 2>&1); rc=$?
+  [ $rc = 2 ] && echo "$out" | grep -q -- "$want" && [ ! -e bad.h5 ] && pass "bad resume: $want" || fail "bad resume ($want): rc $rc: $out"
+}
+mpirun_n 2 "$FEDALIGN" $ARGS --output c.h5 --stop-after-round 2 > /dev/null 2>&1
+cp c.h5.ckpt good.ckpt
+head -c 2000 good.ckpt > trunc.ckpt
+printf 'not an hdf5 file' > junk.ckpt
+bad_resume "--resume" $ARGS --output bad.h5 --resume trunc.ckpt
+bad_resume "--resume" $ARGS --output bad.h5 --resume junk.ckpt
+bad_resume "--resume" $ARGS --output bad.h5 --resume missing.ckpt
+bad_resume "different configuration" $ARGS --output bad.h5 --resume good.ckpt --lr 0.01
+bad_resume "different configuration" run --preset tiny --quiet --output bad.h5 --resume good.ckpt
+
+# an existing output or checkpoint is refused, --overwrite replaces the output
+out=$(mpirun_n 2 "$FEDALIGN" $ARGS --output ref.h5 2>&1); rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "exists" && pass "existing output refused" || fail "existing output: rc $rc"
+out=$(mpirun_n 2 "$FEDALIGN" $ARGS --output c.h5 2>&1); rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "resume" && pass "existing checkpoint refused" || fail "existing checkpoint: rc $rc: $out"
+cp ref.h5 ow.h5
+mpirun_n 2 "$FEDALIGN" $ARGS --output ow.h5 --overwrite > /dev/null 2>&1 && same_h5 ref.h5 ow.h5 && pass "--overwrite" || fail "--overwrite"
+
+# a run that fails during setup leaves no file at the final name
+mpirun_n 2 "$FEDALIGN" run --preset tiny --dataset csv:/nonexistent.csv --output nf.h5 > /dev/null 2>&1
+[ ! -e nf.h5 ] && [ ! -e nf.h5.tmp ] && pass "failed run leaves no output" || fail "failed run left a file"
+out=$(mpirun_n 2 "$FEDALIGN" run --preset tiny --output /nonexistent_dir/x.h5 2>&1); rc=$?
+[ $rc = 2 ] && pass "unwritable output directory refused before training" || fail "unwritable dir: rc $rc"
+finish
