@@ -262,7 +262,7 @@ class Checker:
                 v = v[np.isfinite(v)]
                 if ((v < 0) | (v > 1)).any():
                     self.bad(f"{d.name}: accuracies outside [0, 1]")
-        for k in ("rc_score", "rc_cos", "rc_weight", "rc_loss"):
+        for k in ("rc_score", "rc_cos", "rc_weight", "rc_loss", "rc_status", "rc_time"):
             self.dset(g, k, (R, C), "f8")
         t = self.dset(g, "timers", (len(TIMER_NAMES), 4), "f8")
         if t is not None:
@@ -276,7 +276,7 @@ class Checker:
         self.dset(g, "personal_models", (C, P), "f4", required=False)
         known = {"round_acc", "round_loss", "round_time", "round_wsum_cos", "round_selected",
                  "acc_p0", "acc_p1", "acc_p2", "acc_p3", "rc_score", "rc_cos", "rc_weight",
-                 "rc_loss", "timers", "final_global", "personal_models"}
+                 "rc_loss", "rc_status", "rc_time", "timers", "final_global", "personal_models"}
         for k in g:
             if k not in known:
                 self.bad(f"{g.name}: unexpected member '{k}' (schema change without a version bump?)")

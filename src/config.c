@@ -113,6 +113,20 @@ static const OptDef fa_opts[] = {
     {"p3-epochs", "E", OT_DOUBLE, OFF(p3_epochs), 0.01, 1000, "Phase 3",
      "personalization epochs"},
     {"p3-lr", "LR", OT_DOUBLE, OFF(p3_lr), 1e-7, 10, "Phase 3", "personalization learning rate"},
+    {"dropout", "P", OT_DOUBLE, OFF(dropout), 0, 1, "Faults",
+     "per-round probability that a selected client drops out"},
+    {"speed-spread", "S", OT_DOUBLE, OFF(speed_spread), 0, 5, "Faults",
+     "device speed factors ~ lognormal(0, S) (stragglers)"},
+    {"deadline", "SEC", OT_DOUBLE, OFF(deadline), 0, 1e9, "Faults",
+     "round deadline in simulated device seconds, 100 samples/s nominal (0 = none)"},
+    {"late", "POLICY", OT_WORD, 0, 0, 0, "Faults",
+     "late updates: drop | discount (weight * deadline / time)"},
+    {"attack", "KIND:F", OT_WORD, 0, 0, 0, "Faults",
+     "fraction F of clients send signflip|scale|noise|nan updates (none)"},
+    {"attack-scale", "X", OT_DOUBLE, OFF(attack_scale), 0, 1e6, "Faults",
+     "scale factor (scale) or noise multiplier (noise) of the attack"},
+    {"clip", "C", OT_DOUBLE, OFF(clip), 0, 1e9, "Faults",
+     "bound every client update's L2 norm to C (0 = off)"},
     {"method", "NAME", OT_WORD, 0, 0, 0, "Method", "fedmetaalign|fedavg|fedprox|local"},
     {"ablate", "LIST", OT_WORD, 0, 0, 0, "Method",
      "Fed-Meta-Align ablations: phase0,phase1,similarity"},
@@ -191,6 +205,14 @@ void config_defaults(Config *c) {
     c->personalize = true;
     c->p3_epochs = 3.0;
     c->p3_lr = 1e-3;
+    c->dropout = 0.0;
+    c->speed_spread = 0.0;
+    c->deadline = 0.0;
+    c->late_discount = false;
+    c->attack = FA_ATTACK_NONE;
+    c->attack_frac = 0.0;
+    c->attack_scale = 10.0;
+    c->clip = 0.0;
     c->method = FA_METHOD_FEDMETAALIGN;
     c->ablate = 0;
     c->init = FA_INIT_RANDOM;
@@ -401,6 +423,25 @@ static int parse_word(Config *c, const char *name, const char *v, char *err, siz
         else if (strcmp(v, "clients") == 0) c->threads_over = FA_THREADS_CLIENTS;
         else if (strcmp(v, "batch") == 0) c->threads_over = FA_THREADS_BATCH;
         else return fail(err, errlen, "--threads-over: expected auto, clients or batch, got '%s'", v);
+    } else if (strcmp(name, "late") == 0) {
+        if (strcmp(v, "drop") == 0) c->late_discount = false;
+        else if (strcmp(v, "discount") == 0) c->late_discount = true;
+        else return fail(err, errlen, "--late: expected drop or discount, got '%s'", v);
+    } else if (strcmp(name, "attack") == 0) {
+        static const char *const kinds[] = {"none", "signflip", "scale", "noise", "nan"};
+        const char *colon = strchr(v, ':');
+        size_t kl = colon ? (size_t)(colon - v) : strlen(v);
+        int kind = -1;
+        for (int k = 0; k < 5; k++)
+            if (strlen(kinds[k]) == kl && strncmp(v, kinds[k], kl) == 0) kind = k;
+        double f = 0.0;
+        if (kind < 0 || (kind > 0 && (!colon || !parse_double(colon + 1, &f) || f < 0.0 || f > 1.0)))
+            return fail(err, errlen,
+                        "--attack: expected KIND:FRACTION with KIND signflip, scale, noise or nan "
+                        "and FRACTION in [0, 1] (or none), got '%s'",
+                        v);
+        c->attack = kind;
+        c->attack_frac = kind ? f : 0.0;
     } else if (strcmp(name, "output") == 0) {
         if (!v[0] || !copy_str(c->out_path, sizeof c->out_path, v))
             return fail(err, errlen, "--output: empty or too long path");
@@ -555,6 +596,13 @@ static const char *word_value(const Config *c, const char *name, char *buf, size
         return c->threads_over == FA_THREADS_AUTO ? "auto" : c->threads_over == FA_THREADS_CLIENTS ? "clients" : "batch";
     if (strcmp(name, "export") == 0) return c->export_dir[0] ? c->export_dir : "(none)";
     if (strcmp(name, "output") == 0) return c->out_path[0] ? c->out_path : "(auto)";
+    if (strcmp(name, "late") == 0) return c->late_discount ? "discount" : "drop";
+    if (strcmp(name, "attack") == 0) {
+        static const char *const kinds[] = {"none", "signflip", "scale", "noise", "nan"};
+        if (c->attack == FA_ATTACK_NONE) return "none";
+        snprintf(buf, cap, "%s:%g", kinds[c->attack], c->attack_frac);
+        return buf;
+    }
     if (strcmp(name, "checkpoint") == 0) return c->ckpt_path[0] ? c->ckpt_path : "(<output>.ckpt)";
     if (strcmp(name, "resume") == 0) return c->resume_path[0] ? c->resume_path : "(none)";
     return "?";

@@ -42,6 +42,9 @@ enum {
     X_SELECTED,  /* clients trained */
     X_TRAINLOSS, /* sum of mean local training losses (fixed) */
     X_STOP,      /* ranks asking to stop (a signal arrived) */
+    X_REJECTED,  /* updates rejected (non-finite / out of range) */
+    X_DROPPED,   /* clients that dropped out */
+    X_LATE,      /* clients that missed the deadline */
     X_COUNT
 };
 
@@ -71,6 +74,10 @@ struct Pipeline {
     double *score, *theta, *tloss;
     int64_t *q;
     uint64_t *hash;
+    uint32_t *status;       /* (n) FA_ST_* of the current round */
+    double *dtime;          /* (n) simulated device seconds of the current round */
+    double *speed;          /* (n) device speed factor (time multiplier) */
+    unsigned char *attacker; /* (n) */
     Timers t;
 };
 
@@ -108,6 +115,38 @@ void fl_apply_update(float *out, const float *base, const int64_t *num, int64_t 
 static double clamp01(double x) { return x < 0.0 ? 0.0 : x > 1.0 ? 1.0 : x; }
 
 static double nan_value(void) { return nan(""); }
+
+/* An update is aggregated only when every element is finite and below
+ * FA_UPDATE_MAX in magnitude (which also keeps the fixed-point sums in range). */
+static bool update_acceptable(const float *d, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!(fabsf(d[i]) < (float)FA_UPDATE_MAX)) return false; /* false for NaN too */
+    return true;
+}
+
+/* A malicious client's upload (--attack): it trains honestly, then sends
+ * signflip: -delta; scale: X * delta; noise: Gaussian noise X times delta's RMS;
+ * nan: NaN everywhere. The noise comes from the client's fault stream. */
+static void attack_update(float *d, size_t n, const Config *c, Rng *r) {
+    const float x = (float)c->attack_scale;
+    switch (c->attack) {
+    case FA_ATTACK_SIGNFLIP:
+        for (size_t i = 0; i < n; i++) d[i] = -d[i];
+        break;
+    case FA_ATTACK_SCALE:
+        for (size_t i = 0; i < n; i++) d[i] *= x;
+        break;
+    case FA_ATTACK_NOISE: {
+        double rms = vec_norm2(d, n) / sqrt((double)(n ? n : 1));
+        for (size_t i = 0; i < n; i++) d[i] = (float)(rms * c->attack_scale * rng_normal(r));
+        break;
+    }
+    case FA_ATTACK_NAN:
+        for (size_t i = 0; i < n; i++) d[i] = nanf("");
+        break;
+    default: break;
+    }
+}
 
 // ----------------------------------------------------------------------------
 // kernels: the only OpenMP regions of the pipeline
@@ -164,6 +203,23 @@ static void kern_train_clients(Pipeline *pl, const MethodSpec *ms, uint64_t roun
         int64_t *ta = pl->tacc + (size_t)tid * (P + X_COUNT);
         Workspace *ws = &pl->ws[tid];
         const bool inner = !pl->over_clients;
+        uint32_t st = FA_ST_SELECTED | (pl->attacker[i] ? FA_ST_ATTACKER : 0u);
+        /* faults, from the client's own stream for this round */
+        Rng fr;
+        rng_init(&fr, c->seed, FA_RNG_FAULT, (uint64_t)cd->id, round, 0);
+        const double u_drop = rng_uniform(&fr);
+        const double d = pl->speed[i] * opts->epochs * (double)cd->train.n / FA_DEVICE_RATE;
+        const bool late = c->deadline > 0.0 && d > c->deadline;
+        pl->dtime[i] = d;
+        if (c->dropout > 0.0 && u_drop < c->dropout) {
+            pl->status[i] = st | FA_ST_DROPPED;
+            continue;
+        }
+        if (late) st |= FA_ST_LATE;
+        if (late && !c->late_discount) { /* the server does not wait */
+            pl->status[i] = st;
+            continue;
+        }
         memcpy(w, pl->global, P * sizeof(float));
         EvalResult er;
         double s = 1.0;
@@ -179,14 +235,27 @@ static void kern_train_clients(Pipeline *pl, const MethodSpec *ms, uint64_t roun
             model_evaluate(&pl->L, w, &cd->val, ws, inner, &er);
             s = c->score == FA_SCORE_ACC ? er.acc : 1.0 - clamp01(er.loss / chance_loss);
         }
-        pl->score[i] = s;
+        pl->score[i] = s; /* an attacker reports the score of its honest model */
         vec_sub(w, w, pl->global, P); /* w is now delta_t */
-        if (!vec_all_finite(w, P)) pl->tok[tid] = false;
+        if (pl->attacker[i]) attack_update(w, P, c, &fr);
+        if (c->clip > 0.0) {
+            double nrm = vec_norm2(w, P);
+            if (nrm > c->clip) {
+                float f = (float)(c->clip / nrm);
+                for (size_t k = 0; k < P; k++) w[k] *= f;
+                st |= FA_ST_CLIPPED;
+            }
+        }
+        if (!update_acceptable(w, P)) { /* never aggregated, always recorded */
+            pl->status[i] = st | FA_ST_REJECTED;
+            continue;
+        }
         if (store_delta) {
             memcpy(pl->deltas + i * P, w, P * sizeof(float));
-            /* the mean reference: sum of deltas with weight 1 */
+            /* the mean reference: sum of accepted deltas with weight 1 */
             if (!fixed_accumulate_q(ta, w, 1, P)) pl->tok[tid] = false;
             ta[P + X_SELECTED] += 1;
+            pl->status[i] = st | FA_ST_AGGREGATED;
             continue;
         }
         int64_t q;
@@ -195,10 +264,14 @@ static void kern_train_clients(Pipeline *pl, const MethodSpec *ms, uint64_t roun
             pl->theta[i] = th;
             q = fl_quantize_weight(fa_dual_weight(s, th, c->floor_c));
         } else {
-            pl->theta[i] = nan_value();
             q = c->fedavg_uniform ? 1 : (int64_t)cd->train.n;
         }
+        if (late) { /* staleness discount */
+            q = (int64_t)llround((double)q * c->deadline / d);
+            st |= FA_ST_DISCOUNTED;
+        }
         pl->q[i] = q;
+        pl->status[i] = st | FA_ST_AGGREGATED;
         if (!fixed_accumulate_q(ta, w, q, P)) pl->tok[tid] = false;
     }
 }
@@ -213,12 +286,16 @@ static void kern_weight_stored(Pipeline *pl) {
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
     for (size_t i = 0; i < n; i++) {
-        if (!pl->sel[i]) continue;
+        if (!(pl->status[i] & FA_ST_AGGREGATED)) continue;
         int tid = omp_get_thread_num();
         const float *d = pl->deltas + i * P;
         double th = vec_cosine(d, pl->ref, P);
         pl->theta[i] = th;
         int64_t q = fl_quantize_weight(fa_dual_weight(pl->score[i], th, c->floor_c));
+        if (pl->status[i] & FA_ST_LATE) { /* staleness discount */
+            q = (int64_t)llround((double)q * c->deadline / pl->dtime[i]);
+            pl->status[i] |= FA_ST_DISCOUNTED;
+        }
         pl->q[i] = q;
         if (!fixed_accumulate_q(pl->tacc + (size_t)tid * (P + X_COUNT), d, q, P))
             pl->tok[tid] = false;
@@ -363,6 +440,17 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
     pl->tloss = xcalloc(n ? n : 1, sizeof(double));
     pl->q = xcalloc(n ? n : 1, sizeof(int64_t));
     pl->hash = xcalloc(n ? n : 1, sizeof(uint64_t));
+    pl->status = xcalloc(n ? n : 1, sizeof(uint32_t));
+    pl->dtime = xcalloc(n ? n : 1, sizeof(double));
+    pl->speed = xcalloc(n ? n : 1, sizeof(double));
+    pl->attacker = xcalloc(n ? n : 1, 1);
+    /* per-device speed factors and attackers: fixed per client, from the seed */
+    for (size_t i = 0; i < n; i++) {
+        Rng r;
+        rng_init(&r, cfg->seed, FA_RNG_FAULT, (uint64_t)pl->fd.clients[i].id, UINT64_MAX, 1);
+        pl->attacker[i] = cfg->attack != FA_ATTACK_NONE && rng_uniform(&r) < cfg->attack_frac;
+        pl->speed[i] = exp(cfg->speed_spread * rng_normal(&r));
+    }
     /* client deltas are stored only when the mean-update reference needs them */
     if (cfg->reference == FA_REF_MEAN) pl->deltas = xalloc_aligned((n ? n : 1) * P * sizeof(float));
     setup_norm(pl);
@@ -372,6 +460,10 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
 
 void fl_free(Pipeline *pl) {
     if (!pl) return;
+    free(pl->attacker);
+    free(pl->speed);
+    free(pl->dtime);
+    free(pl->status);
     free(pl->hash);
     free(pl->q);
     free(pl->tloss);
@@ -661,8 +753,9 @@ static int phase2(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         memcpy(pl->prev, pl->global, P * sizeof(float));
         select_clients(pl, r);
         for (size_t i = 0; i < n; i++) {
-            pl->theta[i] = pl->score[i] = pl->tloss[i] = nan_value();
+            pl->theta[i] = pl->score[i] = pl->tloss[i] = pl->dtime[i] = nan_value();
             pl->q[i] = 0;
+            pl->status[i] = 0;
         }
         timer_start(&pl->t, FA_T_TRAIN);
         kern_train_clients(pl, ms, r, &o, store);
@@ -686,15 +779,21 @@ static int phase2(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
             timer_stop(&pl->t, FA_T_AGG);
         }
         /* per-client scalars of this round; fixed extras for the round line */
-        int64_t den = 0, qcos = 0, nsel = 0, tl = 0;
+        int64_t den = 0, qcos = 0, nsel = 0, tl = 0, nrej = 0, ndrop = 0, nlate = 0;
         bool ok = true;
         for (size_t i = 0; i < n; i++) {
             size_t k = r * n + i;
-            res->rc_score[k] = pl->sel[i] && ms->similarity ? pl->score[i] : nan_value();
-            res->rc_cos[k] = pl->sel[i] ? pl->theta[i] : nan_value();
-            res->rc_loss[k] = pl->sel[i] ? pl->tloss[i] : nan_value();
+            const uint32_t st = pl->status[i];
+            res->rc_score[k] = ms->similarity ? pl->score[i] : nan_value();
+            res->rc_cos[k] = pl->theta[i];
+            res->rc_loss[k] = pl->tloss[i];
+            res->rc_status[k] = (double)st;
+            res->rc_time[k] = pl->dtime[i];
             res->rc_weight[k] = (double)pl->q[i]; /* normalized below once den is known */
-            if (!pl->sel[i]) continue;
+            nrej += (st & FA_ST_REJECTED) != 0;
+            ndrop += (st & FA_ST_DROPPED) != 0;
+            nlate += (st & FA_ST_LATE) != 0;
+            if (!(st & FA_ST_AGGREGATED)) continue;
             den += pl->q[i];
             nsel++;
             int64_t fx;
@@ -707,6 +806,9 @@ static int phase2(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
             if (ok) tl += fx;
         }
         CHECK(ok, "round metrics out of fixed-point range");
+        pl->acc[P + X_REJECTED] = nrej;
+        pl->acc[P + X_DROPPED] = ndrop;
+        pl->acc[P + X_LATE] = nlate;
         pl->acc[P + X_DEN] = den;
         pl->acc[P + X_CORRECT] = cnt[0];
         pl->acc[P + X_N] = cnt[1];
@@ -742,6 +844,9 @@ static int phase2(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
                    x[X_SELECTED] ? fixed_to_double(x[X_TRAINLOSS]) / (double)x[X_SELECTED] : 0.0,
                    (size_t)x[X_SELECTED], isfinite(res->round_wsum_cos[r]) ? "" : " ",
                    res->round_wsum_cos[r], res->round_time[r]);
+        if (pl->rank == 0 && !c->quiet && (x[X_REJECTED] || x[X_DROPPED] || x[X_LATE]))
+            printf("           | rejected %lld (non-finite/out of range) | dropped %lld | late %lld\n",
+                   (long long)x[X_REJECTED], (long long)x[X_DROPPED], (long long)x[X_LATE]);
         if (pl->rank == 0 && !c->quiet) fflush(stdout);
         res->rounds_done = r + 1;
         /* a stop request travels in the round's Reduce/broadcast: no extra collective */
@@ -756,7 +861,7 @@ static int phase2(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
 // ----------------------------------------------------------------------------
 // one method end to end
 
-static void result_alloc(MethodResult *res, size_t R, size_t n, size_t P) {
+void fl_result_alloc(MethodResult *res, size_t R, size_t n, size_t P) {
     memset(res, 0, sizeof *res);
     res->round_acc = xmalloc((R + 1) * sizeof(double));
     res->round_loss = xmalloc((R + 1) * sizeof(double));
@@ -772,12 +877,18 @@ static void result_alloc(MethodResult *res, size_t R, size_t n, size_t P) {
     res->rc_cos = xmalloc(rn * sizeof(double));
     res->rc_weight = xmalloc(rn * sizeof(double));
     res->rc_loss = xmalloc(rn * sizeof(double));
+    res->rc_status = xmalloc(rn * sizeof(double));
+    res->rc_time = xmalloc(rn * sizeof(double));
     res->final_global = xalloc_aligned(P * sizeof(float));
     double nanv = nan_value();
     for (size_t i = 0; i <= R; i++) res->round_acc[i] = res->round_loss[i] = res->round_time[i] = nanv;
     for (size_t i = 0; i < (R ? R : 1); i++) res->round_wsum_cos[i] = nanv;
     for (size_t i = 0; i < nn; i++) res->acc_p0[i] = res->acc_p1[i] = res->acc_p2[i] = res->acc_p3[i] = nanv;
-    for (size_t i = 0; i < rn; i++) res->rc_score[i] = res->rc_cos[i] = res->rc_weight[i] = res->rc_loss[i] = nanv;
+    for (size_t i = 0; i < rn; i++) {
+        res->rc_score[i] = res->rc_cos[i] = res->rc_weight[i] = res->rc_loss[i] = nanv;
+        res->rc_time[i] = nanv;
+        res->rc_status[i] = 0.0;
+    }
 }
 
 void fl_result_free(MethodResult *res) {
@@ -794,6 +905,8 @@ void fl_result_free(MethodResult *res) {
     free(res->rc_cos);
     free(res->rc_weight);
     free(res->rc_loss);
+    free(res->rc_status);
+    free(res->rc_time);
     free(res->final_global);
     free(res->personal_models);
     memset(res, 0, sizeof *res);
@@ -871,7 +984,7 @@ void fl_state(Pipeline *pl, FlState *st) {
 
 void fl_result_init(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
     const size_t R = ms->method == FA_METHOD_LOCAL ? 0 : pl->cfg->rounds;
-    result_alloc(res, R, pl->fd.n_local, pl->P);
+    fl_result_alloc(res, R, pl->fd.n_local, pl->P);
     res->spec = *ms;
     res->rounds = R;
     res->rounds_done = 0;

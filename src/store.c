@@ -668,7 +668,8 @@ void store_write_clients(StoreFile *f, const FedData *fd, int rank) {
 
 /* names of the per-client datasets and where they live in a MethodResult */
 static const char *const acc_names[4] = {"acc_p0", "acc_p1", "acc_p2", "acc_p3"};
-static const char *const rc_names[4] = {"rc_score", "rc_cos", "rc_weight", "rc_loss"};
+#define N_RC 6
+static const char *const rc_names[N_RC] = {"rc_score", "rc_cos", "rc_weight", "rc_loss", "rc_status", "rc_time"};
 
 static void method_group_name(size_t index, const char *name, char *out, size_t cap) {
     int k = snprintf(out, cap, "%02zu_%s", index, name);
@@ -732,9 +733,10 @@ void store_write_method(StoreFile *f, size_t index, const MethodResult *res, siz
     for (int k = 0; k < 4; k++)
         put_rows(g, acc_names[k], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, C, 0, "client", first, n,
                  acc[k]);
-    const double *rc[4] = {res->rc_score, res->rc_cos, res->rc_weight, res->rc_loss};
+    const double *rc[N_RC] = {res->rc_score, res->rc_cos, res->rc_weight, res->rc_loss,
+                              res->rc_status, res->rc_time};
     hsize_t drc[2] = {R, C};
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < N_RC; k++) {
         hid_t d = dset_create(g, rc_names[k], H5T_IEEE_F64LE, 2, drc, "round,client", NULL);
         dset_xfer_rc(d, rc[k], R, first, n, true);
         H5_CHECK(H5Dclose(d));
@@ -819,35 +821,6 @@ static void read_named(hid_t g, const char *name, hid_t mtype, void *buf) {
     H5_CHECK(H5Dclose(d));
 }
 
-static double nan_value(void) { return nan(""); }
-
-/* Allocate like fl.c's result_alloc (same sizes, NaN-initialized) */
-static void result_alloc(MethodResult *res, size_t R, size_t n, size_t P) {
-    memset(res, 0, sizeof *res);
-    res->round_acc = xmalloc((R + 1) * sizeof(double));
-    res->round_loss = xmalloc((R + 1) * sizeof(double));
-    res->round_time = xmalloc((R + 1) * sizeof(double));
-    res->round_wsum_cos = xmalloc((R ? R : 1) * sizeof(double));
-    res->round_selected = xcalloc(R ? R : 1, sizeof(size_t));
-    size_t nn = n ? n : 1, rn = (R ? R : 1) * nn;
-    res->acc_p0 = xmalloc(nn * sizeof(double));
-    res->acc_p1 = xmalloc(nn * sizeof(double));
-    res->acc_p2 = xmalloc(nn * sizeof(double));
-    res->acc_p3 = xmalloc(nn * sizeof(double));
-    res->rc_score = xmalloc(rn * sizeof(double));
-    res->rc_cos = xmalloc(rn * sizeof(double));
-    res->rc_weight = xmalloc(rn * sizeof(double));
-    res->rc_loss = xmalloc(rn * sizeof(double));
-    res->final_global = xalloc_aligned((P ? P : 1) * sizeof(float));
-    double nanv = nan_value();
-    for (size_t i = 0; i <= R; i++)
-        res->round_acc[i] = res->round_loss[i] = res->round_time[i] = nanv;
-    for (size_t i = 0; i < (R ? R : 1); i++) res->round_wsum_cos[i] = nanv;
-    for (size_t i = 0; i < nn; i++)
-        res->acc_p0[i] = res->acc_p1[i] = res->acc_p2[i] = res->acc_p3[i] = nanv;
-    for (size_t i = 0; i < rn; i++)
-        res->rc_score[i] = res->rc_cos[i] = res->rc_weight[i] = res->rc_loss[i] = nanv;
-}
 
 /* collective over MPI_COMM_WORLD. Every shape and the checksums are checked before
  * anything is allocated, so on -1 res is left zeroed (nothing to free). */
@@ -914,7 +887,7 @@ int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_cl
         return -1;
     }
 
-    result_alloc(res, R, n_local, P);
+    fl_result_alloc(res, R, n_local, P);
     res->rounds = R;
     res->checksum = ck[0];
     res->checksum_personal = ck[1];
@@ -953,12 +926,15 @@ int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_cl
     free(sel);
 
     double *acc[4] = {res->acc_p0, res->acc_p1, res->acc_p2, res->acc_p3};
-    double *rcv[4] = {res->rc_score, res->rc_cos, res->rc_weight, res->rc_loss};
+    double *rcv[N_RC] = {res->rc_score, res->rc_cos, res->rc_weight, res->rc_loss,
+                         res->rc_status, res->rc_time};
     for (int k = 0; k < 4; k++) {
         hid_t d = H5_ID(H5Dopen2(g, acc_names[k], H5P_DEFAULT));
         dset_xfer_rows(d, H5T_NATIVE_DOUBLE, first, n_local, 0, acc[k], false);
         H5_CHECK(H5Dclose(d));
-        d = H5_ID(H5Dopen2(g, rc_names[k], H5P_DEFAULT));
+    }
+    for (int k = 0; k < N_RC; k++) {
+        hid_t d = H5_ID(H5Dopen2(g, rc_names[k], H5P_DEFAULT));
         dset_xfer_rc(d, rcv[k], R, first, n_local, false);
         H5_CHECK(H5Dclose(d));
     }

@@ -37,6 +37,7 @@ extern const char *const fa_method_names[FA_METHOD_COUNT];
 typedef enum { FA_SCORE_ACC = 0, FA_SCORE_LOSS, FA_SCORE_PREACC } FaScore;   /* s_t */
 typedef enum { FA_REF_MEAN = 0, FA_REF_PREV } FaReference;                    /* theta_t */
 typedef enum { FA_INIT_RANDOM = 0, FA_INIT_FOUNDATION } FaInit;
+typedef enum { FA_ATTACK_NONE = 0, FA_ATTACK_SIGNFLIP, FA_ATTACK_SCALE, FA_ATTACK_NOISE, FA_ATTACK_NAN } FaAttack;
 typedef enum { FA_THREADS_AUTO = 0, FA_THREADS_CLIENTS, FA_THREADS_BATCH } FaThreadsOver;
 
 typedef struct {
@@ -76,6 +77,16 @@ typedef struct {
     bool personalize;
     double p3_epochs;
     double p3_lr;
+
+    /* client faults and attackers (deterministic from the seed) */
+    double dropout;            /* per-round probability that a selected client drops out */
+    double speed_spread;       /* device speed factors ~ lognormal(0, spread) */
+    double deadline;           /* round deadline in simulated device seconds (0 = none) */
+    bool late_discount;        /* late updates: applied with weight * deadline/time, else dropped */
+    int attack;                /* FA_ATTACK_* */
+    double attack_frac;        /* fraction of clients that attack */
+    double attack_scale;       /* scale / noise multiplier of the attack */
+    double clip;               /* per-client update-norm bound (0 = off) */
 
     /* method selection */
     FaMethod method;

@@ -29,6 +29,21 @@
  * so that equal weights reduce to unweighted FedAvg bit for bit */
 #define FA_WEIGHT_BITS 12
 
+/* per client and round status bits (rc_status in results files) */
+#define FA_ST_SELECTED 1u    /* selected for the round */
+#define FA_ST_DROPPED 2u     /* dropped out (--dropout) */
+#define FA_ST_LATE 4u        /* missed the deadline (--deadline) */
+#define FA_ST_DISCOUNTED 8u  /* late but applied with weight * deadline / time */
+#define FA_ST_REJECTED 16u   /* update not finite or out of range: never aggregated */
+#define FA_ST_CLIPPED 32u    /* update norm clipped (--clip) */
+#define FA_ST_ATTACKER 64u   /* this client attacks (--attack) */
+#define FA_ST_AGGREGATED 128u /* its update entered the server sum */
+
+/* simulated device compute rate for the deadline: samples per second at speed 1 */
+#define FA_DEVICE_RATE 100.0
+/* an update element beyond this magnitude is rejected like a non-finite one */
+#define FA_UPDATE_MAX 1.0e4
+
 typedef struct {
     char name[48];       /* row label in tables and results, e.g. "fedavg+P" */
     FaMethod method;
@@ -61,6 +76,8 @@ typedef struct {
     double *rc_cos;     /* theta_t */
     double *rc_weight;  /* normalized weight w_t */
     double *rc_loss;    /* mean local training loss */
+    double *rc_status;  /* FA_ST_* bits (0 = not selected) */
+    double *rc_time;    /* simulated device seconds of the local training (NaN = none) */
     /* global summaries (every rank) */
     double acc_global;          /* final global model on pooled test rows (NaN for local) */
     double acc_personal_mean;   /* mean over clients of personalized (or final) accuracy */
@@ -126,6 +143,10 @@ typedef struct {
     double *acc_public;
 } FlState;
 void fl_state(Pipeline *pl, FlState *st);
+
+/* Allocate every array of res for R rounds, n local clients and P parameters, filled
+ * with NaN (the store module reads results back into the same shapes). */
+void fl_result_alloc(MethodResult *res, size_t R, size_t n, size_t P);
 
 /* Allocate and initialize res for a method (arrays as the method needs, budgets). */
 void fl_result_init(Pipeline *pl, const MethodSpec *spec, MethodResult *res);

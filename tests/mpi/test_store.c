@@ -169,11 +169,13 @@ static void compare_results(const char *what, const MethodResult *got, const Met
            "%s: round_selected", what);
     EXPECT(bits_eq(got->final_global, g->final_global, P * sizeof(float)), "%s: final_global",
            what);
-    const double *ga[8] = {got->acc_p0, got->acc_p1, got->acc_p2, got->acc_p3,
-                           got->rc_score, got->rc_cos, got->rc_weight, got->rc_loss};
-    const double *wa[8] = {want->acc_p0, want->acc_p1, want->acc_p2, want->acc_p3,
-                           want->rc_score, want->rc_cos, want->rc_weight, want->rc_loss};
-    for (int k = 0; k < 8; k++) {
+    const double *ga[10] = {got->acc_p0, got->acc_p1, got->acc_p2, got->acc_p3,
+                            got->rc_score, got->rc_cos, got->rc_weight, got->rc_loss,
+                            got->rc_status, got->rc_time};
+    const double *wa[10] = {want->acc_p0, want->acc_p1, want->acc_p2, want->acc_p3,
+                            want->rc_score, want->rc_cos, want->rc_weight, want->rc_loss,
+                            want->rc_status, want->rc_time};
+    for (int k = 0; k < 10; k++) {
         size_t cnt = k < 4 ? n : R * n;
         EXPECT(bits_eq(ga[k], wa[k], cnt * sizeof(double)), "%s: per-client array %d differs",
                what, k);
@@ -439,11 +441,14 @@ static void fab_fill(MethodResult *res, size_t R, size_t first, size_t n, size_t
     }
     size_t nn = n ? n : 1, rn = (R ? R : 1) * nn;
     double **acc[4] = {&res->acc_p0, &res->acc_p1, &res->acc_p2, &res->acc_p3};
-    double **rc[4] = {&res->rc_score, &res->rc_cos, &res->rc_weight, &res->rc_loss};
+    double **rc[6] = {&res->rc_score, &res->rc_cos, &res->rc_weight, &res->rc_loss,
+                      &res->rc_status, &res->rc_time};
     for (int k = 0; k < 4; k++) {
         *acc[k] = xmalloc(nn * sizeof(double));
-        *rc[k] = xmalloc(rn * sizeof(double));
         for (size_t i = 0; i < n; i++) (*acc[k])[i] = fab_value(10 + k, first + i, 0);
+    }
+    for (int k = 0; k < 6; k++) {
+        *rc[k] = xmalloc(rn * sizeof(double));
         for (size_t r = 0; r < R; r++)
             for (size_t i = 0; i < n; i++) (*rc[k])[r * n + i] = fab_value(20 + k, first + i, r);
     }
