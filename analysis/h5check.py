@@ -255,7 +255,7 @@ class Checker:
             v = sel[()]
             if (v < 0).any() or (v > C).any():
                 self.bad(f"{sel.name}: values outside [0, n_clients]")
-        for k in ("acc_p0", "acc_p1", "acc_p2", "acc_p3"):
+        for k in ("acc_p0", "acc_p1", "acc_p2", "acc_p3", "acc_p3_int8"):
             d = self.dset(g, k, (C,), "f8")
             if d is not None and d.size:
                 v = d[()]
@@ -275,7 +275,7 @@ class Checker:
         self.dset(g, "final_global", (P,), "f4")
         self.dset(g, "personal_models", (C, P), "f4", required=False)
         known = {"round_acc", "round_loss", "round_time", "round_wsum_cos", "round_selected",
-                 "acc_p0", "acc_p1", "acc_p2", "acc_p3", "rc_score", "rc_cos", "rc_weight",
+                 "acc_p0", "acc_p1", "acc_p2", "acc_p3", "acc_p3_int8", "rc_score", "rc_cos", "rc_weight",
                  "rc_loss", "rc_status", "rc_time", "timers", "final_global", "personal_models"}
         for k in g:
             if k not in known:

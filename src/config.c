@@ -113,6 +113,8 @@ static const OptDef fa_opts[] = {
     {"p3-epochs", "E", OT_DOUBLE, OFF(p3_epochs), 0.01, 1000, "Phase 3",
      "personalization epochs"},
     {"p3-lr", "LR", OT_DOUBLE, OFF(p3_lr), 1e-7, 10, "Phase 3", "personalization learning rate"},
+    {"no-int8", NULL, OT_NOFLAG, OFF(int8), 0, 0, "Phase 3",
+     "skip the int8 quantization and int8 accuracy of the final client models"},
     {"dropout", "P", OT_DOUBLE, OFF(dropout), 0, 1, "Faults",
      "per-round probability that a selected client drops out"},
     {"speed-spread", "S", OT_DOUBLE, OFF(speed_spread), 0, 5, "Faults",
@@ -205,6 +207,7 @@ void config_defaults(Config *c) {
     c->personalize = true;
     c->p3_epochs = 3.0;
     c->p3_lr = 1e-3;
+    c->int8 = true;
     c->dropout = 0.0;
     c->speed_spread = 0.0;
     c->deadline = 0.0;
@@ -478,6 +481,17 @@ int config_parse(Config *c, int argc, char **argv, char *err, size_t errlen) {
     } else
         return fail(err, errlen, "unknown command '%s' (expected run, suite or data)", cmd);
     i = 2;
+    size_t used = 0;
+    c->cmdline[0] = '\0';
+    for (int j = 1; j < argc; j++) {
+        size_t l = strlen(argv[j]);
+        if (used + l + 2 > sizeof c->cmdline)
+            return fail(err, errlen, "command line longer than %zu bytes", sizeof c->cmdline);
+        memcpy(c->cmdline + used, argv[j], l);
+        used += l;
+        c->cmdline[used++] = j + 1 < argc ? '\n' : '\0';
+    }
+    c->cmdline[used] = '\0';
 
     /* pre-scan: a preset sets sizes first, so that any flag overrides it in any order */
     for (int j = 2; j < argc; j++) {

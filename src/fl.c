@@ -24,6 +24,7 @@
 #include "fedalign/aggregate.h"
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
+#include "fedalign/quant.h"
 #include "fedalign/rng.h"
 
 /* shuffle-stream "round" ids per phase, so phases never share a stream */
@@ -76,6 +77,7 @@ struct Pipeline {
     uint64_t *hash;
     uint32_t *status;       /* (n) FA_ST_* of the current round */
     double *dtime;          /* (n) simulated device seconds of the current round */
+    size_t flash;           /* int8 model data bytes (same for every client) */
     double *speed;          /* (n) device speed factor (time multiplier) */
     unsigned char *attacker; /* (n) */
     Timers t;
@@ -305,7 +307,8 @@ static void kern_weight_stored(Pipeline *pl) {
 /* Phase 3 (or local-only training): every client from `start`, trained on its own
  * train split, evaluated on its test split; per-client hash of the final model. */
 static void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *opts,
-                             uint64_t round, bool train, double *acc_out, float *models_out) {
+                             uint64_t round, bool train, double *acc_out, float *models_out,
+                             double *int8_out) {
     const size_t n = pl->fd.n_local, P = pl->P;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
     for (size_t i = 0; i < n; i++) {
@@ -324,6 +327,12 @@ static void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *
         acc_out[i] = cd->test.n ? er.acc : nan_value();
         pl->hash[i] = fa_checksum(w, P);
         if (models_out) memcpy(models_out + i * P, w, P * sizeof(float));
+        if (int8_out) { /* deployment: int8 model calibrated on the client's train rows */
+            QuantEval qe;
+            quant_eval_model(&pl->L, w, &cd->train, &cd->test, &qe);
+            int8_out[i] = qe.acc_int8;
+            pl->flash = qe.flash_bytes;
+        }
     }
 }
 
@@ -817,7 +826,9 @@ static int phase2(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         pl->acc[P + X_SELECTED] = nsel;
         pl->acc[P + X_TRAINLOSS] = tl;
         pl->acc[P + X_STOP] = hooks && hooks->stop_requested && hooks->stop_requested(hooks->ctx);
-        /* the one Reduce of the round: exact sums of q_t * delta_t and the extras */
+        /* the one Reduce of the round: exact sums of q_t * delta_t and the extras; the
+         * barrier first keeps load imbalance out of the communication time */
+        comm_barrier();
         timer_start(&pl->t, FA_T_COMM);
         comm_reduce_sum_i64(pl->acc, P + X_COUNT, 0);
         timer_stop(&pl->t, FA_T_COMM);
@@ -873,6 +884,7 @@ void fl_result_alloc(MethodResult *res, size_t R, size_t n, size_t P) {
     res->acc_p1 = xmalloc(nn * sizeof(double));
     res->acc_p2 = xmalloc(nn * sizeof(double));
     res->acc_p3 = xmalloc(nn * sizeof(double));
+    res->acc_int8 = xmalloc(nn * sizeof(double));
     res->rc_score = xmalloc(rn * sizeof(double));
     res->rc_cos = xmalloc(rn * sizeof(double));
     res->rc_weight = xmalloc(rn * sizeof(double));
@@ -883,7 +895,9 @@ void fl_result_alloc(MethodResult *res, size_t R, size_t n, size_t P) {
     double nanv = nan_value();
     for (size_t i = 0; i <= R; i++) res->round_acc[i] = res->round_loss[i] = res->round_time[i] = nanv;
     for (size_t i = 0; i < (R ? R : 1); i++) res->round_wsum_cos[i] = nanv;
-    for (size_t i = 0; i < nn; i++) res->acc_p0[i] = res->acc_p1[i] = res->acc_p2[i] = res->acc_p3[i] = nanv;
+    for (size_t i = 0; i < nn; i++)
+        res->acc_p0[i] = res->acc_p1[i] = res->acc_p2[i] = res->acc_p3[i] = res->acc_int8[i] = nanv;
+    res->acc_int8_mean = res->int8_drop_mean = res->int8_flash_bytes = nanv;
     for (size_t i = 0; i < rn; i++) {
         res->rc_score[i] = res->rc_cos[i] = res->rc_weight[i] = res->rc_loss[i] = nanv;
         res->rc_time[i] = nanv;
@@ -901,6 +915,7 @@ void fl_result_free(MethodResult *res) {
     free(res->acc_p1);
     free(res->acc_p2);
     free(res->acc_p3);
+    free(res->acc_int8);
     free(res->rc_score);
     free(res->rc_cos);
     free(res->rc_weight);
@@ -1064,7 +1079,7 @@ int fl_run_method(Pipeline *pl, const MethodSpec *ms, MethodResult *res, const F
             o.mu = 0.0;
             o.epochs = c->local.epochs * (double)c->rounds;
             timer_start(&pl->t, FA_T_TRAIN);
-            kern_personalize(pl, pl->global, &o, FA_ROUND_LOCAL, o.epochs > 0.0, res->acc_p2, NULL);
+            kern_personalize(pl, pl->global, &o, FA_ROUND_LOCAL, o.epochs > 0.0, res->acc_p2, NULL, NULL);
             timer_stop(&pl->t, FA_T_TRAIN);
         } else {
             int st = phase2(pl, ms, res, round0, hooks);
@@ -1082,7 +1097,7 @@ int fl_run_method(Pipeline *pl, const MethodSpec *ms, MethodResult *res, const F
          * rather than stored between phases: O(P) memory per thread */
         timer_start(&pl->t, FA_T_PERSONAL);
         kern_personalize(pl, pl->global, &o3, FA_ROUND_LOCAL, o3.epochs > 0.0, res->acc_p3,
-                         res->personal_models);
+                         res->personal_models, c->int8 ? res->acc_int8 : NULL);
         timer_stop(&pl->t, FA_T_PERSONAL);
         res->acc_global = nan_value();
     } else {
@@ -1093,7 +1108,7 @@ int fl_run_method(Pipeline *pl, const MethodSpec *ms, MethodResult *res, const F
         o3.lr = c->p3_lr;
         timer_start(&pl->t, FA_T_PERSONAL);
         kern_personalize(pl, pl->global, &o3, FA_ROUND_P3, ms->personalize, res->acc_p3,
-                         res->personal_models);
+                         res->personal_models, c->int8 ? res->acc_int8 : NULL);
         timer_stop(&pl->t, FA_T_PERSONAL);
         if (c->target_acc > 0.0)
             for (size_t r = 0; r <= R; r++)
@@ -1115,6 +1130,18 @@ int fl_run_method(Pipeline *pl, const MethodSpec *ms, MethodResult *res, const F
     res->acc_personal_mean = sm[0];
     res->acc_personal_std = sm[1];
     res->acc_personal_worst = sm[2];
+    if (c->int8) {
+        double *drop = xmalloc((n ? n : 1) * sizeof(double));
+        for (size_t i = 0; i < n; i++) drop[i] = res->acc_p3[i] - res->acc_int8[i];
+        summarize_clients(pl, res->acc_int8, sm, NULL);
+        res->acc_int8_mean = sm[0];
+        summarize_clients(pl, drop, sm, NULL);
+        res->int8_drop_mean = sm[0];
+        free(drop);
+        double fl = (double)pl->flash;
+        comm_allreduce_max_double(&fl, 1);
+        res->int8_flash_bytes = fl;
+    }
     /* local-only has no global model: its "global" is the shared start */
     if (local_only) memcpy(pl->global, ms->phase0 ? pl->foundation : pl->init, P * sizeof(float));
     memcpy(res->final_global, pl->global, P * sizeof(float));

@@ -17,10 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fedalign/bench.h"
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
 #include "fedalign/config.h"
 #include "fedalign/datacmd.h"
+#include "fedalign/export.h"
 #include "fedalign/fl.h"
 #include "fedalign/report.h"
 #include "fedalign/store.h"
@@ -125,9 +127,19 @@ static void default_output(Config *cfg) {
             gmtime_r(&now, &tmv);
             strftime(id, sizeof id, "%Y%m%dT%H%M%SZ", &tmv);
         }
-        if (mkdir("results", 0755) != 0 && errno != EEXIST) name[0] = '\0';
-        snprintf(name, sizeof name, "results/%s_%s.h5",
-                 cfg->command == FA_CMD_SUITE ? "suite" : "run", id);
+        if (mkdir("results", 0755) != 0 && errno != EEXIST)
+            fprintf(stderr, "fedalign: cannot create results/: %s\n", strerror(errno));
+        /* two runs in the same second (or a requeued job) get _2, _3, ...: an automatic
+         * name never collides with an earlier run's results or checkpoint */
+        const char *cmd = cfg->command == FA_CMD_SUITE ? "suite" : "run";
+        struct stat st;
+        char ck[FA_PATH_LEN + 8];
+        for (int k = 1; k < 10000; k++) {
+            if (k == 1) snprintf(name, sizeof name, "results/%s_%s.h5", cmd, id);
+            else snprintf(name, sizeof name, "results/%s_%s_%d.h5", cmd, id, k);
+            snprintf(ck, sizeof ck, "%s.ckpt", name);
+            if (stat(name, &st) != 0 && stat(ck, &st) != 0) break;
+        }
     }
     comm_bcast_bytes(name, sizeof name, 0);
     snprintf(cfg->out_path, sizeof cfg->out_path, "%s", name);
@@ -135,6 +147,16 @@ static void default_output(Config *cfg) {
 
 int main(int argc, char **argv) {
     comm_init(&argc, &argv);
+    if (argc > 1 && strcmp(argv[1], "export") == 0) { /* int8 C export (export.c) */
+        int rc = export_main(argc, argv);
+        comm_finalize();
+        return rc;
+    }
+    if (argc > 1 && strcmp(argv[1], "bench") == 0) { /* systems micro-benchmarks (bench.c) */
+        int rc = bench_main(argc, argv);
+        comm_finalize();
+        return rc;
+    }
     const int rank = comm_rank(), ranks = comm_size();
 
     // ------------------------------------------------------------------

@@ -64,6 +64,9 @@ void report_method(FILE *out, const Config *c, const MethodResult *r, int ranks,
     fprintf(out, "#   global model on pooled test rows: %s%%   personal: %.2f +/- %.2f%%, worst %.2f%%\n",
             g, 100.0 * r->acc_personal_mean, 100.0 * r->acc_personal_std,
             100.0 * r->acc_personal_worst);
+    if (isfinite(r->acc_int8_mean))
+        fprintf(out, "#   int8 deployment: %.2f%% mean accuracy (%+.2f points vs float), %.0f bytes of model data\n",
+                100.0 * r->acc_int8_mean, -100.0 * r->int8_drop_mean, r->int8_flash_bytes);
     fprintf(out, "#   budget: %.2f epochs over public data, %.2f epochs per client over its train data\n",
             r->budget_public_epochs, r->budget_client_epochs);
     if (c->target_acc > 0.0) {
@@ -87,30 +90,33 @@ void report_method(FILE *out, const Config *c, const MethodResult *r, int ranks,
             "checksum_personal=%016llx acc_personal_std=%.6f acc_personal_worst=%.6f rounds=%zu "
             "init=%s personalize=%d acc_foundation=%.6f acc_metainit=%.6f acc_public=%.6f "
             "budget_public_epochs=%.3f budget_client_epochs=%.3f rounds_to_target=%ld "
-            "secs_to_target=%.6f t_train_max=%.6f t_ring_span=%.6f t_agg_max=%.6f t_comm_max=%.6f\n",
+            "secs_to_target=%.6f t_train_max=%.6f t_ring_span=%.6f t_agg_max=%.6f t_comm_max=%.6f "
+            "acc_int8_mean=%.6f int8_drop_mean=%.6f\n",
             r->spec.name, dataset_key(c), c->clients, ranks, threads, (unsigned long long)c->seed,
             r->acc_global, r->acc_personal_mean, (unsigned long long)r->checksum, r->time_total,
             (unsigned long long)r->checksum_personal, r->acc_personal_std, r->acc_personal_worst,
             r->rounds, r->spec.phase0 ? "foundation" : "random", r->spec.personalize ? 1 : 0,
             r->phase_acc_mean[0], r->phase_acc_mean[1], r->acc_public, r->budget_public_epochs,
             r->budget_client_epochs, r->rounds_to_target, r->secs_to_target, r->tmax[FA_T_TRAIN],
-            r->tspan[FA_T_RING], r->tmax[FA_T_AGG], r->tmax[FA_T_COMM]);
+            r->tspan[FA_T_RING], r->tmax[FA_T_AGG], r->tmax[FA_T_COMM], r->acc_int8_mean,
+            r->int8_drop_mean);
     fflush(out);
 }
 
 void report_suite_table(FILE *out, const Config *c, const MethodResult *rs, size_t n) {
     fprintf(out, "\n# SUITE %s, %zu clients, %zu rounds, seed %llu (accuracy %% on clients' test splits)\n",
             dataset_key(c), c->clients, c->rounds, (unsigned long long)c->seed);
-    fprintf(out, "| %-28s | %8s | %17s | %8s | %9s | %9s | %9s |\n", "method", "global",
-            "personal mean+-sd", "worst", "pub.ep", "client.ep", "time_s");
-    fprintf(out, "|------------------------------|----------|-------------------|----------|-----------|-----------|-----------|\n");
+    fprintf(out, "| %-28s | %8s | %17s | %8s | %8s | %9s | %9s | %9s |\n", "method", "global",
+            "personal mean+-sd", "worst", "int8", "pub.ep", "client.ep", "time_s");
+    fprintf(out, "|------------------------------|----------|-------------------|----------|----------|-----------|-----------|-----------|\n");
     for (size_t i = 0; i < n; i++) {
         const MethodResult *r = &rs[i];
-        char g[16];
+        char g[16], q[16];
         pct(g, sizeof g, r->acc_global);
-        fprintf(out, "| %-28s | %8s | %8.2f +- %5.2f | %8.2f | %9.2f | %9.2f | %9.3f |\n",
+        pct(q, sizeof q, r->acc_int8_mean);
+        fprintf(out, "| %-28s | %8s | %8.2f +- %5.2f | %8.2f | %8s | %9.2f | %9.2f | %9.3f |\n",
                 r->spec.name, g, 100.0 * r->acc_personal_mean, 100.0 * r->acc_personal_std,
-                100.0 * r->acc_personal_worst, r->budget_public_epochs, r->budget_client_epochs,
+                100.0 * r->acc_personal_worst, q, r->budget_public_epochs, r->budget_client_epochs,
                 r->time_total);
     }
     fflush(out);

@@ -632,7 +632,69 @@ void store_write_run(StoreFile *f, const Config *c, const DataInfo *info, int ra
     attr_strs(root, "feature_names", (const char(*)[FA_NAME_LEN])info->feature_names, info->d);
     attr_strs(root, "class_names", (const char(*)[FA_NAME_LEN])info->class_names, info->k);
     attr_hex(root, "config_hash", store_config_hash(c));
+    attr_str(root, "cmdline", c->cmdline);
     config_visit(c, cfg_attr_visit, &root);
+}
+
+/* collective over MPI_COMM_WORLD */
+int store_read_cmdline(StoreFile *f, char *buf, size_t cap, char *err, size_t errlen) {
+    if (attr_get_str(f->file, "cmdline", buf, cap) != 0) {
+        snprintf(err, errlen, "'%s' has no cmdline attribute (not a fedalign results file?)",
+                 f->path);
+        return -1;
+    }
+    return 0;
+}
+
+/* collective over MPI_COMM_WORLD */
+int store_read_personal(StoreFile *f, const char *method, size_t client, float *params,
+                        size_t n_params, char *err, size_t errlen) {
+    if (H5_ID(H5Lexists(f->file, "methods", H5P_DEFAULT)) <= 0) {
+        snprintf(err, errlen, "'%s' holds no methods", f->path);
+        return -1;
+    }
+    hid_t ms = H5_ID(H5Gopen2(f->file, "methods", H5P_DEFAULT));
+    H5G_info_t gi;
+    H5_CHECK(H5Gget_info(ms, &gi));
+    char name[256] = "", found[256] = "";
+    for (hsize_t i = 0; i < gi.nlinks && !found[0]; i++) {
+        ssize_t l = H5Lget_name_by_idx(ms, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name,
+                                       H5P_DEFAULT);
+        H5_CHECK(l);
+        const char *us = strchr(name, '_'); /* "NN_<method>" */
+        if (!method || !method[0] || (us && strcmp(us + 1, method) == 0))
+            snprintf(found, sizeof found, "%s", name);
+    }
+    int rc = 0;
+    hid_t g = -1;
+    if (!found[0]) {
+        snprintf(err, errlen, "'%s' has no method '%s' (see h5ls %s/methods)", f->path,
+                 method ? method : "", f->path);
+        rc = -1;
+    } else {
+        g = H5_ID(H5Gopen2(ms, found, H5P_DEFAULT));
+        hsize_t dims[2] = {0, 0};
+        if (H5_ID(H5Lexists(g, "personal_models", H5P_DEFAULT)) <= 0) {
+            snprintf(err, errlen,
+                     "method %s in '%s' has no personal_models; rerun with --save-models", found,
+                     f->path);
+            rc = -1;
+        } else if (dset_dims(g, "personal_models", dims, 2) != 2 || dims[1] != n_params ||
+                   client >= dims[0]) {
+            snprintf(err, errlen,
+                     "personal_models of %s is [%llu, %llu]: no client %zu with %zu parameters",
+                     found, (unsigned long long)dims[0], (unsigned long long)dims[1], client,
+                     n_params);
+            rc = -1;
+        } else {
+            hid_t d = H5_ID(H5Dopen2(g, "personal_models", H5P_DEFAULT));
+            dset_xfer_rows(d, H5T_NATIVE_FLOAT, client, 1, n_params, params, false);
+            H5_CHECK(H5Dclose(d));
+        }
+        H5_CHECK(H5Gclose(g));
+    }
+    H5_CHECK(H5Gclose(ms));
+    return rc;
 }
 
 /* collective over MPI_COMM_WORLD */
@@ -667,7 +729,8 @@ void store_write_clients(StoreFile *f, const FedData *fd, int rank) {
 // methods
 
 /* names of the per-client datasets and where they live in a MethodResult */
-static const char *const acc_names[4] = {"acc_p0", "acc_p1", "acc_p2", "acc_p3"};
+#define N_ACC 5
+static const char *const acc_names[N_ACC] = {"acc_p0", "acc_p1", "acc_p2", "acc_p3", "acc_p3_int8"};
 #define N_RC 6
 static const char *const rc_names[N_RC] = {"rc_score", "rc_cos", "rc_weight", "rc_loss", "rc_status", "rc_time"};
 
@@ -704,6 +767,9 @@ void store_write_method(StoreFile *f, size_t index, const MethodResult *res, siz
     attr_f64(g, "acc_personal_worst", res->acc_personal_worst);
     attr_f64s(g, "phase_acc_mean", res->phase_acc_mean, 4);
     attr_f64(g, "acc_public", res->acc_public);
+    attr_f64(g, "acc_int8_mean", res->acc_int8_mean);
+    attr_f64(g, "int8_drop_mean", res->int8_drop_mean);
+    attr_f64(g, "int8_flash_bytes", res->int8_flash_bytes);
     attr_hex(g, "checksum", res->checksum);
     attr_hex(g, "checksum_personal", res->checksum_personal);
     attr_f64(g, "time_total", res->time_total);
@@ -729,8 +795,8 @@ void store_write_method(StoreFile *f, size_t index, const MethodResult *res, siz
     free(sel);
 
     /* per-client accuracies after each phase, per-round per-client metrics */
-    const double *acc[4] = {res->acc_p0, res->acc_p1, res->acc_p2, res->acc_p3};
-    for (int k = 0; k < 4; k++)
+    const double *acc[N_ACC] = {res->acc_p0, res->acc_p1, res->acc_p2, res->acc_p3, res->acc_int8};
+    for (int k = 0; k < N_ACC; k++)
         put_rows(g, acc_names[k], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, C, 0, "client", first, n,
                  acc[k]);
     const double *rc[N_RC] = {res->rc_score, res->rc_cos, res->rc_weight, res->rc_loss,
@@ -866,10 +932,10 @@ int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_cl
                      expect_dims(g, fc.found, "timers", 2, FA_T_COUNT, 4, err, errlen) ||
                      expect_dims(g, fc.found, "final_global", 1, P, 0, err, errlen)
                  ? -1 : 0;
-    for (int k = 0; k < 4 && rc == 0; k++)
-        rc = expect_dims(g, fc.found, acc_names[k], 1, C, 0, err, errlen) ||
-                     expect_dims(g, fc.found, rc_names[k], 2, R, C, err, errlen)
-                 ? -1 : 0;
+    for (int k = 0; k < N_ACC && rc == 0; k++)
+        rc = expect_dims(g, fc.found, acc_names[k], 1, C, 0, err, errlen) ? -1 : 0;
+    for (int k = 0; k < N_RC && rc == 0; k++)
+        rc = expect_dims(g, fc.found, rc_names[k], 2, R, C, err, errlen) ? -1 : 0;
     bool have_pm = rc == 0 && H5_ID(H5Lexists(g, "personal_models", H5P_DEFAULT)) > 0;
     if (have_pm) rc = expect_dims(g, fc.found, "personal_models", 2, C, P, err, errlen);
     char hex[32] = "";
@@ -909,6 +975,9 @@ int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_cl
     attr_get(g, "acc_personal_worst", H5T_NATIVE_DOUBLE, &res->acc_personal_worst);
     attr_get(g, "phase_acc_mean", H5T_NATIVE_DOUBLE, res->phase_acc_mean);
     attr_get(g, "acc_public", H5T_NATIVE_DOUBLE, &res->acc_public);
+    attr_get(g, "acc_int8_mean", H5T_NATIVE_DOUBLE, &res->acc_int8_mean);
+    attr_get(g, "int8_drop_mean", H5T_NATIVE_DOUBLE, &res->int8_drop_mean);
+    attr_get(g, "int8_flash_bytes", H5T_NATIVE_DOUBLE, &res->int8_flash_bytes);
     attr_get(g, "time_total", H5T_NATIVE_DOUBLE, &res->time_total);
     if (attr_get(g, "rounds_to_target", H5T_NATIVE_INT64, &rtt) == 0)
         res->rounds_to_target = (long)rtt;
@@ -925,10 +994,10 @@ int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_cl
     for (size_t r = 0; r < R; r++) res->round_selected[r] = (size_t)sel[r];
     free(sel);
 
-    double *acc[4] = {res->acc_p0, res->acc_p1, res->acc_p2, res->acc_p3};
+    double *acc[N_ACC] = {res->acc_p0, res->acc_p1, res->acc_p2, res->acc_p3, res->acc_int8};
     double *rcv[N_RC] = {res->rc_score, res->rc_cos, res->rc_weight, res->rc_loss,
                          res->rc_status, res->rc_time};
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < N_ACC; k++) {
         hid_t d = H5_ID(H5Dopen2(g, acc_names[k], H5P_DEFAULT));
         dset_xfer_rows(d, H5T_NATIVE_DOUBLE, first, n_local, 0, acc[k], false);
         H5_CHECK(H5Dclose(d));

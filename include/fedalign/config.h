@@ -77,6 +77,7 @@ typedef struct {
     bool personalize;
     double p3_epochs;
     double p3_lr;
+    bool int8;                 /* int8-quantize every final client model and report its accuracy */
 
     /* client faults and attackers (deterministic from the seed) */
     double dropout;            /* per-round probability that a selected client drops out */
@@ -113,6 +114,10 @@ typedef struct {
     /* data command */
     bool describe;
     char export_dir[FA_PATH_LEN];
+
+    /* the command line (argv[1..], '\n'-separated): stored in results files so that
+     * `fedalign export --results` can rebuild a client's data */
+    char cmdline[4096];
 
     /* bookkeeping for printing: which flags the user set */
     char dataset_str[FA_PATH_LEN + 8];

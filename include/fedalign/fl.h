@@ -71,6 +71,8 @@ typedef struct {
     /* per local client (n_local), accuracy on the client's test split after each phase;
      * NaN where a phase did not run */
     double *acc_p0, *acc_p1, *acc_p2, *acc_p3;
+    /* per local client: accuracy of the int8-quantized final model (NaN with --no-int8) */
+    double *acc_int8;
     /* per-round per-client metrics (rounds, n_local), NaN when not selected */
     double *rc_score;   /* s_t */
     double *rc_cos;     /* theta_t */
@@ -85,6 +87,9 @@ typedef struct {
     double acc_personal_worst;
     double phase_acc_mean[4];   /* mean over clients of acc_p0..acc_p3 (NaN if not run) */
     double acc_public;          /* foundation model on held-out public rows (NaN if no phase 0) */
+    double acc_int8_mean;       /* mean over clients of the int8 models' accuracy (NaN: off) */
+    double int8_drop_mean;      /* mean over clients of float minus int8 accuracy */
+    double int8_flash_bytes;    /* int8 model data bytes (weights, biases, requant constants) */
     uint64_t checksum;          /* final global model bits */
     uint64_t checksum_personal; /* all per-client final models, in client order */
     double time_total;          /* seconds, max over ranks */

@@ -74,6 +74,17 @@ void store_write_method(StoreFile *f, size_t index, const MethodResult *res, siz
 int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients,
                       size_t first, size_t n_local, size_t n_params, char *err, size_t errlen);
 
+/* The command line of the run (Config.cmdline: argv[1..] separated by '\n') into
+ * buf[cap]; -1 with a message when absent. */
+int store_read_cmdline(StoreFile *f, char *buf, size_t cap, char *err, size_t errlen);
+
+/* Client `client`'s final model (P floats) from /methods/NN_<method>/personal_models
+ * (written with --save-models); method NULL or "" = the first method group. Returns -1
+ * with a message naming the problem (no such method, no personal_models, P or C
+ * mismatch). Collective. */
+int store_read_personal(StoreFile *f, const char *method, size_t client, float *params,
+                        size_t n_params, char *err, size_t errlen);
+
 /* Checkpoint state: what fl.c needs to continue exactly where it stopped. */
 typedef struct {
     uint64_t config_hash;     /* must match the resuming run's configuration */

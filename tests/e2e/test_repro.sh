@@ -14,7 +14,7 @@ for cfg in "1 1" "2 1" "3 1" "4 1" "1 2" "2 2"; do
   out=$WORK/suite_n$1_t$2.txt
   extra=""
   [ "$2" = 2 ] && [ "$1" = 1 ] && extra="--threads-over batch"
-  if ! OMP_NUM_THREADS=$2 mpirun_n "$1" "$FEDALIGN" suite --preset tiny --quiet $extra > "$out" 2> "$out.err"; then
+  if ! OMP_NUM_THREADS=$2 mpirun_n "$1" "$FEDALIGN" suite --preset tiny --quiet $extra --output "$WORK/s_$1_$2.h5" > "$out" 2> "$out.err"; then
     fail "suite -n $1 threads $2 exited non-zero"; cat "$out.err" >&2; continue
   fi
   s=$(sig "$out")
@@ -26,8 +26,8 @@ done
 
 # one explicit run per method too (run and suite must agree)
 for m in fedmetaalign fedavg fedprox local; do
-  a=$(OMP_NUM_THREADS=1 mpirun_n 1 "$FEDALIGN" run --preset tiny --quiet --method $m | grep '^FEDALIGN_RESULT')
-  b=$(OMP_NUM_THREADS=1 mpirun_n 3 "$FEDALIGN" run --preset tiny --quiet --method $m | grep '^FEDALIGN_RESULT')
+  a=$(OMP_NUM_THREADS=1 mpirun_n 1 "$FEDALIGN" run --preset tiny --quiet --method $m --output "$WORK/r1_$m.h5" | grep '^FEDALIGN_RESULT')
+  b=$(OMP_NUM_THREADS=1 mpirun_n 3 "$FEDALIGN" run --preset tiny --quiet --method $m --output "$WORK/r3_$m.h5" | grep '^FEDALIGN_RESULT')
   ca=$(echo "$a" | grep -o 'checksum=[0-9a-f]*\|checksum_personal=[0-9a-f]*' | tr '\n' ' ')
   cb=$(echo "$b" | grep -o 'checksum=[0-9a-f]*\|checksum_personal=[0-9a-f]*' | tr '\n' ' ')
   [ -n "$ca" ] && [ "$ca" = "$cb" ] && pass "run --method $m -n 1 vs -n 3" || fail "run --method $m: '$ca' vs '$cb'"

@@ -7,7 +7,7 @@
 
 for ds in electrical mechanical; do
   out=$WORK/suite_$ds.txt
-  if ! OMP_NUM_THREADS=2 mpirun_n 2 "$FEDALIGN" suite --preset tiny --dataset $ds > "$out" 2> "$out.err"; then
+  if ! OMP_NUM_THREADS=2 mpirun_n 2 "$FEDALIGN" suite --preset tiny --dataset $ds --output "$WORK/$ds.h5" > "$out" 2> "$out.err"; then
     fail "suite $ds exited non-zero"; cat "$out.err" >&2; continue
   fi
   grep -q '^| parameter' "$out" || fail "$ds: no configuration table"

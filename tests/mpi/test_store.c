@@ -169,14 +169,14 @@ static void compare_results(const char *what, const MethodResult *got, const Met
            "%s: round_selected", what);
     EXPECT(bits_eq(got->final_global, g->final_global, P * sizeof(float)), "%s: final_global",
            what);
-    const double *ga[10] = {got->acc_p0, got->acc_p1, got->acc_p2, got->acc_p3,
+    const double *ga[11] = {got->acc_p0, got->acc_p1, got->acc_p2, got->acc_p3,
                             got->rc_score, got->rc_cos, got->rc_weight, got->rc_loss,
-                            got->rc_status, got->rc_time};
-    const double *wa[10] = {want->acc_p0, want->acc_p1, want->acc_p2, want->acc_p3,
+                            got->rc_status, got->rc_time, got->acc_int8};
+    const double *wa[11] = {want->acc_p0, want->acc_p1, want->acc_p2, want->acc_p3,
                             want->rc_score, want->rc_cos, want->rc_weight, want->rc_loss,
-                            want->rc_status, want->rc_time};
-    for (int k = 0; k < 10; k++) {
-        size_t cnt = k < 4 ? n : R * n;
+                            want->rc_status, want->rc_time, want->acc_int8};
+    for (int k = 0; k < 11; k++) {
+        size_t cnt = (k < 4 || k == 10) ? n : R * n;
         EXPECT(bits_eq(ga[k], wa[k], cnt * sizeof(double)), "%s: per-client array %d differs",
                what, k);
     }
@@ -440,10 +440,10 @@ static void fab_fill(MethodResult *res, size_t R, size_t first, size_t n, size_t
         res->round_selected[r] = r * 1000000007u;
     }
     size_t nn = n ? n : 1, rn = (R ? R : 1) * nn;
-    double **acc[4] = {&res->acc_p0, &res->acc_p1, &res->acc_p2, &res->acc_p3};
+    double **acc[5] = {&res->acc_p0, &res->acc_p1, &res->acc_p2, &res->acc_p3, &res->acc_int8};
     double **rc[6] = {&res->rc_score, &res->rc_cos, &res->rc_weight, &res->rc_loss,
                       &res->rc_status, &res->rc_time};
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         *acc[k] = xmalloc(nn * sizeof(double));
         for (size_t i = 0; i < n; i++) (*acc[k])[i] = fab_value(10 + k, first + i, 0);
     }

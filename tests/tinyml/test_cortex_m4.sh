@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The exported int8 model on a microcontroller (issue 8): build `fedalign export`'s
+# model.c for a Cortex-M4F (arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -Os, hard float),
+# report its flash/RAM with arm-none-eabi-size and its stack with -fstack-usage, run it
+# under qemu-system-arm on the emulated mps2-an386 board (semihosting for output) and
+# require EXACTLY the predictions of the suite's int8 inference on the host, for every
+# test and train row of a client plus extreme values. Also reports int8 vs float
+# instruction counts on the M4 (QEMU -icount; QEMU does not model cycles).
+#
+# Needs (Debian): gcc-arm-none-eabi qemu-system-arm (libnewlib-arm-none-eabi is not
+# needed: the export uses no C library). Without them it exits 77 = skipped for CTest.
+# Env: FEDALIGN, QUANT_REF (set by CTest); DATASETS (default "electrical mechanical");
+# KEEP=DIR keeps the build products there.
+set -u
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+: "${FEDALIGN:?FEDALIGN (path of the fedalign binary) must be set}"
+: "${QUANT_REF:=$(dirname "$FEDALIGN")/tests/quant_ref}"
+for tool in arm-none-eabi-gcc arm-none-eabi-size arm-none-eabi-nm qemu-system-arm; do
+  if ! command -v $tool >/dev/null 2>&1; then
+    echo "SKIP: $tool not found; install with: apt-get install -y gcc-arm-none-eabi qemu-system-arm"
+    exit 77
+  fi
+done
+if ! qemu-system-arm -M help | grep -q '^mps2-an386'; then
+  echo "SKIP: this qemu-system-arm has no mps2-an386 (Cortex-M4) board"
+  exit 77
+fi
+[ -x "$QUANT_REF" ] || { echo "FAIL: $QUANT_REF not built" >&2; exit 1; }
+if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+WORK=${KEEP:-$(mktemp -d)}
+mkdir -p "$WORK"
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$WORK"' EXIT
+FAILS=0
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+pass() { echo "ok: $*"; }
+
+ARCH="-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"
+CFLAGS="-std=c99 -Wall -Wextra -Werror -Os $ARCH -ffunction-sections -fdata-sections"
+
+for ds in ${DATASETS:-electrical mechanical}; do
+  opts=(--preset tiny --dataset "$ds" --seed 7)
+  d=$WORK/$ds
+  mkdir -p "$d"
+  "$QUANT_REF" train "$d/model.bin" 1 "${opts[@]}" 2>/dev/null || { fail "$ds: quant_ref train"; continue; }
+  "$FEDALIGN" export --model-bin "$d/model.bin" --client 1 --out "$d" --bench-reps 0 "${opts[@]}" >"$d/export.txt" 2>&1 \
+    || { fail "$ds: export: $(cat "$d/export.txt")"; continue; }
+  "$QUANT_REF" cases "$d/model.bin" 1 "$d/cases.c" "${opts[@]}" >"$d/ref.txt" 2>/dev/null || { fail "$ds: quant_ref cases"; continue; }
+  "$QUANT_REF" floatc "$d/model.bin" "$d/fref.c" || { fail "$ds: quant_ref floatc"; continue; }
+
+  # the model alone: flash (text + data) and RAM (data + bss), stack per function
+  arm-none-eabi-gcc $CFLAGS -fstack-usage -c "$d/model.c" -o "$d/model.o" 2>"$d/cc.err" \
+    || { fail "$ds: model.c does not build for Cortex-M4: $(cat "$d/cc.err")"; continue; }
+  pass "$ds: model.c builds with arm-none-eabi-gcc $CFLAGS"
+  undef=$(arm-none-eabi-nm -u "$d/model.o" | awk '{print $2}' | tr '\n' ' ')
+  [ -z "$undef" ] && pass "$ds: M4 model.o needs no library or runtime symbols" || fail "$ds: M4 model.o references: $undef"
+  echo "# $ds: arm-none-eabi-size model.o (Cortex-M4, -Os):"
+  arm-none-eabi-size "$d/model.o" | sed 's/^/#   /'
+  read -r text data bss _ < <(arm-none-eabi-size "$d/model.o" | tail -1)
+  ram=$(grep -o 'MODEL_RAM_BYTES [0-9]*' "$d/model.h" | awk '{print $2}')
+  [ "$((data + bss))" = "$ram" ] && pass "$ds: M4 RAM (data+bss) $((data + bss)) B = MODEL_RAM_BYTES" \
+    || fail "$ds: M4 data+bss $((data + bss)) != MODEL_RAM_BYTES $ram"
+  # deepest call chain: predict -> run -> kernel_fc (whatever is not inlined)
+  stack=$(awk -F'\t' '{s += $2} END {print s}' "$d/model.su")
+  echo "# $ds: stack frames (bytes) $(awk -F'\t' '{split($1, a, ":"); printf "%s=%s ", a[4], $2}' "$d/model.su")(sum $stack, an upper bound)"
+  echo "TINYML_M4 dataset=$ds flash_bytes=$((text + data)) ram_static_bytes=$((data + bss)) stack_bytes_max=$stack"
+
+  # the whole program on the emulated board
+  arm-none-eabi-gcc $CFLAGS -Wno-error=unused-function -I"$d" -nostdlib -T "$SRC/tinyml/m4.ld" \
+    -Wl,--gc-sections -o "$d/driver.elf" \
+    "$d/model.c" "$d/cases.c" "$d/fref.c" "$SRC/tools/export_driver.c" \
+    "$SRC/tinyml/startup_m4.c" "$SRC/tinyml/m4_bench.c" -lgcc 2>"$d/cc.err" \
+    || { fail "$ds: driver.elf does not link: $(cat "$d/cc.err")"; continue; }
+  timeout 300 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
+    -semihosting-config enable=on,target=native -icount shift=0 \
+    -kernel "$d/driver.elf" >"$d/m4.txt" 2>&1   # semihosting output comes on stderr
+  rc=$?
+  n=$(grep -c '^pred ' "$d/ref.txt")
+  if [ $rc = 0 ] && [ "$n" -gt 100 ] && cmp -s <(grep '^pred ' "$d/ref.txt") <(grep '^pred ' "$d/m4.txt"); then
+    pass "$ds: Cortex-M4 (QEMU mps2-an386) == host suite int8 on all $n cases ($(grep '^# cases' "$d/m4.txt"))"
+  else
+    fail "$ds: Cortex-M4 run differs or failed (qemu rc $rc, $n cases): $(diff <(grep '^pred ' "$d/ref.txt") <(grep '^pred ' "$d/m4.txt") | head -5) $(grep -v '^pred' "$d/m4.txt" | head -c 300)"
+  fi
+  if read -r _ _ ti _ tf _ nc _ ag < <(grep '^m4_ticks' "$d/m4.txt"); then
+    awk -v ti="$ti" -v tf="$tf" -v n="$nc" -v ag="$ag" -v ds="$ds" 'BEGIN {
+      printf "# %s: Cortex-M4 (QEMU -icount, 40 instructions per SysTick tick): int8 ~%.0f, float ~%.0f instructions per sample, float/int8 = %.2fx; float and int8 agree on %d of %d cases\n",
+        ds, ti * 40 / n, tf * 40 / n, (ti > 0 ? tf / ti : 0), ag, n }'
+  fi
+done
+if [ "$FAILS" -ne 0 ]; then echo "$FAILS check(s) failed" >&2; exit 1; fi
+echo "all checks passed"
