@@ -568,11 +568,15 @@ static void phase0(Pipeline *pl) {
             o.epochs = c->p0_epochs;
             o.lr = c->p0_lr;
             o.mu = 0.0;
-            /* train on the first 80 % of the (i.i.d., balanced) public rows, keep the
-             * rest to report the foundation's accuracy on public data */
+            /* train on 80 % of the public rows and keep the rest to report the
+             * foundation's accuracy on public data; the rows are shuffled first because
+             * a CSV's held-out public rows come in file order, often sorted by class */
             const Dataset *pub = &pl->fd.public_data;
             size_t ntr = pub->n - pub->n / 5, *rows = xmalloc(pub->n * sizeof(size_t));
             for (size_t i = 0; i < pub->n; i++) rows[i] = i;
+            Rng pr;
+            rng_init(&pr, c->seed, FA_RNG_PUBLIC, FA_CLIENT_PUBLIC, 0, 1);
+            rng_shuffle(&pr, rows, pub->n);
             Dataset tr, te;
             dataset_take(&tr, pub, rows, ntr);
             dataset_take(&te, pub, rows + ntr, pub->n - ntr);
