@@ -5,8 +5,9 @@
 # each with and without personalization) on the built-in electrical and mechanical
 # device data with heterogeneous devices, over the local cores with mpirun.
 # Installs missing Debian packages (as root), builds a Release binary into build/,
-# writes logs to results/. Expected cost: about 1-3 minutes on 2 cores with the
-# default preset "small".
+# writes one HDF5 results file and one log per dataset to results/, runs the analysis
+# (analysis/report.py) into report/local/, and ends with the accuracy table and the
+# paths of the plots. Expected cost: about 1-2 minutes on 2 cores with preset "small".
 set -euo pipefail
 usage() {
   cat <<USAGE
@@ -46,15 +47,28 @@ threads=$(( $(nproc) / ranks )); [ "$threads" -ge 1 ] || threads=1
 export OMP_NUM_THREADS=$threads
 IFS=',' read -r -a dslist <<< "$datasets"
 logs=()
+files=()
 for ds in "${dslist[@]}"; do
   name=${ds//[:\/]/_}
   log="$outdir/suite_${name}_${stamp}.txt"
-  args=(suite --preset "$preset" --dataset "$ds" --seed "$seed" --quiet)
+  h5="$outdir/suite_${name}_${stamp}.h5"
+  args=(suite --preset "$preset" --dataset "$ds" --seed "$seed" --quiet --output "$h5")
   [ -n "$clients" ] && args+=(--clients "$clients")
   [ ${#extra[@]} -gt 0 ] && args+=("${extra[@]}")
   echo "== fedalign ${args[*]} on $ranks ranks x $threads threads =="
   mpirun --oversubscribe -n "$ranks" "$root/build/fedalign" "${args[@]}" | tee "$log" | sed -n '/^# SUITE/,$p'
   logs+=("$log")
+  files+=("$h5")
 done
+report="$root/report/local"
 echo
-echo "logs: ${logs[*]}"
+echo "== analysis: /usr/bin/python3 analysis/report.py --out $report =="
+/usr/bin/python3 "$root/analysis/report.py" --out "$report" "${files[@]}" > "$report.log" 2>&1 ||
+  { cat "$report.log" >&2; echo "jobs/local.sh: analysis failed" >&2; exit 1; }
+echo
+cat "$report/comparison.md"
+echo
+echo "results: ${files[*]}"
+echo "logs:    ${logs[*]}"
+echo "plots:"
+ls "$report"/*.png | sed 's/^/  /'
