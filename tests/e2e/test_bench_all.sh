@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# `fedalign bench`: every sub-benchmark runs in --quick mode on 1 rank (all of them) and
+# on 2 ranks (the collective ones), prints its table and FEDALIGN_BENCH lines whose
+# min/median/max are finite, non-negative and ordered, with positive medians where a
+# zero would mean nothing was measured. Bad options exit 2 with one message. Timing
+# thresholds are never asserted (the machine may be busy).
+. "$(dirname "$0")/common.sh"
+
+# check_lines FILE NAME COUNT: at least COUNT lines for NAME, all sane
+check_lines() {
+  local file=$1 name=$2 want=$3
+  local n
+  n=$(grep -c "^FEDALIGN_BENCH name=$name " "$file")
+  if [ "$n" -lt "$want" ]; then fail "$name: $n FEDALIGN_BENCH lines (want >= $want)"; return; fi
+  bad=$(grep "^FEDALIGN_BENCH name=$name " "$file" | awk '
+    function val(k,   i, kv) {
+      for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] }
+      return "missing"
+    }
+    {
+      mn = val("min"); md = val("median"); mx = val("max")
+      if (mn !~ /^[0-9.e+-]+$/ || md !~ /^[0-9.e+-]+$/ || mx !~ /^[0-9.e+-]+$/) { print "not numeric: " $0; next }
+      if (mn + 0 < 0 || mn + 0 > md + 0 || md + 0 > mx + 0) { print "not ordered: " $0; next }
+      # a bare Allreduce on one rank is a no-op and may read 0 s
+      if (md + 0 <= 0 && !($0 ~ /kernel=allreduce_float/ && $0 ~ /ranks=1 /)) print "median <= 0: " $0
+    }')
+  if [ -n "$bad" ]; then fail "$name: $bad"; else pass "$name: $n lines, sane"; fi
+}
+
+# 1 rank, everything
+out1=$WORK/bench1.txt
+OMP_NUM_THREADS=2 "$FEDALIGN" bench all --quick >"$out1" 2>"$WORK/err1"; rc=$?
+if [ $rc -ne 0 ]; then fail "bench all --quick exited $rc: $(tail -5 "$WORK/err1")"; fi
+check_lines "$out1" peak_fma 1
+check_lines "$out1" peak_triad 1
+check_lines "$out1" train 4          # batches 1, 8, 32, 128 (at least the serial mode)
+check_lines "$out1" aggregate 12     # 4 sizes x (fedavg, similarity, allreduce)
+check_lines "$out1" round 3          # 1, 10, 100 clients per rank
+check_lines "$out1" memory 4         # 3 points + the slope
+grep -q '^# fedalign bench train' "$out1" && grep -q 'FLOP per sample 14976' "$out1" \
+  && pass "train states its FLOP count" || fail "train table header / FLOP count missing"
+grep -q '^FEDALIGN_BENCH name=train batch=32 mode=serial threads=1 .*flop_per_sample=14976 gflops=' "$out1" \
+  && pass "train batch 32 serial line" || fail "no train batch=32 serial line"
+grep -q '^FEDALIGN_BENCH name=memory kernel=slope ' "$out1" && pass "memory slope line" || fail "no memory slope line"
+if [ "$(grep -vc '^#\|^FEDALIGN_BENCH\|^ \|^$' "$out1")" != 0 ]; then
+  fail "unexpected stdout lines: $(grep -v '^#\|^FEDALIGN_BENCH\|^ \|^$' "$out1" | head -3)"
+fi
+
+# 2 ranks: the collective sub-benchmarks
+out2=$WORK/bench2.txt
+OMP_NUM_THREADS=1 mpirun_n 2 "$FEDALIGN" bench aggregate round memory --quick --reps 2 \
+  --mem-clients 100,200 >"$out2" 2>"$WORK/err2"; rc=$?
+if [ $rc -ne 0 ]; then fail "mpirun -n 2 bench exited $rc: $(tail -5 "$WORK/err2")"; fi
+check_lines "$out2" aggregate 12
+check_lines "$out2" round 3
+check_lines "$out2" memory 3
+grep -q '^FEDALIGN_BENCH name=round .*clients=200 clients_per_rank=100 ranks=2 ' "$out2" \
+  && pass "2-rank round reports total and per-rank clients" || fail "2-rank round line"
+c=$(grep -c '^# fedalign bench round' "$out2")
+[ "$c" = 1 ] && pass "rank 0 alone prints" || fail "$c round headers (want 1)"
+
+# pass-through run flags reach the pipeline
+out3=$WORK/bench3.txt
+OMP_NUM_THREADS=1 "$FEDALIGN" bench round --quick --reps 1 --clients 4 -- --reference prev >"$out3" 2>&1 \
+  && grep -q '^FEDALIGN_BENCH name=round ' "$out3" && pass "-- run flags" || fail "-- run flags: $(tail -3 "$out3")"
+
+# usage and bad input
+"$FEDALIGN" bench --help | grep -q -- '--reps N' && pass "bench --help" || fail "bench --help"
+check_bad() {
+  local want=$1; shift
+  out=$(OMP_NUM_THREADS=1 mpirun_n 2 "$FEDALIGN" bench "$@" 2>&1); rc=$?
+  if [ $rc -ne 2 ]; then fail "bench $* exited $rc (want 2): $out"; return; fi
+  echo "$out" | grep -q -- "$want" || { fail "bench $*: message lacks '$want': $out"; return; }
+  c=$(echo "$out" | grep -c 'fedalign: error:')
+  [ "$c" = 1 ] && pass "bench $* -> $want" || fail "bench $*: $c error lines (want 1)"
+}
+check_bad "unknown sub-benchmark 'frob'" frob
+check_bad "unknown option '--bogus'" peak --bogus
+check_bad "--reps needs an integer" --reps 0
+check_bad "--batch needs a comma list" train --batch 8,x
+check_bad "--lr: -1 is out of range" round --quick -- --lr -1
+finish
