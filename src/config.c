@@ -568,8 +568,6 @@ int config_validate(const Config *c, char *err, size_t errlen) {
     if (c->data.kind != FA_DATA_CSV && c->data.samples_per_client < c->data.part.min_per_client)
         return fail(err, errlen, "--samples (%zu) must be at least --min-samples (%zu)",
                     c->data.samples_per_client, c->data.part.min_per_client);
-    if (c->method == FA_METHOD_FEDPROX && !(c->local.mu > 0.0))
-        return 0; /* mu defaults per method in the pipeline */
     if (c->ablate && c->method != FA_METHOD_FEDMETAALIGN)
         return fail(err, errlen, "--ablate applies to --method fedmetaalign only");
     if (c->export_dir[0] && c->command != FA_CMD_DATA)
