@@ -159,7 +159,17 @@ void fa_fail(const char *fmt, ...) {
         fputc('\n', stderr);
         fflush(stderr);
     }
-    if (comm_is_initialized()) MPI_Finalize();
+    /* the message is out before any rank exits (mpiexec kills the job at the first
+     * non-zero exit, and output still in flight from rank 0 could be lost) */
+    if (comm_is_initialized()) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        /* the one message is out: library shutdown after a refused input (HDF5 closing a
+         * damaged file at MPI_Finalize prints "infinite loop closing library") adds
+         * nothing but noise */
+        if (!freopen("/dev/null", "w", stderr)) { /* keep stderr */
+        }
+        MPI_Finalize();
+    }
     exit(FA_EXIT_USAGE);
 }
 

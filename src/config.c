@@ -142,7 +142,7 @@ static const OptDef fa_opts[] = {
     {"quiet", NULL, OT_FLAG, OFF(quiet), 0, 0, "Execution", "no per-round lines"},
     {"output", "FILE", OT_WORD, 0, 0, 0, "Output",
      "HDF5 results file; auto = results/<command>_<SLURM_JOB_ID or time>.h5"},
-    {"overwrite", NULL, OT_FLAG, OFF(overwrite), 0, 0, "Output", "replace an existing results file"},
+    {"overwrite", NULL, OT_FLAG, OFF(overwrite), 0, 0, "Output", "replace an existing results file (or data --export files)"},
     {"checkpoint-every", "K", OT_SIZE, OFF(ckpt_every), 0, 1e9, "Output",
      "checkpoint every K rounds (0 = at phase ends only)"},
     {"checkpoint", "FILE", OT_WORD, 0, 0, 0, "Output", "checkpoint file"},

@@ -80,7 +80,7 @@ static int write_split(FILE *fp, const Dataset *ds, const DataInfo *info, const 
     return 0;
 }
 
-int datacmd_export(const FedData *fd, const char *dir, char *err, size_t errlen) {
+int datacmd_export(const FedData *fd, const char *dir, bool overwrite, char *err, size_t errlen) {
     struct stat sb;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "%s: cannot create directory: %s", dir, strerror(errno));
@@ -89,6 +89,15 @@ int datacmd_export(const FedData *fd, const char *dir, char *err, size_t errlen)
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         snprintf(err, errlen, "%s: not a directory", dir);
         return -1;
+    }
+    /* existing exports are never replaced silently: check every name before writing one */
+    for (size_t l = 0; l < fd->n_local && !overwrite; l++) {
+        char path[FA_PATH_LEN + 64];
+        snprintf(path, sizeof path, "%s/client_%lld.csv", dir, (long long)fd->clients[l].id);
+        if (stat(path, &sb) == 0) {
+            snprintf(err, errlen, "%s exists; choose another --export directory or add --overwrite", path);
+            return -1;
+        }
     }
     const DataInfo *info = &fd->info;
     for (size_t l = 0; l < fd->n_local; l++) {

@@ -31,22 +31,21 @@
 
 /* `fedalign data`: a serial inspection tool; rank 0 builds every client. */
 static int run_data(const Config *cfg) {
-    if (comm_rank() == 0) {
-        FedData fd;
-        feddata_build(&fd, &cfg->data, cfg->seed, cfg->clients, 0, cfg->clients, false);
+    /* Every rank builds the data so that an input error (bad CSV, impossible
+     * partition) is found on every rank and fa_fail() ends them all with one message;
+     * the other ranks build one client only (every check runs over all clients). */
+    const bool root = comm_rank() == 0;
+    FedData fd;
+    feddata_build(&fd, &cfg->data, cfg->seed, cfg->clients, 0, root ? cfg->clients : 1, false);
+    char err[512] = "";
+    bool ok = true;
+    if (root) {
         if (cfg->describe || !cfg->export_dir[0]) datacmd_describe(&fd, stdout);
-        if (cfg->export_dir[0]) {
-            char err[512];
-            if (datacmd_export(&fd, cfg->export_dir, err, sizeof err) != 0) {
-                fprintf(stderr, "fedalign: error: %s\n", err);
-                feddata_free(&fd);
-                comm_abort(FA_EXIT_USAGE);
-            }
-            printf("exported %zu clients to %s\n", fd.n_clients, cfg->export_dir);
-        }
-        feddata_free(&fd);
+        if (cfg->export_dir[0]) ok = datacmd_export(&fd, cfg->export_dir, cfg->overwrite, err, sizeof err) == 0;
     }
-    comm_barrier();
+    feddata_free(&fd);
+    if (!comm_all(ok)) fa_fail("%s", err); /* only rank 0's message is printed */
+    if (root && cfg->export_dir[0]) printf("exported %zu clients to %s\n", cfg->clients, cfg->export_dir);
     return FA_EXIT_OK;
 }
 
@@ -243,19 +242,26 @@ int main(int argc, char **argv) {
         FlState fs;
         fl_state(pl, &fs);
         CheckpointState st = {.global = fs.global, .prev = fs.prev, .foundation = fs.foundation};
-        if (store_read_state(f, &st, P, err, sizeof err) != 0) fa_fail("--resume: %s", err);
-        if (st.config_hash != store_config_hash(&cfg) || st.n_methods != n_methods)
+        if (store_read_state(f, &st, P, err, sizeof err) != 0) {
+            store_close(f);
+            fa_fail("--resume: %s", err);
+        }
+        if (st.config_hash != store_config_hash(&cfg) || st.n_methods != n_methods) {
+            store_close(f);
             fa_fail("--resume: checkpoint '%s' was written by a different configuration or "
                     "command; resume with the same command and flags",
                     cfg.resume_path);
+        }
         *fs.have_foundation = st.have_foundation;
         *fs.acc_public = st.acc_public;
         for (size_t m = 0; m <= st.method_index && m < n_methods; m++) {
             bool in_progress = m == st.method_index;
             if (in_progress && st.phase == 4) break;
             if (store_read_method(f, m, &res[m], cfg.clients, fd->first, fd->n_local, P, err,
-                                  sizeof err) != 0)
+                                  sizeof err) != 0) {
+                store_close(f);
                 fa_fail("--resume: %s", err);
+            }
             if (cfg.save_models && !res[m].personal_models)
                 res[m].personal_models = xalloc_aligned((fd->n_local ? fd->n_local : 1) * P * sizeof(float));
         }

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <setjmp.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 
 #include <hdf5.h>
 
+#include "fedalign/aggregate.h"
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
 #include "fedalign/rng.h"
@@ -43,13 +45,28 @@
 #define FEDALIGN_GIT "unknown"
 #endif
 
+/* While a file that may be damaged is read (store_open_read and the store_read_*
+ * functions: a --resume checkpoint, an export --results file), a failed HDF5 call
+ * jumps back to the reader, which returns -1 with a message instead of dying; HDF5's
+ * own error stack is silenced meanwhile. Everywhere else a failed call is fatal. */
+static jmp_buf *g_soft_jmp = NULL;
+static char g_soft_call[160];
+
+FA_NORETURN static void h5_fail(const char *call, const char *file, int line) {
+    if (g_soft_jmp) {
+        snprintf(g_soft_call, sizeof g_soft_call, "%s", call);
+        longjmp(*g_soft_jmp, 1);
+    }
+    die(file, line, "HDF5 call failed: %s", call);
+}
+
 #define H5_CHECK(call)                                                                             \
     do {                                                                                           \
-        if ((call) < 0) die(__FILE__, __LINE__, "HDF5 call failed: %s", #call);                    \
+        if ((call) < 0) h5_fail(#call, __FILE__, __LINE__);                                        \
     } while (0)
 
 static hid_t h5_id(hid_t id, const char *call, const char *file, int line) {
-    if (id < 0) die(file, line, "HDF5 call failed: %s", call);
+    if (id < 0) h5_fail(call, file, line);
     return id;
 }
 /* for calls that return an identifier (or an htri_t that must not be negative) */
@@ -280,7 +297,7 @@ static void dset_write_global(hid_t d, hid_t mtype, const void *buf) {
     hid_t s = H5_ID(H5Dget_space(d));
     int nd = H5Sget_simple_extent_dims(s, dims, NULL);
     H5_CHECK(H5Sclose(s));
-    CHECK(nd >= 1 && nd <= 2, "unexpected dataset rank %d", nd);
+    if (nd < 1 || nd > 2) h5_fail("dataset of rank 1 or 2 expected", __FILE__, __LINE__);
     if (dims[0] * (nd == 2 ? dims[1] : 1) == 0) return;
     if (comm_rank() != 0) dims[0] = 0;
     dset_xfer_block(d, mtype, start, dims, (void *)buf, true);
@@ -292,7 +309,7 @@ static void dset_read_global(hid_t d, hid_t mtype, void *buf) {
     hid_t s = H5_ID(H5Dget_space(d));
     int nd = H5Sget_simple_extent_dims(s, dims, NULL);
     H5_CHECK(H5Sclose(s));
-    CHECK(nd >= 1 && nd <= 2, "unexpected dataset rank %d", nd);
+    if (nd < 1 || nd > 2) h5_fail("dataset of rank 1 or 2 expected", __FILE__, __LINE__);
     if (dims[0] * (nd == 2 ? dims[1] : 1) == 0) return;
     dset_xfer_block(d, mtype, start, dims, buf, false);
 }
@@ -484,6 +501,33 @@ StoreFile *store_create(const char *path) {
     return f;
 }
 
+typedef int (*SoftReader)(StoreFile *f, void *ctx, char *err, size_t errlen);
+static int soft_read(StoreFile *f, SoftReader reader, void *ctx, char *err, size_t errlen);
+
+/* open f->path read-only and check its schema version (under soft_read) */
+static int open_impl(StoreFile *f, void *ctx, char *err, size_t errlen) {
+    (void)ctx;
+    hid_t fapl = fapl_mpio();
+    /* closing the file closes whatever a failed read of a damaged file left open */
+    H5_CHECK(H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG));
+    f->file = H5Fopen(f->path, H5F_ACC_RDONLY, fapl);
+    H5_CHECK(H5Pclose(fapl));
+    if (f->file < 0) {
+        snprintf(err, errlen, "cannot open HDF5 file '%s' (damaged or truncated?)", f->path);
+        return -1;
+    }
+    int32_t ver = -1;
+    if (attr_get(f->file, "schema_version", H5T_NATIVE_INT32, &ver) != 0 || ver != FA_SCHEMA_VERSION) {
+        if (ver < 0)
+            snprintf(err, errlen, "'%s' is not a fedalign results file (no schema_version)", f->path);
+        else
+            snprintf(err, errlen, "'%s' has schema_version %d; this fedalign reads %d", f->path,
+                     (int)ver, FA_SCHEMA_VERSION);
+        return -1;
+    }
+    return 0;
+}
+
 /* collective over MPI_COMM_WORLD */
 StoreFile *store_open_read(const char *path, char *err, size_t errlen) {
     static Verdict v;
@@ -525,31 +569,21 @@ StoreFile *store_open_read(const char *path, char *err, size_t errlen) {
         if (err && errlen) snprintf(err, errlen, "%s", v.msg);
         return NULL;
     }
-    hid_t fapl = fapl_mpio();
-    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    H5_CHECK(H5Pclose(fapl));
-    if (comm_any(file < 0)) {
-        if (file >= 0) H5_CHECK(H5Fclose(file));
-        if (err && errlen)
-            snprintf(err, errlen, "cannot open HDF5 file '%s' (HDF5 error above)", path);
-        return NULL;
-    }
-    int32_t ver = -1;
-    if (attr_get(file, "schema_version", H5T_NATIVE_INT32, &ver) != 0 || ver != FA_SCHEMA_VERSION) {
-        if (err && errlen) {
-            if (ver < 0)
-                snprintf(err, errlen, "'%s' is not a fedalign results file (no schema_version)",
-                         path);
-            else
-                snprintf(err, errlen, "'%s' has schema_version %d; this fedalign reads %d", path,
-                         (int)ver, FA_SCHEMA_VERSION);
-        }
-        H5_CHECK(H5Fclose(file));
-        return NULL;
-    }
     StoreFile *f = xcalloc(1, sizeof *f);
     snprintf(f->path, sizeof f->path, "%s", path);
-    f->file = file;
+    f->file = -1;
+    if (soft_read(f, open_impl, NULL, err, errlen) != 0) {
+        if (f->file >= 0) {
+            H5E_auto2_t fn;
+            void *data;
+            H5_CHECK(H5Eget_auto2(H5E_DEFAULT, &fn, &data));
+            H5_CHECK(H5Eset_auto2(H5E_DEFAULT, NULL, NULL));
+            (void)H5Fclose(f->file);
+            H5_CHECK(H5Eset_auto2(H5E_DEFAULT, fn, data));
+        }
+        free(f);
+        return NULL;
+    }
     return f;
 }
 
@@ -637,7 +671,7 @@ void store_write_run(StoreFile *f, const Config *c, const DataInfo *info, int ra
 }
 
 /* collective over MPI_COMM_WORLD */
-int store_read_cmdline(StoreFile *f, char *buf, size_t cap, char *err, size_t errlen) {
+static int read_cmdline_impl(StoreFile *f, char *buf, size_t cap, char *err, size_t errlen) {
     if (attr_get_str(f->file, "cmdline", buf, cap) != 0) {
         snprintf(err, errlen, "'%s' has no cmdline attribute (not a fedalign results file?)",
                  f->path);
@@ -647,7 +681,7 @@ int store_read_cmdline(StoreFile *f, char *buf, size_t cap, char *err, size_t er
 }
 
 /* collective over MPI_COMM_WORLD */
-int store_read_personal(StoreFile *f, const char *method, size_t client, float *params,
+static int read_personal_impl(StoreFile *f, const char *method, size_t client, float *params,
                         size_t n_params, char *err, size_t errlen) {
     if (H5_ID(H5Lexists(f->file, "methods", H5P_DEFAULT)) <= 0) {
         snprintf(err, errlen, "'%s' holds no methods", f->path);
@@ -890,7 +924,7 @@ static void read_named(hid_t g, const char *name, hid_t mtype, void *buf) {
 
 /* collective over MPI_COMM_WORLD. Every shape and the checksums are checked before
  * anything is allocated, so on -1 res is left zeroed (nothing to free). */
-int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients,
+static int read_method_impl(StoreFile *f, size_t index, MethodResult *res, size_t n_clients,
                       size_t first, size_t n_local, size_t n_params, char *err, size_t errlen) {
     char ebuf[512];
     if (!err || !errlen) {
@@ -1050,13 +1084,17 @@ void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params)
         const float *b = bufs[k];
         if (!b) b = zeros ? zeros : (zeros = xcalloc(P ? P : 1, sizeof(float)));
         put_global(g, names[k], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, dp, "param", NULL, b);
+        /* HDF5 has no checksum on raw data: keep one so a damaged model is caught */
+        char an[32];
+        snprintf(an, sizeof an, "%s_checksum", names[k]);
+        attr_hex(g, an, fa_checksum(b, P));
     }
     free(zeros);
     H5_CHECK(H5Gclose(g));
 }
 
 /* collective over MPI_COMM_WORLD */
-int store_read_state(StoreFile *f, CheckpointState *st, size_t n_params, char *err,
+static int read_state_impl(StoreFile *f, CheckpointState *st, size_t n_params, char *err,
                      size_t errlen) {
     char ebuf[512];
     if (!err || !errlen) {
@@ -1102,9 +1140,147 @@ int store_read_state(StoreFile *f, CheckpointState *st, size_t n_params, char *e
                 b = scratch ? scratch
                             : (scratch = xmalloc((n_params ? n_params : 1) * sizeof(float)));
             read_named(g, names[k], H5T_NATIVE_FLOAT, b);
+            char an[32], hx[32] = "";
+            uint64_t want = 0;
+            snprintf(an, sizeof an, "%s_checksum", names[k]);
+            if (rc == 0 && (attr_get_str(g, an, hx, sizeof hx) != 0 || !parse_hex(hx, &want) ||
+                            want != fa_checksum(b, n_params))) {
+                snprintf(err, errlen,
+                         "'%s': /checkpoint/%s does not match its checksum (the file is damaged)",
+                         f->path, names[k]);
+                rc = -1;
+            }
         }
         free(scratch);
     }
     H5_CHECK(H5Gclose(g));
     return rc;
 }
+
+// ----------------------------------------------------------------------------
+// readers of files that may be damaged: HDF5 failures become an error return
+
+/* Close every object left open in f by a reader that jumped out (so H5Fclose works). */
+static void soft_close_open(StoreFile *f) {
+    unsigned types = H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR | H5F_OBJ_LOCAL;
+    ssize_t n = H5Fget_obj_count(f->file, types);
+    if (n <= 0) return;
+    hid_t *ids = xcalloc((size_t)n, sizeof *ids);
+    ssize_t got = H5Fget_obj_ids(f->file, types, (size_t)n, ids);
+    for (ssize_t i = 0; i < got; i++) {
+        if (H5Iget_type(ids[i]) == H5I_ATTR) (void)H5Aclose(ids[i]);
+        else (void)H5Oclose(ids[i]);
+    }
+    free(ids);
+}
+
+typedef struct {
+    jmp_buf *prev;
+    H5E_auto2_t fn;
+    void *data;
+} Soft;
+
+static void soft_enter(Soft *sf, jmp_buf *jb) {
+    sf->prev = g_soft_jmp;
+    H5_CHECK(H5Eget_auto2(H5E_DEFAULT, &sf->fn, &sf->data));
+    H5_CHECK(H5Eset_auto2(H5E_DEFAULT, NULL, NULL));
+    g_soft_jmp = jb;
+}
+
+/* after the reader returned rc (or jumped out: jumped); collective: the ranks agree */
+static int soft_leave(Soft *sf, StoreFile *f, int rc, bool jumped, char *err, size_t errlen) {
+    if (jumped) {
+        soft_close_open(f);
+        snprintf(err, errlen, "'%s' is damaged or incomplete (HDF5 call failed: %s)", f->path,
+                 g_soft_call);
+        rc = -1;
+    }
+    g_soft_jmp = sf->prev;
+    H5_CHECK(H5Eset_auto2(H5E_DEFAULT, sf->fn, sf->data));
+    if (comm_any(rc != 0)) {
+        if (rc == 0) snprintf(err, errlen, "'%s' could not be read on every rank", f->path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Run reader(ctx, err, errlen) with HDF5 failures turned into a -1 return. */
+static int soft_read(StoreFile *f, SoftReader reader, void *ctx, char *err, size_t errlen) {
+    char ebuf[512];
+    /* nothing but these volatile copies is used after setjmp */
+    StoreFile *volatile vf = f;
+    char *volatile e = (err && errlen) ? err : ebuf;
+    volatile size_t el = (err && errlen) ? errlen : sizeof ebuf;
+    jmp_buf jb;
+    Soft sf;
+    soft_enter(&sf, &jb);
+    volatile int rc = -1;
+    volatile bool jumped = true;
+    if (setjmp(jb) == 0) {
+        rc = reader(vf, ctx, e, el);
+        jumped = false;
+    }
+    return soft_leave(&sf, vf, rc, jumped, e, el);
+}
+
+typedef struct {
+    char *buf;
+    size_t cap;
+} CmdlineArgs;
+static int cmdline_thunk(StoreFile *f, void *ctx, char *err, size_t errlen) {
+    CmdlineArgs *a = ctx;
+    return read_cmdline_impl(f, a->buf, a->cap, err, errlen);
+}
+/* collective over MPI_COMM_WORLD */
+int store_read_cmdline(StoreFile *f, char *buf, size_t cap, char *err, size_t errlen) {
+    CmdlineArgs a = {buf, cap};
+    return soft_read(f, cmdline_thunk, &a, err, errlen);
+}
+
+typedef struct {
+    const char *method;
+    size_t client, n_params;
+    float *params;
+} PersonalArgs;
+static int personal_thunk(StoreFile *f, void *ctx, char *err, size_t errlen) {
+    PersonalArgs *a = ctx;
+    return read_personal_impl(f, a->method, a->client, a->params, a->n_params, err, errlen);
+}
+/* collective over MPI_COMM_WORLD */
+int store_read_personal(StoreFile *f, const char *method, size_t client, float *params,
+                        size_t n_params, char *err, size_t errlen) {
+    PersonalArgs a = {method, client, n_params, params};
+    return soft_read(f, personal_thunk, &a, err, errlen);
+}
+
+typedef struct {
+    size_t index, n_clients, first, n_local, n_params;
+    MethodResult *res;
+} MethodArgs;
+static int method_thunk(StoreFile *f, void *ctx, char *err, size_t errlen) {
+    MethodArgs *a = ctx;
+    return read_method_impl(f, a->index, a->res, a->n_clients, a->first, a->n_local, a->n_params,
+                            err, errlen);
+}
+/* collective over MPI_COMM_WORLD */
+int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients,
+                      size_t first, size_t n_local, size_t n_params, char *err, size_t errlen) {
+    MethodArgs a = {index, n_clients, first, n_local, n_params, res};
+    return soft_read(f, method_thunk, &a, err, errlen);
+}
+
+typedef struct {
+    CheckpointState *st;
+    size_t n_params;
+} StateArgs;
+static int state_thunk(StoreFile *f, void *ctx, char *err, size_t errlen) {
+    StateArgs *a = ctx;
+    return read_state_impl(f, a->st, a->n_params, err, errlen);
+}
+/* collective over MPI_COMM_WORLD */
+int store_read_state(StoreFile *f, CheckpointState *st, size_t n_params, char *err,
+                     size_t errlen) {
+    StateArgs a = {st, n_params};
+    return soft_read(f, state_thunk, &a, err, errlen);
+}
+

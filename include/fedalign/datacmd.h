@@ -9,6 +9,7 @@
 #define FEDALIGN_DATACMD_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "fedalign/data.h"
@@ -20,7 +21,8 @@ void datacmd_describe(const FedData *fd, FILE *out);
 
 /* Write one CSV per local client, dir/client_<id>.csv, with a header of the feature
  * names, "label" (the class name) and "split" (train|val|test); rows in split order.
- * Creates dir if it does not exist. Returns 0, or -1 with a message in err. */
-int datacmd_export(const FedData *fd, const char *dir, char *err, size_t errlen);
+ * Creates dir if it does not exist. Refuses (before writing anything) when one of those
+ * files exists, unless overwrite. Returns 0, or -1 with a message in err. */
+int datacmd_export(const FedData *fd, const char *dir, bool overwrite, char *err, size_t errlen);
 
 #endif

@@ -336,7 +336,11 @@ static void test_datacmd(void **state) {
     char dir[] = "/tmp/fa_export_XXXXXX";
     assert_non_null(mkdtemp(dir));
     char err[1024];
-    if (datacmd_export(&fd, dir, err, sizeof err)) fail_msg("%s", err);
+    if (datacmd_export(&fd, dir, false, err, sizeof err)) fail_msg("%s", err);
+    /* a second export into the same directory is refused, unless overwrite */
+    assert_int_equal(datacmd_export(&fd, dir, false, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--overwrite"));
+    if (datacmd_export(&fd, dir, true, err, sizeof err)) fail_msg("%s", err);
     for (size_t l = 0; l < fd.n_local; l++) {
         const ClientData *cd = &fd.clients[l];
         CsvSpec cs;
@@ -359,7 +363,7 @@ static void test_datacmd(void **state) {
     }
     rmdir(dir);
     /* a path that cannot be a directory */
-    assert_int_equal(datacmd_export(&fd, "/dev/null/x", err, sizeof err), -1);
+    assert_int_equal(datacmd_export(&fd, "/dev/null/x", false, err, sizeof err), -1);
     assert_non_null(strstr(err, "/dev/null/x"));
     feddata_free(&fd);
 }
