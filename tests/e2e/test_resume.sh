@@ -9,25 +9,6 @@
 PY=/usr/bin/python3
 cd "$WORK"
 export OMP_NUM_THREADS=1
-sums() { grep '^FEDALIGN_RESULT' "$1" | grep -o 'method=[^ ]*\|checksum=[^ ]*\|checksum_personal=[^ ]*' | paste -d' ' - - -; }
-same_h5() { # every dataset except timings must be identical (NaN == NaN)
-  "$PY" - "$1" "$2" <<'PYEOF'
-import sys, h5py, numpy as np
-a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
-bad = []
-for g in a["methods"]:
-    if g not in b["methods"]: bad.append(g); continue
-    for d in a["methods"][g]:
-        if d in ("timers", "round_time"): continue
-        x, y = a["methods"][g][d][...], b["methods"][g][d][...]
-        if x.shape != y.shape or not np.array_equal(x, y, equal_nan=True): bad.append(g + "/" + d)
-if set(a["methods"]) != set(b["methods"]): bad.append("method sets differ")
-for d in a["clients"]:
-    if not np.array_equal(a["clients"][d][...], b["clients"][d][...]) and d != "rank": bad.append("clients/" + d)
-print("differs:", bad) if bad else None
-sys.exit(1 if bad else 0)
-PYEOF
-}
 ARGS="suite --preset tiny --quiet"
 mpirun_n 2 "$FEDALIGN" $ARGS --output ref.h5 > ref.txt 2>&1 || fail "reference run failed"
 sums ref.txt > ref.sums
