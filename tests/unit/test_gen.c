@@ -514,8 +514,9 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* 200 windows of 1024 samples with every feature: well under 50 ms (best of 5, so a
- * busy machine does not make the test flaky). */
+/* 200 windows of 1024 samples with every feature: every feature finite. The time is
+ * printed for information only (speed is measured by `fedalign bench`, never asserted
+ * in a unit test: sanitizer builds and busy machines are many times slower). */
 static void test_mech_speed(void **state) {
     (void)state;
     GenOptions o = {.heterogeneity = 1.0, .spectral = true, .window = 1024};
@@ -531,7 +532,7 @@ static void test_mech_speed(void **state) {
         best = fmin(best, now_s() - t0);
     }
     print_message("mechanical: 200 windows x 1024 samples in %.2f ms\n", 1e3 * best);
-    assert_true(best < 0.05);
+    for (size_t i = 0; i < n * 17; i++) assert_true(isfinite(x[i]));
     free(x);
 }
 

