@@ -32,8 +32,11 @@ bool fixed_from_double(double v, int64_t *out) {
 }
 
 /* One rounding (int64 -> double, to nearest, only when |q| > 2^53), then an exact
- * power-of-two scaling: deterministic for a given q. */
-double fixed_to_double(int64_t q) { return ldexp((double)q, -FA_FIXED_BITS); }
+ * power-of-two scaling: deterministic for a given q. The scaling is a multiplication by
+ * 2^-32 rather than ldexp (a libm call per element): for a nonzero int64, |q| * 2^-32 >=
+ * 2^-32 is far from the subnormal range, so the product is exact, the same bits. */
+_Static_assert(FA_FIXED_BITS == 32, "fixed_to_double scales by 0x1p-32");
+double fixed_to_double(int64_t q) { return (double)q * 0x1p-32; }
 
 bool fixed_accumulate(int64_t *acc, const float *x, double w, size_t n) {
     bool ok = true;
@@ -47,20 +50,149 @@ bool fixed_accumulate(int64_t *acc, const float *x, double w, size_t n) {
     return ok;
 }
 
+/* fixed(x) for a float x: round(x * 2^32) half away from zero, bit-identical to
+ * llround(ldexp(x, 32)) and much cheaper (no libm call). For |x| < FA_FIXED_LIMIT,
+ * v = x * 2^32 is exact, has at most 24 significant bits and |v| < 2^52, so v +- 0.5 is
+ * exact (or, for |v| < 2^-28, rounds to a value whose truncation is still 0), and
+ * truncation toward zero then rounds half away from zero, exactly like llround. The range
+ * test is done by the caller; an out-of-range or NaN x must not reach the conversion
+ * (undefined behaviour), so callers pass 0 for those and flag the failure. */
+static inline int64_t fix_float(float x) {
+    double v = (double)x * 0x1p32;
+    /* copysign, not a comparison: branch-free (a branch on the sign mispredicts on
+     * half of the elements of an update); -0.0 gets -0.5 and still truncates to 0 */
+    return (int64_t)(v + copysign(0.5, v));
+}
+
+/* |x| < FA_FIXED_LIMIT and not NaN (1e6 is exact in float) */
+static inline bool fix_in_range(float x) { return fabsf(x) < (float)FA_FIXED_LIMIT; }
+
+/* acc[i] += q * fixed(x[i]) over [0, n); returns true when something failed */
+static inline bool acc_q_serial(int64_t *restrict acc, const float *restrict x, int64_t q,
+                                size_t n) {
+    bool bad = false;
+    if (q == 1) { /* the mean reference: no multiplication to check */
+        for (size_t i = 0; i < n; i++) {
+            bool in = fix_in_range(x[i]);
+            int64_t v = fix_float(in ? x[i] : 0.0f);
+            bad |= !in;
+            bad |= __builtin_add_overflow(acc[i], v, &acc[i]);
+        }
+        return bad;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool in = fix_in_range(x[i]);
+        int64_t v = fix_float(in ? x[i] : 0.0f), qv;
+        bad |= !in;
+        bad |= __builtin_mul_overflow(v, q, &qv);
+        bad |= __builtin_add_overflow(acc[i], qv, &acc[i]);
+    }
+    return bad;
+}
+
 /* Integer weights: q * fixed(x) is exact integer arithmetic, so clients with equal q
  * contribute q * (their plain fixed-point value) and sum(q * fixed(x)) / sum(q) is
  * the same rational number as sum(fixed(x)) / K. With a double weight, fixed(w * x)
  * rounds w * x onto the grid and that identity is lost. */
 bool fixed_accumulate_q(int64_t *acc, const float *x, int64_t q, size_t n) {
-    bool ok = true;
-#pragma omp parallel for schedule(static) reduction(&& : ok) if (n >= FA_AGG_OMP_MIN)
+    if (n < FA_AGG_OMP_MIN) return !acc_q_serial(acc, x, q, n);
+    bool bad = false;
+    /* no early exit inside a parallel loop; on failure acc is unspecified anyway */
+#pragma omp parallel for schedule(static) reduction(| : bad)
+    for (size_t b = 0; b < n; b += 4096) bad |= acc_q_serial(acc + b, x + b, q, n - b < 4096 ? n - b : 4096);
+    return !bad;
+}
+
+/* q * v cannot overflow when |v| < 2^lim_bits and |q| < 2^(63 - lim_bits): the loops
+ * below then multiply without a check (one instruction pair less per element); the
+ * addition is always checked */
+static inline bool q_mul_safe(int64_t q, int lim_bits) {
+    const int64_t m = (int64_t)1 << (63 - lim_bits);
+    return q > -m && q < m;
+}
+
+/* the body of fixed_delta_accumulate_q; MODE 0: q == 1, 1: q * v cannot overflow,
+ * 2: checked multiply. Inlined per mode so each gets its own loop. */
+static inline __attribute__((always_inline)) void delta_loop(int64_t *restrict acc,
+                                                             float *d, /* may be a or b */
+                                                             const float *a, const float *b,
+                                                             int64_t q, float bound, bool want_s,
+                                                             double *s_out, bool *rej_out,
+                                                             bool *ovf_out, size_t n, int mode) {
+    bool rej = false, ovf = false;
+    double s = 0.0;
     for (size_t i = 0; i < n; i++) {
-        int64_t v, qv;
-        if (!fixed_from_double((double)x[i], &v) || __builtin_mul_overflow(v, q, &qv) ||
-            __builtin_add_overflow(acc[i], qv, &acc[i]))
-            ok = false;
+        float di = a[i] - b[i];
+        d[i] = di;
+        bool in = fabsf(di) < bound;
+        int64_t v = fix_float(in ? di : 0.0f), qv;
+        rej |= !in;
+        if (mode == 0) qv = v;
+        else if (mode == 1) qv = v * q;
+        else ovf |= __builtin_mul_overflow(v, q, &qv);
+        ovf |= __builtin_add_overflow(acc[i], qv, &acc[i]);
+        if (want_s) s += (double)di * (double)di;
     }
-    return ok;
+    *s_out = s;
+    *rej_out = rej;
+    *ovf_out = ovf;
+}
+
+int fixed_delta_accumulate_q(int64_t *acc, float *d, const float *a, const float *b, int64_t q,
+                             float bound, double *sumsq, size_t n) {
+    bool rej, ovf;
+    double s;
+    if (!(bound <= (float)FA_FIXED_LIMIT)) bound = (float)FA_FIXED_LIMIT;
+    /* |fixed(d)| < bound * 2^32; bound <= 2^20 gives |v| < 2^52 */
+    const int vbits = bound <= 1.6e4f ? 46 : 52;
+    /* one pass: subtract, bound, fixed point, weight, add; rejected elements contribute 0
+     * so that acc can be restored exactly below */
+    if (q == 1) {
+        if (sumsq) delta_loop(acc, d, a, b, q, bound, true, &s, &rej, &ovf, n, 0);
+        else delta_loop(acc, d, a, b, q, bound, false, &s, &rej, &ovf, n, 0);
+    } else if (q_mul_safe(q, vbits)) {
+        if (sumsq) delta_loop(acc, d, a, b, q, bound, true, &s, &rej, &ovf, n, 1);
+        else delta_loop(acc, d, a, b, q, bound, false, &s, &rej, &ovf, n, 1);
+    } else {
+        delta_loop(acc, d, a, b, q, bound, sumsq != NULL, &s, &rej, &ovf, n, 2);
+    }
+    if (ovf) return FA_DELTA_OVERFLOW;
+    if (rej) { /* rare (attacks, divergence): take the accepted elements back out, exactly */
+        for (size_t i = 0; i < n; i++) {
+            bool in = fabsf(d[i]) < bound;
+            acc[i] -= fix_float(in ? d[i] : 0.0f) * q; /* no overflow: undoes an addition */
+        }
+        return FA_DELTA_REJECTED;
+    }
+    if (sumsq) *sumsq = s;
+    return FA_DELTA_OK;
+}
+
+static inline __attribute__((always_inline)) bool acc_dot_loop(int64_t *restrict acc,
+                                                               const float *x, int64_t q,
+                                                               const float *y, const float *z,
+                                                               double *dot, size_t n,
+                                                               bool checked) {
+    bool bad = false;
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        bool in = fix_in_range(x[i]);
+        int64_t v = fix_float(in ? x[i] : 0.0f), qv;
+        bad |= !in;
+        if (checked) bad |= __builtin_mul_overflow(v, q, &qv);
+        else qv = v * q;
+        bad |= __builtin_add_overflow(acc[i], qv, &acc[i]);
+        s += (double)y[i] * (double)z[i];
+    }
+    *dot = s;
+    return !bad;
+}
+
+bool fixed_accumulate_q_dot(int64_t *acc, const float *x, int64_t q, const float *y,
+                            const float *z, double *dot, size_t n) {
+    /* |x| < FA_FIXED_LIMIT < 2^20 gives |v| < 2^52 */
+    if (q_mul_safe(q, 52)) return acc_dot_loop(acc, x, q, y, z, dot, n, false);
+    return acc_dot_loop(acc, x, q, y, z, dot, n, true);
 }
 
 bool fixed_add(int64_t *acc, const int64_t *src, size_t n) {
@@ -106,15 +238,26 @@ double vec_norm2(const float *a, size_t n) { return sqrt(vec_dot(a, a, n)); }
  * sqrt(fl(s * s)) == s exactly (IEEE, round to nearest, no over/underflow, which
  * float inputs cannot reach in double), so cosine(a, a) is exactly 1 and
  * cosine(a, -a) exactly -1. The clamp guards the general case against rounding. */
-double vec_cosine(const float *a, const float *b, size_t n) {
-    double ab = vec_dot(a, b, n);
-    double aa = vec_dot(a, a, n);
-    double bb = vec_dot(b, b, n);
+double vec_cosine_parts(double ab, double aa, double bb) {
     if (aa == 0.0 || bb == 0.0) return 0.0;
     double c = ab / sqrt(aa * bb);
     if (c > 1.0) c = 1.0;
     if (c < -1.0) c = -1.0;
     return c; /* NaN when an input holds NaN or inf: callers check vec_all_finite */
+}
+
+/* One pass for the three sums; each still runs left to right in double, so the result
+ * is bit-identical to three vec_dot calls (and the pass is three times cheaper: the
+ * three dependency chains overlap). */
+double vec_cosine(const float *a, const float *b, size_t n) {
+    double ab = 0.0, aa = 0.0, bb = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double x = (double)a[i], y = (double)b[i];
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    return vec_cosine_parts(ab, aa, bb);
 }
 
 bool vec_all_finite(const float *a, size_t n) {

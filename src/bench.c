@@ -23,8 +23,10 @@
  * of the process (cpu_median): on a shared machine that is what the cores deliver while we
  * hold them, and it is what the ceilings are compared with in docs/performance.md.
  * Timing thresholds are never asserted anywhere.
- * Not yet: the HDF5 record of bench results (store.h has no bench writer; only store.c may
- * call HDF5), so the FEDALIGN_BENCH lines are the machine-readable output for now.
+ * Record: `--output FILE.h5` also writes every FEDALIGN_BENCH result to a self-describing
+ * HDF5 file (store_write_bench: one table per result name, the command line, host, CPU,
+ * date and units as attributes); an existing file is refused unless --overwrite, as in
+ * `fedalign run`.
  */
 #include "fedalign/bench.h"
 
@@ -53,6 +55,7 @@
 #include "fedalign/fl.h"
 #include "fedalign/model.h"
 #include "fedalign/rng.h"
+#include "fedalign/store.h"
 #include "fedalign/timer.h"
 
 // ----------------------------------------------------------------------------
@@ -148,6 +151,8 @@ typedef struct {
     char method[32];                 /* round/memory: fedmetaalign | fedavg */
     int pass_argc;                   /* run flags after "--" */
     char **pass_argv;
+    char out[FA_PATH_LEN];           /* --output: HDF5 record ("" = none) */
+    bool overwrite;                  /* replace an existing --output file */
 } BenchOpts;
 
 typedef struct {
@@ -177,6 +182,9 @@ static void bench_usage(FILE *f) {
             "  --samples N         round/memory: rows per client [200]\n"
             "  --method NAME       round/memory: fedmetaalign | fedavg [fedmetaalign]\n"
             "  --triad-n N         peak: floats per triad array [2^25; --quick 2^22]\n"
+            "  --output FILE.h5    also write every result to this HDF5 file (refused if it "
+            "exists)\n"
+            "  --overwrite         replace an existing --output file\n"
             "  -- FLAGS            round/memory: further `fedalign run` flags (e.g. -- "
             "--reference prev)\n"
             "Lists are comma separated and accept 1e4 notation. Output: a #-commented table\n"
@@ -264,6 +272,13 @@ static bool parse_opts(BenchOpts *o, int argc, char **argv, int rank) {
             o->samples = want_size(a, v, 1, 1e7), i++;
         } else if (strcmp(a, "--triad-n") == 0) {
             o->triad_n = want_size(a, v, 1024, 1e10), i++, set_t = true;
+        } else if (strcmp(a, "--output") == 0) {
+            if (!v || !*v || strlen(v) >= sizeof o->out)
+                fa_fail("bench: --output needs a file name (shorter than %zu bytes), got '%s'",
+                        sizeof o->out, v ? v : "(nothing)");
+            snprintf(o->out, sizeof o->out, "%s", v), i++;
+        } else if (strcmp(a, "--overwrite") == 0) {
+            o->overwrite = true;
         } else if (strcmp(a, "--method") == 0) {
             if (!v || (strcmp(v, "fedmetaalign") != 0 && strcmp(v, "fedavg") != 0))
                 fa_fail("bench: --method needs fedmetaalign or fedavg, got '%s'",
@@ -336,9 +351,42 @@ static void line_add(const char *fmt, ...) {
     g_lines[g_len] = '\0';
 }
 
+/* every result, also kept as a row for the HDF5 record (--output) */
+static BenchRow *g_rows;
+static size_t g_nrows, g_caprows;
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s ? s : "") + 1;
+    char *p = xmalloc(n);
+    memcpy(p, s ? s : "", n);
+    return p;
+}
+
+static void rows_free(void) {
+    for (size_t i = 0; i < g_nrows; i++) {
+        free((char *)g_rows[i].name);
+        free((char *)g_rows[i].params);
+        free((char *)g_rows[i].unit);
+        free((char *)g_rows[i].extra);
+    }
+    free(g_rows);
+    g_rows = NULL;
+    g_nrows = g_caprows = 0;
+}
+
 /* one result line: name, parameters, unit, repetitions, min/median/max, extras */
 static void emit(const char *name, const char *params, const char *unit, const BenchStats *s,
                  const char *extra) {
+    if (g_nrows == g_caprows) {
+        size_t cap = g_caprows ? 2 * g_caprows : 64;
+        BenchRow *r = xmalloc(cap * sizeof *r);
+        if (g_nrows) memcpy(r, g_rows, g_nrows * sizeof *r);
+        free(g_rows);
+        g_rows = r;
+        g_caprows = cap;
+    }
+    g_rows[g_nrows++] = (BenchRow){dup_str(name), dup_str(params), dup_str(unit), s->n,
+                                   s->min, s->median, s->max, dup_str(extra)};
     line_add("FEDALIGN_BENCH name=%s %s unit=%s reps=%zu min=%.6g median=%.6g max=%.6g%s%s", name,
              params, unit, s->n, s->min, s->median, s->max, extra && *extra ? " " : "",
              extra ? extra : "");
@@ -403,6 +451,25 @@ static double hwm_bytes(void) {
         kb = ru.ru_maxrss; /* kB on Linux; cannot be reset */
     }
     return 1024.0 * (double)kb;
+}
+
+/* the CPU's model name from /proc/cpuinfo ("unknown" elsewhere) */
+static void cpu_model(char *out, size_t cap) {
+    snprintf(out, cap, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0) {
+            const char *p = strchr(line, ':');
+            if (!p) break;
+            p++;
+            while (*p == ' ' || *p == '\t') p++;
+            snprintf(out, cap, "%s", p);
+            out[strcspn(out, "\n")] = '\0';
+            break;
+        }
+    fclose(f);
 }
 
 static double rss_bytes(void) {
@@ -853,6 +920,7 @@ typedef struct {
     float *trained;       /* (L, P) the clients' models after local training */
     float *w;             /* (nt, P) per-thread scratch: the client's delta */
     float *deltas;        /* (L, P) stored deltas (mean reference only) */
+    double *dnorm2;       /* (L) |delta|^2 from the first pass (mean reference only) */
     float *ref;           /* (P) mean update */
     float *fbuf;          /* (P) bare Allreduce buffer */
     int64_t *tacc, *acc;  /* (nt, P + AGG_X), (P + AGG_X) */
@@ -876,6 +944,7 @@ static void agg_alloc(AggBuf *a, size_t P, size_t L, int nt, bool with_deltas) {
     a->trained = xalloc_aligned(L * P * sizeof(float));
     a->w = xalloc_aligned((size_t)nt * P * sizeof(float));
     if (with_deltas) a->deltas = xalloc_aligned(L * P * sizeof(float));
+    a->dnorm2 = xcalloc(L, sizeof(double));
     a->tacc = xalloc_aligned((size_t)nt * (P + AGG_X) * sizeof(int64_t));
     a->acc = xalloc_aligned((P + AGG_X) * sizeof(int64_t));
     a->tok = xcalloc((size_t)nt, sizeof(bool));
@@ -906,6 +975,7 @@ static void agg_free(AggBuf *a) {
     free(a->trained);
     free(a->w);
     free(a->deltas);
+    free(a->dnorm2);
     free(a->tacc);
     free(a->acc);
     free(a->tok);
@@ -949,8 +1019,9 @@ static void agg_finish(AggBuf *a) {
         fl_apply_update(a->out, a->global, a->acc, a->acc[P + AX_DEN], 1.0, P);
 }
 
-/* FedAvg (fl.c kern_train_clients without store_delta): delta, finiteness check and
- * q_t * fixed(delta) into the thread's accumulator as soon as the client is done */
+/* FedAvg (fl.c kern_train_clients without store_delta): delta, bound check and
+ * q_t * fixed(delta) into the thread's accumulator in one pass, as soon as the client is
+ * done */
 static void agg_fedavg(AggBuf *a) {
     const size_t P = a->P;
     a->t_comm = 0.0;
@@ -960,32 +1031,33 @@ static void agg_fedavg(AggBuf *a) {
         int tid = omp_get_thread_num();
         float *w = a->w + (size_t)tid * P;
         int64_t *ta = a->tacc + (size_t)tid * (P + AGG_X);
-        vec_sub(w, a->trained + i * P, a->global, P);
-        if (!vec_all_finite(w, P)) a->tok[tid] = false;
         int64_t q = (int64_t)a->ntrain[i];
         a->q[i] = q;
-        if (!fixed_accumulate_q(ta, w, q, P)) a->tok[tid] = false;
+        if (fixed_delta_accumulate_q(ta, w, a->trained + i * P, a->global, q,
+                                     (float)FA_UPDATE_MAX, NULL, P) != FA_DELTA_OK)
+            a->tok[tid] = false;
     }
     agg_sum_threads(a);
     agg_finish(a);
 }
 
 /* Fed-Meta-Align with the mean-update reference (fl.c kern_train_clients with
- * store_delta, the Allreduce of P + 1 int64, the reference, kern_weight_stored) */
+ * store_delta: delta, bound check, store, |delta|^2 and fixed(delta) in one pass; the
+ * Allreduce of P + 1 int64; the reference and |ref|^2; kern_weight_stored: per thread a
+ * block of clients, the next client's dot product in the current client's accumulation
+ * loop) */
 static void agg_similarity(AggBuf *a) {
-    const size_t P = a->P;
+    const size_t P = a->P, L = a->L;
     const double floor_c = 0.1;
     a->t_comm = 0.0;
     agg_zero(a);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(a->nt) if (a->over_clients)
-    for (size_t i = 0; i < a->L; i++) {
+    for (size_t i = 0; i < L; i++) {
         int tid = omp_get_thread_num();
-        float *w = a->w + (size_t)tid * P;
         int64_t *ta = a->tacc + (size_t)tid * (P + AGG_X);
-        vec_sub(w, a->trained + i * P, a->global, P);
-        if (!vec_all_finite(w, P)) a->tok[tid] = false;
-        memcpy(a->deltas + i * P, w, P * sizeof(float));
-        if (!fixed_accumulate_q(ta, w, 1, P)) a->tok[tid] = false;
+        if (fixed_delta_accumulate_q(ta, a->deltas + i * P, a->trained + i * P, a->global, 1,
+                                     (float)FA_UPDATE_MAX, &a->dnorm2[i], P) != FA_DELTA_OK)
+            a->tok[tid] = false;
         ta[P + AX_SELECTED] += 1;
     }
     agg_sum_threads(a);
@@ -996,16 +1068,23 @@ static void agg_similarity(AggBuf *a) {
     int64_t tot = a->acc[P];
     for (size_t j = 0; j < P; j++)
         a->ref[j] = tot ? (float)(fixed_to_double(a->acc[j]) / (double)tot) : 0.0f;
+    const double bb = vec_dot(a->ref, a->ref, P);
     agg_zero(a);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(a->nt) if (a->over_clients)
-    for (size_t i = 0; i < a->L; i++) {
-        int tid = omp_get_thread_num();
-        const float *d = a->deltas + i * P;
-        double th = vec_cosine(d, a->ref, P);
-        int64_t q = fl_quantize_weight(fa_dual_weight(a->score[i], th, floor_c));
-        a->q[i] = q;
-        if (!fixed_accumulate_q(a->tacc + (size_t)tid * (P + AGG_X), d, q, P))
-            a->tok[tid] = false;
+#pragma omp parallel num_threads(a->over_clients ? a->nt : 1) if (a->over_clients)
+    {
+        const int tid = omp_get_thread_num(), T = omp_get_num_threads();
+        const size_t k0 = L * (size_t)tid / (size_t)T, k1 = L * (size_t)(tid + 1) / (size_t)T;
+        int64_t *ta = a->tacc + (size_t)tid * (P + AGG_X);
+        double ab = k0 < k1 ? vec_dot(a->deltas + k0 * P, a->ref, P) : 0.0;
+        for (size_t k = k0; k < k1; k++) {
+            const float *d = a->deltas + k * P;
+            double th = vec_cosine_parts(ab, a->dnorm2[k], bb);
+            int64_t q = fl_quantize_weight(fa_dual_weight(a->score[k], th, floor_c));
+            a->q[k] = q;
+            bool ok = k + 1 < k1 ? fixed_accumulate_q_dot(ta, d, q, d + P, a->ref, &ab, P)
+                                 : fixed_accumulate_q(ta, d, q, P);
+            if (!ok) a->tok[tid] = false;
+        }
     }
     agg_sum_threads(a);
     agg_finish(a);
@@ -1034,10 +1113,11 @@ static void bench_aggregate(Ctx *cx) {
         printf("# %zu clients per rank, %d ranks, %d threads per rank; time = max over ranks of "
                "one aggregation (barrier before each)\n",
                L, cx->ranks, cx->threads);
-        printf("# fedavg: per client vec_sub, vec_all_finite, fixed_accumulate_q; thread sum; "
-               "Reduce of P+8 int64; fl_apply_update\n");
-        printf("# similarity: + store delta, Allreduce of P+1 int64, mean reference, per client "
-               "vec_cosine + fixed_accumulate_q\n");
+        printf("# fedavg: per client fixed_delta_accumulate_q (delta, bound, q * fixed, one "
+               "pass); thread sum; Reduce of P+8 int64; fl_apply_update\n");
+        printf("# similarity: pass 1 the same with q = 1, storing delta and |delta|^2; "
+               "Allreduce of P+1 int64; mean reference and |ref|^2; pass 2 per client "
+               "fixed_accumulate_q_dot (accumulation + next client's dot product)\n");
         printf("# %10s %-11s %11s %11s %11s %11s %9s\n", "P", "kernel", "min s", "median s",
                "max s", "comm med s", "ratio");
     }
@@ -1162,7 +1242,7 @@ static void bench_round(Ctx *cx) {
                cx->o.method, R, cx->o.samples, cx->o.pass_argc ? ", extra run flags" : "");
         printf("# round = phase-2 wall time / rounds; train/eval = slowest rank's training / "
                "global-model evaluation per round;\n# overhead = round - train; overhead_noeval "
-               "= round - train - eval (fl.c counts per-client delta accumulation as train);\n# "
+               "= round - train - eval (train excludes the per-client aggregation pass);\n# "
                "cpu = CPU seconds / wall seconds / threads of the slowest rank (1 = a core per "
                "thread; less = a busy machine)\n");
         printf("# %9s %9s %11s %11s %11s %11s %11s %11s %11s %9s %5s\n", "clients", "per rank",
@@ -1337,12 +1417,19 @@ int bench_main(int argc, char **argv) {
     cx.ranks = comm_size();
     cx.threads = omp_get_max_threads();
     if (!parse_opts(&cx.o, argc, argv, cx.rank)) return FA_EXIT_OK;
+    if (cx.o.out[0]) { /* before any work: an existing file is refused, as in `run` */
+        char err[1024];
+        if (store_preflight(cx.o.out, cx.o.overwrite, err, sizeof err) != 0)
+            fa_fail("bench: %s", err);
+    }
     if (cx.rank == 0) {
         printf("# fedalign bench: %s%s%s%s%s\n", cx.o.run[B_PEAK] ? "peak " : "",
                cx.o.run[B_TRAIN] ? "train " : "", cx.o.run[B_AGG] ? "aggregate " : "",
                cx.o.run[B_ROUND] ? "round " : "", cx.o.run[B_MEM] ? "memory" : "");
-        printf("# HDF5 record: not written (store.h has no bench writer yet); parse the "
-               "FEDALIGN_BENCH lines\n");
+        if (cx.o.out[0])
+            printf("# HDF5 record: %s (written at the end)\n", cx.o.out);
+        else
+            printf("# HDF5 record: none (add --output FILE.h5); parse the FEDALIGN_BENCH lines\n");
         fflush(stdout);
     }
     double t0 = timer_now();
@@ -1352,6 +1439,25 @@ int bench_main(int argc, char **argv) {
     if (cx.o.run[B_ROUND]) bench_round(&cx);
     if (cx.o.run[B_MEM]) bench_memory(&cx);
     if (cx.rank == 0) printf("\n# fedalign bench: done in %.1f s\n", timer_now() - t0);
+    if (cx.o.out[0]) {
+        size_t len = 1;
+        for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 1;
+        char *cmd = xcalloc(len, 1);
+        for (int i = 0; i < argc; i++) {
+            if (i) strcat(cmd, " ");
+            strcat(cmd, argv[i]);
+        }
+        char cpu[256];
+        cpu_model(cpu, sizeof cpu);
+        BenchMeta meta = {cmd, cpu, BUILD_ISA, cx.ranks, cx.threads};
+        store_write_bench(cx.o.out, &meta, g_rows, g_nrows);
+        if (cx.rank == 0) {
+            printf("# HDF5 record written: %s (%zu results)\n", cx.o.out, g_nrows);
+            fflush(stdout);
+        }
+        free(cmd);
+    }
+    rows_free();
     free(g_lines);
     g_lines = NULL;
     g_len = g_cap = 0;

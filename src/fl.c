@@ -66,7 +66,11 @@ struct Pipeline {
     float *foundation;      /* (P) phase-0 model, computed once per process */
     bool have_foundation;
     double acc_public;      /* foundation on held-out public rows (rank 0, then bcast) */
-    float *deltas;          /* (n, P) local updates, only for the mean reference */
+    float *deltas;          /* (n, P) local updates; allocated by the first method that
+                             * stores them (similarity with the mean reference) */
+    double *dnorm2;         /* (n) |delta_t|^2 of the stored deltas, from the first pass */
+    double *tagg;           /* (nthreads) seconds of first-pass aggregation per thread */
+    size_t *alist;          /* (n) clients aggregated this round (second pass) */
     int64_t *tacc;          /* (nthreads, P + X_COUNT) per-thread fixed accumulators */
     int64_t *acc;           /* (P + X_COUNT) */
     bool *tok;              /* (nthreads) per-thread overflow flags */
@@ -195,6 +199,7 @@ static void kern_train_clients(Pipeline *pl, const MethodSpec *ms, uint64_t roun
     for (int t = 0; t < pl->nthreads; t++) {
         memset(pl->tacc + (size_t)t * (P + X_COUNT), 0, (P + X_COUNT) * sizeof(int64_t));
         pl->tok[t] = true;
+        pl->tagg[t] = 0.0;
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
     for (size_t i = 0; i < n; i++) {
@@ -238,6 +243,32 @@ static void kern_train_clients(Pipeline *pl, const MethodSpec *ms, uint64_t roun
             s = c->score == FA_SCORE_ACC ? er.acc : 1.0 - clamp01(er.loss / chance_loss);
         }
         pl->score[i] = s; /* an attacker reports the score of its honest model */
+        /* from here on: aggregation (timed as FA_T_AGG, see move_agg_time) */
+        const double ta0 = timer_now();
+        if (!pl->attacker[i] && !(c->clip > 0.0) && (store_delta || !ms->similarity)) {
+            /* the common case in one pass: delta, bound check, (store,) q_t * fixed(delta);
+             * the weight is known before the delta (FedAvg, FedProx) or is 1 (the mean
+             * reference). Same bits as the general path below. */
+            int64_t q = 1;
+            if (!store_delta) {
+                q = c->fedavg_uniform ? 1 : (int64_t)cd->train.n;
+                if (late) q = (int64_t)llround((double)q * c->deadline / d); /* staleness */
+            }
+            float *dst = store_delta ? pl->deltas + i * P : w;
+            int r = fixed_delta_accumulate_q(ta, dst, w, pl->global, q, (float)FA_UPDATE_MAX,
+                                             store_delta ? &pl->dnorm2[i] : NULL, P);
+            if (r == FA_DELTA_REJECTED) { /* never aggregated, always recorded */
+                pl->status[i] = st | FA_ST_REJECTED;
+            } else {
+                if (r == FA_DELTA_OVERFLOW) pl->tok[tid] = false;
+                if (store_delta) ta[P + X_SELECTED] += 1;
+                else pl->q[i] = q;
+                if (late && !store_delta) st |= FA_ST_DISCOUNTED;
+                pl->status[i] = st | FA_ST_AGGREGATED;
+            }
+            pl->tagg[tid] += timer_now() - ta0;
+            continue;
+        }
         vec_sub(w, w, pl->global, P); /* w is now delta_t */
         if (pl->attacker[i]) attack_update(w, P, c, &fr);
         if (c->clip > 0.0) {
@@ -250,14 +281,17 @@ static void kern_train_clients(Pipeline *pl, const MethodSpec *ms, uint64_t roun
         }
         if (!update_acceptable(w, P)) { /* never aggregated, always recorded */
             pl->status[i] = st | FA_ST_REJECTED;
+            pl->tagg[tid] += timer_now() - ta0;
             continue;
         }
         if (store_delta) {
             memcpy(pl->deltas + i * P, w, P * sizeof(float));
+            pl->dnorm2[i] = vec_dot(w, w, P);
             /* the mean reference: sum of accepted deltas with weight 1 */
             if (!fixed_accumulate_q(ta, w, 1, P)) pl->tok[tid] = false;
             ta[P + X_SELECTED] += 1;
             pl->status[i] = st | FA_ST_AGGREGATED;
+            pl->tagg[tid] += timer_now() - ta0;
             continue;
         }
         int64_t q;
@@ -275,10 +309,30 @@ static void kern_train_clients(Pipeline *pl, const MethodSpec *ms, uint64_t roun
         pl->q[i] = q;
         pl->status[i] = st | FA_ST_AGGREGATED;
         if (!fixed_accumulate_q(ta, w, q, P)) pl->tok[tid] = false;
+        pl->tagg[tid] += timer_now() - ta0;
     }
 }
 
-/* Second pass for the mean reference: theta_t against pl->ref, weights, sums. */
+/* kern_train_clients timed its aggregation work (delta, bound check, store, first
+ * fixed-point pass) per thread; move that share of the kernel's wall time from "train"
+ * to "aggregate" so that round - train is the whole framework overhead. With threads
+ * over clients the threads ran side by side: the mean per busy thread is the wall share. */
+static void move_agg_time(Pipeline *pl) {
+    double s = 0.0;
+    for (int t = 0; t < pl->nthreads; t++) s += pl->tagg[t];
+    size_t busy = pl->fd.n_local < (size_t)pl->nthreads ? pl->fd.n_local : (size_t)pl->nthreads;
+    if (pl->over_clients && busy > 1) s /= (double)busy;
+    pl->t.acc[FA_T_TRAIN] -= s;
+    pl->t.acc[FA_T_AGG] += s;
+}
+
+/* Second pass for the mean reference: theta_t against pl->ref, weights, sums.
+ * |delta_t|^2 comes from the first pass and |ref|^2 is computed once, so a client needs
+ * one dot product here; and each thread takes a contiguous block of the aggregated
+ * clients and computes the next client's dot product in the same loop as the current
+ * client's accumulation (fixed_accumulate_q_dot), so the dot product's serial chain of
+ * additions overlaps the rounding work. Integer sums: any assignment of clients to
+ * threads gives the same bits; every sum in double runs as in vec_cosine. */
 static void kern_weight_stored(Pipeline *pl) {
     const Config *c = pl->cfg;
     const size_t n = pl->fd.n_local, P = pl->P;
@@ -286,21 +340,33 @@ static void kern_weight_stored(Pipeline *pl) {
         memset(pl->tacc + (size_t)t * (P + X_COUNT), 0, (P + X_COUNT) * sizeof(int64_t));
         pl->tok[t] = true;
     }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
-    for (size_t i = 0; i < n; i++) {
-        if (!(pl->status[i] & FA_ST_AGGREGATED)) continue;
-        int tid = omp_get_thread_num();
-        const float *d = pl->deltas + i * P;
-        double th = vec_cosine(d, pl->ref, P);
-        pl->theta[i] = th;
-        int64_t q = fl_quantize_weight(fa_dual_weight(pl->score[i], th, c->floor_c));
-        if (pl->status[i] & FA_ST_LATE) { /* staleness discount */
-            q = (int64_t)llround((double)q * c->deadline / pl->dtime[i]);
-            pl->status[i] |= FA_ST_DISCOUNTED;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (pl->status[i] & FA_ST_AGGREGATED) pl->alist[m++] = i;
+    const double bb = vec_dot(pl->ref, pl->ref, P);
+    const int nt = pl->over_clients ? pl->nthreads : 1;
+#pragma omp parallel num_threads(nt) if (pl->over_clients)
+    {
+        const int tid = omp_get_thread_num(), T = omp_get_num_threads();
+        const size_t k0 = m * (size_t)tid / (size_t)T, k1 = m * (size_t)(tid + 1) / (size_t)T;
+        int64_t *ta = pl->tacc + (size_t)tid * (P + X_COUNT);
+        double ab = k0 < k1 ? vec_dot(pl->deltas + pl->alist[k0] * P, pl->ref, P) : 0.0;
+        for (size_t k = k0; k < k1; k++) {
+            const size_t i = pl->alist[k];
+            const float *d = pl->deltas + i * P;
+            double th = vec_cosine_parts(ab, pl->dnorm2[i], bb);
+            pl->theta[i] = th;
+            int64_t q = fl_quantize_weight(fa_dual_weight(pl->score[i], th, c->floor_c));
+            if (pl->status[i] & FA_ST_LATE) { /* staleness discount */
+                q = (int64_t)llround((double)q * c->deadline / pl->dtime[i]);
+                pl->status[i] |= FA_ST_DISCOUNTED;
+            }
+            pl->q[i] = q;
+            bool ok = k + 1 < k1 ? fixed_accumulate_q_dot(ta, d, q, pl->deltas + pl->alist[k + 1] * P,
+                                                          pl->ref, &ab, P)
+                                 : fixed_accumulate_q(ta, d, q, P);
+            if (!ok) pl->tok[tid] = false;
         }
-        pl->q[i] = q;
-        if (!fixed_accumulate_q(pl->tacc + (size_t)tid * (P + X_COUNT), d, q, P))
-            pl->tok[tid] = false;
     }
 }
 
@@ -427,7 +493,13 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
     pl->nthreads = omp_get_max_threads();
     if (cfg->threads_over == FA_THREADS_CLIENTS) pl->over_clients = true;
     else if (cfg->threads_over == FA_THREADS_BATCH) pl->over_clients = false;
-    else pl->over_clients = n >= (size_t)pl->nthreads && pl->nthreads > 1;
+    /* auto: whole clients per thread; with fewer clients than threads, split the
+     * mini-batch only when every thread gets at least FA_SPLIT_MIN_CHUNKS chunks of it
+     * (64 rows with 2 threads): below that the barrier that ends every mini-batch costs
+     * more than the split saves (docs/performance.md), so each client gets one thread
+     * and the other threads idle */
+    else pl->over_clients = n >= (size_t)pl->nthreads ||
+                            cfg->local.batch < FA_SPLIT_MIN_CHUNKS * FA_CHUNK * (size_t)pl->nthreads;
     if (pl->nthreads == 1) pl->over_clients = false;
 
     size_t bmax = cfg->local.batch < 256 ? 256 : cfg->local.batch; /* eval batches too */
@@ -460,8 +532,9 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
         pl->attacker[i] = cfg->attack != FA_ATTACK_NONE && rng_uniform(&r) < cfg->attack_frac;
         pl->speed[i] = exp(cfg->speed_spread * rng_normal(&r));
     }
-    /* client deltas are stored only when the mean-update reference needs them */
-    if (cfg->reference == FA_REF_MEAN) pl->deltas = xalloc_aligned((n ? n : 1) * P * sizeof(float));
+    pl->tagg = xcalloc((size_t)pl->nthreads, sizeof(double));
+    pl->alist = xcalloc(n ? n : 1, sizeof(size_t));
+    /* pl->deltas: allocated by phase2() when a method stores deltas */
     setup_norm(pl);
     (void)setup_timers;
     return pl;
@@ -483,6 +556,9 @@ void fl_free(Pipeline *pl) {
     free(pl->acc);
     free(pl->tacc);
     free(pl->deltas);
+    free(pl->dnorm2);
+    free(pl->tagg);
+    free(pl->alist);
     free(pl->foundation);
     free(pl->init);
     free(pl->token);
@@ -744,6 +820,12 @@ static int phase2(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
     /* round times continue from the checkpoint's clock when resuming */
     const double t0 = timer_now() - (round0 > 0 ? res->round_time[round0 - 1] : 0.0);
     if (round0 == 0) memcpy(pl->prev, pl->global, P * sizeof(float));
+    /* client deltas are stored only when a method needs them (similarity weighting with
+     * the mean-update reference): not for FedAvg, FedProx, local-only or "prev" */
+    if (store && !pl->deltas) {
+        pl->deltas = xalloc_aligned((n ? n : 1) * P * sizeof(float));
+        pl->dnorm2 = xcalloc(n ? n : 1, sizeof(double));
+    }
     for (size_t r = round0; r <= R; r++) {
         /* broadcast phi^r (rank 0 owns it) */
         comm_barrier();
@@ -773,6 +855,7 @@ static int phase2(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         timer_start(&pl->t, FA_T_TRAIN);
         kern_train_clients(pl, ms, r, &o, store);
         timer_stop(&pl->t, FA_T_TRAIN);
+        move_agg_time(pl);
         timer_start(&pl->t, FA_T_AGG);
         sum_thread_acc(pl);
         timer_stop(&pl->t, FA_T_AGG);

@@ -10,7 +10,8 @@
  * - the parameter layout is computed in model_layout() only (see model.h);
  * - a mini-batch is cut into fixed chunks of FA_CHUNK rows; each chunk's partial gradient
  *   and loss sum are computed serially, by one thread, into its own gpart/lpart row, and
- *   the rows are summed in chunk order. The gradient is therefore bit-identical for any
+ *   the rows are summed in chunk order (unthreaded, each chunk adds its partial gradient
+ *   to grad directly, in the same order). The gradient is therefore bit-identical for any
  *   thread count and with threading on or off (DESIGN.md, reproducibility contract);
  * - the standardization part (the first 2D floats) always gets an exactly zero gradient.
  *
@@ -190,6 +191,10 @@ static inline lanes_t lanes_madd(lanes_t acc, float w, lanes_t x) {
     for (size_t i = 0; i < NL / VW; i++) acc.v[i] += w * x.v[i];
     return acc;
 }
+static inline lanes_t lanes_add(lanes_t a, lanes_t b) {
+    for (size_t i = 0; i < NL / VW; i++) a.v[i] += b.v[i];
+    return a;
+}
 #else
 typedef struct {
     float v[NL];
@@ -208,6 +213,10 @@ static inline lanes_t lanes_splat(float c) {
 static inline lanes_t lanes_madd(lanes_t acc, float w, lanes_t x) {
     for (size_t i = 0; i < NL; i++) acc.v[i] += w * x.v[i];
     return acc;
+}
+static inline lanes_t lanes_add(lanes_t a, lanes_t b) {
+    for (size_t i = 0; i < NL; i++) a.v[i] += b.v[i];
+    return a;
 }
 #endif
 
@@ -319,11 +328,14 @@ static double chunk_xent(const float *restrict zT, const int32_t *y, const size_
 }
 
 /* gW (fi, fo) = sum over rows r < R of inT[:, r] (outer) d[r, :], with d row-major (R, fo);
- * gb (fo) = sum over rows of d. Overwrites, so the chunk's gpart row needs no zeroing.
+ * gb (fo) = sum over rows of d. Overwrites (add = false), so the chunk's gpart row needs no
+ * zeroing; add = true adds the chunk's sum to what gW/gb hold, g + (chunk sum): the same
+ * operation as the chunk-order sum of gpart rows in loss_grad_impl, without the row.
  * Every element sums its rows in the order 0, 1, ..., R-1. Blocks of 4 x NL outputs stay in
  * registers across the rows; leftovers accumulate row by row in memory (same order). */
 static void chunk_grad_params(const float *restrict inT, const float *restrict d, size_t R,
-                              size_t fi, size_t fo, float *restrict gW, float *restrict gb) {
+                              size_t fi, size_t fo, float *restrict gW, float *restrict gb,
+                              bool add) {
     /* blocks of 4 rows x NL columns of gW: the columns are NL consecutive j, the same vector
      * type as the lanes (NL = FA_CHUNK is a convenient width here too) */
     size_t i = 0;
@@ -343,11 +355,35 @@ static void chunk_grad_params(const float *restrict inT, const float *restrict d
                 g2 = lanes_madd(g2, a2[r], dr);
                 g3 = lanes_madd(g3, a3[r], dr);
             }
+            if (add) {
+                g0 = lanes_add(lanes_load(gW + i * fo + j), g0);
+                g1 = lanes_add(lanes_load(gW + (i + 1) * fo + j), g1);
+                g2 = lanes_add(lanes_load(gW + (i + 2) * fo + j), g2);
+                g3 = lanes_add(lanes_load(gW + (i + 3) * fo + j), g3);
+            }
             lanes_store(gW + i * fo + j, g0);
             lanes_store(gW + (i + 1) * fo + j, g1);
             lanes_store(gW + (i + 2) * fo + j, g2);
             lanes_store(gW + (i + 3) * fo + j, g3);
         }
+    }
+    if (add) { /* leftovers element by element: the same operations per element */
+        for (size_t ii = 0; ii < fi; ii++) {
+            size_t j0 = ii < i ? foB : 0;
+            const float *a = inT + ii * NL;
+            float *restrict g = gW + ii * fo;
+            for (size_t j = j0; j < fo; j++) {
+                float t = 0.0f + a[0] * d[j];
+                for (size_t r = 1; r < R; r++) t += a[r] * d[r * fo + j];
+                g[j] += t;
+            }
+        }
+        for (size_t j = 0; j < fo; j++) {
+            float t = d[j];
+            for (size_t r = 1; r < R; r++) t += d[r * fo + j];
+            gb[j] += t;
+        }
+        return;
     }
     /* leftover rows of gW (ii >= i) and leftover columns (j >= foB) of the blocked rows;
      * 0 + a * d first, like the blocks, so every element sees the same operations */
@@ -377,7 +413,7 @@ static void lanes_to_rows(const float *restrict dT, size_t R, size_t w, float *r
  * (R, fo) for the weight gradient and feature-major (fo, NL) for back-propagation. */
 static double chunk_loss_grad(const ModelLayout *L, const float *params, const float *x,
                               const int32_t *y, const size_t *rows, size_t r0, size_t R, float *act,
-                              float *dact, float *g) {
+                              float *dact, float *g, bool add) {
     const float *zT = chunk_forward(L, params, x, rows, r0, R, act);
     size_t K = L->shape.n_out;
     float *d = dact, *dT = dact + NL * L->max_width;
@@ -388,7 +424,7 @@ static double chunk_loss_grad(const ModelLayout *L, const float *params, const f
     for (size_t l = L->n_layers; l-- > 0;) {
         size_t fi = L->fan_in[l], fo = L->fan_out[l];
         const float *inT = outT - NL * fi;
-        chunk_grad_params(inT, d, R, fi, fo, g + L->w_off[l], g + L->b_off[l]);
+        chunk_grad_params(inT, d, R, fi, fo, g + L->w_off[l], g + L->b_off[l], add);
         if (l > 0) {
             /* error at the layer input: W (fi, fo) @ dT (fo, NL), masked by the ReLU that
              * produced inT (h > 0 exactly where its pre-activation was > 0); written over
@@ -435,13 +471,24 @@ static double loss_grad_impl(const ModelLayout *L, const float *params, const fl
     const size_t blk = 256;
     size_t nblk = (P - off + blk - 1) / blk;
 
-#pragma omp parallel if (threaded)
+    if (!threaded) {
+        /* serial: each chunk adds its partial gradient to grad as soon as it is computed
+         * (chunk 0 writes it): the same additions in the same order as the chunk-order sum
+         * below, so the same bits, without the nc x P partial rows */
+        for (size_t c = 0; c < nc; c++) {
+            size_t r0 = c * FA_CHUNK, R = B - r0 < FA_CHUNK ? B - r0 : FA_CHUNK;
+            lpart[c] = chunk_loss_grad(L, params, x, y, rows, r0, R, ws->act, ws->dact, grad,
+                                       c > 0);
+        }
+        for (size_t p = off; p < P; p++) grad[p] /= fB;
+    } else {
+#pragma omp parallel
     {
 #pragma omp for schedule(static)
         for (size_t c = 0; c < nc; c++) {
             size_t r0 = c * FA_CHUNK, R = B - r0 < FA_CHUNK ? B - r0 : FA_CHUNK;
             lpart[c] = chunk_loss_grad(L, params, x, y, rows, r0, R, ws->act + c * act_stride,
-                                       ws->dact + c * dact_stride, gpart + c * P);
+                                       ws->dact + c * dact_stride, gpart + c * P, false);
         }
         /* grad = (sum of the chunk partials in chunk order) / B; every parameter is summed
          * in the same order whichever thread owns its block (implicit barrier above) */
@@ -455,6 +502,7 @@ static double loss_grad_impl(const ModelLayout *L, const float *params, const fl
             }
             for (size_t p = p0; p < p1; p++) grad[p] /= fB;
         }
+    }
     }
     memset(grad, 0, off * sizeof(float)); /* standardization: not trained */
     double loss = 0.0;

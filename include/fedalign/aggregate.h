@@ -31,6 +31,26 @@ bool fixed_accumulate(int64_t *acc, const float *x, double w, size_t n);
  * x[i] or an int64 overflow (acc unspecified then). */
 bool fixed_accumulate_q(int64_t *acc, const float *x, int64_t q, size_t n);
 
+/* Results of fixed_delta_accumulate_q */
+enum { FA_DELTA_OK = 0, FA_DELTA_REJECTED = 1, FA_DELTA_OVERFLOW = 2 };
+
+/* The first aggregation pass fused into one loop: d[i] = a[i] - b[i] (always written in
+ * full), and, when every |d[i]| < bound (bound is capped at FA_FIXED_LIMIT; NaN fails),
+ * acc[i] += q * fixed(d[i]) and *sumsq = sum of d[i]^2 in double, left to right (as
+ * vec_dot(d, d); sumsq may be NULL). Returns FA_DELTA_OK; FA_DELTA_REJECTED when some
+ * |d[i]| >= bound (acc is then left exactly as it was); FA_DELTA_OVERFLOW on an int64
+ * overflow (acc unspecified). Bit-identical to vec_sub, a bound check and
+ * fixed_accumulate_q. d may be a or b (in place). Serial (one client's work; callers
+ * parallelize over clients). */
+int fixed_delta_accumulate_q(int64_t *acc, float *d, const float *a, const float *b, int64_t q,
+                             float bound, double *sumsq, size_t n);
+
+/* fixed_accumulate_q(acc, x, q, n) and, in the same loop, *dot = vec_dot(y, z, n) (same
+ * order, same bits): the dot product's serial dependency chain overlaps the rounding
+ * work of another vector (software pipelining over clients). Serial. */
+bool fixed_accumulate_q_dot(int64_t *acc, const float *x, int64_t q, const float *y,
+                            const float *z, double *dot, size_t n);
+
 /* acc[i] += src[i] with overflow detection (sums of per-thread accumulators). */
 bool fixed_add(int64_t *acc, const int64_t *src, size_t n);
 
@@ -43,8 +63,12 @@ void vec_sub(float *out, const float *a, const float *b, size_t n);
 /* dot product in double, serial left-to-right (deterministic) */
 double vec_dot(const float *a, const float *b, size_t n);
 double vec_norm2(const float *a, size_t n);
-/* cosine similarity; 0 when either vector is zero */
+/* cosine similarity; 0 when either vector is zero. One pass, each sum serial left to
+ * right in double (the same bits as vec_dot(a, b), vec_dot(a, a), vec_dot(b, b)). */
 double vec_cosine(const float *a, const float *b, size_t n);
+/* The cosine from its parts ab = a.b, aa = |a|^2, bb = |b|^2 (as vec_cosine computes
+ * them): vec_cosine(a, b, n) == vec_cosine_parts(vec_dot(a, b), vec_dot(a, a), vec_dot(b, b)). */
+double vec_cosine_parts(double ab, double aa, double bb);
 /* true when every element is finite */
 bool vec_all_finite(const float *a, size_t n);
 

@@ -43,6 +43,10 @@
 #define FA_DEVICE_RATE 100.0
 /* an update element beyond this magnitude is rejected like a non-finite one */
 #define FA_UPDATE_MAX 1.0e4
+/* --threads-over auto with fewer clients than threads splits a mini-batch over the
+ * threads only when each thread gets at least this many FA_CHUNK-row chunks of it
+ * (batch >= 64 with 2 threads); otherwise each client gets one thread */
+#define FA_SPLIT_MIN_CHUNKS 4
 
 typedef struct {
     char name[48];       /* row label in tables and results, e.g. "fedavg+P" */

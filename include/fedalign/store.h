@@ -107,4 +107,29 @@ int store_read_state(StoreFile *f, CheckpointState *st, size_t n_params, char *e
  * except output/resume/verbosity flags); same on every rank. */
 uint64_t store_config_hash(const Config *c);
 
+/* Benchmark results (`fedalign bench --output FILE.h5`): one row per FEDALIGN_BENCH line. */
+#define FA_BENCH_SCHEMA_VERSION 1
+typedef struct {
+    const char *name;    /* FEDALIGN_BENCH name=..., e.g. "aggregate": one dataset per name */
+    const char *params;  /* the point's parameters, "key=value key=value" */
+    const char *unit;    /* of min/median/max */
+    size_t reps;         /* timed repetitions */
+    double min, median, max;
+    const char *extra;   /* further "key=value" results of the point ("" for none) */
+} BenchRow;
+typedef struct {
+    const char *cmdline;   /* the command line, argv joined by spaces */
+    const char *cpu;       /* CPU model name */
+    const char *build_isa; /* vector ISA the library was compiled for */
+    int ranks, threads;    /* MPI ranks, OpenMP threads per rank */
+} BenchMeta;
+
+/* Write rank 0's rows[0..n) to a new HDF5 file `path` (checked beforehand with
+ * store_preflight; written as "<path>.tmp" and renamed at the end). Root attributes:
+ * kind, schema_version, fedalign_version, git_describe, created_utc, host, cpu,
+ * build_isa, cmdline, n_ranks, n_threads, units, method, datasets. One 1-D compound
+ * dataset /<name> per distinct row name (fields params, unit, extra, reps, min, median,
+ * max; attributes name, units, columns). Collective; only rank 0's rows are used. */
+void store_write_bench(const char *path, const BenchMeta *meta, const BenchRow *rows, size_t n);
+
 #endif

@@ -27,9 +27,10 @@ check_lines() {
   if [ -n "$bad" ]; then fail "$name: $bad"; else pass "$name: $n lines, sane"; fi
 }
 
-# 1 rank, everything
+# 1 rank, everything, with the HDF5 record
 out1=$WORK/bench1.txt
-OMP_NUM_THREADS=2 "$FEDALIGN" bench all --quick >"$out1" 2>"$WORK/err1"; rc=$?
+h5=$WORK/bench1.h5
+OMP_NUM_THREADS=2 "$FEDALIGN" bench all --quick --output "$h5" >"$out1" 2>"$WORK/err1"; rc=$?
 if [ $rc -ne 0 ]; then fail "bench all --quick exited $rc: $(tail -5 "$WORK/err1")"; fi
 check_lines "$out1" peak_fma 1
 check_lines "$out1" peak_triad 1
@@ -45,6 +46,47 @@ grep -q '^FEDALIGN_BENCH name=memory kernel=slope ' "$out1" && pass "memory slop
 if [ "$(grep -vc '^#\|^FEDALIGN_BENCH\|^ \|^$' "$out1")" != 0 ]; then
   fail "unexpected stdout lines: $(grep -v '^#\|^FEDALIGN_BENCH\|^ \|^$' "$out1" | head -3)"
 fi
+
+# the HDF5 record: one table per result name, as many rows as FEDALIGN_BENCH lines, the
+# same medians, and the self-describing attributes
+if [ ! -s "$h5" ]; then
+  fail "bench --output: $h5 was not written"
+else
+  pass "bench --output wrote $h5"
+  grep '^FEDALIGN_BENCH ' "$out1" >"$WORK/lines1.txt"
+  msg=$(/usr/bin/python3 - "$h5" "$WORK/lines1.txt" <<'PY' 2>&1
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+want = {}
+for line in open(sys.argv[2]):
+    kv = dict(t.split("=", 1) for t in line.split()[1:] if "=" in t)
+    want.setdefault(kv["name"], []).append(float(kv["median"]))
+errs = []
+for k in ("cmdline", "host", "created_utc", "units", "cpu", "fedalign_version", "n_ranks"):
+    if k not in f.attrs: errs.append("root attribute %s missing" % k)
+if b"bench all --quick --output" not in bytes(f.attrs.get("cmdline", b"")):
+    errs.append("cmdline attribute is %r" % f.attrs.get("cmdline"))
+for name in ("peak_fma", "peak_triad", "train", "aggregate", "round", "memory"):
+    if name not in f: errs.append("dataset /%s missing" % name); continue
+    d = f[name]
+    for col in ("params", "unit", "reps", "min", "median", "max", "extra"):
+        if col not in d.dtype.names: errs.append("/%s lacks column %s" % (name, col))
+    if "units" not in d.attrs: errs.append("/%s has no units attribute" % name)
+    if len(d) != len(want.get(name, [])): errs.append("/%s has %d rows, %d lines" % (name, len(d), len(want.get(name, []))))
+    for got, w in zip(d["median"], want.get(name, [])):
+        if abs(got - w) > 1e-5 * max(abs(w), 1e-300): errs.append("/%s median %g vs line %g" % (name, got, w)); break
+print("; ".join(errs) if errs else "ok")
+PY
+)
+  [ "$msg" = ok ] && pass "HDF5 record: tables, rows and medians match the lines" || fail "HDF5 record: $msg"
+fi
+# an existing record is refused before any work (exit 2), and replaced with --overwrite
+out=$("$FEDALIGN" bench peak --output "$h5" 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q "exists" && pass "existing --output refused (exit 2)" \
+  || fail "existing --output: exit $rc: $out"
+OMP_NUM_THREADS=1 "$FEDALIGN" bench aggregate --quick --reps 1 --p 1000 --output "$h5" --overwrite >/dev/null 2>&1 \
+  && /usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); sys.exit(0 if list(f)==['aggregate'] else 1)" "$h5" \
+  && pass "--overwrite replaces the record" || fail "--overwrite did not replace the record"
 
 # 2 ranks: the collective sub-benchmarks
 out2=$WORK/bench2.txt

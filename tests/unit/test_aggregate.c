@@ -381,8 +381,77 @@ static void test_large_vectors_threaded(void **state) {
     free(acc), free(o), free(x);
 }
 
+/* The fast rounding in fixed_accumulate_q and the fused kernels against the definition,
+ * llround(x * 2^32), on exact halves, values next to them, tiny and subnormal values,
+ * signed zeros and the ends of the range; one-pass cosine and its parts against three
+ * vec_dot calls; the fused first pass against vec_sub + bound check + accumulate. */
+static void test_fast_kernels_bit_identical(void **state) {
+    (void)state;
+    enum { N = 4096 };
+    static float x[N], y[N], d[N], d2[N];
+    static int64_t a[N], b[N];
+    Rng r;
+    rng_init(&r, 77, FA_RNG_TEST, 0, 0, 0);
+    size_t k = 0;
+    const float special[] = {0.0f, -0.0f, 0x1p-33f, -0x1p-33f, 0x1p-32f, 0x3p-33f, -0x3p-33f,
+                             0x1p-149f, -0x1p-149f, 0x1p-126f, 999999.94f, -999999.94f,
+                             0x1.fffffep-34f, 0x1.000002p-33f, -0x1.000002p-33f};
+    for (; k < sizeof special / sizeof special[0]; k++) x[k] = special[k];
+    for (; k < N / 2; k++) /* exact halves on the 2^-32 grid and their neighbours */
+        x[k] = (float)((double)((int64_t)rng_below(&r, 1u << 20) - (1 << 19)) * 0x1p-32 + 0x1p-33) *
+               (k % 3 == 0 ? 1.0f : k % 3 == 1 ? 1.0000001f : 0.9999999f);
+    for (; k < N; k++) x[k] = (float)(rng_normal(&r) * pow(10.0, (double)(k % 9) - 6.0));
+    for (size_t i = 0; i < N; i++) y[i] = (float)(0.01 * rng_normal(&r));
+    for (int64_t q = -3; q <= 2000; q = q < 3 ? q + 1 : q * 8) { /* |q x 2^32| < 2^63 */
+        memset(a, 0, sizeof a);
+        assert_true(fixed_accumulate_q(a, x, q, N));
+        for (size_t i = 0; i < N; i++)
+            if (a[i] != q * (int64_t)llround(ldexp((double)x[i], 32)))
+                fail_msg("q %lld element %zu (%a)", (long long)q, i, (double)x[i]);
+        /* the fused first pass: d = (x + y) - y, the bound, the same sums, |d|^2 */
+        for (size_t i = 0; i < N; i++) d2[i] = x[i] + y[i];
+        memset(a, 0, sizeof a);
+        memset(b, 0, sizeof b);
+        double s2 = -1.0;
+        assert_int_equal(fixed_delta_accumulate_q(a, d, d2, y, q, 1.0e6f, &s2, N), FA_DELTA_OK);
+        vec_sub(d2, d2, y, N);
+        assert_memory_equal(d, d2, sizeof d);
+        assert_true(fixed_accumulate_q(b, d2, q, N));
+        assert_memory_equal(a, b, sizeof a);
+        assert_true(s2 == vec_dot(d2, d2, N));
+        /* accumulate + next dot product in one loop */
+        double dot = 0.0;
+        memset(a, 0, sizeof a);
+        memset(b, 0, sizeof b);
+        assert_true(fixed_accumulate_q_dot(a, d2, q, x, y, &dot, N));
+        assert_true(fixed_accumulate_q(b, d2, q, N));
+        assert_memory_equal(a, b, sizeof a);
+        assert_true(dot == vec_dot(x, y, N));
+    }
+    /* a rejected update leaves the accumulator exactly as it was */
+    for (size_t i = 0; i < N; i++) a[i] = b[i] = (int64_t)i * 12345 - 999;
+    memcpy(d2, x, sizeof d2);
+    d2[N / 2] = 2.0e4f;
+    assert_int_equal(fixed_delta_accumulate_q(a, d, d2, y, 7, 1.0e4f, NULL, N), FA_DELTA_REJECTED);
+    assert_memory_equal(a, b, sizeof a);
+    d2[N / 2] = NAN;
+    assert_int_equal(fixed_delta_accumulate_q(a, d, d2, y, 7, 1.0e4f, NULL, N), FA_DELTA_REJECTED);
+    assert_memory_equal(a, b, sizeof a);
+    d2[N / 2] = 1.0f;
+    a[3] = INT64_MAX;
+    assert_int_equal(fixed_delta_accumulate_q(a, d, d2, y, 7, 1.0e4f, NULL, N), FA_DELTA_OVERFLOW);
+    /* one-pass cosine == the three serial sums */
+    for (size_t n = 0; n <= N; n = n ? n * 4 : 1) {
+        double c = vec_cosine(x, y, n);
+        double ref = vec_cosine_parts(vec_dot(x, y, n), vec_dot(x, x, n), vec_dot(y, y, n));
+        assert_memory_equal(&c, &ref, sizeof c);
+    }
+    assert_true(vec_cosine(x, x, N) == 1.0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fast_kernels_bit_identical),
         cmocka_unit_test(test_fixed_sum_order_invariant),
         cmocka_unit_test(test_fixed_rounding),
         cmocka_unit_test(test_fixed_rejects),
