@@ -54,6 +54,7 @@
 #include "fedalign/data.h"
 #include "fedalign/fl.h"
 #include "fedalign/model.h"
+#include "fedalign/quant.h"
 #include "fedalign/rng.h"
 #include "fedalign/store.h"
 #include "fedalign/timer.h"
@@ -129,8 +130,9 @@ size_t bench_parse_sizes(const char *s, size_t max, size_t *out, size_t cap) {
 // ----------------------------------------------------------------------------
 // options
 
-enum { B_PEAK, B_TRAIN, B_AGG, B_ROUND, B_MEM, B_COUNT };
-static const char *const bench_names[B_COUNT] = {"peak", "train", "aggregate", "round", "memory"};
+enum { B_PEAK, B_TRAIN, B_AGG, B_ROUND, B_MEM, B_QUANT, B_COUNT };
+static const char *const bench_names[B_COUNT] = {"peak", "train", "aggregate", "round", "memory",
+                                                  "quant"};
 
 #define MAXLIST 16
 #define MAXREPS 1000
@@ -167,7 +169,7 @@ typedef struct {
 static void bench_usage(FILE *f) {
     fprintf(f,
             "usage: fedalign bench [SUB...] [options] [-- run flags]\n"
-            "  SUB: peak | train | aggregate | round | memory | all   (default: all)\n"
+            "  SUB: peak | train | aggregate | round | memory | quant | all   (default: all)\n"
             "  --reps N            timed repetitions per point [5; --quick 3]\n"
             "  --warmup N          discarded warm-up repetitions [1]\n"
             "  --quick             small sizes and short repetitions (tests, smoke runs)\n"
@@ -237,7 +239,7 @@ static bool parse_opts(BenchOpts *o, int argc, char **argv, int rank) {
             while (b < B_COUNT && strcmp(a, bench_names[b]) != 0) b++;
             if (b == B_COUNT)
                 fa_fail("bench: unknown sub-benchmark '%s' (expected peak, train, aggregate, "
-                        "round, memory or all)\nHINT: fedalign bench --help",
+                        "round, memory, quant or all)\nHINT: fedalign bench --help",
                         a);
             o->run[b] = true;
             any = true;
@@ -1408,6 +1410,80 @@ static void bench_memory(Ctx *cx) {
 }
 
 // ----------------------------------------------------------------------------
+// quant: per-sample inference latency, float vs int8 (issue 8)
+
+/* The default model trained briefly on generated electrical rows, quantized to int8 with
+ * those rows as calibration (as phase 3 does per client), then one sample at a time
+ * through quant_float_predict (plain float loops, what a float model on a
+ * microcontroller runs) and quant_predict (integer-only); serial, rank 0. Each
+ * repetition times both on the same rows (interleaved, best of 3 inner passes). */
+static void bench_quant(Ctx *cx) {
+    header(cx, "quant", "per-sample inference latency of a personalized model: float vs int8");
+    if (cx->rank == 0) {
+        const size_t n = cx->o.quick ? 512 : 4096;
+        TrainSetup ts;
+        train_setup(&ts, n);
+        const ModelLayout *L = &ts.L;
+        const size_t P = L->n_params;
+        float *params = xalloc_aligned(P * sizeof(float));
+        memcpy(params, ts.init, P * sizeof(float));
+        Workspace ws;
+        workspace_build(&ws, L, 32);
+        TrainOpts o = ts.cfg->local;
+        o.batch = 32;
+        o.mu = 0.0;
+        o.epochs = 2.0;
+        TrainStats tst;
+        train_local(L, params, NULL, &ts.ds, &o, ts.cfg->seed, 0, 1, &ws, false, &tst);
+        workspace_free(&ws);
+        QModel q;
+        quant_build(&q, L, params, &ts.ds);
+        printf("# model P = %zu, %zu rows (calibration = timed rows); flash %zu B, RAM %zu B\n",
+               P, n, quant_flash_bytes(&q), quant_ram_bytes(&q));
+        printf("# %-6s %12s %12s %12s\n", "model", "min", "median", "max");
+        printf("# %-6s %12s %12s %12s\n", "", "ns/sample", "ns/sample", "ns/sample");
+        const size_t R = cx->o.reps;
+        double *tf = xmalloc(R * sizeof *tf), *ti = xmalloc(R * sizeof *ti),
+               *tr = xmalloc(R * sizeof *tr);
+        size_t agree = 0;
+        for (size_t r = 0; r < cx->o.warmup + R; r++) {
+            QuantBench qb;
+            quant_bench(&q, L, params, &ts.ds, 3, &qb);
+            agree = qb.agree;
+            if (r < cx->o.warmup) continue;
+            tf[r - cx->o.warmup] = qb.float_ns;
+            ti[r - cx->o.warmup] = qb.int8_ns;
+            tr[r - cx->o.warmup] = qb.ratio;
+        }
+        BenchStats sf, si, sr;
+        bench_stats(tf, R, &sf);
+        bench_stats(ti, R, &si);
+        bench_stats(tr, R, &sr);
+        printf("  %-6s %12.1f %12.1f %12.1f\n", "float", sf.min, sf.median, sf.max);
+        printf("  %-6s %12.1f %12.1f %12.1f\n", "int8", si.min, si.median, si.max);
+        printf("# float/int8 latency ratio (per repetition, > 1: int8 faster): median %.2f "
+               "(min %.2f, max %.2f); int8 and float agree on %zu of %zu rows\n",
+               sr.median, sr.min, sr.max, agree, n);
+        char p[96], e[160];
+        snprintf(p, sizeof p, "model=float P=%zu rows=%zu", P, n);
+        emit("quant", p, "ns/sample", &sf, "");
+        snprintf(p, sizeof p, "model=int8 P=%zu rows=%zu", P, n);
+        snprintf(e, sizeof e, "flash_bytes=%zu ram_bytes=%zu agree=%zu", quant_flash_bytes(&q),
+                 quant_ram_bytes(&q), agree);
+        emit("quant", p, "ns/sample", &si, e);
+        snprintf(p, sizeof p, "model=ratio P=%zu rows=%zu", P, n);
+        emit("quant", p, "float/int8", &sr, "");
+        free(tf);
+        free(ti);
+        free(tr);
+        quant_free(&q);
+        free(params);
+        train_setup_free(&ts);
+    }
+    lines_flush(cx);
+}
+
+// ----------------------------------------------------------------------------
 // entry point
 
 int bench_main(int argc, char **argv) {
@@ -1423,9 +1499,10 @@ int bench_main(int argc, char **argv) {
             fa_fail("bench: %s", err);
     }
     if (cx.rank == 0) {
-        printf("# fedalign bench: %s%s%s%s%s\n", cx.o.run[B_PEAK] ? "peak " : "",
+        printf("# fedalign bench: %s%s%s%s%s%s\n", cx.o.run[B_PEAK] ? "peak " : "",
                cx.o.run[B_TRAIN] ? "train " : "", cx.o.run[B_AGG] ? "aggregate " : "",
-               cx.o.run[B_ROUND] ? "round " : "", cx.o.run[B_MEM] ? "memory" : "");
+               cx.o.run[B_ROUND] ? "round " : "", cx.o.run[B_MEM] ? "memory " : "",
+               cx.o.run[B_QUANT] ? "quant" : "");
         if (cx.o.out[0])
             printf("# HDF5 record: %s (written at the end)\n", cx.o.out);
         else
@@ -1438,6 +1515,7 @@ int bench_main(int argc, char **argv) {
     if (cx.o.run[B_AGG]) bench_aggregate(&cx);
     if (cx.o.run[B_ROUND]) bench_round(&cx);
     if (cx.o.run[B_MEM]) bench_memory(&cx);
+    if (cx.o.run[B_QUANT]) bench_quant(&cx);
     if (cx.rank == 0) printf("\n# fedalign bench: done in %.1f s\n", timer_now() - t0);
     if (cx.o.out[0]) {
         size_t len = 1;

@@ -3,7 +3,8 @@
  * the raw model file, and the `fedalign export` command.
  *
  * Not here: quantization itself (quant.c), HDF5 (store.c is the only file that reads the
- * results file; see the TODO in export_main), MPI (the command runs on rank 0).
+ * results file through store_read_cmdline/store_read_personal), MPI (the command is
+ * serial and refuses to run on more than one rank).
  *
  * Invariants:
  * - the generated code repeats quant.c's integer kernels (srdhm, rdbpot, requant,
@@ -842,7 +843,10 @@ static int export_run(int argc, char **argv) {
 }
 
 int export_main(int argc, char **argv) {
-    if (comm_rank() != 0) return FA_EXIT_OK;
+    /* serial: its results-file reader is collective over MPI_COMM_WORLD, and one rank
+     * writing DIR is the only safe way to write it */
+    if (comm_size() > 1)
+        fa_fail("export is a serial tool: run it without mpirun/srun (got %d ranks)", comm_size());
     int rc = export_run(argc, argv);
     fflush(stdout);
     return rc;

@@ -133,6 +133,7 @@ check_bad "unknown column 'nope' in label_cols" run --preset tiny $(csv "$DATA/c
 check_bad "column 'label' is a label column and cannot be a feature" run --preset tiny $(csv "$DATA/csv_pool.csv") --feature-cols f1,label
 check_bad "unknown group column 'nope'" run --preset tiny $(csv "$DATA/csv_pool.csv") --partition column:nope
 check_bad "bad_nan.csv:4:1: NaN/Inf" data $(csv "$DATA/bad_nan.csv") --clients 2
+check_bad "export is a serial tool: run it without mpirun/srun (got 2 ranks)" export --results "$WORK/none.h5" --client 0 --out "$WORK/fw"
 # an earlier export is not replaced silently
 if "$MPIEXEC" -n 2 "$FEDALIGN" data --preset tiny --export "$WORK/ex" >/dev/null 2>&1 && [ -f "$WORK/ex/client_0.csv" ]; then
   KEEP=$WORK/ex/client_0.csv

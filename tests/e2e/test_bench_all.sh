@@ -38,6 +38,9 @@ check_lines "$out1" train 4          # batches 1, 8, 32, 128 (at least the seria
 check_lines "$out1" aggregate 12     # 4 sizes x (fedavg, similarity, allreduce)
 check_lines "$out1" round 3          # 1, 10, 100 clients per rank
 check_lines "$out1" memory 4         # 3 points + the slope
+check_lines "$out1" quant 3          # float, int8, ratio
+grep -q '^FEDALIGN_BENCH name=quant model=int8 .*unit=ns/sample .*flash_bytes=[0-9]* ram_bytes=[0-9]* agree=[0-9]' "$out1" \
+  && pass "quant int8 line with footprint" || fail "no quant int8 line"
 grep -q '^# fedalign bench train' "$out1" && grep -q 'FLOP per sample 14976' "$out1" \
   && pass "train states its FLOP count" || fail "train table header / FLOP count missing"
 grep -q '^FEDALIGN_BENCH name=train batch=32 mode=serial threads=1 .*flop_per_sample=14976 gflops=' "$out1" \
@@ -66,7 +69,7 @@ for k in ("cmdline", "host", "created_utc", "units", "cpu", "fedalign_version", 
     if k not in f.attrs: errs.append("root attribute %s missing" % k)
 if b"bench all --quick --output" not in bytes(f.attrs.get("cmdline", b"")):
     errs.append("cmdline attribute is %r" % f.attrs.get("cmdline"))
-for name in ("peak_fma", "peak_triad", "train", "aggregate", "round", "memory"):
+for name in ("peak_fma", "peak_triad", "train", "aggregate", "round", "memory", "quant"):
     if name not in f: errs.append("dataset /%s missing" % name); continue
     d = f[name]
     for col in ("params", "unit", "reps", "min", "median", "max", "extra"):
