@@ -421,6 +421,39 @@ static void test_gradcheck(void **state) {
 // ----------------------------------------------------------------------------
 // (5) threading does not change a bit; rows variant equals the gathered batch
 
+/* serial (each chunk adds into grad) against threaded (chunk rows, then the chunk-order sum),
+ * bitwise, on widths that exercise every column path of the weight gradient: full 8-lane
+ * blocks, 4-column vectors, the partial 4-column vector at the end (5, 7, 9, 13 columns)
+ * and plain scalar columns (fewer than 4), with leftover rows (fan-in not a multiple of 4) */
+static void test_grad_odd_widths_bitwise(void **state) {
+    (void)state;
+    const size_t h3[] = {7, 13, 9}, h1[] = {3};
+    ModelShape shapes[3];
+    shapes[0] = shape_make(5, 5, 3, h3);
+    shapes[1] = shape_make(3, 2, 1, h1);
+    shapes[2] = shape_make(6, 7, 0, NULL);
+    for (size_t si = 0; si < 3; si++) {
+        ModelLayout L;
+        size_t P = model_layout(&L, &shapes[si]);
+        float *p = params_random(&L, 31 + si);
+        Dataset ds;
+        ds_make(&ds, 29, shapes[si].n_in, shapes[si].n_out, 29);
+        Workspace ws;
+        workspace_build(&ws, &L, 29);
+        float *g0 = malloc(P * sizeof(float));
+        assert_non_null(g0);
+        double l0 = model_loss_grad(&L, p, ds.x, ds.y, 29, &ws, false);
+        memcpy(g0, ws.grad, P * sizeof(float));
+        double l1 = model_loss_grad(&L, p, ds.x, ds.y, 29, &ws, true);
+        assert_memory_equal(g0, ws.grad, P * sizeof(float));
+        assert_memory_equal(&l0, &l1, sizeof l0);
+        free(g0);
+        workspace_free(&ws);
+        ds_free(&ds);
+        free(p);
+    }
+}
+
 static void test_grad_threads_bitwise(void **state) {
     (void)state;
     const size_t h[] = {64, 32};
@@ -571,6 +604,7 @@ int main(void) {
         cmocka_unit_test(test_forward_reference),
         cmocka_unit_test(test_gradcheck),
         cmocka_unit_test(test_grad_threads_bitwise),
+        cmocka_unit_test(test_grad_odd_widths_bitwise),
         cmocka_unit_test(test_evaluate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
