@@ -260,6 +260,22 @@ double vec_cosine(const float *a, const float *b, size_t n) {
     return vec_cosine_parts(ab, aa, bb);
 }
 
+bool vec_delta_dot(float *d, const float *a, const float *b, const float *r, float bound,
+                   double *ab, double *aa, size_t n) {
+    bool ok = true;
+    double sab = 0.0, saa = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float di = a[i] - b[i];
+        d[i] = di;
+        ok &= fabsf(di) < bound; /* false for NaN */
+        sab += (double)di * (double)r[i];
+        saa += (double)di * (double)di;
+    }
+    *ab = sab;
+    *aa = saa;
+    return ok;
+}
+
 bool vec_all_finite(const float *a, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (!isfinite(a[i])) return false;

@@ -1092,6 +1092,34 @@ static void agg_similarity(AggBuf *a) {
     agg_finish(a);
 }
 
+/* Fed-Meta-Align with the previous-update reference (--reference prev; fl.c
+ * kern_train_clients, similarity without store_delta): per client delta, bound check,
+ * delta.ref and |delta|^2 in one pass (vec_delta_dot), the weight, then q_t * fixed(delta)
+ * in a second pass over the in-cache delta; no extra collective. The reference is the
+ * last global step, known on every rank; |ref|^2 once per round. */
+static void agg_similarity_prev(AggBuf *a) {
+    const size_t P = a->P;
+    const double floor_c = 0.1;
+    a->t_comm = 0.0;
+    agg_zero(a);
+    const double bb = vec_dot(a->ref, a->ref, P);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(a->nt) if (a->over_clients)
+    for (size_t i = 0; i < a->L; i++) {
+        int tid = omp_get_thread_num();
+        float *w = a->w + (size_t)tid * P;
+        int64_t *ta = a->tacc + (size_t)tid * (P + AGG_X);
+        double ab, aa;
+        bool ok = vec_delta_dot(w, a->trained + i * P, a->global, a->ref, (float)FA_UPDATE_MAX,
+                                &ab, &aa, P);
+        double th = vec_cosine_parts(ab, aa, bb);
+        int64_t q = fl_quantize_weight(fa_dual_weight(a->score[i], th, floor_c));
+        a->q[i] = q;
+        if (!ok || !fixed_accumulate_q(ta, w, q, P)) a->tok[tid] = false;
+    }
+    agg_sum_threads(a);
+    agg_finish(a);
+}
+
 /* the default model's P (the first entry 0 of the default list stands for it) */
 static size_t default_model_P(void) {
     Config *c = xmalloc(sizeof *c);
@@ -1109,7 +1137,8 @@ static size_t default_model_P(void) {
 
 static void bench_aggregate(Ctx *cx) {
     header(cx, "aggregate",
-           "similarity-aware (mean reference) vs FedAvg aggregation vs bare Allreduce of P floats");
+           "similarity-aware (mean or previous-update reference) vs FedAvg aggregation vs bare "
+           "Allreduce of P floats");
     const size_t L = cx->o.agg_clients, nrep = cx->o.warmup + cx->o.reps;
     if (cx->rank == 0) {
         printf("# %zu clients per rank, %d ranks, %d threads per rank; time = max over ranks of "
@@ -1120,12 +1149,14 @@ static void bench_aggregate(Ctx *cx) {
         printf("# similarity: pass 1 the same with q = 1, storing delta and |delta|^2; "
                "Allreduce of P+1 int64; mean reference and |ref|^2; pass 2 per client "
                "fixed_accumulate_q_dot (accumulation + next client's dot product)\n");
+        printf("# similarity-prev (--reference prev): per client vec_delta_dot (delta, bound, "
+               "delta.ref, |delta|^2), weight, fixed_accumulate_q; no extra collective\n");
         printf("# %10s %-11s %11s %11s %11s %11s %9s\n", "P", "kernel", "min s", "median s",
                "max s", "comm med s", "ratio");
     }
     double *tf = xmalloc(nrep * sizeof(double)), *ts = xmalloc(nrep * sizeof(double));
     double *ta = xmalloc(nrep * sizeof(double)), *cf = xmalloc(nrep * sizeof(double));
-    double *cs = xmalloc(nrep * sizeof(double));
+    double *cs = xmalloc(nrep * sizeof(double)), *tp = xmalloc(nrep * sizeof(double));
     for (size_t pi = 0; pi < cx->o.n_p; pi++) {
         size_t P = cx->o.plist[pi] ? cx->o.plist[pi] : default_model_P();
         AggBuf a;
@@ -1141,6 +1172,12 @@ static void bench_aggregate(Ctx *cx) {
             agg_similarity(&a);
             ts[r] = timer_now() - t0;
             cs[r] = a.t_comm;
+            /* the previous global step as reference: some fixed direction of update size */
+            for (size_t j = 0; j < P; j++) a.ref[j] = a.trained[j] - a.global[j];
+            comm_barrier();
+            t0 = timer_now();
+            agg_similarity_prev(&a);
+            tp[r] = timer_now() - t0;
             for (size_t j = 0; j < P; j++) a.fbuf[j] = 1.0f;
             comm_barrier();
             t0 = timer_now();
@@ -1154,13 +1191,15 @@ static void bench_aggregate(Ctx *cx) {
         comm_allreduce_max_double(ta, nrep);
         comm_allreduce_max_double(cf, nrep);
         comm_allreduce_max_double(cs, nrep);
-        BenchStats sf, ss, sa, scf, scs;
+        comm_allreduce_max_double(tp, nrep);
+        BenchStats sf, ss, sa, scf, scs, sp;
         size_t w = cx->o.warmup;
         bench_stats(tf + w, cx->o.reps, &sf);
         bench_stats(ts + w, cx->o.reps, &ss);
         bench_stats(ta + w, cx->o.reps, &sa);
         bench_stats(cf + w, cx->o.reps, &scf);
         bench_stats(cs + w, cx->o.reps, &scs);
+        bench_stats(tp + w, cx->o.reps, &sp);
         double ratio = ss.median / sf.median;
         double extra_comm = scs.median - scf.median;
         if (cx->rank == 0) {
@@ -1168,6 +1207,8 @@ static void bench_aggregate(Ctx *cx) {
                    sf.median, sf.max, scf.median, "1");
             printf("  %10zu %-11s %11.4g %11.4g %11.4g %11.4g %9.3f\n", P, "similarity", ss.min,
                    ss.median, ss.max, scs.median, ratio);
+            printf("  %10zu %-11s %11.4g %11.4g %11.4g %11s %9.3f\n", P, "sim-prev", sp.min,
+                   sp.median, sp.max, "-", sp.median / sf.median);
             printf("  %10zu %-11s %11.4g %11.4g %11.4g %11s %9.3f\n", P, "allreduce-f", sa.min,
                    sa.median, sa.max, "-", sa.median / sf.median);
             char p[128], e[256];
@@ -1183,6 +1224,11 @@ static void bench_aggregate(Ctx *cx) {
                      "extra_comm_vs_allreduce=%.4g",
                      scs.median, ratio, extra_comm, extra_comm / sa.median);
             emit("aggregate", p, "s", &ss, e);
+            snprintf(p, sizeof p,
+                     "kernel=similarity_prev P=%zu clients_per_rank=%zu ranks=%d threads=%d", P,
+                     L, cx->ranks, cx->threads);
+            snprintf(e, sizeof e, "ratio_vs_fedavg=%.4g", sp.median / sf.median);
+            emit("aggregate", p, "s", &sp, e);
             snprintf(p, sizeof p, "kernel=allreduce_float P=%zu ranks=%d", P, cx->ranks);
             emit("aggregate", p, "s", &sa, "");
         }
@@ -1193,6 +1239,7 @@ static void bench_aggregate(Ctx *cx) {
     free(ta);
     free(cf);
     free(cs);
+    free(tp);
     lines_flush(cx);
 }
 

@@ -69,6 +69,7 @@ struct Pipeline {
     float *deltas;          /* (n, P) local updates; allocated by the first method that
                              * stores them (similarity with the mean reference) */
     double *dnorm2;         /* (n) |delta_t|^2 of the stored deltas, from the first pass */
+    double refnorm2;        /* |ref|^2 of the previous-update reference, once per round */
     double *tagg;           /* (nthreads) seconds of first-pass aggregation per thread */
     size_t *alist;          /* (n) clients aggregated this round (second pass) */
     int64_t *tacc;          /* (nthreads, P + X_COUNT) per-thread fixed accumulators */
@@ -266,6 +267,29 @@ static void kern_train_clients(Pipeline *pl, const MethodSpec *ms, uint64_t roun
                 if (late && !store_delta) st |= FA_ST_DISCOUNTED;
                 pl->status[i] = st | FA_ST_AGGREGATED;
             }
+            pl->tagg[tid] += timer_now() - ta0;
+            continue;
+        }
+        if (!pl->attacker[i] && !(c->clip > 0.0) && ms->similarity && !store_delta) {
+            /* the previous-update reference in two passes: delta, bound check, delta.ref
+             * and |delta|^2 in one; the weighted accumulation in the other. The same bits
+             * as the general path below (vec_sub, update_acceptable, vec_cosine). */
+            double ab, aa;
+            if (!vec_delta_dot(w, w, pl->global, pl->ref, (float)FA_UPDATE_MAX, &ab, &aa, P)) {
+                pl->status[i] = st | FA_ST_REJECTED;
+                pl->tagg[tid] += timer_now() - ta0;
+                continue;
+            }
+            double th = vec_cosine_parts(ab, aa, pl->refnorm2);
+            pl->theta[i] = th;
+            int64_t q = fl_quantize_weight(fa_dual_weight(s, th, c->floor_c));
+            if (late) { /* staleness discount */
+                q = (int64_t)llround((double)q * c->deadline / d);
+                st |= FA_ST_DISCOUNTED;
+            }
+            pl->q[i] = q;
+            pl->status[i] = st | FA_ST_AGGREGATED;
+            if (!fixed_accumulate_q(ta, w, q, P)) pl->tok[tid] = false;
             pl->tagg[tid] += timer_now() - ta0;
             continue;
         }
@@ -844,7 +868,10 @@ static int phase2(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
             break;
         }
         /* cosine reference "prev": the last global update, known on every rank */
-        if (ms->similarity && c->reference == FA_REF_PREV) vec_sub(pl->ref, pl->global, pl->prev, P);
+        if (ms->similarity && c->reference == FA_REF_PREV) {
+            vec_sub(pl->ref, pl->global, pl->prev, P);
+            pl->refnorm2 = vec_dot(pl->ref, pl->ref, P);
+        }
         memcpy(pl->prev, pl->global, P * sizeof(float));
         select_clients(pl, r);
         for (size_t i = 0; i < n; i++) {

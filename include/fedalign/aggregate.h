@@ -69,6 +69,12 @@ double vec_cosine(const float *a, const float *b, size_t n);
 /* The cosine from its parts ab = a.b, aa = |a|^2, bb = |b|^2 (as vec_cosine computes
  * them): vec_cosine(a, b, n) == vec_cosine_parts(vec_dot(a, b), vec_dot(a, a), vec_dot(b, b)). */
 double vec_cosine_parts(double ab, double aa, double bb);
+/* d = a - b (d may be a or b) and, in the same pass, *ab = d.r and *aa = d.d, each sum
+ * left to right in double (the same bits as vec_dot(d, r), vec_dot(d, d) after vec_sub).
+ * Returns false when some |d_i| >= bound or is NaN (d is then still written, ab and aa
+ * are unspecified). The one-pass client step of the previous-update reference. */
+bool vec_delta_dot(float *d, const float *a, const float *b, const float *r, float bound,
+                   double *ab, double *aa, size_t n);
 /* true when every element is finite */
 bool vec_all_finite(const float *a, size_t n);
 

@@ -35,7 +35,7 @@ if [ $rc -ne 0 ]; then fail "bench all --quick exited $rc: $(tail -5 "$WORK/err1
 check_lines "$out1" peak_fma 1
 check_lines "$out1" peak_triad 1
 check_lines "$out1" train 4          # batches 1, 8, 32, 128 (at least the serial mode)
-check_lines "$out1" aggregate 12     # 4 sizes x (fedavg, similarity, allreduce)
+check_lines "$out1" aggregate 16     # 4 sizes x (fedavg, similarity, similarity_prev, allreduce)
 check_lines "$out1" round 3          # 1, 10, 100 clients per rank
 check_lines "$out1" memory 4         # 3 points + the slope
 check_lines "$out1" quant 3          # float, int8, ratio

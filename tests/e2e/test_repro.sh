@@ -35,6 +35,17 @@ for m in fedmetaalign fedavg fedprox local; do
   [ "$inref" = "$ca" ] && pass "run --method $m equals suite row $m+P" || fail "run --method $m ($ca) differs from suite row ($inref)"
 done
 
+# the design alternatives take their own code paths (--reference prev: one-pass cosine;
+# --score loss/preacc), and faults too: the same contract, -n 1 vs -n 3 and 2 threads
+for extra in "--reference prev" "--reference prev --dropout 0.2 --speed-spread 0.6 --deadline 3 --late discount" "--score preacc --reference prev" "--score loss"; do
+  a=$(OMP_NUM_THREADS=1 mpirun_n 1 "$FEDALIGN" run --preset tiny --quiet $extra --output "$WORK/x1.h5" | grep -o 'checksum=[^ ]*\|checksum_personal=[^ ]*' | tr '\n' ' ')
+  b=$(OMP_NUM_THREADS=1 mpirun_n 3 "$FEDALIGN" run --preset tiny --quiet $extra --output "$WORK/x3.h5" | grep -o 'checksum=[^ ]*\|checksum_personal=[^ ]*' | tr '\n' ' ')
+  c=$(OMP_NUM_THREADS=2 mpirun_n 2 "$FEDALIGN" run --preset tiny --quiet $extra --output "$WORK/x2.h5" | grep -o 'checksum=[^ ]*\|checksum_personal=[^ ]*' | tr '\n' ' ')
+  rm -f "$WORK"/x[123].h5
+  [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" = "$c" ] && pass "run $extra: -n 1, -n 3, -n 2 x 2 threads identical" \
+    || fail "run $extra: '$a' / '$b' / '$c'"
+done
+
 # phase-1 ring alone
 rref=""
 for n in 1 2 3 4; do

@@ -449,9 +449,42 @@ static void test_fast_kernels_bit_identical(void **state) {
     assert_true(vec_cosine(x, x, N) == 1.0);
 }
 
+/* vec_delta_dot is vec_sub, the bound check of fl.c and vec_cosine's sums, bit for bit,
+ * in place (d == a) too; an element at or beyond the bound or a NaN makes it false */
+static void test_delta_dot(void **state) {
+    (void)state;
+    enum { N = 3001 };
+    static float a[N], b[N], r[N], d[N], e[N];
+    Rng g;
+    rng_init(&g, 78, FA_RNG_TEST, 0, 0, 0);
+    for (size_t i = 0; i < N; i++) {
+        b[i] = (float)(0.1 * rng_normal(&g));
+        a[i] = b[i] + (float)(pow(10.0, (double)(i % 7) - 5.0) * rng_normal(&g));
+        r[i] = (float)(0.01 * rng_normal(&g));
+    }
+    double ab, aa;
+    assert_true(vec_delta_dot(d, a, b, r, 1e4f, &ab, &aa, N));
+    vec_sub(e, a, b, N);
+    assert_memory_equal(d, e, sizeof d);
+    double ab2 = vec_dot(e, r, N), aa2 = vec_dot(e, e, N);
+    assert_memory_equal(&ab, &ab2, sizeof ab);
+    assert_memory_equal(&aa, &aa2, sizeof aa);
+    double c1 = vec_cosine_parts(ab, aa, vec_dot(r, r, N)), c2 = vec_cosine(e, r, N);
+    assert_memory_equal(&c1, &c2, sizeof c1);
+    memcpy(e, a, sizeof e); /* in place */
+    assert_true(vec_delta_dot(e, e, b, r, 1e4f, &ab2, &aa2, N));
+    assert_memory_equal(d, e, sizeof d);
+    assert_memory_equal(&ab, &ab2, sizeof ab);
+    a[N / 2] = b[N / 2] + 1e4f; /* |d| >= bound */
+    assert_false(vec_delta_dot(d, a, b, r, 1e4f, &ab, &aa, N));
+    a[N / 2] = nanf("");
+    assert_false(vec_delta_dot(d, a, b, r, 1e4f, &ab, &aa, N));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fast_kernels_bit_identical),
+        cmocka_unit_test(test_delta_dot),
         cmocka_unit_test(test_fixed_sum_order_invariant),
         cmocka_unit_test(test_fixed_rounding),
         cmocka_unit_test(test_fixed_rejects),
