@@ -270,57 +270,48 @@ static void kern_train_clients(Pipeline *pl, const MethodSpec *ms, uint64_t roun
             pl->tagg[tid] += timer_now() - ta0;
             continue;
         }
+        double th = 0.0;
         if (!pl->attacker[i] && !(c->clip > 0.0) && ms->similarity && !store_delta) {
             /* the previous-update reference in two passes: delta, bound check, delta.ref
-             * and |delta|^2 in one; the weighted accumulation in the other. The same bits
-             * as the general path below (vec_sub, update_acceptable, vec_cosine). */
+             * and |delta|^2 in one; the weighted accumulation (below) in the other. The
+             * same bits as the general path (vec_sub, update_acceptable, vec_cosine). */
             double ab, aa;
             if (!vec_delta_dot(w, w, pl->global, pl->ref, (float)FA_UPDATE_MAX, &ab, &aa, P)) {
                 pl->status[i] = st | FA_ST_REJECTED;
                 pl->tagg[tid] += timer_now() - ta0;
                 continue;
             }
-            double th = vec_cosine_parts(ab, aa, pl->refnorm2);
-            pl->theta[i] = th;
-            int64_t q = fl_quantize_weight(fa_dual_weight(s, th, c->floor_c));
-            if (late) { /* staleness discount */
-                q = (int64_t)llround((double)q * c->deadline / d);
-                st |= FA_ST_DISCOUNTED;
+            th = vec_cosine_parts(ab, aa, pl->refnorm2);
+        } else {
+            vec_sub(w, w, pl->global, P); /* w is now delta_t */
+            if (pl->attacker[i]) attack_update(w, P, c, &fr);
+            if (c->clip > 0.0) {
+                double nrm = vec_norm2(w, P);
+                if (nrm > c->clip) {
+                    float f = (float)(c->clip / nrm);
+                    for (size_t k = 0; k < P; k++) w[k] *= f;
+                    st |= FA_ST_CLIPPED;
+                }
             }
-            pl->q[i] = q;
-            pl->status[i] = st | FA_ST_AGGREGATED;
-            if (!fixed_accumulate_q(ta, w, q, P)) pl->tok[tid] = false;
-            pl->tagg[tid] += timer_now() - ta0;
-            continue;
-        }
-        vec_sub(w, w, pl->global, P); /* w is now delta_t */
-        if (pl->attacker[i]) attack_update(w, P, c, &fr);
-        if (c->clip > 0.0) {
-            double nrm = vec_norm2(w, P);
-            if (nrm > c->clip) {
-                float f = (float)(c->clip / nrm);
-                for (size_t k = 0; k < P; k++) w[k] *= f;
-                st |= FA_ST_CLIPPED;
+            if (!update_acceptable(w, P)) { /* never aggregated, always recorded */
+                pl->status[i] = st | FA_ST_REJECTED;
+                pl->tagg[tid] += timer_now() - ta0;
+                continue;
             }
-        }
-        if (!update_acceptable(w, P)) { /* never aggregated, always recorded */
-            pl->status[i] = st | FA_ST_REJECTED;
-            pl->tagg[tid] += timer_now() - ta0;
-            continue;
-        }
-        if (store_delta) {
-            memcpy(pl->deltas + i * P, w, P * sizeof(float));
-            pl->dnorm2[i] = vec_dot(w, w, P);
-            /* the mean reference: sum of accepted deltas with weight 1 */
-            if (!fixed_accumulate_q(ta, w, 1, P)) pl->tok[tid] = false;
-            ta[P + X_SELECTED] += 1;
-            pl->status[i] = st | FA_ST_AGGREGATED;
-            pl->tagg[tid] += timer_now() - ta0;
-            continue;
+            if (store_delta) {
+                memcpy(pl->deltas + i * P, w, P * sizeof(float));
+                pl->dnorm2[i] = vec_dot(w, w, P);
+                /* the mean reference: sum of accepted deltas with weight 1 */
+                if (!fixed_accumulate_q(ta, w, 1, P)) pl->tok[tid] = false;
+                ta[P + X_SELECTED] += 1;
+                pl->status[i] = st | FA_ST_AGGREGATED;
+                pl->tagg[tid] += timer_now() - ta0;
+                continue;
+            }
+            if (ms->similarity) th = vec_cosine(w, pl->ref, P);
         }
         int64_t q;
         if (ms->similarity) {
-            double th = vec_cosine(w, pl->ref, P);
             pl->theta[i] = th;
             q = fl_quantize_weight(fa_dual_weight(s, th, c->floor_c));
         } else {
