@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fedalign/aggregate.h"
 #include "fedalign/timer.h"
 
 static void pct(char *buf, size_t cap, double v) {
@@ -34,6 +35,20 @@ void report_data(FILE *out, const Config *c, const DataInfo *info, const size_t 
     fprintf(out, "| %-22s | %-44s |\n", "rows train/val/test", buf);
     fprintf(out, "| %-22s | %-44zu |\n", "public rows", totals[3]);
     fprintf(out, "+------------------------+----------------------------------------------+\n");
+}
+
+void report_round(FILE *out, const RoundScalars *x, const MethodResult *res, size_t r, size_t R) {
+    fprintf(out,
+            "round %4zu/%zu | acc(phi^r) %6.2f%% | loss %.4f | train loss %.4f | clients %5zu "
+            "| cos %s%.3f | %.3f s\n",
+            r + 1, R, 100.0 * res->round_acc[r], res->round_loss[r],
+            x->selected ? fixed_to_double(x->trainloss) / (double)x->selected : 0.0,
+            (size_t)x->selected, isfinite(res->round_wsum_cos[r]) ? "" : " ",
+            res->round_wsum_cos[r], res->round_time[r]);
+    if (x->rejected || x->dropped || x->late)
+        fprintf(out, "           | rejected %lld (non-finite/out of range) | dropped %lld | late %lld\n",
+                (long long)x->rejected, (long long)x->dropped, (long long)x->late);
+    fflush(out);
 }
 
 void report_method_header(FILE *out, const MethodResult *r, const MethodSpec *ms) {

@@ -3,7 +3,8 @@
  *
  * One Pipeline per process holds this rank's clients, the layout of the model and
  * every buffer the phases need, allocated once before any method runs; the round
- * loop allocates nothing. fl_run_method() runs one method (a MethodSpec) end to end:
+ * loop allocates nothing. fl_run_method() runs one method (a MethodSpec) end to end,
+ * with the phases its row of the method table names (method.h):
  *   phase 0  foundation on rank 0 (public data)          -> broadcast
  *   phase 1  token ring over clients (serial by design)  -> broadcast
  *   phase 2  rounds: bcast, local training, exact fixed-point aggregation
@@ -23,32 +24,17 @@
 #include "fedalign/config.h"
 #include "fedalign/data.h"
 #include "fedalign/model.h"
+#include "fedalign/round.h"
 #include "fedalign/timer.h"
-
-/* aggregation weights are quantized to this grid (integers q_t = round(u_t * 2^12))
- * so that equal weights reduce to unweighted FedAvg bit for bit */
-#define FA_WEIGHT_BITS 12
-
-/* per client and round status bits (rc_status in results files) */
-#define FA_ST_SELECTED 1u    /* selected for the round */
-#define FA_ST_DROPPED 2u     /* dropped out (--dropout) */
-#define FA_ST_LATE 4u        /* missed the deadline (--deadline) */
-#define FA_ST_DISCOUNTED 8u  /* late but applied with weight * deadline / time */
-#define FA_ST_REJECTED 16u   /* update not finite or out of range: never aggregated */
-#define FA_ST_CLIPPED 32u    /* update norm clipped (--clip) */
-#define FA_ST_ATTACKER 64u   /* this client attacks (--attack) */
-#define FA_ST_AGGREGATED 128u /* its update entered the server sum */
 
 /* simulated device compute rate for the deadline: samples per second at speed 1 */
 #define FA_DEVICE_RATE 100.0
-/* an update element beyond this magnitude is rejected like a non-finite one */
-#define FA_UPDATE_MAX 1.0e4
 /* --threads-over auto with fewer clients than threads splits a mini-batch over the
  * threads only when each thread gets at least this many FA_CHUNK-row chunks of it
  * (batch >= 64 with 2 threads); otherwise each client gets one thread */
 #define FA_SPLIT_MIN_CHUNKS 4
 
-typedef struct {
+typedef struct MethodSpec {
     char name[48];       /* row label in tables and results, e.g. "fedavg+P" */
     FaMethod method;
     bool phase0;         /* start from the foundation model (phase 0) */
@@ -62,7 +48,7 @@ typedef struct {
 size_t fl_method_from_config(const Config *c, MethodSpec *out);
 size_t fl_suite_methods(const Config *c, MethodSpec *out, size_t cap);
 
-typedef struct {
+typedef struct MethodResult {
     MethodSpec spec;
     size_t rounds;          /* phase-2 rounds run (0 for local-only) */
     /* per-round global metrics, filled on every rank: global model phi^r on the
@@ -131,7 +117,7 @@ typedef struct {
 } FlCursor;
 
 /* Checkpoint and stop hooks, owned by main. All calls are collective. */
-typedef struct {
+typedef struct FlHooks {
     /* write a checkpoint: res so far; (phase, round) = the cursor to resume from */
     void (*checkpoint)(void *ctx, const MethodResult *res, int phase, size_t round);
     /* local: has this rank been asked to stop (SIGTERM/SIGUSR1)? Agreed over ranks
@@ -171,14 +157,5 @@ size_t fl_ring_order(const Config *c, size_t **order_out);
 /* Test hook: run phase 1 alone from the initialization; visit_log (n_local) gets each
  * local client's position in the first pass (-1 if not visited). Collective. */
 void fl_ring_test(Pipeline *pl, int64_t *visit_log, uint64_t *checksum);
-
-/* Server update from exact sums: out[i] = base[i] + alpha * (num[i] / den) * 2^-32,
- * where num are int64 fixed-point sums of q_t * round(delta_t * 2^32) and den = sum q_t.
- * The value depends only on the rational num/den, so equal weights q reduce to the
- * unweighted mean bit for bit. Exposed for tests. */
-void fl_apply_update(float *out, const float *base, const int64_t *num, int64_t den,
-                     double alpha, size_t n);
-/* Quantized weight q_t = llround(u * 2^FA_WEIGHT_BITS) for u in [0, 1]. */
-int64_t fl_quantize_weight(double u);
 
 #endif

@@ -1,0 +1,48 @@
+/*
+ * method.h: the method seam. What differs between federated methods is one row of the
+ * method table (src/method.c), not branches across the phases:
+ *   client objective  plain loss, or proximal (FedProx: + mu/2 |w - phi|^2);
+ *   server weight     training rows / uniform (--fedavg-uniform), or the dual criterion
+ *                     s_t * max(c, theta_t) (round.h, FaWeightRule);
+ *   server step       how the aggregated update moves the global model;
+ *   phases            which phase-2 procedure runs (federated rounds or local-only
+ *                     training) and which personalization (phase 3) follows it;
+ *   options           which Fed-Meta-Align parts exist (ring, ablations).
+ * Adding a method: one FaMethod value and name (config.h/config.c), one row here, and
+ * its tests. docs/architecture.md shows where the seam sits in the data flow.
+ */
+#ifndef FEDALIGN_METHOD_H
+#define FEDALIGN_METHOD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fedalign/config.h"
+#include "fedalign/round.h"
+
+typedef struct Pipeline Pipeline;
+typedef struct MethodResult MethodResult;
+typedef struct MethodSpec MethodSpec;
+typedef struct FlHooks FlHooks;
+
+typedef struct {
+    FaMethod id;
+    bool proximal;    /* client objective: + mu/2 |w - phi|^2 (--mu) */
+    bool dual;        /* server weight: the dual criterion (--ablate similarity turns it off) */
+    bool ring;        /* phase 1: the meta-initialization ring (--ablate phase1 turns it off) */
+    bool foundation;  /* phase 0 always (--ablate phase0 turns it off); otherwise --init */
+    /* phase 2 from round round0 (0 = the start); FA_STOPPED after a requested stop */
+    int (*phase2)(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,
+                  const FlHooks *hooks);
+    /* phase 3 (personalization when ms->personalize; evaluation of the final models) */
+    void (*phase3)(Pipeline *pl, const MethodSpec *ms, MethodResult *res);
+    /* the server step on rank 0 (NULL: no server) */
+    void (*server_step)(const RoundBuf *b, float *global, double alpha);
+} MethodDef;
+
+/* The row of method m (every FaMethod has one). */
+const MethodDef *method_def(FaMethod m);
+/* The round's aggregation rule for a method with dual (similarity) on or off. */
+RoundRule method_round_rule(const Config *c, bool dual);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * method.c: the method table (method.h), one row per FaMethod.
+ */
+#include "fedalign/method.h"
+
+#include "fedalign/check.h"
+#include "pipeline.h"
+
+static const MethodDef methods[FA_METHOD_COUNT] = {
+    [FA_METHOD_FEDMETAALIGN] = {.id = FA_METHOD_FEDMETAALIGN, .dual = true, .ring = true,
+                                .foundation = true, .phase2 = phase2_rounds,
+                                .phase3 = phase3_from_global, .server_step = round_server_step},
+    [FA_METHOD_FEDAVG] = {.id = FA_METHOD_FEDAVG, .phase2 = phase2_rounds,
+                          .phase3 = phase3_from_global, .server_step = round_server_step},
+    [FA_METHOD_FEDPROX] = {.id = FA_METHOD_FEDPROX, .proximal = true, .phase2 = phase2_rounds,
+                           .phase3 = phase3_from_global, .server_step = round_server_step},
+    [FA_METHOD_LOCAL] = {.id = FA_METHOD_LOCAL, .phase2 = phase2_local, .phase3 = phase3_local},
+};
+
+const MethodDef *method_def(FaMethod m) {
+    CHECK((int)m >= 0 && m < FA_METHOD_COUNT && methods[m].phase2, "no method table row for %d",
+          (int)m);
+    return &methods[m];
+}
+
+RoundRule method_round_rule(const Config *c, bool dual) {
+    RoundRule rr = {0};
+    rr.weight = dual ? FA_WEIGHT_DUAL : c->fedavg_uniform ? FA_WEIGHT_UNIFORM : FA_WEIGHT_ROWS;
+    rr.mean_reference = dual && c->reference == FA_REF_MEAN;
+    rr.floor_c = c->floor_c;
+    rr.deadline = c->deadline;
+    rr.clip = c->clip;
+    rr.attack = c->attack;
+    rr.attack_scale = c->attack_scale;
+    return rr;
+}
