@@ -4,8 +4,10 @@
 Usage: /usr/bin/python3 analysis/h5check.py [-q] FILE [FILE ...]
 
 Checks schema_version, the required root attributes, /clients, every /methods group
-(required attributes, datasets, dtypes and shapes consistent with n_clients, rounds
-and n_params) and /checkpoint when present; docs/results-format.md is the reference.
+against the field list the file carries (/methods attribute method_fields: every listed
+attribute and dataset present with its type, shape consistent with n_clients, rounds and
+n_params, and units; nothing unlisted) and /checkpoint when present;
+docs/results-format.md is the reference.
 Prints every problem found ("FILE: problem") and exits 1 if there was any, 0 if the
 file is valid. Needs Debian's python3-h5py, which belongs to /usr/bin/python3 (the
 python3 first on PATH may be a separate install without h5py).
@@ -19,7 +21,7 @@ try:
 except ImportError as e:  # pragma: no cover
     sys.exit(f"h5check: {e}; run with /usr/bin/python3 (Debian python3-h5py)")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TIMER_NAMES = ["setup", "phase0", "ring", "train", "aggregate", "comm", "personalize",
                "eval", "io", "total"]
 METHOD_NAMES = ["fedmetaalign", "fedavg", "fedprox", "local"]
@@ -149,8 +151,10 @@ class Checker:
                 self.bad("/clients group missing")
             n_methods = 0
             if "methods" in f:
+                fields = self.field_list(f["methods"])
                 for name in sorted(f["methods"]):
-                    self.method(f["methods"][name], name, root)
+                    if fields is not None:
+                        self.method(f["methods"][name], name, root, fields)
                     n_methods += 1
             if "checkpoint" in f:
                 self.checkpoint(f["checkpoint"], root)
@@ -206,7 +210,22 @@ class Checker:
                 self.bad(f"{rank.name}: ranks not in [0, n_ranks) and non-decreasing "
                          "(block distribution)")
 
-    def method(self, g, gname, r):
+    def field_list(self, methods):
+        """The /methods attribute method_fields as [(name, shape, type, unit)], or None."""
+        mf = methods.attrs.get("method_fields")
+        need = ("name", "shape", "type", "unit")
+        if (not isinstance(mf, np.ndarray) or mf.ndim != 1 or mf.dtype.names is None
+                or any(k not in mf.dtype.names for k in need)):
+            self.bad(f"{methods.name}: attribute 'method_fields' missing or not a 1-D compound "
+                     f"with members {', '.join(need)}")
+            return None
+        return [tuple(text(row[k]) for k in need) for row in mf]
+
+    ATTR_KIND = {"float64": "float", "int64": "int", "hex": "hex", "bool": "bool",
+                 "string": "str"}
+    DSET_KIND = {"float64": "f8", "float32": "f4", "int64": "i8"}
+
+    def method(self, g, gname, r, fields):
         C, P = r.get("n_clients"), r.get("n_params")
         if not isinstance(g, h5py.Group):
             self.bad(f"{g.name}: not a group")
@@ -214,72 +233,70 @@ class Checker:
         m = re.match(r"^(\d{2,})_(.+)$", gname)
         if not m:
             self.bad(f"{g.name}: name is not <index %02d>_<method name>")
-        name = self.attr(g, "name", "str")
         idx = self.attr(g, "index", "int")
-        if m and name is not None and m.group(2) != name.replace("/", "_"):
-            self.bad(f"{g.name}: attribute name '{name}' does not match the group name")
         if m and idx is not None and int(m.group(1)) != idx:
             self.bad(f"{g.name}: attribute index {idx} does not match the group name")
-        meth = self.attr(g, "method", "str")
-        if meth is not None and meth not in METHOD_NAMES:
-            self.bad(f"{g.name}: method '{meth}' is not one of {METHOD_NAMES}")
-        for k in ("phase0", "phase1", "similarity", "personalize"):
-            self.attr(g, k, "bool")
-        R = self.attr(g, "rounds", "int")
-        done = self.attr(g, "rounds_done", "int")
+        got = {}
+        for name, shape, typ, unit in fields:  # attributes first: rounds sizes the datasets
+            am = re.match(r"^attr(?:\[(\d+)\])?$", shape)
+            if not am:
+                continue
+            if typ not in self.ATTR_KIND:
+                self.bad(f"method_fields: attribute '{name}' has unknown type '{typ}'")
+            elif am.group(1):
+                v = g.attrs.get(name)
+                n = int(am.group(1))
+                if v is None or np.asarray(v).shape != (n,) or np.asarray(v).dtype.kind != "f":
+                    self.bad(f"{g.name}: attribute '{name}' missing or not {typ}[{n}]")
+            else:
+                got[name] = self.attr(g, name, self.ATTR_KIND[typ])
+        name = got.get("name")
+        if m and name is not None and m.group(2) != name.replace("/", "_"):
+            self.bad(f"{g.name}: attribute name '{name}' does not match the group name")
+        if got.get("method") is not None and got["method"] not in METHOD_NAMES:
+            self.bad(f"{g.name}: method '{got['method']}' is not one of {METHOD_NAMES}")
+        R, done, rtt = got.get("rounds"), got.get("rounds_done"), got.get("rounds_to_target")
         if R is not None and R < 0:
             self.bad(f"{g.name}: rounds {R} < 0")
             R = None
         if R is not None and done is not None and not 0 <= done <= R:
             self.bad(f"{g.name}: rounds_done {done} not in [0, rounds={R}]")
-        for k in ("acc_global", "acc_personal_mean", "acc_personal_std", "acc_personal_worst",
-                  "acc_public", "time_total", "secs_to_target", "budget_public_epochs",
-                  "budget_client_epochs"):
-            self.attr(g, k, "float")
-        rtt = self.attr(g, "rounds_to_target", "int")
         if rtt is not None and R is not None and not -1 <= rtt <= R:
             self.bad(f"{g.name}: rounds_to_target {rtt} not in [-1, rounds]")
-        pam = g.attrs.get("phase_acc_mean")
-        if pam is None or np.asarray(pam).shape != (4,) or np.asarray(pam).dtype.kind != "f":
-            self.bad(f"{g.name}: attribute 'phase_acc_mean' missing or not float64[4]")
-        self.attr(g, "checksum", "hex")
-        self.attr(g, "checksum_personal", "hex")
-
-        for k in ("round_acc", "round_loss", "round_time"):
-            d = self.dset(g, k, (None if R is None else R + 1,), "f8")
-            if k == "round_time":
-                self.units(d, "s")
-        self.dset(g, "round_wsum_cos", (R,), "f8")
-        sel = self.dset(g, "round_selected", (R,), "i8")
-        if sel is not None and C is not None and sel.size:
-            v = sel[()]
-            if (v < 0).any() or (v > C).any():
-                self.bad(f"{sel.name}: values outside [0, n_clients]")
-        for k in ("acc_p0", "acc_p1", "acc_p2", "acc_p3", "acc_p3_int8"):
-            d = self.dset(g, k, (C,), "f8")
-            if d is not None and d.size:
+        shapes = {"R+1": (None if R is None else R + 1,), "R": (R,), "C": (C,), "R,C": (R, C),
+                  "T,4": (len(TIMER_NAMES), 4), "P": (P,), "C,P": (C, P)}
+        known = set()
+        for name, shape, typ, unit in fields:
+            known.add(name)
+            if shape.startswith("attr"):
+                continue
+            if shape not in shapes or typ not in self.DSET_KIND:
+                self.bad(f"method_fields: dataset '{name}' has unknown shape '{shape}' or "
+                         f"type '{typ}'")
+                continue
+            d = self.dset(g, name, shapes[shape], self.DSET_KIND[typ], required=shape != "C,P")
+            if d is None:
+                continue
+            if unit:
+                self.units(d, unit)
+            if unit == "fraction" and shape == "C" and d.size:
                 v = d[()]
                 v = v[np.isfinite(v)]
                 if ((v < 0) | (v > 1)).any():
                     self.bad(f"{d.name}: accuracies outside [0, 1]")
-        for k in ("rc_score", "rc_cos", "rc_weight", "rc_loss", "rc_status", "rc_time"):
-            self.dset(g, k, (R, C), "f8")
-        t = self.dset(g, "timers", (len(TIMER_NAMES), 4), "f8")
-        if t is not None:
-            self.units(t, "s")
-            names = t.attrs.get("names")
-            if names is None or [text(x) for x in np.asarray(names)] != TIMER_NAMES:
-                self.bad(f"{t.name}: attribute 'names' should be {TIMER_NAMES}")
-            if text(t.attrs.get("columns")) != "min,avg,max,span":
-                self.bad(f"{t.name}: attribute 'columns' should be 'min,avg,max,span'")
-        self.dset(g, "final_global", (P,), "f4")
-        self.dset(g, "personal_models", (C, P), "f4", required=False)
-        known = {"round_acc", "round_loss", "round_time", "round_wsum_cos", "round_selected",
-                 "acc_p0", "acc_p1", "acc_p2", "acc_p3", "acc_p3_int8", "rc_score", "rc_cos", "rc_weight",
-                 "rc_loss", "rc_status", "rc_time", "timers", "final_global", "personal_models"}
+            if name == "round_selected" and C is not None and d.size:
+                v = d[()]
+                if (v < 0).any() or (v > C).any():
+                    self.bad(f"{d.name}: values outside [0, n_clients]")
+            if shape == "T,4":
+                names = d.attrs.get("names")
+                if names is None or [text(x) for x in np.asarray(names)] != TIMER_NAMES:
+                    self.bad(f"{d.name}: attribute 'names' should be {TIMER_NAMES}")
+                if text(d.attrs.get("columns")) != "min,avg,max,span":
+                    self.bad(f"{d.name}: attribute 'columns' should be 'min,avg,max,span'")
         for k in g:
             if k not in known:
-                self.bad(f"{g.name}: unexpected member '{k}' (schema change without a version bump?)")
+                self.bad(f"{g.name}: member '{k}' is not in method_fields")
 
     def checkpoint(self, g, r):
         P = r.get("n_params")

@@ -46,7 +46,9 @@ except ImportError as e:  # pragma: no cover
     sys.exit(f"report: {e}; run with /usr/bin/python3 (Debian python3-h5py, python3-numpy, "
              "python3-matplotlib)")
 
-SCHEMA_VERSION = 1
+# schema 2 lists a method group's fields in /methods attribute method_fields; schema 1
+# files (no list) are read from the group's own attributes and datasets
+SCHEMA_VERSIONS = (1, 2)
 PHASES = ["foundation (p0)", "meta-init (p1)", "federated/global (p2)", "personalized (p3)"]
 # cfg.* keys that do not change results (config_visit_results() leaves them out of the
 # config hash) or that we pool over (seed).
@@ -102,26 +104,52 @@ def arr(g, name):
     return np.asarray(g[name][()], dtype=np.float64)
 
 
+def field_names(g):
+    """Names of a method group's fields: the file's method_fields list (schema 2), or the
+    group's own attributes and datasets (schema 1). No copy of the list lives here."""
+    mf = g.parent.attrs.get("method_fields")
+    if isinstance(mf, np.ndarray) and mf.dtype.names and "name" in mf.dtype.names:
+        return [text(row["name"]) for row in mf]
+    return list(g.attrs) + [k for k in g if isinstance(g[k], h5py.Dataset)]
+
+
 class Method:
+    # what the report reads when a file lacks it: NaN for numbers, None for arrays
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return None
+
     def __init__(self, g):
         a = g.attrs
         self.group = g.name.rsplit("/", 1)[-1]
         m = re.match(r"^(\d+)_(.+)$", self.group)
-        self.name = text(a["name"]) if "name" in a else (m.group(2) if m else self.group)
+        # every field the file lists: attributes as numbers (strings stay text), datasets
+        # as float64 arrays (optional ones may be absent)
+        for k in field_names(g):
+            if k in a:
+                v = a[k]
+                is_text = isinstance(np.asarray(v).flat[0] if np.asarray(v).size else v,
+                                     (bytes, np.bytes_, str))
+                setattr(self, k, text(v) if is_text else
+                        (np.asarray(v, dtype=np.float64) if np.asarray(v).shape else num(v)))
+            elif k in g and isinstance(g[k], h5py.Dataset) and k != "timers":
+                setattr(self, k, arr(g, k))
+        self.name = self.name if isinstance(self.name, str) else (m.group(2) if m else self.group)
         self.index = int(num(a.get("index"), m and int(m.group(1)) or 0))
-        self.kind = text(a["method"]) if "method" in a else ""
+        self.kind = self.method or ""
         self.flags = {k: bool(num(a.get(k), 0)) for k in ("phase0", "phase1", "similarity",
                                                           "personalize")}
         self.rounds = int(num(a.get("rounds"), 0))
         for k in ("acc_global", "acc_personal_mean", "acc_personal_std", "acc_personal_worst",
                   "acc_public", "time_total", "budget_public_epochs", "budget_client_epochs"):
-            setattr(self, k, num(a.get(k)))
-        self.checksum = text(a["checksum"]) if "checksum" in a else ""
-        self.checksum_personal = text(a["checksum_personal"]) if "checksum_personal" in a else ""
-        pam = a.get("phase_acc_mean")
-        self.phase_acc_mean = (np.asarray(pam, dtype=np.float64) if pam is not None
-                               and np.asarray(pam).shape == (4,) else np.full(4, math.nan))
-        self.acc_p = [arr(g, f"acc_p{i}") for i in range(4)]
+            setattr(self, k, num(getattr(self, k)))
+        self.checksum = self.checksum or ""
+        self.checksum_personal = self.checksum_personal or ""
+        pam = self.phase_acc_mean
+        self.phase_acc_mean = (pam if isinstance(pam, np.ndarray) and pam.shape == (4,)
+                               else np.full(4, math.nan))
+        self.acc_p = [getattr(self, f"acc_p{i}") for i in range(4)]
         if self.acc_p[3] is not None and self.acc_p[3].size:
             # summaries missing from the attributes: recompute them from the per-client
             # accuracies the same way fedalign does (sd with ddof = 1)
@@ -132,8 +160,6 @@ class Method:
                 self.acc_personal_std = float(v.std(ddof=1))
             if v.size and not math.isfinite(self.acc_personal_worst):
                 self.acc_personal_worst = float(v.min())
-        for k in ("round_acc", "round_time", "rc_weight", "rc_cos", "rc_score", "rc_status"):
-            setattr(self, k, arr(g, k))
         t = g.get("timers")
         self.timers = None
         if isinstance(t, h5py.Dataset) and t.ndim == 2 and t.shape[1] == 4:
@@ -202,9 +228,9 @@ def load(paths):
             continue
         with f:
             ver = num(f.attrs.get("schema_version"))
-            if ver != SCHEMA_VERSION:
-                print(f"report: warning: {p}: schema_version {ver} (this report knows "
-                      f"{SCHEMA_VERSION}); skipped", file=sys.stderr)
+            if ver not in SCHEMA_VERSIONS:
+                print(f"report: warning: {p}: schema_version {ver} (this report reads "
+                      f"{', '.join(map(str, SCHEMA_VERSIONS))}); skipped", file=sys.stderr)
                 continue
             if "checkpoint" in f:
                 print(f"report: note: {p} is a checkpoint (incomplete run); skipped",

@@ -230,61 +230,6 @@ size_t fl_suite_methods(const Config *c, MethodSpec *out, size_t cap) {
 // ----------------------------------------------------------------------------
 // one method end to end
 
-void fl_result_alloc(MethodResult *res, size_t R, size_t n, size_t P) {
-    memset(res, 0, sizeof *res);
-    res->round_acc = xmalloc((R + 1) * sizeof(double));
-    res->round_loss = xmalloc((R + 1) * sizeof(double));
-    res->round_time = xmalloc((R + 1) * sizeof(double));
-    res->round_wsum_cos = xmalloc((R ? R : 1) * sizeof(double));
-    res->round_selected = xcalloc(R ? R : 1, sizeof(size_t));
-    size_t nn = n ? n : 1, rn = (R ? R : 1) * nn;
-    res->acc_p0 = xmalloc(nn * sizeof(double));
-    res->acc_p1 = xmalloc(nn * sizeof(double));
-    res->acc_p2 = xmalloc(nn * sizeof(double));
-    res->acc_p3 = xmalloc(nn * sizeof(double));
-    res->acc_int8 = xmalloc(nn * sizeof(double));
-    res->rc_score = xmalloc(rn * sizeof(double));
-    res->rc_cos = xmalloc(rn * sizeof(double));
-    res->rc_weight = xmalloc(rn * sizeof(double));
-    res->rc_loss = xmalloc(rn * sizeof(double));
-    res->rc_status = xmalloc(rn * sizeof(double));
-    res->rc_time = xmalloc(rn * sizeof(double));
-    res->final_global = xalloc_aligned(P * sizeof(float));
-    double nanv = fa_nan();
-    for (size_t i = 0; i <= R; i++) res->round_acc[i] = res->round_loss[i] = res->round_time[i] = nanv;
-    for (size_t i = 0; i < (R ? R : 1); i++) res->round_wsum_cos[i] = nanv;
-    for (size_t i = 0; i < nn; i++)
-        res->acc_p0[i] = res->acc_p1[i] = res->acc_p2[i] = res->acc_p3[i] = res->acc_int8[i] = nanv;
-    res->acc_int8_mean = res->int8_drop_mean = res->int8_flash_bytes = nanv;
-    for (size_t i = 0; i < rn; i++) {
-        res->rc_score[i] = res->rc_cos[i] = res->rc_weight[i] = res->rc_loss[i] = nanv;
-        res->rc_time[i] = nanv;
-        res->rc_status[i] = 0.0;
-    }
-}
-
-void fl_result_free(MethodResult *res) {
-    free(res->round_acc);
-    free(res->round_loss);
-    free(res->round_time);
-    free(res->round_wsum_cos);
-    free(res->round_selected);
-    free(res->acc_p0);
-    free(res->acc_p1);
-    free(res->acc_p2);
-    free(res->acc_p3);
-    free(res->acc_int8);
-    free(res->rc_score);
-    free(res->rc_cos);
-    free(res->rc_weight);
-    free(res->rc_loss);
-    free(res->rc_status);
-    free(res->rc_time);
-    free(res->final_global);
-    free(res->personal_models);
-    memset(res, 0, sizeof *res);
-}
-
 /* Mean/std/worst over all clients of per-client values, and the chained hash of the
  * per-client model hashes in client order (rank 0 computes, everyone receives). */
 static void summarize_clients(Pipeline *pl, const double *vals, double out[3], uint64_t *hash) {

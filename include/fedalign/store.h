@@ -24,7 +24,7 @@
 #include "fedalign/data.h"
 #include "fedalign/fl.h"
 
-#define FA_SCHEMA_VERSION 1
+#define FA_SCHEMA_VERSION 2
 
 typedef struct StoreFile StoreFile;
 

@@ -22,17 +22,26 @@ finish() {
 
 # sums FILE: the method, checksum and checksum_personal of each FEDALIGN_RESULT line
 sums() { grep '^FEDALIGN_RESULT' "$1" | grep -o 'method=[^ ]*\|checksum=[^ ]*\|checksum_personal=[^ ]*' | paste -d' ' - - -; }
-same_h5() { # every dataset except timings must be identical (NaN == NaN)
+same_h5() { # every method dataset and attribute except wall times must be identical (NaN == NaN)
   /usr/bin/python3 - "$1" "$2" <<'PYEOF'
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
 bad = []
 for g in a["methods"]:
     if g not in b["methods"]: bad.append(g); continue
-    for d in a["methods"][g]:
+    ga, gb = a["methods"][g], b["methods"][g]
+    for d in ga:
         if d in ("timers", "round_time"): continue
-        x, y = a["methods"][g][d][...], b["methods"][g][d][...]
+        x, y = ga[d][...], gb[d][...]
         if x.shape != y.shape or not np.array_equal(x, y, equal_nan=True): bad.append(g + "/" + d)
+    # wall times differ between runs; every other attribute (int8 summaries, checksums,
+    # budgets, rounds_done, ...) must come back identical, e.g. after a resume
+    wall = {"time_total", "secs_to_target"}
+    if set(ga.attrs) != set(gb.attrs): bad.append(g + ": attribute sets differ")
+    for k in set(ga.attrs) & set(gb.attrs) - wall:
+        x, y = np.asarray(ga.attrs[k]), np.asarray(gb.attrs[k])
+        same = x.shape == y.shape and (np.array_equal(x, y, equal_nan=True) if x.dtype.kind == "f" else np.array_equal(x, y))
+        if not same: bad.append(g + "/@" + k)
 if set(a["methods"]) != set(b["methods"]): bad.append("method sets differ")
 for d in a["clients"]:
     if not np.array_equal(a["clients"][d][...], b["clients"][d][...]) and d != "rank": bad.append("clients/" + d)

@@ -1,0 +1,242 @@
+/*
+ * store_write.c: the writers of a results file: /clients, the method groups (one loop
+ * over the MethodResult field table, result.h) and the /checkpoint state. Collective
+ * rules and helpers: store.c, store_internal.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fedalign/aggregate.h"
+#include "fedalign/comm.h"
+#include "fedalign/result.h"
+#include "store_internal.h"
+
+// C = clients, R = phase-2 rounds, K = classes, P = parameters, T = FA_T_COUNT timers,
+// n = this rank's clients starting at global id `first`.
+
+// ----------------------------------------------------------------------------
+// clients
+
+/* collective over MPI_COMM_WORLD */
+void store_write_clients(StoreFile *f, const FedData *fd, int rank) {
+    const size_t C = fd->n_clients, K = fd->info.k, n = fd->n_local;
+    hid_t g = st_group_open_or_create(f->file, "clients");
+    int64_t *hist = xmalloc((n ? n : 1) * (K ? K : 1) * sizeof(int64_t));
+    int64_t *cnt = xmalloc((n ? n : 1) * 3 * sizeof(int64_t));
+    int32_t *rk = xmalloc((n ? n : 1) * sizeof(int32_t));
+    for (size_t i = 0; i < n; i++) {
+        const ClientData *cd = &fd->clients[i];
+        for (size_t k = 0; k < K; k++) hist[i * K + k] = (int64_t)cd->hist[k];
+        cnt[i] = (int64_t)cd->train.n;
+        cnt[n + i] = (int64_t)cd->val.n;
+        cnt[2 * n + i] = (int64_t)cd->test.n;
+        rk[i] = (int32_t)rank;
+    }
+    st_put_rows(g, "label_hist", H5T_STD_I64LE, H5T_NATIVE_INT64, C, K, "client,class", NULL, fd->first, n,
+             hist);
+    st_put_rows(g, "n_train", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->first, n, cnt);
+    st_put_rows(g, "n_val", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->first, n, cnt + n);
+    st_put_rows(g, "n_test", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->first, n,
+             cnt + 2 * n);
+    st_put_rows(g, "rank", H5T_STD_I32LE, H5T_NATIVE_INT32, C, 0, "client", NULL, fd->first, n, rk);
+    free(rk);
+    free(cnt);
+    free(hist);
+    H5_CHECK(H5Gclose(g));
+}
+
+
+// ----------------------------------------------------------------------------
+// methods
+
+typedef struct {
+    size_t R, C, first, n, P;
+} Extent;
+
+/* The table itself, as /methods attribute method_fields: a 1-D compound of strings
+ * (name, shape, type, unit, doc), so readers take the field list from the file. The
+ * values are the compiled-in table, identical on every rank. */
+static void write_field_list(hid_t loc) {
+    const size_t F = fa_result_nfields;
+    char(*shape)[32] = xcalloc(F, sizeof *shape);
+    size_t w[5] = {1, 1, 1, 1, 1};
+    for (size_t k = 0; k < F; k++) {
+        const FaField *fd = &fa_result_fields[k];
+        if (fd->shape == FA_SHAPE_ATTR && fd->count > 1)
+            snprintf(shape[k], sizeof shape[k], "attr[%zu]", fd->count);
+        else snprintf(shape[k], sizeof shape[k], "%s", fa_shape_names[fd->shape]);
+        const char *col[5] = {fd->name, shape[k], fa_type_names[fd->type],
+                              fa_unit_names[fd->unit], fd->doc};
+        for (int c = 0; c < 5; c++)
+            if (strlen(col[c]) + 1 > w[c]) w[c] = strlen(col[c]) + 1;
+    }
+    static const char *const cols[5] = {"name", "shape", "type", "unit", "doc"};
+    size_t off[5], rec = 0;
+    hid_t st[5];
+    for (int c = 0; c < 5; c++) {
+        off[c] = rec;
+        rec += w[c];
+        st[c] = st_str_type(w[c]);
+    }
+    hid_t ct = H5_ID(H5Tcreate(H5T_COMPOUND, rec));
+    for (int c = 0; c < 5; c++) H5_CHECK(H5Tinsert(ct, cols[c], off[c], st[c]));
+    char *buf = xcalloc(F * rec, 1);
+    for (size_t k = 0; k < F; k++) {
+        const FaField *fd = &fa_result_fields[k];
+        const char *col[5] = {fd->name, shape[k], fa_type_names[fd->type],
+                              fa_unit_names[fd->unit], fd->doc};
+        for (int c = 0; c < 5; c++) memcpy(buf + k * rec + off[c], col[c], strlen(col[c]));
+    }
+    st_attr_put(loc, "method_fields", ct, ct, 1, F, buf);
+    free(buf);
+    H5_CHECK(H5Tclose(ct));
+    for (int c = 0; c < 5; c++) H5_CHECK(H5Tclose(st[c]));
+    free(shape);
+}
+
+static void method_group_name(size_t index, const char *name, char *out, size_t cap) {
+    int k = snprintf(out, cap, "%02zu_%s", index, name);
+    CHECK(k >= 0 && (size_t)k < cap, "method group name too long");
+    for (char *p = out; *p; p++)
+        if (*p == '/') *p = '_'; /* '/' would be a path separator; '+' and '@' are kept */
+}
+
+/* an attribute field: rank 0's value */
+static void write_attr_field(hid_t g, const FaField *fd, const void *p) {
+    CHECK(fd->count == 1 || fd->type == FA_FT_F64, "field %s: only float64 attribute arrays",
+          fd->name);
+    switch (fd->type) {
+    case FA_FT_F64:
+        if (fd->count == 1) st_attr_f64(g, fd->name, *(const double *)p);
+        else st_attr_f64s(g, fd->name, p, fd->count);
+        break;
+    case FA_FT_SIZE: st_attr_i64(g, fd->name, (int64_t) * (const size_t *)p); break;
+    case FA_FT_LONG: st_attr_i64(g, fd->name, (int64_t) * (const long *)p); break;
+    case FA_FT_HEX: st_attr_hex(g, fd->name, *(const uint64_t *)p); break;
+    case FA_FT_BOOL: st_attr_bool(g, fd->name, *(const bool *)p); break;
+    case FA_FT_STR: st_attr_str(g, fd->name, p); break;
+    case FA_FT_METHOD: {
+        FaMethod m = *(const FaMethod *)p;
+        st_attr_str(g, fd->name, (unsigned)m < FA_METHOD_COUNT ? fa_method_names[m] : "unknown");
+        break;
+    }
+    default: CHECK(0, "field %s: type %d has no attribute form", fd->name, (int)fd->type);
+    }
+}
+
+/* size_t and long arrays travel as int64: a converted copy (NULL for float types) */
+static int64_t *as_i64(const FaField *fd, const void *p, size_t len) {
+    if (fd->type != FA_FT_SIZE && fd->type != FA_FT_LONG) return NULL;
+    int64_t *b = xmalloc((len ? len : 1) * sizeof(int64_t));
+    for (size_t i = 0; i < len; i++)
+        b[i] = fd->type == FA_FT_SIZE ? (int64_t)((const size_t *)p)[i]
+                                      : (int64_t)((const long *)p)[i];
+    return b;
+}
+
+/* timers [T, 4] from tmin, tavg, tmax, tspan (adjacent [4][T] in memory) */
+static void write_timers(hid_t g, const FaField *fd, const double *t4) {
+    double tt[FA_T_COUNT * 4];
+    for (size_t i = 0; i < FA_T_COUNT; i++)
+        for (size_t s = 0; s < 4; s++) tt[i * 4 + s] = t4[s * FA_T_COUNT + i];
+    hsize_t dt[2] = {FA_T_COUNT, 4};
+    hid_t d = st_dset_create(g, fd->name, H5T_IEEE_F64LE, 2, dt, st_field_dims(fd),
+                             st_field_units(fd));
+    char names[FA_T_COUNT][FA_NAME_LEN];
+    for (size_t i = 0; i < FA_T_COUNT; i++)
+        snprintf(names[i], FA_NAME_LEN, "%s", fa_timer_names[i]);
+    st_attr_strs(d, "names", (const char(*)[FA_NAME_LEN])names, FA_T_COUNT);
+    st_attr_str(d, "columns", "min,avg,max,span");
+    st_dset_write_global(d, H5T_NATIVE_DOUBLE, tt);
+    H5_CHECK(H5Dclose(d));
+}
+
+/* a dataset field: global ones are rank 0's, per-client rows each owner's */
+static void write_dset_field(hid_t g, const FaField *fd, const MethodResult *res,
+                             const Extent *e) {
+    const void *p = fa_field_cptr(fd, res);
+    const char *dims = st_field_dims(fd), *units = st_field_units(fd);
+    const hid_t ft = st_field_ftype(fd), mt = st_field_mtype(fd);
+    int64_t *conv = p ? as_i64(fd, p, fa_field_len(fd, e->R, e->n, e->P)) : NULL;
+    const void *buf = conv ? (const void *)conv : p;
+    switch (fd->shape) {
+    case FA_SHAPE_R1:
+    case FA_SHAPE_R:
+    case FA_SHAPE_P: {
+        hsize_t d[1] = {fa_field_len(fd, e->R, 0, e->P)};
+        st_put_global(g, fd->name, ft, mt, 1, d, dims, units, buf);
+        break;
+    }
+    case FA_SHAPE_C: st_put_rows(g, fd->name, ft, mt, e->C, 0, dims, units, e->first, e->n, buf); break;
+    case FA_SHAPE_RC: {
+        hsize_t d[2] = {e->R, e->C};
+        hid_t ds = st_dset_create(g, fd->name, ft, 2, d, dims, units);
+        st_dset_xfer_rc(ds, mt, (void *)buf, e->R, e->first, e->n, true);
+        H5_CHECK(H5Dclose(ds));
+        break;
+    }
+    case FA_SHAPE_TIMERS: write_timers(g, fd, p); break;
+    case FA_SHAPE_CP:
+        /* optional: all ranks must agree whether it exists; any rank holding it decides */
+        if (comm_any(p != NULL)) {
+            static float none[1];
+            st_put_rows(g, fd->name, ft, mt, e->C, e->P, dims, units, e->first, e->n,
+                        p ? p : none);
+        }
+        break;
+    default: CHECK(0, "field %s: shape %d is not a dataset", fd->name, (int)fd->shape);
+    }
+    free(conv);
+}
+
+/* collective over MPI_COMM_WORLD */
+void store_write_method(StoreFile *f, size_t index, const MethodResult *res, size_t n_clients,
+                        size_t first, size_t n_local, size_t n_params) {
+    const Extent e = {res->rounds, n_clients, first, n_local, n_params};
+    hid_t methods = st_group_open_or_create(f->file, "methods");
+    write_field_list(methods);
+    char gname[96];
+    method_group_name(index, res->spec.name, gname, sizeof gname);
+    hid_t g = st_group_replace(methods, gname);
+    st_attr_i64(g, "index", (int64_t)index);
+    for (size_t k = 0; k < fa_result_nfields; k++) {
+        const FaField *fd = &fa_result_fields[k];
+        if (fd->shape == FA_SHAPE_ATTR) write_attr_field(g, fd, fa_field_cptr(fd, res));
+        else write_dset_field(g, fd, res, &e);
+    }
+    H5_CHECK(H5Gclose(g));
+    H5_CHECK(H5Gclose(methods));
+}
+
+// ----------------------------------------------------------------------------
+// checkpoint state
+
+/* collective over MPI_COMM_WORLD */
+void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params) {
+    const size_t P = n_params;
+    hid_t g = st_group_replace(f->file, "checkpoint");
+    st_attr_hex(g, "config_hash", st->config_hash);
+    st_attr_i64(g, "n_methods", (int64_t)st->n_methods);
+    st_attr_i64(g, "method_index", (int64_t)st->method_index);
+    st_attr_i32(g, "phase", (int32_t)st->phase);
+    st_attr_i64(g, "round", (int64_t)st->round);
+    st_attr_bool(g, "have_foundation", st->have_foundation);
+    st_attr_f64(g, "acc_public", st->acc_public);
+    float *zeros = NULL; /* a NULL buffer is stored as zeros */
+    const char *names[3] = {"global", "prev", "foundation"};
+    const float *bufs[3] = {st->global, st->prev, st->foundation};
+    hsize_t dp[1] = {P};
+    for (int k = 0; k < 3; k++) {
+        const float *b = bufs[k];
+        if (!b) b = zeros ? zeros : (zeros = xcalloc(P ? P : 1, sizeof(float)));
+        st_put_global(g, names[k], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, dp, "param", NULL, b);
+        /* HDF5 has no checksum on raw data: keep one so a damaged model is caught */
+        char an[32];
+        snprintf(an, sizeof an, "%s_checksum", names[k]);
+        st_attr_hex(g, an, fa_checksum(b, P));
+    }
+    free(zeros);
+    H5_CHECK(H5Gclose(g));
+}
+
