@@ -4,11 +4,12 @@
  * Sub-benchmarks: peak (fp32 FMA rate and STREAM-like triad bandwidth, the ceilings),
  * train (local-training throughput of the default model), aggregate (similarity-aware
  * vs FedAvg aggregation vs a bare Allreduce of P floats), round (phase-2 round time and
- * framework overhead vs clients per rank), memory (bytes per simulated client).
+ * framework overhead vs clients per rank), memory (bytes per simulated client), quant
+ * (per-sample inference latency, float vs int8); one src/bench_<name>.c each.
  * Each one runs warm-up repetitions, then timed ones, and reports min / median / max in
  * a #-commented fixed-width table (OSU style) plus one `FEDALIGN_BENCH name=... k=v ...`
  * line per result on rank 0's stdout. Everything runs the real library code.
- * The pure helpers below are exposed for tests/unit/test_bench.c.
+ * The pure helpers below (src/bench_common.c) are exposed for tests/unit/test_bench.c.
  */
 #ifndef FEDALIGN_BENCH_H
 #define FEDALIGN_BENCH_H

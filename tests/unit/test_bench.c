@@ -5,7 +5,9 @@
  * count per training sample derived from the layout (hand-computed for the default
  * 6-64-32-6 model: forward 2 (6*64 + 64*32 + 32*6) = 5248, weight gradients 5248,
  * errors back through layers 1 and 2: 2 (64*32 + 32*6) = 4480), the least-squares slope
- * used for bytes per client, and the parser of size lists. No timing is asserted.
+ * used for bytes per client, the parser of size lists, and the option parser's defaults
+ * (nothing given, --quick, and explicit values that must win over --quick, since a zero
+ * field means "not given"). No timing is asserted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../../src/bench_internal.h" /* bench_parse_opts: private to src/bench*.c */
 #include "fedalign/bench.h"
 #include "fedalign/model.h"
 
@@ -114,12 +117,58 @@ static void test_parse_sizes(void **state) {
     assert_int_equal(bench_parse_sizes(NULL, 42, v, 2), 0);
 }
 
+/* `fedalign bench ARGS...`: argv[0] and argv[1] are "fedalign" "bench" */
+static bool parse(BenchOpts *o, int n, const char **args) {
+    char *argv[32] = {"fedalign", "bench"};
+    for (int i = 0; i < n; i++) argv[2 + i] = (char *)args[i];
+    return bench_parse_opts(o, n + 2, argv, 1); /* rank 1: --help would print nothing */
+}
+
+static void test_parse_opts(void **state) {
+    (void)state;
+    BenchOpts o;
+    assert_true(parse(&o, 0, NULL));
+    for (int b = 0; b < B_COUNT; b++) assert_true(o.run[b]); /* none named: all */
+    assert_true(o.reps == 5 && o.warmup == 1 && o.min_time == 0.1 && o.rounds == 3);
+    assert_true(o.n_batches == 4 && o.batches[0] == 1 && o.batches[3] == 128);
+    assert_true(o.n_p == 6 && o.plist[0] == 0 && o.plist[5] == 10000000); /* 0: model P */
+    assert_true(o.n_cpr == 5 && o.cpr[4] == 10000 && o.n_mem == 4 && o.mem_cpr[0] == 250);
+    assert_true(o.triad_n == (size_t)1 << 25 && o.agg_clients == 8 && o.samples == 200);
+    assert_string_equal(o.method, "fedmetaalign");
+    assert_int_equal(o.pass_argc, 0);
+
+    const char *quick[] = {"--quick"};
+    assert_true(parse(&o, 1, quick));
+    assert_true(o.reps == 3 && o.min_time == 0.01 && o.rounds == 2);
+    assert_true(o.n_p == 4 && o.plist[3] == 100000);
+    assert_true(o.n_cpr == 3 && o.cpr[2] == 100 && o.n_mem == 3 && o.mem_cpr[2] == 400);
+    assert_true(o.triad_n == (size_t)1 << 22);
+
+    /* given values win over --quick's; --huge appends to a given list; after -- passes */
+    const char *given[] = {"round", "--quick", "--reps", "7", "--rounds", "1", "--min-time",
+                           "0.5", "--clients", "5", "--huge", "--batch", "16", "--p", "1e3",
+                           "--mem-clients", "3", "--triad-n", "2048", "--", "--reference",
+                           "prev"};
+    assert_true(parse(&o, (int)(sizeof given / sizeof given[0]), given));
+    for (int b = 0; b < B_COUNT; b++) assert_true(o.run[b] == (b == B_ROUND));
+    assert_true(o.reps == 7 && o.rounds == 1 && o.min_time == 0.5);
+    assert_true(o.n_cpr == 2 && o.cpr[0] == 5 && o.cpr[1] == 100000);
+    assert_true(o.n_batches == 1 && o.batches[0] == 16 && o.n_p == 1 && o.plist[0] == 1000);
+    assert_true(o.n_mem == 1 && o.mem_cpr[0] == 3 && o.triad_n == 2048);
+    assert_int_equal(o.pass_argc, 2);
+    assert_string_equal(o.pass_argv[0], "--reference");
+
+    const char *help[] = {"train", "--help"};
+    assert_false(parse(&o, 2, help));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_flops),
         cmocka_unit_test(test_slope),
         cmocka_unit_test(test_parse_sizes),
+        cmocka_unit_test(test_parse_opts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

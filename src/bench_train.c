@@ -1,0 +1,185 @@
+/*
+ * bench_train.c: `fedalign bench train`, local-training throughput.
+ *
+ * train_local() on the default model (electrical data, 6-64-32-6, Adam) at each batch
+ * size, in three modes: one thread; all threads splitting each mini-batch; all threads
+ * each training its own client (how fl.c spreads clients over threads). Reported in
+ * samples/s, GFLOP/s from the layout's FLOP count, and % of the peak benchmark's
+ * ceilings when it ran first. Rank 0 only. The data set-up is shared with quant.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_internal.h"
+#include "fedalign/comm.h"
+#include "fedalign/timer.h"
+
+/* the default model and optimizer, on n rows of built-in device data (device 0, labels
+ * cycling over the classes), standardized by these rows' mean and std (fl.c computes the
+ * same over every client's rows with exact sums; the kernels' cost does not depend on it) */
+void bench_train_setup(TrainSetup *ts, size_t n) {
+    ts->cfg = xmalloc(sizeof *ts->cfg);
+    config_defaults(ts->cfg);
+    const Config *c = ts->cfg;
+    DataInfo info;
+    gen_info(c->data.kind, &c->data.gen, &info);
+    ModelShape sh = c->shape;
+    sh.n_in = info.d;
+    sh.n_out = info.k;
+    size_t P = model_layout(&ts->L, &sh);
+    dataset_alloc(&ts->ds, n, info.d);
+    for (size_t i = 0; i < n; i++) ts->ds.y[i] = (int32_t)(i % info.k);
+    gen_samples(c->data.kind, &c->data.gen, c->seed, 0, false, 0, ts->ds.y, n, ts->ds.x);
+    double mean[FA_MAX_FEATURES], sd[FA_MAX_FEATURES];
+    for (size_t j = 0; j < info.d; j++) {
+        double s = 0.0, s2 = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            double v = (double)ts->ds.x[i * info.d + j];
+            s += v;
+            s2 += v * v;
+        }
+        mean[j] = s / (double)n;
+        sd[j] = sqrt(fmax(s2 / (double)n - mean[j] * mean[j], 0.0));
+    }
+    ts->init = xalloc_aligned(P * sizeof(float));
+    model_init(&ts->L, ts->init, c->seed, 0);
+    model_set_norm(&ts->L, ts->init, mean, sd);
+}
+
+void bench_train_setup_free(TrainSetup *ts) {
+    dataset_free(&ts->ds);
+    free(ts->init);
+    free(ts->cfg);
+}
+
+typedef enum { TM_SERIAL, TM_BATCH, TM_CLIENTS } TrainMode;
+static const char *const tm_names[] = {"serial", "batch", "clients"};
+
+/* one repetition: samples trained per second. TM_CLIENTS: every thread trains its own
+ * client (own parameters and workspace, shared read-only data), like fl.c over clients. */
+static double train_rep(Ctx *cx, const TrainSetup *ts, TrainMode mode, int T, Workspace *ws,
+                        float *params, const TrainOpts *o, uint64_t round, double *cpu_rate) {
+    size_t P = ts->L.n_params, samples = 0;
+    double t0 = timer_now(), c0 = bench_cpu_now();
+    if (mode == TM_CLIENTS) {
+#pragma omp parallel num_threads(T) reduction(+ : samples)
+        {
+            int t = omp_get_thread_num();
+            float *p = params + (size_t)t * P;
+            memcpy(p, ts->init, P * sizeof(float));
+            TrainStats st;
+            train_local(&ts->L, p, NULL, &ts->ds, o, ts->cfg->seed, (uint64_t)t, round, &ws[t],
+                        false, &st);
+            samples += st.samples;
+        }
+    } else {
+        memcpy(params, ts->init, P * sizeof(float));
+        TrainStats st;
+        int saved = omp_get_max_threads();
+        omp_set_num_threads(mode == TM_BATCH ? T : 1);
+        train_local(&ts->L, params, NULL, &ts->ds, o, ts->cfg->seed, 0, round, &ws[0],
+                    mode == TM_BATCH, &st);
+        omp_set_num_threads(saved);
+        samples = st.samples;
+    }
+    double t = timer_now() - t0, c = bench_cpu_now() - c0;
+    cx->sink = (double)params[P - 1];
+    /* per CPU second of each of the T threads: the wall rate had every thread its own core */
+    *cpu_rate = (double)samples * (double)(mode == TM_SERIAL ? 1 : T) / c;
+    return (double)samples / t;
+}
+
+void bench_train(Ctx *cx) {
+    bench_header(cx, "train", "train_local() throughput, default model (Adam, electrical data)");
+    if (cx->rank == 0) {
+        const size_t n = 4096;
+        TrainSetup ts;
+        bench_train_setup(&ts, n);
+        const ModelLayout *L = &ts.L;
+        double fps = bench_flops_train_sample(L);
+        printf("# model %zu", L->shape.n_in);
+        for (size_t l = 0; l < L->shape.n_hidden; l++) printf("-%zu", L->shape.hidden[l]);
+        printf("-%zu, P = %zu, %zu rows; FLOP per sample %.0f = forward %.0f + weight grads %.0f "
+               "+ back-propagated errors %.0f (Adam step per batch not counted)\n",
+               L->shape.n_out, L->n_params, n, fps, bench_flops_forward(L), bench_flops_forward(L),
+               fps - 2.0 * bench_flops_forward(L));
+        if (cx->peak_fma > 0.0)
+            printf("# %% of peak: GFLOP/s / (threads x single-core peak); fma peak %.2f (%s), "
+                   "build mul+add peak %.2f GFLOP/s\n",
+                   cx->peak_fma, cx->fma_isa, cx->peak_build);
+        else
+            printf("# run `fedalign bench peak train` for %% of peak\n");
+        printf("# modes: serial = 1 thread; batch = threads split each mini-batch (chunks of %d "
+               "rows); clients = each thread trains its own client\n",
+               FA_CHUNK);
+        printf("# cpu: samples x threads per process CPU second (what the cores deliver while we "
+               "hold them; robust to a busy machine), %%fma-cpu against the FMA peak per CPU "
+               "second\n");
+        printf("# %6s %-8s %7s %12s %12s %12s %9s %8s %8s %12s %8s\n", "batch", "mode", "threads",
+               "min", "median", "max", "GFLOP/s", "%fma", "%build", "cpu median", "%fma-cpu");
+        printf("# %6s %-8s %7s %12s %12s %12s\n", "", "", "", "samples/s", "samples/s",
+               "samples/s");
+        int T = cx->threads;
+        size_t P = L->n_params;
+        double *rates = xmalloc(cx->o.reps * sizeof(double));
+        double *crates = xmalloc(cx->o.reps * sizeof(double));
+        float *params = xalloc_aligned((size_t)T * P * sizeof(float));
+        Workspace *ws = xcalloc((size_t)T, sizeof(Workspace));
+        for (size_t bi = 0; bi < cx->o.n_batches; bi++) {
+            size_t B = cx->o.batches[bi];
+            for (int t = 0; t < T; t++) workspace_build(&ws[t], L, B);
+            for (int m = 0; m < 3; m++) {
+                TrainMode mode = (TrainMode)m;
+                if (mode != TM_SERIAL && T == 1) continue;
+                int thr = mode == TM_SERIAL ? 1 : T;
+                TrainOpts o = ts.cfg->local;
+                o.batch = B;
+                o.mu = 0.0;
+                o.epochs = 1.0;
+                /* calibrate: whole epochs so that a repetition lasts about min_time */
+                double crate, rate = train_rep(cx, &ts, mode, thr, ws, params, &o, 0, &crate);
+                double per_thread = mode == TM_CLIENTS ? rate / thr : rate;
+                double ep = ceil(cx->o.min_time * per_thread / (double)n);
+                o.epochs = ep < 1.0 ? 1.0 : ep > 1e4 ? 1e4 : ep;
+                for (size_t r = 0; r < cx->o.warmup + cx->o.reps; r++) {
+                    double v = train_rep(cx, &ts, mode, thr, ws, params, &o, r + 1, &crate);
+                    if (r >= cx->o.warmup) {
+                        rates[r - cx->o.warmup] = v;
+                        crates[r - cx->o.warmup] = crate;
+                    }
+                }
+                BenchStats st, sc;
+                bench_stats(rates, cx->o.reps, &st);
+                bench_stats(crates, cx->o.reps, &sc);
+                double gf = st.median * fps * 1e-9, gfc = sc.median * fps * 1e-9;
+                double pf = cx->peak_fma > 0.0 ? 100.0 * gf / (cx->peak_fma * thr) : nan("");
+                double pb = cx->peak_build > 0.0 ? 100.0 * gf / (cx->peak_build * thr) : nan("");
+                double pfc = cx->peak_fma_cpu > 0.0 ? 100.0 * gfc / (cx->peak_fma_cpu * thr) : nan("");
+                printf("  %6zu %-8s %7d %12.4g %12.4g %12.4g %9.2f %8.1f %8.1f %12.4g %8.1f\n", B,
+                       tm_names[mode], thr, st.min, st.median, st.max, gf, pf, pb, sc.median, pfc);
+                char params_s[160], extra[256];
+                snprintf(params_s, sizeof params_s, "batch=%zu mode=%s threads=%d P=%zu", B,
+                         tm_names[mode], thr, P);
+                snprintf(extra, sizeof extra,
+                         "flop_per_sample=%.0f gflops=%.4g pct_fma_peak=%.3g pct_build_peak=%.3g "
+                         "samples_per_rep=%.0f cpu_median=%.6g pct_fma_peak_cpu=%.3g",
+                         fps, gf, pf, pb, o.epochs * (double)n * (mode == TM_CLIENTS ? thr : 1),
+                         sc.median, pfc);
+                bench_emit(cx, "train", params_s, "samples/s", &st, extra);
+            }
+            for (int t = 0; t < T; t++) workspace_free(&ws[t]);
+        }
+        free(ws);
+        free(params);
+        free(crates);
+        free(rates);
+        bench_train_setup_free(&ts);
+    }
+    comm_barrier();
+    bench_flush(cx);
+}
+
