@@ -1,15 +1,20 @@
 /*
  * bench_aggregate.c: `fedalign bench aggregate`, the cost of one phase-2 aggregation.
  *
- * This file MIRRORS fl.c's aggregation: agg_fedavg, agg_similarity (mean reference) and
- * agg_similarity_prev (previous-update reference) rebuild fl.c's per-round path from
- * the same kernels in the same order (fixed-point accumulation per thread, the thread
- * sum, the collectives, fl_apply_update) on synthetic client models, so a change to
- * fl.c's aggregation must be repeated here until this benchmark calls the production
- * round code instead (everything fl.c-specific is in this one file for that swap).
- * Each kernel is timed as the max over ranks with a barrier before every repetition,
- * next to a bare Allreduce of P floats, for each P in --p.
+ * It runs the production round code (round.h), the way HPCG times its own kernels: per
+ * client round_accumulate from a trained model, round_sum_threads, round_second_pass for
+ * the mean reference, round_finish (the one Reduce and the scalars' broadcast) and the
+ * server step on rank 0, on synthetic client models, for three rules:
+ *   fedavg           weight = training rows: the fused one-pass path;
+ *   similarity       the dual criterion with the mean-update reference: the first pass
+ *                    storing deltas, an Allreduce of P + 1 int64, the weighted second pass;
+ *   similarity_prev  the dual criterion with the previous-update reference (one pass with
+ *                    the cosine, no extra collective).
+ * Only local training is left out (bench train measures it). Each rule is timed as the max
+ * over ranks with a barrier before every repetition, next to a bare Allreduce of P floats,
+ * for each P in --p.
  */
+#include <math.h>
 #include <omp.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,12 +25,9 @@
 #include "bench_internal.h"
 #include "fedalign/aggregate.h"
 #include "fedalign/comm.h"
+#include "fedalign/round.h"
 #include "fedalign/rng.h"
 #include "fedalign/timer.h"
-
-/* extra int64 slots after the P sums, as in fl.c's per-round reduce buffer */
-#define AGG_X 8
-enum { AX_DEN = 0, AX_SELECTED = 5 };
 
 typedef struct {
     size_t P, L;          /* parameters, clients on this rank */
@@ -34,19 +36,17 @@ typedef struct {
     float *global, *out;  /* (P) phi^r, phi^{r+1} */
     float *trained;       /* (L, P) the clients' models after local training */
     float *w;             /* (nt, P) per-thread scratch: the client's delta */
-    float *deltas;        /* (L, P) stored deltas (mean reference only) */
-    double *dnorm2;       /* (L) |delta|^2 from the first pass (mean reference only) */
-    float *ref;           /* (P) mean update */
+    float *ref;           /* (P) cosine reference */
     float *fbuf;          /* (P) bare Allreduce buffer */
-    int64_t *tacc, *acc;  /* (nt, P + AGG_X), (P + AGG_X) */
-    bool *tok;            /* (nt) */
+    RoundBuf rb;
+    RoundStore st;        /* stored deltas of the mean reference */
+    ClientUpdate *u;      /* (L) */
     double *score;        /* (L) s_t */
-    int64_t *q;           /* (L) */
     size_t *ntrain;       /* (L) FedAvg weights */
-    double t_comm;        /* seconds in collectives during the last call */
+    Timers t;             /* FA_T_COMM: seconds in the round's collectives */
 } AggBuf;
 
-static void agg_alloc(AggBuf *a, size_t P, size_t L, int nt, bool with_deltas) {
+static void agg_alloc(AggBuf *a, size_t P, size_t L, int nt) {
     memset(a, 0, sizeof *a);
     a->P = P;
     a->L = L;
@@ -58,13 +58,12 @@ static void agg_alloc(AggBuf *a, size_t P, size_t L, int nt, bool with_deltas) {
     a->fbuf = xalloc_aligned(P * sizeof(float));
     a->trained = xalloc_aligned(L * P * sizeof(float));
     a->w = xalloc_aligned((size_t)nt * P * sizeof(float));
-    if (with_deltas) a->deltas = xalloc_aligned(L * P * sizeof(float));
-    a->dnorm2 = xcalloc(L, sizeof(double));
-    a->tacc = xalloc_aligned((size_t)nt * (P + AGG_X) * sizeof(int64_t));
-    a->acc = xalloc_aligned((P + AGG_X) * sizeof(int64_t));
-    a->tok = xcalloc((size_t)nt, sizeof(bool));
+    round_buf_init(&a->rb, P, nt);
+    a->st.delta = xalloc_aligned(L * P * sizeof(float));
+    a->st.norm2 = xcalloc(L, sizeof(double));
+    a->st.alist = xcalloc(L, sizeof(size_t));
+    a->u = xcalloc(L, sizeof(ClientUpdate));
     a->score = xcalloc(L, sizeof(double));
-    a->q = xcalloc(L, sizeof(int64_t));
     a->ntrain = xcalloc(L, sizeof(size_t));
     /* a global model of O(0.1) values and client updates of O(1e-3), as after a few epochs
      * of Adam; a cheap hash, not the Philox streams, because P x L reaches 1e8 values */
@@ -89,148 +88,42 @@ static void agg_free(AggBuf *a) {
     free(a->fbuf);
     free(a->trained);
     free(a->w);
-    free(a->deltas);
-    free(a->dnorm2);
-    free(a->tacc);
-    free(a->acc);
-    free(a->tok);
+    round_buf_free(&a->rb);
+    free(a->st.delta);
+    free(a->st.norm2);
+    free(a->st.alist);
+    free(a->u);
     free(a->score);
-    free(a->q);
     free(a->ntrain);
 }
 
-static void agg_zero(AggBuf *a) {
-    memset(a->tacc, 0, (size_t)a->nt * (a->P + AGG_X) * sizeof(int64_t));
-    for (int t = 0; t < a->nt; t++) a->tok[t] = true;
-}
-
-/* fl.c sum_thread_acc: integer sum of the per-thread accumulators, agreement over ranks */
-static void agg_sum_threads(AggBuf *a) {
-    const size_t m = a->P + AGG_X;
-    memset(a->acc, 0, m * sizeof(int64_t));
-    bool ok = true;
-    for (int t = 0; t < a->nt; t++) {
-        ok = ok && a->tok[t];
-        ok = ok && fixed_add(a->acc, a->tacc + (size_t)t * m, m);
-    }
-    double t0 = timer_now();
-    bool all = comm_all(ok);
-    a->t_comm += timer_now() - t0;
-    CHECK(all, "bench aggregate: fixed-point accumulation failed");
-}
-
-/* fl.c's end of a round: the one Reduce of P + 8 int64, the 8 extras broadcast, and the
- * update applied on rank 0 */
-static void agg_finish(AggBuf *a) {
+/* One aggregation under rule rr, as fl_round.c runs it after local training; returns the
+ * seconds spent in the round's collectives. */
+static double agg_round(AggBuf *a, const RoundRule *rr) {
     const size_t P = a->P;
-    int64_t dsum = 0;
-    for (size_t i = 0; i < a->L; i++) dsum += a->q[i];
-    a->acc[P + AX_DEN] = dsum;
-    double t0 = timer_now();
-    comm_reduce_sum_i64(a->acc, P + AGG_X, 0);
-    comm_bcast_bytes(a->acc + P, AGG_X * sizeof(int64_t), 0);
-    a->t_comm += timer_now() - t0;
-    if (comm_rank() == 0 && a->acc[P + AX_DEN] > 0)
-        fl_apply_update(a->out, a->global, a->acc, a->acc[P + AX_DEN], 1.0, P);
-}
-
-/* FedAvg (fl.c kern_train_clients without store_delta): delta, bound check and
- * q_t * fixed(delta) into the thread's accumulator in one pass, as soon as the client is
- * done */
-static void agg_fedavg(AggBuf *a) {
-    const size_t P = a->P;
-    a->t_comm = 0.0;
-    agg_zero(a);
+    const bool store = rr->mean_reference, dual = rr->weight == FA_WEIGHT_DUAL;
+    timers_reset(&a->t);
+    const double refnorm2 = dual && !store ? vec_dot(a->ref, a->ref, P) : 0.0;
+    round_begin(&a->rb);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(a->nt) if (a->over_clients)
     for (size_t i = 0; i < a->L; i++) {
-        int tid = omp_get_thread_num();
-        float *w = a->w + (size_t)tid * P;
-        int64_t *ta = a->tacc + (size_t)tid * (P + AGG_X);
-        int64_t q = (int64_t)a->ntrain[i];
-        a->q[i] = q;
-        if (fixed_delta_accumulate_q(ta, w, a->trained + i * P, a->global, q,
-                                     (float)FA_UPDATE_MAX, NULL, P) != FA_DELTA_OK)
-            a->tok[tid] = false;
+        const int tid = omp_get_thread_num();
+        ClientUpdate *u = &a->u[i];
+        *u = (ClientUpdate){FA_ST_SELECTED, 0, NAN, a->score[i], 0.5, 1.0};
+        round_accumulate(&a->rb, tid, rr, u, a->trained + i * P, a->w + (size_t)tid * P, a->global,
+                         a->ref, refnorm2, a->ntrain[i], NULL, store ? a->st.delta + i * P : NULL,
+                         store ? &a->st.norm2[i] : NULL);
     }
-    agg_sum_threads(a);
-    agg_finish(a);
-}
-
-/* Fed-Meta-Align with the mean-update reference (fl.c kern_train_clients with
- * store_delta: delta, bound check, store, |delta|^2 and fixed(delta) in one pass; the
- * Allreduce of P + 1 int64; the reference and |ref|^2; kern_weight_stored: per thread a
- * block of clients, the next client's dot product in the current client's accumulation
- * loop) */
-static void agg_similarity(AggBuf *a) {
-    const size_t P = a->P, L = a->L;
-    const double floor_c = 0.1;
-    a->t_comm = 0.0;
-    agg_zero(a);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(a->nt) if (a->over_clients)
-    for (size_t i = 0; i < L; i++) {
-        int tid = omp_get_thread_num();
-        int64_t *ta = a->tacc + (size_t)tid * (P + AGG_X);
-        if (fixed_delta_accumulate_q(ta, a->deltas + i * P, a->trained + i * P, a->global, 1,
-                                     (float)FA_UPDATE_MAX, &a->dnorm2[i], P) != FA_DELTA_OK)
-            a->tok[tid] = false;
-        ta[P + AX_SELECTED] += 1;
+    round_sum_threads(&a->rb);
+    if (store) round_second_pass(&a->rb, rr, a->u, a->L, &a->st, a->ref, a->over_clients, &a->t);
+    const int64_t cnt[3] = {0, 0, 0};
+    round_finish(&a->rb, a->u, a->L, dual, cnt, false, &a->t);
+    CHECK(a->rb.x.selected > 0, "bench aggregate: no update was aggregated");
+    if (comm_rank() == 0) {
+        memcpy(a->out, a->global, P * sizeof(float));
+        round_server_step(&a->rb, a->out, 1.0);
     }
-    agg_sum_threads(a);
-    a->acc[P] = a->acc[P + AX_SELECTED];
-    double t0 = timer_now();
-    comm_allreduce_sum_i64(a->acc, P + 1);
-    a->t_comm += timer_now() - t0;
-    int64_t tot = a->acc[P];
-    for (size_t j = 0; j < P; j++)
-        a->ref[j] = tot ? (float)(fixed_to_double(a->acc[j]) / (double)tot) : 0.0f;
-    const double bb = vec_dot(a->ref, a->ref, P);
-    agg_zero(a);
-#pragma omp parallel num_threads(a->over_clients ? a->nt : 1) if (a->over_clients)
-    {
-        const int tid = omp_get_thread_num(), T = omp_get_num_threads();
-        const size_t k0 = L * (size_t)tid / (size_t)T, k1 = L * (size_t)(tid + 1) / (size_t)T;
-        int64_t *ta = a->tacc + (size_t)tid * (P + AGG_X);
-        double ab = k0 < k1 ? vec_dot(a->deltas + k0 * P, a->ref, P) : 0.0;
-        for (size_t k = k0; k < k1; k++) {
-            const float *d = a->deltas + k * P;
-            double th = vec_cosine_parts(ab, a->dnorm2[k], bb);
-            int64_t q = fl_quantize_weight(fa_dual_weight(a->score[k], th, floor_c));
-            a->q[k] = q;
-            bool ok = k + 1 < k1 ? fixed_accumulate_q_dot(ta, d, q, d + P, a->ref, &ab, P)
-                                 : fixed_accumulate_q(ta, d, q, P);
-            if (!ok) a->tok[tid] = false;
-        }
-    }
-    agg_sum_threads(a);
-    agg_finish(a);
-}
-
-/* Fed-Meta-Align with the previous-update reference (--reference prev; fl.c
- * kern_train_clients, similarity without store_delta): per client delta, bound check,
- * delta.ref and |delta|^2 in one pass (vec_delta_dot), the weight, then q_t * fixed(delta)
- * in a second pass over the in-cache delta; no extra collective. The reference is the
- * last global step, known on every rank; |ref|^2 once per round. */
-static void agg_similarity_prev(AggBuf *a) {
-    const size_t P = a->P;
-    const double floor_c = 0.1;
-    a->t_comm = 0.0;
-    agg_zero(a);
-    const double bb = vec_dot(a->ref, a->ref, P);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(a->nt) if (a->over_clients)
-    for (size_t i = 0; i < a->L; i++) {
-        int tid = omp_get_thread_num();
-        float *w = a->w + (size_t)tid * P;
-        int64_t *ta = a->tacc + (size_t)tid * (P + AGG_X);
-        double ab, aa;
-        bool ok = vec_delta_dot(w, a->trained + i * P, a->global, a->ref, (float)FA_UPDATE_MAX,
-                                &ab, &aa, P);
-        double th = vec_cosine_parts(ab, aa, bb);
-        int64_t q = fl_quantize_weight(fa_dual_weight(a->score[i], th, floor_c));
-        a->q[i] = q;
-        if (!ok || !fixed_accumulate_q(ta, w, q, P)) a->tok[tid] = false;
-    }
-    agg_sum_threads(a);
-    agg_finish(a);
+    return a->t.acc[FA_T_COMM];
 }
 
 /* the default model's P (the first entry 0 of the default list stands for it) */
@@ -255,7 +148,7 @@ static void agg_banner(const Ctx *cx, size_t L) {
                "one aggregation (barrier before each)\n",
                L, cx->ranks, cx->threads);
         printf("# fedavg: per client fixed_delta_accumulate_q (delta, bound, q * fixed, one "
-               "pass); thread sum; Reduce of P+8 int64; fl_apply_update\n");
+               "pass); thread sum; Reduce of P+%zu int64; server step\n", ROUND_NSCALARS);
         printf("# similarity: pass 1 the same with q = 1, storing delta and |delta|^2; "
                "Allreduce of P+1 int64; mean reference and |ref|^2; pass 2 per client "
                "fixed_accumulate_q_dot (accumulation + next client's dot product)\n");
@@ -278,23 +171,25 @@ void bench_aggregate(Ctx *cx) {
     for (size_t pi = 0; pi < cx->o.n_p; pi++) {
         size_t P = cx->o.plist[pi] ? cx->o.plist[pi] : default_model_P();
         AggBuf a;
-        agg_alloc(&a, P, L, cx->threads, true);
+        agg_alloc(&a, P, L, cx->threads);
+        RoundRule fedavg = {.weight = FA_WEIGHT_ROWS}, sim = {.weight = FA_WEIGHT_DUAL,
+                                                              .mean_reference = true, .floor_c = 0.1};
+        RoundRule prev = sim;
+        prev.mean_reference = false;
         for (size_t r = 0; r < nrep; r++) {
             comm_barrier();
             double t0 = timer_now();
-            agg_fedavg(&a);
+            cf[r] = agg_round(&a, &fedavg);
             tf[r] = timer_now() - t0;
-            cf[r] = a.t_comm;
             comm_barrier();
             t0 = timer_now();
-            agg_similarity(&a);
+            cs[r] = agg_round(&a, &sim);
             ts[r] = timer_now() - t0;
-            cs[r] = a.t_comm;
             /* the previous global step as reference: some fixed direction of update size */
             for (size_t j = 0; j < P; j++) a.ref[j] = a.trained[j] - a.global[j];
             comm_barrier();
             t0 = timer_now();
-            agg_similarity_prev(&a);
+            agg_round(&a, &prev);
             tp[r] = timer_now() - t0;
             for (size_t j = 0; j < P; j++) a.fbuf[j] = 1.0f;
             comm_barrier();

@@ -64,7 +64,7 @@ static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const Roun
     }
     u.score = s; /* an attacker reports the score of its honest model */
     const bool store = rr->mean_reference;
-    round_accumulate(&pl->rb, tid, rr, &u, w, pl->global, pl->ref, pl->refnorm2, cd->train.n, &fr,
+    round_accumulate(&pl->rb, tid, rr, &u, w, w, pl->global, pl->ref, pl->refnorm2, cd->train.n, &fr,
                      store ? pl->st.delta + i * pl->P : NULL, store ? &pl->st.norm2[i] : NULL);
     return u;
 }

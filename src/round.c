@@ -11,7 +11,7 @@
  *          delta.ref and |delta|^2 in one loop, then the weighted accumulation;
  *   general  attackers and clipping need the whole delta before anything is decided.
  * OpenMP: round_second_pass's client loop (a compute kernel); the rest is called per
- * client from the caller's parallel loop (client_update in fl_train.c).
+ * client from the caller's parallel loop (client_update in fl_round.c).
  */
 #include "fedalign/round.h"
 
@@ -130,9 +130,10 @@ static int64_t discount(int64_t q, const RoundRule *rr, double time) {
     return (int64_t)llround((double)q * rr->deadline / time);
 }
 
-/* The fused fast path: returns the FA_DELTA_* verdict of fixed_delta_accumulate_q. */
-static void accumulate_fused(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdate *u, float *w,
-                             const float *global, size_t rows, float *stored, double *norm2) {
+/* The fused fast path: delta, bound check, (store,) q_t * fixed(delta) in one loop. */
+static void accumulate_fused(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdate *u,
+                             const float *model, float *w, const float *global, size_t rows,
+                             float *stored, double *norm2) {
     int64_t *ta = round_thread_acc(b, tid);
     const bool late = u->status & FA_ST_LATE;
     int64_t q = 1; /* the mean reference's first pass: weight 1 */
@@ -141,7 +142,7 @@ static void accumulate_fused(RoundBuf *b, int tid, const RoundRule *rr, ClientUp
         if (late) q = discount(q, rr, u->time);
     }
     float *dst = stored ? stored : w;
-    int r = fixed_delta_accumulate_q(ta, dst, w, global, q, (float)FA_UPDATE_MAX, norm2, b->P);
+    int r = fixed_delta_accumulate_q(ta, dst, model, global, q, (float)FA_UPDATE_MAX, norm2, b->P);
     if (r == FA_DELTA_REJECTED) { /* never aggregated, always recorded */
         u->status |= FA_ST_REJECTED;
         return;
@@ -156,11 +157,11 @@ static void accumulate_fused(RoundBuf *b, int tid, const RoundRule *rr, ClientUp
 /* The general path up to the weight: delta, attack, clipping, bound check; stores the
  * delta for the mean reference. Returns true when the caller must weigh and accumulate
  * the delta now (w = delta_t, *th its cosine for the previous-update reference). */
-static bool delta_general(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdate *u, float *w,
-                          const float *global, const float *ref, Rng *fr, float *stored,
-                          double *norm2, double *th) {
+static bool delta_general(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdate *u,
+                          const float *model, float *w, const float *global, const float *ref,
+                          Rng *fr, float *stored, double *norm2, double *th) {
     const size_t P = b->P;
-    vec_sub(w, w, global, P); /* w is now delta_t */
+    vec_sub(w, model, global, P); /* w is now delta_t */
     if (u->status & FA_ST_ATTACKER) attack_update(w, P, rr, fr);
     if (rr->clip > 0.0) {
         double nrm = vec_norm2(w, P);
@@ -187,28 +188,28 @@ static bool delta_general(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdat
     return true;
 }
 
-void round_accumulate(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdate *u, float *w,
-                      const float *global, const float *ref, double refnorm2, size_t rows, Rng *fr,
-                      float *stored, double *stored_norm2) {
+void round_accumulate(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdate *u,
+                      const float *model, float *w, const float *global, const float *ref,
+                      double refnorm2, size_t rows, Rng *fr, float *stored, double *stored_norm2) {
     const double t0 = timer_now();
     const size_t P = b->P;
     const bool simple = !(u->status & FA_ST_ATTACKER) && !(rr->clip > 0.0) && !rr->general_only;
     const bool dual = rr->weight == FA_WEIGHT_DUAL;
     double th = 0.0;
     if (simple && (stored || !dual)) {
-        accumulate_fused(b, tid, rr, u, w, global, rows, stored, stored_norm2);
+        accumulate_fused(b, tid, rr, u, model, w, global, rows, stored, stored_norm2);
         b->tagg[tid] += timer_now() - t0;
         return;
     }
     if (simple) { /* dual, previous-update reference: the same bits as the general path */
         double ab, aa;
-        if (!vec_delta_dot(w, w, global, ref, (float)FA_UPDATE_MAX, &ab, &aa, P)) {
+        if (!vec_delta_dot(w, model, global, ref, (float)FA_UPDATE_MAX, &ab, &aa, P)) {
             u->status |= FA_ST_REJECTED;
             b->tagg[tid] += timer_now() - t0;
             return;
         }
         th = vec_cosine_parts(ab, aa, refnorm2);
-    } else if (!delta_general(b, tid, rr, u, w, global, ref, fr, stored, stored_norm2, &th)) {
+    } else if (!delta_general(b, tid, rr, u, model, w, global, ref, fr, stored, stored_norm2, &th)) {
         b->tagg[tid] += timer_now() - t0;
         return;
     }

@@ -123,8 +123,8 @@ typedef struct {
     size_t *alist;  /* (n) scratch: the clients aggregated in the second pass */
 } RoundStore;
 
-/* The aggregation part of a client's round, from its trained model: w holds the trained
- * model on entry and is overwritten (it becomes delta_t). On entry u->status holds
+/* The aggregation part of a client's round, from its trained model: delta_t = model - global
+ * is written to w (w may be model: in place; with a stored row, the delta goes there). On entry u->status holds
  * FA_ST_SELECTED and maybe FA_ST_LATE/FA_ST_ATTACKER, u->time the device time and u->score
  * s_t; fills u->status, u->q and u->theta and accumulates into thread tid's row (the time
  * spent goes to b->tagg[tid]). rows: training rows; fr: the client's fault stream (noise
@@ -133,9 +133,9 @@ typedef struct {
  * norm of the delta (DUAL with mean reference, else NULL). The fast paths (one fused pass
  * where the weight is known before the delta, one pass with the cosine for the previous-
  * update reference) give the same bits as the general path. */
-void round_accumulate(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdate *u, float *w,
-                      const float *global, const float *ref, double refnorm2, size_t rows, Rng *fr,
-                      float *stored, double *stored_norm2);
+void round_accumulate(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdate *u,
+                      const float *model, float *w, const float *global, const float *ref,
+                      double refnorm2, size_t rows, Rng *fr, float *stored, double *stored_norm2);
 
 /* Second pass of the mean reference: ref = mean of the accepted deltas (one Allreduce of
  * P + 1 int64), then theta_t, q_t and the weighted sums of every aggregated client in u

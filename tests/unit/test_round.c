@@ -81,7 +81,8 @@ static void run(const Inputs *in, RoundRule rr, bool general, Outputs *out) {
                             0.5, in->time[t]};
         memcpy(w, in->trained + t * P, P * sizeof(float));
         const bool store = rr.mean_reference;
-        round_accumulate(&out->b, (int)(t % 3), &rr, u, w, in->global, in->ref, refnorm2,
+        /* in place, as the runs call it (the benchmark passes a separate model) */
+        round_accumulate(&out->b, (int)(t % 3), &rr, u, w, w, in->global, in->ref, refnorm2,
                          in->rows[t], NULL, store ? out->stored + t * P : NULL,
                          store ? &out->norm2[t] : NULL);
     }
