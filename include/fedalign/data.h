@@ -5,9 +5,10 @@
  * Shapes: N = rows, D = features, K = classes, C = clients.
  * Every client's data is a function of (seed, client id) and the data spec
  * alone, built on the rank that owns the client: nothing here depends on how
- * clients are spread over ranks or threads. No MPI in this module; CSV input
- * is read by every rank identically, so input errors are reported with
- * fa_fail() and come out the same everywhere.
+ * clients are spread over ranks or threads. No MPI calls in this module: for CSV
+ * input feddata_build has rank 0 read the file and broadcast its bytes through
+ * comm.h, so every rank parses the same bytes and input errors, reported with
+ * fa_fail(), come out the same everywhere.
  */
 #ifndef FEDALIGN_DATA_H
 #define FEDALIGN_DATA_H
@@ -184,10 +185,12 @@ typedef struct {
     size_t n_local;       /* clients on this rank: ids [first, first + n_local) */
     ClientData *clients;  /* (n_local); owns */
     Dataset public_data;  /* phase-0 data; n = 0 unless requested */
+    size_t n_public;      /* rows of public data the run uses, built or not (every rank) */
 } FedData;
 
 /* Build this rank's clients [first, first + n_local) and, if want_public, the public data.
- * Input errors go through fa_fail() (every rank sees the same input). */
+ * Collective when MPI is initialized (CSV bytes are broadcast from rank 0), serial
+ * otherwise. Input errors go through fa_fail() (every rank sees the same input). */
 void feddata_build(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_clients,
                    size_t first, size_t n_local, bool want_public);
 void feddata_free(FedData *fd);
