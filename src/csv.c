@@ -24,6 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <csv.h>
 
 #include "fedalign/check.h"
@@ -185,37 +189,76 @@ static size_t strtab_intern(StrTable *t, const char *s, bool *added) {
 }
 
 /* Sort order for class and group names: numerically when every value is an integer
- * (so "10" comes after "2"), ties and everything else by strcmp. */
+ * (so "10" comes after "2"), ties and everything else by strcmp. Joined label tuples
+ * ("1,11") compare part by part, each part numerically when that part is an integer
+ * in every tuple. One part (a single column) is the whole string, separator or not. */
+typedef struct {
+    size_t n_parts;
+    bool numeric[FA_MAX_FEATURES];
+} SortKey;
+
 typedef struct {
     const char *s;
-    long long v;
+    const SortKey *key;
     size_t old;
 } SortItem;
 
-static int cmp_numeric(const void *a, const void *b) {
-    const SortItem *p = a, *q = b;
-    if (p->v != q->v) return p->v < q->v ? -1 : 1;
-    return strcmp(p->s, q->s);
+/* Part i of a tuple: *p advances past it; returns its length. */
+static size_t next_part(const char **p, bool last) {
+    const char *s = *p;
+    const char *e = last ? s + strlen(s) : strchr(s, FA_LABEL_SEP);
+    if (!e) e = s + strlen(s); /* cannot happen: every tuple has n_parts parts */
+    *p = *e ? e + 1 : e;
+    return (size_t)(e - s);
 }
 
-static int cmp_text(const void *a, const void *b) {
-    const SortItem *p = a, *q = b;
-    return strcmp(p->s, q->s);
+static bool is_integer(const char *s, size_t n, long long *v) {
+    char buf[CSV_MAX_VALUE + 1]; /* longer values (groups only) are never integers */
+    if (n == 0 || n >= sizeof buf) return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *end = NULL;
+    errno = 0;
+    *v = strtoll(buf, &end, 10);
+    return errno == 0 && end != buf && *end == '\0';
 }
 
-/* map[old index] = rank of the value in sorted order */
-static void sorted_ranks(const StrTable *t, size_t *map) {
-    SortItem *it = xmalloc(t->n * sizeof *it);
-    bool numeric = true;
-    for (size_t i = 0; i < t->n; i++) {
-        char *end = NULL;
-        errno = 0;
-        it[i].s = t->names[i];
-        it[i].old = i;
-        it[i].v = strtoll(t->names[i], &end, 10);
-        if (errno || end == t->names[i] || *end != '\0') numeric = false;
+static int cmp_items(const void *a, const void *b) {
+    const SortItem *p = a, *q = b;
+    const SortKey *key = p->key;
+    const char *x = p->s, *y = q->s;
+    for (size_t i = 0; i < key->n_parts; i++) {
+        const char *xs = x, *ys = y;
+        bool last = i + 1 == key->n_parts;
+        size_t nx = next_part(&x, last), ny = next_part(&y, last);
+        long long vx = 0, vy = 0;
+        if (key->numeric[i] && is_integer(xs, nx, &vx) && is_integer(ys, ny, &vy) && vx != vy)
+            return vx < vy ? -1 : 1;
+        int c = memcmp(xs, ys, nx < ny ? nx : ny);
+        if (c != 0) return c;
+        if (nx != ny) return nx < ny ? -1 : 1;
     }
-    qsort(it, t->n, sizeof *it, numeric ? cmp_numeric : cmp_text);
+    return 0;
+}
+
+/* map[old index] = rank of the value in sorted order; values are tuples of n_parts */
+static void sorted_ranks(const StrTable *t, size_t n_parts, size_t *map) {
+    SortKey key = {.n_parts = n_parts};
+    for (size_t i = 0; i < n_parts; i++) key.numeric[i] = true;
+    SortItem *it = xmalloc((t->n ? t->n : 1) * sizeof *it);
+    for (size_t i = 0; i < t->n; i++) {
+        it[i].s = t->names[i];
+        it[i].key = &key;
+        it[i].old = i;
+        const char *p = t->names[i];
+        for (size_t j = 0; j < n_parts; j++) {
+            const char *ps = p;
+            size_t n = next_part(&p, j + 1 == n_parts);
+            long long v;
+            if (!is_integer(ps, n, &v)) key.numeric[j] = false;
+        }
+    }
+    qsort(it, t->n, sizeof *it, cmp_items);
     for (size_t i = 0; i < t->n; i++) map[it[i].old] = i;
     free(it);
 }
@@ -467,11 +510,20 @@ static void data_row_done(CsvState *st) {
             csv_error_at(st, f->line, c + 1, "empty label value in column '%s'", st->names[c]);
             return;
         }
-        if (len + n >= FA_NAME_LEN) {
-            csv_error_at(st, f->line, c + 1, "label value is too long (at most %d bytes)",
-                         FA_NAME_LEN - 1);
+        if (st->n_lab > 1 && memchr(s, FA_LABEL_SEP, n)) {
+            csv_error_at(st, f->line, c + 1,
+                         "label value '%.*s' in column '%s' contains '%c', which joins the "
+                         "label columns into one class name",
+                         (int)(n < 40 ? n : 40), s, st->names[c], FA_LABEL_SEP);
             return;
         }
+        size_t sep = i > 0;
+        if (len + sep + n >= FA_NAME_LEN) {
+            csv_error_at(st, f->line, c + 1, "label value is too long (at most %d bytes%s)",
+                         FA_NAME_LEN - 1, st->n_lab > 1 ? " for the joined class name" : "");
+            return;
+        }
+        if (sep) label[len++] = FA_LABEL_SEP;
         memcpy(label + len, s, n);
         len += n;
     }
@@ -571,28 +623,41 @@ static void state_free(CsvState *st) {
     strtab_free(&st->groups);
 }
 
-static void parse_file(CsvState *st, FILE *fp) {
+/* The longest physical line (bytes between CR/LF record ends, quoted or not) must
+ * stay under FA_CSV_MAX_LINE: checked up front, so libcsv never buffers a runaway
+ * field. Returns the 1-based number of the first line over the limit, or 0. */
+static size_t long_line(const char *s, size_t n) {
+    size_t line = 1, start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && s[i] != '\n' && s[i] != '\r') continue;
+        if (i - start > FA_CSV_MAX_LINE) return line;
+        if (i < n && !(s[i] == '\n' && i > 0 && s[i - 1] == '\r')) line++;
+        start = i + 1;
+    }
+    return 0;
+}
+
+static void parse_bytes(CsvState *st, const char *s, size_t n) {
+    if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) { /* UTF-8 BOM */
+        s += 3;
+        n -= 3;
+    }
+    size_t too_long = long_line(s, n);
+    if (too_long) {
+        csv_error_at(st, too_long, 0, "line longer than %d bytes (the limit for one CSV line)",
+                     FA_CSV_MAX_LINE);
+        return;
+    }
     struct csv_parser p;
     unsigned char opts = CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL;
     if (csv_init(&p, opts) != 0) {
         csv_error_at(st, 1, 1, "cannot initialize the CSV parser");
         return;
     }
-    char *buf = xmalloc(CSV_CHUNK);
-    bool first = true;
-    for (;;) {
-        size_t got = fread(buf, 1, CSV_CHUNK, fp);
-        if (got == 0) {
-            if (ferror(fp)) csv_error_at(st, st->line, 0, "read error");
-            break;
-        }
-        const char *s = buf;
-        if (first && got >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) { /* UTF-8 BOM */
-            s += 3;
-            got -= 3;
-        }
-        first = false;
-        size_t used = csv_parse(&p, s, got, on_field, on_record, st);
+    /* fed in chunks only so that an error stops the parse early */
+    for (size_t off = 0; off < n && !st->failed; off += CSV_CHUNK) {
+        size_t got = n - off < CSV_CHUNK ? n - off : CSV_CHUNK;
+        size_t used = csv_parse(&p, s + off, got, on_field, on_record, st);
         if (st->failed) break;
         if (used != got) {
             int e = csv_error(&p);
@@ -604,12 +669,76 @@ static void parse_file(CsvState *st, FILE *fp) {
     }
     if (!st->failed && csv_fini(&p, on_field, on_record, st) != 0)
         csv_error_at(st, st->line, st->n_fields + 1, "unterminated quoted field at end of file");
-    free(buf);
     csv_free(&p);
 }
 
-int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group,
-             size_t *n_groups, char *err, size_t errlen) {
+/* Read a whole input file. Only regular files: a FIFO would block in open() (hence
+ * O_NONBLOCK, which regular files ignore) and a device like /dev/zero never ends. */
+int csv_read_file(const char *path, char **bytes, size_t *len, char *err, size_t errlen) {
+    *bytes = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s: %s", path,
+                 S_ISDIR(sb.st_mode) ? "is a directory, not a CSV file"
+                                     : "not a regular file (a pipe, FIFO or device such as "
+                                       "/dev/stdin); CSV input must be a regular file");
+        close(fd);
+        return -1;
+    }
+    if ((uint64_t)sb.st_size > FA_CSV_MAX_BYTES) {
+        snprintf(err, errlen, "%s: file too large (%lld bytes; the limit is %llu bytes)", path,
+                 (long long)sb.st_size, (unsigned long long)FA_CSV_MAX_BYTES);
+        close(fd);
+        return -1;
+    }
+    /* read to end of file, not to st_size: the size can change under us; one byte past
+     * the limit is enough to know it was exceeded */
+    size_t cap = (size_t)sb.st_size + 1, n = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (n == cap) {
+            if (cap > FA_CSV_MAX_BYTES) break;
+            cap = cap * 2 > FA_CSV_MAX_BYTES + 1 ? FA_CSV_MAX_BYTES + 1 : cap * 2;
+            char *b = realloc(buf, cap);
+            CHECK(b, "out of memory reading %s (%zu bytes)", path, cap);
+            buf = b;
+        }
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
+            free(buf);
+            close(fd);
+            return -1;
+        }
+        if (got == 0) break;
+        n += (size_t)got;
+    }
+    close(fd);
+    if (n > FA_CSV_MAX_BYTES) {
+        snprintf(err, errlen, "%s: file too large (more than %llu bytes, the limit)", path,
+                 (unsigned long long)FA_CSV_MAX_BYTES);
+        free(buf);
+        return -1;
+    }
+    *bytes = buf;
+    *len = n;
+    return 0;
+}
+
+int csv_parse_bytes(const CsvSpec *spec, const char *bytes, size_t len, Dataset *out,
+                    DataInfo *info, int32_t **group, size_t *n_groups, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (group) *group = NULL;
     if (n_groups) *n_groups = 0;
@@ -623,13 +752,7 @@ int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group,
     st.errlen = errlen;
     st.line = 1;
 
-    FILE *fp = fopen(spec->path, "rb");
-    if (!fp) {
-        snprintf(err, errlen, "%s: cannot open: %s", spec->path, strerror(errno));
-        return -1;
-    }
-    parse_file(&st, fp);
-    fclose(fp);
+    parse_bytes(&st, bytes, len);
 
     if (!st.failed && !st.have_header) csv_error_at(&st, 1, 1, "empty file (no header row)");
     if (!st.failed && st.n == 0)
@@ -646,7 +769,7 @@ int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group,
 
     /* classes: sorted distinct label strings -> 0..K-1 */
     size_t K = st.labels.n, map[FA_MAX_CLASSES];
-    sorted_ranks(&st.labels, map);
+    sorted_ranks(&st.labels, st.n_lab, map);
     for (size_t i = 0; i < st.n; i++) st.y[i] = (int32_t)map[st.y[i]];
 
     memset(info, 0, sizeof *info);
@@ -670,7 +793,7 @@ int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group,
     if (st.has_group && group) {
         size_t G = st.groups.n;
         size_t *gmap = xmalloc(G * sizeof *gmap);
-        sorted_ranks(&st.groups, gmap);
+        sorted_ranks(&st.groups, 1, gmap);
         int32_t *g = xmalloc(st.n * sizeof *g);
         for (size_t i = 0; i < st.n; i++) g[i] = (int32_t)gmap[st.g[i]];
         free(gmap);
@@ -679,4 +802,17 @@ int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group,
     }
     state_free(&st);
     return 0;
+}
+
+int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group,
+             size_t *n_groups, char *err, size_t errlen) {
+    char *bytes = NULL;
+    size_t len = 0;
+    memset(out, 0, sizeof *out);
+    if (group) *group = NULL;
+    if (n_groups) *n_groups = 0;
+    if (csv_read_file(spec->path, &bytes, &len, err, errlen) != 0) return -1;
+    int rc = csv_parse_bytes(spec, bytes, len, out, info, group, n_groups, err, errlen);
+    free(bytes);
+    return rc;
 }

@@ -55,7 +55,7 @@ void datacmd_describe(const FedData *fd, FILE *out) {
             tot[0] + tot[1] + tot[2]);
     for (size_t c = 0; c < k; c++) fprintf(out, " %7zu", hist[c]);
     fprintf(out, "\n# total over %zu clients; public data: %zu rows\n", fd->n_local,
-            fd->public_data.n);
+            fd->n_public);
 }
 
 // ----------------------------------------------------------------------------

@@ -3,8 +3,9 @@
  * set every rank builds for its own clients (generated devices or a CSV pool).
  *
  * Decomposition independence: a client's rows depend on (seed, client id, spec) only.
- * Generated clients draw from their own streams; for CSV data every rank loads the
- * whole file and computes the whole partition, then keeps its own clients. Checks
+ * Generated clients draw from their own streams; for CSV data rank 0 reads the file,
+ * every rank parses the same broadcast bytes and computes the whole partition, then
+ * keeps its own clients. Checks
  * that must fail on every rank (a client without training rows) are done over all
  * clients on every rank, so fa_fail() is reached everywhere with the same message.
  */
@@ -16,12 +17,14 @@
 #include <string.h>
 
 #include "fedalign/check.h"
+#include "fedalign/comm.h"
 #include "fedalign/rng.h"
 
 // N = rows, D = features, K = classes, C = clients
 
 #define FA_PUBLIC_CHUNK 1024 /* public generated data: rows per gen_samples call */
 #define FA_PERTURB_SUB 32    /* FA_RNG_DEVICE sub-streams for CSV sensor perturbation */
+#define FA_FEW_TEST_ROWS 10  /* below this, a client's test accuracy is worth a warning */
 
 // ----------------------------------------------------------------------------
 // plain datasets
@@ -78,6 +81,51 @@ static void split_counts(size_t m, double val_frac, double test_frac, size_t *nv
     }
     *nv = v;
     *nt = t;
+}
+
+/* Degenerate splits. A client's split sizes follow from its label histogram alone
+ * (split_counts per class), so every rank can check every client before anything is
+ * built. A client with no test rows has no accuracy (NaN in every table): refused. A
+ * client with a handful reports accuracies in coarse steps (1 row: "100 %"): the
+ * smallest such split is named once, on rank 0, with the numbers. */
+typedef struct {
+    size_t min_test;   /* fewest test rows of any client so far */
+    size_t client;     /* that client */
+    size_t rows;       /* its rows in all splits */
+    bool any;
+} SplitScan;
+
+static void scan_split(SplitScan *sc, const SplitSpec *sp, const size_t *hist, size_t k,
+                       size_t client) {
+    size_t test = 0, rows = 0;
+    for (size_t c = 0; c < k; c++) {
+        size_t nv, nt;
+        split_counts(hist[c], sp->val_frac, sp->test_frac, &nv, &nt);
+        test += nt;
+        rows += hist[c];
+    }
+    if (!sc->any || test < sc->min_test) {
+        sc->min_test = test;
+        sc->client = client;
+        sc->rows = rows;
+        sc->any = true;
+    }
+}
+
+static void check_splits(const SplitScan *sc, const SplitSpec *sp) {
+    if (!sc->any) return;
+    if (sc->min_test == 0)
+        fa_fail("client %zu would get no test rows (it has %zu rows; each class gives "
+                "round(rows x %g) to test, none when a class has 1 or 2 rows), so its accuracy "
+                "is undefined: use fewer clients, more rows per client or a larger --test-frac",
+                sc->client, sc->rows, sp->test_frac);
+    if (sc->min_test < FA_FEW_TEST_ROWS && comm_rank() == 0) {
+        fprintf(stderr,
+                "fedalign: warning: client %zu has only %zu test rows (of %zu rows): its test "
+                "accuracy moves in steps of %.3g %%\n",
+                sc->client, sc->min_test, sc->rows, 100.0 / (double)sc->min_test);
+        fflush(stderr);
+    }
 }
 
 /* Rows grouped by label (counting sort, so each class keeps row order). off has
@@ -170,19 +218,22 @@ static void build_generated(FedData *fd, const DataSpec *spec, uint64_t seed, bo
               info->d <= FA_MAX_FEATURES,
           "generator gave D=%zu K=%zu", info->d, info->k);
 
-    /* A client without rows (possible only with min_per_client = 0) must fail on every
-     * rank alike, so then every rank looks at every client's size. */
-    if (spec->part.min_per_client == 0) {
-        for (size_t t = 0; t < fd->n_clients; t++) {
-            size_t hist[FA_MAX_CLASSES], n = 0;
-            partition_gen_hist(&spec->part, seed, t, info->k, spec->samples_per_client, hist);
-            for (size_t c = 0; c < info->k; c++) n += hist[c];
-            if (n == 0)
-                fa_fail("client %zu would get no training rows (0 rows; use a minimum of at "
-                        "least 1 row per client or more samples per client)",
-                        t);
-        }
+    /* A client without rows (possible only with min_per_client = 0) or without test
+     * rows must fail on every rank alike, so every rank looks at every client's sizes
+     * (a histogram draw per client: cheap next to generating the samples). */
+    SplitScan sc = {0};
+    for (size_t t = 0; t < fd->n_clients; t++) {
+        size_t hist[FA_MAX_CLASSES], n = 0;
+        partition_gen_hist(&spec->part, seed, t, info->k, spec->samples_per_client, hist);
+        for (size_t c = 0; c < info->k; c++) n += hist[c];
+        if (n == 0)
+            fa_fail("client %zu would get no training rows (0 rows; use a minimum of at "
+                    "least 1 row per client or more samples per client)",
+                    t);
+        scan_split(&sc, &spec->split, hist, info->k, t);
     }
+    check_splits(&sc, &spec->split);
+    fd->n_public = spec->public_samples;
 
     const size_t first = fd->first, n_local = fd->n_local;
     ClientData *clients = fd->clients;
@@ -281,6 +332,39 @@ static void perturb_client(Dataset *ds, double level, const double *sd, uint64_t
     }
 }
 
+/* Load a CSV so that every rank parses the same bytes: rank 0 reads the file and
+ * broadcasts them (comm_bcast_bytes chunks large buffers), every rank parses. A path
+ * that only some ranks can open (node-local, /dev/stdin) or whose contents differ
+ * between nodes therefore cannot split the ranks; a read error on rank 0 reaches
+ * every rank with its message, and the parse fails (or not) everywhere alike.
+ * Without MPI (serial unit tests) the caller reads the file itself. */
+static void load_csv_agreed(const CsvSpec *cs, Dataset *out, DataInfo *info, int32_t **group,
+                            size_t *n_groups) {
+    char err[1024 + FA_PATH_LEN] = "";
+    char *bytes = NULL;
+    size_t len = 0;
+    if (!comm_is_initialized()) {
+        if (csv_read_file(cs->path, &bytes, &len, err, sizeof err)) fa_fail("%s", err);
+    } else {
+        uint64_t head[2] = {0, 0}; /* read ok, length */
+        if (comm_rank() == 0) {
+            head[0] = csv_read_file(cs->path, &bytes, &len, err, sizeof err) == 0;
+            head[1] = len;
+        }
+        comm_bcast_bytes(head, sizeof head, 0);
+        if (!head[0]) {
+            comm_bcast_bytes(err, sizeof err, 0);
+            fa_fail("%s", err);
+        }
+        len = (size_t)head[1];
+        if (comm_rank() != 0) bytes = xmalloc(len ? len : 1);
+        comm_bcast_bytes(bytes, len, 0);
+    }
+    int rc = csv_parse_bytes(cs, bytes, len, out, info, group, n_groups, err, sizeof err);
+    free(bytes);
+    if (rc) fa_fail("%s", err);
+}
+
 static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool want_public) {
     char err[1024 + FA_PATH_LEN];
     CsvSpec cs = spec->csv;
@@ -293,8 +377,7 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
     Dataset all;
     int32_t *group = NULL;
     size_t n_groups = 0;
-    if (csv_load(&cs, &all, &fd->info, by_column ? &group : NULL, &n_groups, err, sizeof err))
-        fa_fail("%s", err);
+    load_csv_agreed(&cs, &all, &fd->info, by_column ? &group : NULL, &n_groups);
     const size_t n = all.n, d = all.d, K = fd->info.k;
 
     /* public (phase 0) rows: a separate file, or a stratified held-out part */
@@ -306,17 +389,25 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
         ps.group_col[0] = '\0';
         Dataset pub;
         DataInfo pinfo;
-        if (csv_load(&ps, &pub, &pinfo, NULL, NULL, err, sizeof err)) fa_fail("%s", err);
+        load_csv_agreed(&ps, &pub, &pinfo, NULL, NULL);
         char why[256];
         if (!same_info(&fd->info, &pinfo, why, sizeof why))
             fa_fail("%s: public data must have the same features and classes as %s: %s",
                     spec->public_csv, spec->csv.path, why);
+        fd->n_public = pub.n;
         if (want_public)
             fd->public_data = pub;
         else
             dataset_free(&pub);
     } else {
         mark_public(&all, spec->public_frac, spec->split.block, seed, is_pub);
+        for (size_t i = 0; i < n; i++) fd->n_public += is_pub[i];
+        /* phase 0 on no rows gives NaN everywhere; every rank counted the same rows */
+        if (fd->n_public == 0)
+            fa_fail("%s: --public-frac %g holds out no public rows (round(rows x %g) per class "
+                    "is 0 for every class of these %zu rows): raise --public-frac or give a "
+                    "public file with --public csv:FILE",
+                    spec->csv.path, spec->public_frac, spec->public_frac, n);
         if (want_public) {
             size_t m = 0;
             size_t *idx = xmalloc(n * sizeof *idx);
@@ -344,14 +435,20 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
         fa_fail("%s: %s", spec->csv.path, err);
 
     /* every rank checks every client, so a failure is seen everywhere alike */
-    size_t *count = xcalloc(fd->n_clients, sizeof *count);
+    size_t *count = xcalloc(fd->n_clients * K, sizeof *count); /* (C, K) label histograms */
     for (size_t i = 0; i < np; i++)
-        if (client_of[i] >= 0) count[client_of[i]]++;
-    for (size_t t = 0; t < fd->n_clients; t++)
-        if (count[t] == 0)
+        if (client_of[i] >= 0) count[(size_t)client_of[i] * K + (size_t)py[i]]++;
+    SplitScan sc = {0};
+    for (size_t t = 0; t < fd->n_clients; t++) {
+        size_t rows = 0;
+        for (size_t c = 0; c < K; c++) rows += count[t * K + c];
+        if (rows == 0)
             fa_fail("client %zu has no training rows (no rows at all) after partitioning %zu "
                     "rows of %s over %zu clients",
                     t, np, spec->csv.path, fd->n_clients);
+        scan_split(&sc, &spec->split, count + t * K, K, t);
+    }
+    check_splits(&sc, &spec->split);
 
     double sd[FA_MAX_FEATURES] = {0};
     if (spec->perturb > 0.0 && np > 1) {

@@ -5,9 +5,10 @@
  * Shapes: N = rows, D = features, K = classes, C = clients.
  * Every client's data is a function of (seed, client id) and the data spec
  * alone, built on the rank that owns the client: nothing here depends on how
- * clients are spread over ranks or threads. No MPI in this module; CSV input
- * is read by every rank identically, so input errors are reported with
- * fa_fail() and come out the same everywhere.
+ * clients are spread over ranks or threads. No MPI calls in this module: for CSV
+ * input feddata_build has rank 0 read the file and broadcast its bytes through
+ * comm.h, so every rank parses the same bytes and input errors, reported with
+ * fa_fail(), come out the same everywhere.
  */
 #ifndef FEDALIGN_DATA_H
 #define FEDALIGN_DATA_H
@@ -74,18 +75,39 @@ void gen_samples(FaDataKind kind, const GenOptions *opt, uint64_t seed, uint64_t
 
 typedef struct {
     char path[FA_PATH_LEN];
-    char label_cols[256];    /* "G,C,B,A" (joined) or "label"; empty = last column */
+    char label_cols[256];    /* "G,C,B,A" (a tuple) or "label"; empty = last column */
     char feature_cols[1024]; /* comma list; empty = every other numeric column */
     char group_col[FA_NAME_LEN]; /* column used for --partition column:NAME; may be empty */
 } CsvSpec;
 
-/* Load a numeric CSV. Labels are the distinct values of the label column(s) (joined
- * with '' when several), sorted, mapped to 0..K-1 and named in info->class_names.
+/* Input limits: a CSV file of at most FA_CSV_MAX_BYTES bytes (it is held in memory
+ * whole, on every rank) and physical lines of at most FA_CSV_MAX_LINE bytes. */
+#define FA_CSV_MAX_BYTES ((size_t)1 << 30)
+#define FA_CSV_MAX_LINE (1 << 20)
+/* Joins the values of several label columns into one class name ("1,11"); a value
+ * that contains it is refused, so distinct tuples never share a name. */
+#define FA_LABEL_SEP ','
+
+/* Read a whole CSV file into a malloc'ed buffer (*bytes, *len). Refuses anything but
+ * a regular file (a FIFO, /dev/stdin, /dev/zero, a directory) without blocking, and
+ * files over FA_CSV_MAX_BYTES. Returns 0, or -1 with "path: message" in err. */
+int csv_read_file(const char *path, char **bytes, size_t *len, char *err, size_t errlen);
+
+/* Parse a numeric CSV held in memory (bytes[0..len), not NUL-terminated); spec->path
+ * names it in messages. Labels are the distinct values of the label column, or the
+ * tuples of the label columns joined with FA_LABEL_SEP ("1,11"), sorted, mapped to
+ * 0..K-1 and named in info->class_names. Order: numerically when every value is an
+ * integer (so "10" after "2"), else by strcmp; joined tuples column by column, each
+ * column numerically when all its values are integers.
  * group (optional, may be NULL) receives a malloc'ed (n) array with the values of
  * spec->group_col mapped to 0..G-1, and *n_groups the count.
  * Returns 0, or -1 with "file:line:column: message" in err. Pure: no printing.
  * (line = physical line, column = 1-based CSV field; column 0 = the line as a whole.
- * Integer-valued labels sort numerically, others by strcmp; unnamed columns are ignored.) */
+ * Unnamed columns are ignored.) */
+int csv_parse_bytes(const CsvSpec *spec, const char *bytes, size_t len, Dataset *out,
+                    DataInfo *info, int32_t **group, size_t *n_groups, char *err, size_t errlen);
+
+/* csv_read_file(spec->path) then csv_parse_bytes: one process reading its own copy. */
 int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group,
              size_t *n_groups, char *err, size_t errlen);
 
@@ -163,10 +185,12 @@ typedef struct {
     size_t n_local;       /* clients on this rank: ids [first, first + n_local) */
     ClientData *clients;  /* (n_local); owns */
     Dataset public_data;  /* phase-0 data; n = 0 unless requested */
+    size_t n_public;      /* rows of public data the run uses, built or not (every rank) */
 } FedData;
 
 /* Build this rank's clients [first, first + n_local) and, if want_public, the public data.
- * Input errors go through fa_fail() (every rank sees the same input). */
+ * Collective when MPI is initialized (CSV bytes are broadcast from rank 0), serial
+ * otherwise. Input errors go through fa_fail() (every rank sees the same input). */
 void feddata_build(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_clients,
                    size_t first, size_t n_local, bool want_public);
 void feddata_free(FedData *fd);

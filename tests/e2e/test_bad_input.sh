@@ -143,6 +143,49 @@ else
 fi
 check_bad "bad_nan.csv:4:1: NaN/Inf" suite --preset tiny $(csv "$DATA/bad_nan.csv")
 
+# ---- input agreement, non-regular inputs, limits, degenerate data (issue 14: 1, 5, 10, 12)
+# /dev/stdin is a pipe on rank 0 and /dev/null elsewhere: refused on every rank, no hang
+check_bad "/dev/stdin: not a regular file" run --preset tiny --dataset csv:/dev/stdin --clients 3 < "$DATA/csv_pool.csv"
+mkfifo "$WORK/fifo.csv"   # no writer: a plain open() would block forever
+check_bad "fifo.csv: not a regular file" run --preset tiny $(csv "$DATA/csv_pool.csv") --public "csv:$WORK/fifo.csv"
+check_bad "/dev/zero: not a regular file" run --preset tiny $(csv /dev/zero)
+{ printf 'a,label\n1,x\n'; head -c 1100000 /dev/zero | tr '\0' 7; printf ',y\n'; } > "$WORK/longline.csv"
+check_bad "longline.csv:3:0: line longer than 1048576 bytes" run --preset tiny $(csv "$WORK/longline.csv")
+check_bad "bad_label_sep.csv:3:1: label value '1,1' in column 'l1' contains ','" run --preset tiny $(csv "$DATA/bad_label_sep.csv") --label-cols l1,l2
+check_bad "would get no test rows" run --preset tiny $(csv "$DATA/csv_pool.csv") --clients 40 --min-samples 1
+printf 'a,label\n1,x\n2,x\n3,x\n4,y\n5,y\n6,y\n' > "$WORK/tiny_classes.csv"
+check_bad "holds out no public rows" run --preset tiny $(csv "$WORK/tiny_classes.csv") --clients 2 --min-samples 1
+
+# the same relative path names a good file on rank 0 and a bad one (or none) on rank 1:
+# only rank 0 reads, so the run works and matches a run on the good file everywhere
+mkdir -p "$WORK/r0" "$WORK/r1"
+cp "$DATA/csv_pool.csv" "$WORK/r0/in.csv"
+cp "$DATA/bad_nan.csv" "$WORK/r1/in.csv"
+AG="run --preset tiny --quiet --clients 3 --method fedavg --rounds 2"
+timeout "$LIMIT" "$MPIEXEC" -n 2 "$FEDALIGN" $AG $(csv "$DATA/csv_pool.csv") --output "$WORK/ag_ref.h5" > "$WORK/ag_ref.txt" 2>&1
+for variant in differs missing; do
+  [ $variant = missing ] && rm -f "$WORK/r1/in.csv"
+  rm -f "$WORK/ag.h5"
+  timeout "$LIMIT" "$MPIEXEC" -n 2 bash -c 'cd "$0/r${OMPI_COMM_WORLD_RANK:-$PMIX_RANK}" && exec "$@"' \
+    "$WORK" "$FEDALIGN" $AG --dataset csv:in.csv --output "$WORK/ag.h5" > "$WORK/ag.txt" 2>&1; rc=$?
+  if [ $rc != 0 ]; then fail "input on rank 1 $variant: exit $rc: $(head -5 "$WORK/ag.txt")"
+  elif [ -z "$(sums "$WORK/ag_ref.txt")" ] || [ "$(sums "$WORK/ag.txt")" != "$(sums "$WORK/ag_ref.txt")" ]; then
+    fail "input on rank 1 $variant: checksums differ from the run on one file"
+  else pass "input on rank 1 $variant: rank 0's bytes used everywhere"; fi
+done
+
+# data --describe: the public rows runs use; joined label columns as tuples; few test rows
+out=$("$MPIEXEC" -n 2 "$FEDALIGN" data --preset tiny 2>&1)
+echo "$out" | grep -q "public data: 1600 rows" && pass "describe: 1600 public rows" ||
+  fail "describe does not report the 1600 public rows: $(echo "$out" | tail -1)"
+awk 'BEGIN { print "l1,l2,f"; for (i = 0; i < 90; i++) { t = i % 3; print (t == 0 ? "1,11" : t == 1 ? "11,1" : "2,3") "," i } }' > "$WORK/tuples.csv"
+out=$("$MPIEXEC" -n 2 "$FEDALIGN" data --preset tiny $(csv "$WORK/tuples.csv") --label-cols l1,l2 --clients 2 --min-samples 5 2>&1)
+echo "$out" | grep -q "# classes: k0=1,11 k1=2,3 k2=11,1$" && pass "describe: label tuples kept apart" ||
+  fail "label tuples merged or misnamed: $(echo "$out" | grep classes)"
+out=$("$MPIEXEC" -n 2 "$FEDALIGN" data --preset tiny $(csv "$DATA/csv_pool.csv") --clients 30 --min-samples 10 2>&1)
+[ "$(echo "$out" | grep -c 'fedalign: warning: client [0-9]* has only [0-9]* test rows')" = 1 ] &&
+  pass "few test rows: one warning" || fail "few test rows: no single warning: $(echo "$out" | head -3)"
+
 # ---- ranks: more ranks than clients
 check_bad "2 ranks but only 1 clients" suite --preset tiny --clients 1
 check_bad "2 ranks but only 1 clients" run --preset tiny $(csv "$DATA/csv_pool.csv") --clients 1

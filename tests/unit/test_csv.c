@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -135,10 +136,38 @@ static void test_joined_labels(void **state) {
     assert_int_equal(ds.n, 6);
     assert_int_equal(ds.d, 2);
     assert_int_equal(info.k, 4);
-    const char *names[4] = {"0000", "0110", "1001", "1111"};
+    const char *names[4] = {"0,0,0,0", "0,1,1,0", "1,0,0,1", "1,1,1,1"};
     for (int k = 0; k < 4; k++) assert_string_equal(info.class_names[k], names[k]);
     int32_t want[6] = {2, 0, 2, 1, 3, 0};
     for (int i = 0; i < 6; i++) assert_int_equal(ds.y[i], want[i]);
+    dataset_free(&ds);
+}
+
+/* (1,11) and (11,1) are two classes, not one "111"; tuples sort column by column,
+ * numerically where a column holds integers only: (1,11) < (2,3) < (11,1). */
+static void test_label_tuples_stay_apart(void **state) {
+    (void)state;
+    Dataset ds;
+    DataInfo info;
+    char err[1024];
+    int rc = load("csv_label_tuples.csv", "l1,l2", "", &ds, &info, err, sizeof err);
+    if (rc) fail_msg("%s", err);
+    assert_int_equal(ds.n, 6);
+    assert_int_equal(ds.d, 2);
+    assert_int_equal(info.k, 3);
+    assert_string_equal(info.class_names[0], "1,11");
+    assert_string_equal(info.class_names[1], "2,3");
+    assert_string_equal(info.class_names[2], "11,1");
+    int32_t want[6] = {0, 2, 1, 0, 2, 1};
+    for (int i = 0; i < 6; i++) assert_int_equal(ds.y[i], want[i]);
+    dataset_free(&ds);
+    /* a value holding the separator could fake another tuple: refused */
+    expect_fail("bad_label_sep.csv", "l1,l2", "", "3:1", "contains ','");
+    /* one label column: the value is the class name, separator or not */
+    rc = load("bad_label_sep.csv", "l1", "f1", &ds, &info, err, sizeof err);
+    if (rc) fail_msg("%s", err);
+    assert_string_equal(info.class_names[0], "1");
+    assert_string_equal(info.class_names[1], "1,1");
     dataset_free(&ds);
 }
 
@@ -211,6 +240,87 @@ static void test_malformed(void **state) {
     assert_non_null(strstr(err, "no_such_file.csv: cannot open"));
 }
 
+// ----------------------------------------------------------------------------
+// what is read: regular files only, bounded sizes; bytes in memory parse alike
+
+static void expect_read_fail(const char *path, const char *msg) {
+    char *bytes = (char *)1;
+    size_t len = 1;
+    char err[1024] = "";
+    int rc = csv_read_file(path, &bytes, &len, err, sizeof err);
+    print_message("  %s -> %s\n", path, rc ? err : "(read!)");
+    assert_int_equal(rc, -1);
+    assert_null(bytes);
+    assert_int_equal(len, 0);
+    if (!strstr(err, path)) fail_msg("expected the path in '%s'", err);
+    if (!strstr(err, msg)) fail_msg("expected '%s' in '%s'", msg, err);
+}
+
+static void test_non_regular_and_large_inputs(void **state) {
+    (void)state;
+    char dir[] = "/tmp/fa_test_csv_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char fifo[256], big[256], wide[256];
+    snprintf(fifo, sizeof fifo, "%s/fifo.csv", dir);
+    snprintf(big, sizeof big, "%s/big.csv", dir);
+    snprintf(wide, sizeof wide, "%s/wide.csv", dir);
+    /* a FIFO with no writer would block a plain open() forever */
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    expect_read_fail(fifo, "not a regular file");
+    expect_read_fail("/dev/zero", "not a regular file");
+    expect_read_fail(dir, "is a directory");
+    /* one byte over the size limit (a sparse file: no disk used) */
+    FILE *fp = fopen(big, "w");
+    assert_non_null(fp);
+    assert_int_equal(ftruncate(fileno(fp), (off_t)FA_CSV_MAX_BYTES + 1), 0);
+    fclose(fp);
+    expect_read_fail(big, "file too large");
+    /* one line over the line limit, on line 3 */
+    fp = fopen(wide, "w");
+    assert_non_null(fp);
+    fputs("a,label\r\n1,x\r\n", fp);
+    for (int i = 0; i <= FA_CSV_MAX_LINE; i++) fputc('7', fp);
+    fputs(",y\n", fp);
+    fclose(fp);
+    CsvSpec s;
+    spec_init(&s, dir, "wide.csv", "", "", NULL);
+    Dataset ds;
+    DataInfo info;
+    char err[1024];
+    assert_int_equal(csv_load(&s, &ds, &info, NULL, NULL, err, sizeof err), -1);
+    if (!strstr(err, "wide.csv:3:0: line longer than"))
+        fail_msg("expected the long line 3 in '%s'", err);
+    unlink(fifo);
+    unlink(big);
+    unlink(wide);
+    rmdir(dir);
+}
+
+static void test_parse_bytes_matches_load(void **state) {
+    (void)state;
+    CsvSpec s;
+    spec_init(&s, FA_TEST_DATA_DIR, "csv_pool.csv", "", "", "load");
+    Dataset a, b;
+    DataInfo ia, ib;
+    int32_t *ga = NULL, *gb = NULL;
+    size_t na = 0, nb = 0, len = 0;
+    char err[1024], *bytes = NULL;
+    if (csv_load(&s, &a, &ia, &ga, &na, err, sizeof err)) fail_msg("%s", err);
+    if (csv_read_file(s.path, &bytes, &len, err, sizeof err)) fail_msg("%s", err);
+    if (csv_parse_bytes(&s, bytes, len, &b, &ib, &gb, &nb, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(a.n, b.n);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a.x, b.x, a.n * a.d * sizeof *a.x);
+    assert_memory_equal(a.y, b.y, a.n * sizeof *a.y);
+    assert_memory_equal(ga, gb, a.n * sizeof *ga);
+    assert_memory_equal(&ia, &ib, sizeof ia);
+    free(bytes);
+    free(ga);
+    free(gb);
+    dataset_free(&a);
+    dataset_free(&b);
+}
+
 static void test_many_features_list(void **state) {
     (void)state;
     /* 65 named features through the list fail the same way */
@@ -255,7 +365,7 @@ static void test_real_classdata(void **state) {
     const char *feat[6] = {"Ia", "Ib", "Ic", "Va", "Vb", "Vc"};
     for (int j = 0; j < 6; j++) assert_string_equal(info.feature_names[j], feat[j]);
     /* README: counts per code */
-    const char *code[6] = {"0000", "1001", "0110", "1011", "0111", "1111"};
+    const char *code[6] = {"0,0,0,0", "1,0,0,1", "0,1,1,0", "1,0,1,1", "0,1,1,1", "1,1,1,1"};
     size_t want[6] = {2365, 1129, 1004, 1134, 1096, 1133};
     size_t hist[FA_MAX_CLASSES];
     dataset_hist(&ds, info.k, hist);
@@ -265,7 +375,7 @@ static void test_real_classdata(void **state) {
         assert_int_equal(hist[k], want[c]);
     }
     /* first row: 1,0,0,1,-151.2918124,... */
-    assert_int_equal(ds.y[0], find_class(&info, "1001"));
+    assert_int_equal(ds.y[0], find_class(&info, "1,0,0,1"));
     assert_float_equal(ds.x[0], -151.2918124f, 1e-4f);
     dataset_free(&ds);
 }
@@ -307,9 +417,12 @@ int main(void) {
         cmocka_unit_test(test_bom_crlf_quotes_brackets_exponent),
         cmocka_unit_test(test_trailing_empty_columns),
         cmocka_unit_test(test_joined_labels),
+        cmocka_unit_test(test_label_tuples_stay_apart),
         cmocka_unit_test(test_integer_labels_sort_numerically),
         cmocka_unit_test(test_group_column),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_non_regular_and_large_inputs),
+        cmocka_unit_test(test_parse_bytes_matches_load),
         cmocka_unit_test(test_many_features_list),
         cmocka_unit_test(test_real_classdata),
         cmocka_unit_test(test_real_detect),
