@@ -418,6 +418,11 @@ def stats(cfg, name):
         ("budget_public_epochs", mean_sd([m.budget_public_epochs for _, m in ms])[0]),
         ("budget_client_epochs", mean_sd([m.budget_client_epochs for _, m in ms])[0]),
         ("time_s", tm),
+        # server dynamics (schema >= 2; None in older files): mean over seeds, and the
+        # seeds whose run is flagged as a period-2 cycle
+        ("osc_cos_lag1", mean_sd([num(m.osc_cos_lag1) for _, m in ms])[0]),
+        ("osc_update_cos", mean_sd([num(m.osc_update_cos) for _, m in ms])[0]),
+        ("two_cycle_seeds", sum(1 for _, m in ms if num(m.two_cycle, 0) == 1)),
     ])
 
 
@@ -459,6 +464,16 @@ def md_table(header, rows, align=None):
     return "\n".join([fmt(header), sep] + [fmt(r) for r in rows])
 
 
+def server_cell(s):
+    """The server-dynamics column: '2-cycle (k/n)' when any seed's run is flagged, with the
+    lag-1 autocorrelation of the clients' cosines and the cosine between consecutive global
+    updates (means over seeds); '—' for methods without a server."""
+    if not math.isfinite(s["osc_cos_lag1"]) and not math.isfinite(s["osc_update_cos"]):
+        return "—"
+    tag = f"2-cycle ({s['two_cycle_seeds']}/{s['n_seeds']})" if s["two_cycle_seeds"] else "ok"
+    return f"{tag} lag1 {fnum(s['osc_cos_lag1'])} upd {fnum(s['osc_update_cos'])}"
+
+
 def write_tables(configs, outdir, files_read):
     names = []
     for c in configs:
@@ -474,7 +489,11 @@ def write_tables(configs, outdir, files_read):
              "worst client, mean over seeds; `global` = the final global model on the pooled "
              "test rows of all clients (— for local-only); `p0..p2` = mean over clients after "
              "phase 0 (foundation), 1 (meta-init), 2 (federated model); `pub.ep`/`client.ep` = "
-             "epochs over the public data / per client over its own train data.", "",
+             "epochs over the public data / per client over its own train data; `server` = "
+             "server dynamics: `2-cycle (k/n)` when k of n seeds are in a period-2 cycle (the "
+             "clients' cosines to the round mean flip every round, or every global step "
+             "reverses the last), `lag1` the lag-1 autocorrelation of those cosines, `upd` the "
+             "cosine between consecutive global updates.", "",
              "## Personalized accuracy (mean ± sd over seeds)", ""]
     by_ds = OrderedDict()
     for c in configs:
@@ -522,9 +541,9 @@ def write_tables(configs, outdir, files_read):
                          pct(s["worst"]), pm(s["global_mean"], s["global_sd_seeds"]),
                          pct(s["acc_p0"]), pct(s["acc_p1"]), pct(s["acc_p2"]),
                          fnum(s["budget_public_epochs"]), fnum(s["budget_client_epochs"]),
-                         s["n_seeds"]])
+                         server_cell(s), s["n_seeds"]])
         lines += [md_table(["method", "personalized", "sd clients", "worst", "global", "p0", "p1",
-                            "p2", "pub.ep", "client.ep", "n"], rows), ""]
+                            "p2", "pub.ep", "client.ep", "server", "n"], rows), ""]
     md = "\n".join(lines)
     written = []
     p = os.path.join(outdir, "comparison.md")
@@ -534,10 +553,11 @@ def write_tables(configs, outdir, files_read):
 
     cols = ["n_seeds", "pers_mean", "pers_sd_seeds", "pers_sd_clients", "worst", "global_mean",
             "global_sd_seeds", "acc_p0", "acc_p1", "acc_p2", "budget_public_epochs",
-            "budget_client_epochs"]
-    is_acc = lambda k: k not in ("n_seeds", "budget_public_epochs", "budget_client_epochs")
+            "budget_client_epochs", "osc_cos_lag1", "osc_update_cos", "two_cycle_seeds"]
+    is_acc = lambda k: k not in ("n_seeds", "budget_public_epochs", "budget_client_epochs",
+                                 "osc_cos_lag1", "osc_update_cos", "two_cycle_seeds")
     colname = lambda k: k + ("_pct" if is_acc(k) else "")
-    val = lambda s, k: (s[k] if k == "n_seeds" else
+    val = lambda s, k: (s[k] if k in ("n_seeds", "two_cycle_seeds") else
                         ("" if not math.isfinite(s[k]) else
                          (f"{100 * s[k]:.4f}" if is_acc(k) else f"{s[k]:.4f}")))
     p = os.path.join(outdir, "comparison.csv")

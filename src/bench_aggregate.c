@@ -109,7 +109,7 @@ static double agg_round(AggBuf *a, const RoundRule *rr) {
     for (size_t i = 0; i < a->L; i++) {
         const int tid = omp_get_thread_num();
         ClientUpdate *u = &a->u[i];
-        *u = (ClientUpdate){FA_ST_SELECTED, 0, NAN, a->score[i], 0.5, 1.0};
+        *u = client_update_init(FA_ST_SELECTED, a->score[i], 0.5, 1.0);
         round_accumulate(&a->rb, tid, rr, u, a->trained + i * P, a->w + (size_t)tid * P, a->global,
                          a->ref, refnorm2, a->ntrain[i], NULL, store ? a->st.delta + i * P : NULL,
                          store ? &a->st.norm2[i] : NULL);

@@ -22,6 +22,7 @@
 #include "fedalign/aggregate.h"
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
+#include "fedalign/dynamics.h"
 #include "fedalign/rng.h"
 #include "pipeline.h"
 
@@ -121,6 +122,7 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
     pl->global = xalloc_aligned(P * sizeof(float));
     pl->prev = xalloc_aligned(P * sizeof(float));
     pl->ref = xalloc_aligned(P * sizeof(float));
+    pl->mean = xalloc_aligned(P * sizeof(float));
     pl->token = xalloc_aligned((P + 1) * sizeof(float));
     pl->init = xalloc_aligned(P * sizeof(float));
     pl->foundation = xalloc_aligned(P * sizeof(float));
@@ -158,6 +160,7 @@ void fl_free(Pipeline *pl) {
     free(pl->init);
     free(pl->token);
     free(pl->ref);
+    free(pl->mean);
     free(pl->prev);
     free(pl->global);
     free(pl->tmodel);
@@ -369,6 +372,29 @@ static void summarize(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
     res->checksum = fa_checksum(pl->global, pl->P);
 }
 
+/* Server-dynamics summaries (dynamics.h) of a federated method, the same on every rank:
+ * per client the lag-1 autocorrelation of its cosines and weights over rounds, averaged
+ * over clients; rank 0's mean cosine between consecutive global updates. */
+static void summarize_dynamics(Pipeline *pl, MethodResult *res) {
+    const size_t n = pl->fd.n_local, R = res->rounds;
+    double *lc = xmalloc((n ? n : 1) * sizeof(double)), *lw = xmalloc((n ? n : 1) * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        lc[i] = dyn_lag1(res->rc_cos_mean + i, R, n);
+        lw[i] = dyn_lag1(res->rc_weight + i, R, n);
+    }
+    double sm[3];
+    summarize_clients(pl, lc, sm, NULL);
+    res->osc_cos_lag1 = sm[0];
+    summarize_clients(pl, lw, sm, NULL);
+    res->osc_weight_lag1 = sm[0];
+    double u = dyn_mean_finite(res->round_update_cos, R);
+    comm_bcast_doubles(&u, 1, 0);
+    res->osc_update_cos = u;
+    res->two_cycle = dyn_two_cycle(res->osc_cos_lag1, u);
+    free(lw);
+    free(lc);
+}
+
 /* The phases of a method from its table row, each after the cursor of a resume; a
  * boundary after each may checkpoint or stop. */
 int fl_run_method(Pipeline *pl, const MethodSpec *ms, MethodResult *res, const FlCursor *resume,
@@ -406,6 +432,7 @@ int fl_run_method(Pipeline *pl, const MethodSpec *ms, MethodResult *res, const F
     }
     def->phase3(pl, ms, res);
     summarize(pl, ms, res);
+    if (res->rounds > 0) summarize_dynamics(pl, res);
     res->rounds_done = res->rounds;
     timer_stop(&pl->t, FA_T_TOTAL);
     comm_reduce_timers(&pl->t, res->tmin, res->tavg, res->tmax, res->tspan);

@@ -32,8 +32,8 @@ static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const Roun
     float *w = pl->tmodel + (size_t)tid * pl->P;
     Workspace *ws = &pl->ws[tid];
     const bool inner = !pl->over_clients, dual = rr->weight == FA_WEIGHT_DUAL;
-    ClientUpdate u = {FA_ST_SELECTED | (pl->attacker[i] ? FA_ST_ATTACKER : 0u), 0, fa_nan(),
-                      fa_nan(), fa_nan(), fa_nan()};
+    ClientUpdate u = client_update_init(FA_ST_SELECTED | (pl->attacker[i] ? FA_ST_ATTACKER : 0u),
+                                        fa_nan(), fa_nan(), fa_nan());
     /* faults, from the client's own stream for this round */
     Rng fr;
     rng_init(&fr, c->seed, FA_RNG_FAULT, (uint64_t)cd->id, round, 0);
@@ -63,7 +63,7 @@ static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const Roun
         s = c->score == FA_SCORE_ACC ? er.acc : 1.0 - (x < 0.0 ? 0.0 : x > 1.0 ? 1.0 : x);
     }
     u.score = s; /* an attacker reports the score of its honest model */
-    const bool store = rr->mean_reference;
+    const bool store = round_two_pass(rr);
     round_accumulate(&pl->rb, tid, rr, &u, w, w, pl->global, pl->ref, pl->refnorm2, cd->train.n, &fr,
                      store ? pl->st.delta + i * pl->P : NULL, store ? &pl->st.norm2[i] : NULL);
     return u;
@@ -98,7 +98,7 @@ static void move_agg_time(Pipeline *pl) {
  * selected sends nothing. */
 static void select_clients(Pipeline *pl, uint64_t round) {
     for (size_t i = 0; i < pl->fd.n_local; i++) {
-        pl->cu[i] = (ClientUpdate){0, 0, fa_nan(), fa_nan(), fa_nan(), fa_nan()};
+        pl->cu[i] = client_update_init(0, fa_nan(), fa_nan(), fa_nan());
         if (pl->cfg->client_frac >= 1.0) {
             pl->sel[i] = 1;
             continue;
@@ -129,6 +129,8 @@ static void record_round(Pipeline *pl, bool dual, MethodResult *res, size_t r, d
         const size_t k = r * n + i;
         res->rc_score[k] = dual ? u->score : fa_nan();
         res->rc_cos[k] = u->theta;
+        res->rc_cos_mean[k] = u->cos_mean;
+        res->rc_cos_prev[k] = u->cos_prev;
         res->rc_loss[k] = u->loss;
         res->rc_status[k] = (double)u->status;
         res->rc_time[k] = u->time;
@@ -156,7 +158,8 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
     /* round times continue from the checkpoint's clock when resuming */
     const double t0 = timer_now() - (round0 > 0 ? res->round_time[round0 - 1] : 0.0);
     if (round0 == 0) memcpy(pl->prev, pl->global, P * sizeof(float));
-    if (rr.mean_reference && !pl->st.delta) { /* deltas are stored only when needed */
+    const bool two_pass = round_two_pass(&rr), need_prev = rr.dynamics || (dual && !rr.mean_reference);
+    if (two_pass && !pl->st.delta) { /* deltas are stored only when needed */
         pl->st.delta = xalloc_aligned((n ? n : 1) * P * sizeof(float));
         pl->st.norm2 = xcalloc(n ? n : 1, sizeof(double));
         pl->st.alist = xcalloc(n ? n : 1, sizeof(size_t));
@@ -171,7 +174,7 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
             res->round_time[r] = timer_now() - t0;
             return 0;
         }
-        if (dual && !rr.mean_reference) { /* reference "prev": the last global update */
+        if (need_prev) { /* the last global update: reference "prev", and dynamics */
             vec_sub(pl->ref, pl->global, pl->prev, P);
             pl->refnorm2 = vec_dot(pl->ref, pl->ref, P);
         }
@@ -184,8 +187,8 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         timer_start(&pl->t, FA_T_AGG);
         round_sum_threads(&pl->rb);
         timer_stop(&pl->t, FA_T_AGG);
-        if (rr.mean_reference)
-            round_second_pass(&pl->rb, &rr, pl->cu, n, &pl->st, pl->ref, pl->over_clients, &pl->t);
+        if (two_pass)
+            round_second_pass(&pl->rb, &rr, pl->cu, n, &pl->st, pl->mean, pl->over_clients, &pl->t);
         bool sig = hooks && hooks->stop_requested && hooks->stop_requested(hooks->ctx);
         round_finish(&pl->rb, pl->cu, n, dual, cnt, sig, &pl->t);
         record_round(pl, dual, res, r, t0);
@@ -193,6 +196,10 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
             timer_start(&pl->t, FA_T_AGG);
             def->server_step(&pl->rb, pl->global, c->alpha);
             timer_stop(&pl->t, FA_T_AGG);
+            if (rr.dynamics && r > 0) { /* direction of this step against the last one */
+                vec_sub(pl->tmodel, pl->global, pl->prev, P);
+                res->round_update_cos[r] = vec_cosine(pl->tmodel, pl->ref, P);
+            }
             if (!c->quiet) report_round(stdout, &pl->rb.x, res, r, R);
         }
         res->rounds_done = r + 1;

@@ -31,7 +31,8 @@ struct Pipeline {
     float *tmodel;          /* (nthreads, P) client model scratch */
     float *global;          /* (P) phi on every rank after each broadcast */
     float *prev;            /* (P) previous global (for the "prev" reference) */
-    float *ref;             /* (P) cosine reference direction */
+    float *ref;             /* (P) the previous global update (reference "prev", dynamics) */
+    float *mean;            /* (P) the round's mean update (second pass of two-pass rules) */
     float *token;           /* (P + 1) ring token: model and visit counter */
     float *init;            /* (P) random initialization incl. standardization */
     float *foundation;      /* (P) phase-0 model, computed once per process */

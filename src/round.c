@@ -188,6 +188,20 @@ static bool delta_general(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdat
     return true;
 }
 
+/* The first pass of a two-pass rule for an accepted delta (stored, with |delta|^2): its
+ * cosine to the previous global update where needed, and the weight when it is known now
+ * (rows, uniform; discounted in the second pass like every other weight). */
+static void first_pass_tail(const RoundRule *rr, ClientUpdate *u, const float *d, double norm2,
+                            const float *ref, double refnorm2, size_t P, size_t rows) {
+    const bool dual = rr->weight == FA_WEIGHT_DUAL;
+    if (rr->dynamics || (dual && !rr->mean_reference)) {
+        double cp = vec_cosine_parts(vec_dot(d, ref, P), norm2, refnorm2);
+        if (rr->dynamics) u->cos_prev = cp;
+        if (dual && !rr->mean_reference) u->theta = cp;
+    }
+    if (!dual) u->q = plain_weight(rr, rows);
+}
+
 void round_accumulate(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdate *u,
                       const float *model, float *w, const float *global, const float *ref,
                       double refnorm2, size_t rows, Rng *fr, float *stored, double *stored_norm2) {
@@ -196,8 +210,16 @@ void round_accumulate(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdate *u
     const bool simple = !(u->status & FA_ST_ATTACKER) && !(rr->clip > 0.0) && !rr->general_only;
     const bool dual = rr->weight == FA_WEIGHT_DUAL;
     double th = 0.0;
-    if (simple && (stored || !dual)) {
-        accumulate_fused(b, tid, rr, u, model, w, global, rows, stored, stored_norm2);
+    if (stored) { /* two passes: store, weight 1 now, the weight in round_second_pass */
+        if (simple) accumulate_fused(b, tid, rr, u, model, w, global, rows, stored, stored_norm2);
+        else delta_general(b, tid, rr, u, model, w, global, ref, fr, stored, stored_norm2, &th);
+        if (u->status & FA_ST_AGGREGATED)
+            first_pass_tail(rr, u, stored, *stored_norm2, ref, refnorm2, P, rows);
+        b->tagg[tid] += timer_now() - t0;
+        return;
+    }
+    if (simple && !dual) {
+        accumulate_fused(b, tid, rr, u, model, w, global, rows, NULL, NULL);
         b->tagg[tid] += timer_now() - t0;
         return;
     }
@@ -209,7 +231,7 @@ void round_accumulate(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdate *u
             return;
         }
         th = vec_cosine_parts(ab, aa, refnorm2);
-    } else if (!delta_general(b, tid, rr, u, model, w, global, ref, fr, stored, stored_norm2, &th)) {
+    } else if (!delta_general(b, tid, rr, u, model, w, global, ref, fr, NULL, NULL, &th)) {
         b->tagg[tid] += timer_now() - t0;
         return;
     }
@@ -248,7 +270,8 @@ void round_sum_threads(RoundBuf *b) {
                 FA_FIXED_LIMIT);
 }
 
-/* The weighted pass over the stored deltas: theta_t against ref, weights, sums.
+/* The weighted pass over the stored deltas: the cosine to the mean (cos_mean, and theta_t
+ * for the mean reference), the weights, the sums.
  * |delta_t|^2 comes from the first pass and |ref|^2 is computed once, so a client needs
  * one dot product here; and each thread takes a contiguous block of the aggregated
  * clients and computes the next client's dot product in the same loop as the current
@@ -256,33 +279,37 @@ void round_sum_threads(RoundBuf *b) {
  * additions overlaps the rounding work. Integer sums: any assignment of clients to
  * threads gives the same bits; every sum in double runs as in vec_cosine. */
 static void kern_weight_stored(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t n,
-                               const RoundStore *st, const float *ref, bool over_clients) {
+                               const RoundStore *st, const float *mean, bool over_clients) {
     const size_t P = b->P;
     zero_threads(b);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (u[i].status & FA_ST_AGGREGATED) st->alist[m++] = i;
-    const double bb = vec_dot(ref, ref, P);
+    const double bb = vec_dot(mean, mean, P);
     const int nt = over_clients ? b->nthreads : 1;
 #pragma omp parallel num_threads(nt) if (over_clients)
     {
         const int tid = omp_get_thread_num(), T = omp_get_num_threads();
         const size_t k0 = m * (size_t)tid / (size_t)T, k1 = m * (size_t)(tid + 1) / (size_t)T;
         int64_t *ta = round_thread_acc(b, tid);
-        double ab = k0 < k1 ? vec_dot(st->delta + st->alist[k0] * P, ref, P) : 0.0;
+        double ab = k0 < k1 ? vec_dot(st->delta + st->alist[k0] * P, mean, P) : 0.0;
         for (size_t k = k0; k < k1; k++) {
             ClientUpdate *c = &u[st->alist[k]];
             const float *d = st->delta + st->alist[k] * P;
             double th = vec_cosine_parts(ab, st->norm2[st->alist[k]], bb);
-            c->theta = th;
-            int64_t q = fl_quantize_weight(fa_dual_weight(c->score, th, rr->floor_c));
+            if (rr->dynamics) c->cos_mean = th;
+            int64_t q = c->q; /* rows or uniform, from the first pass */
+            if (rr->weight == FA_WEIGHT_DUAL) {
+                if (rr->mean_reference) c->theta = th;
+                q = fl_quantize_weight(fa_dual_weight(c->score, c->theta, rr->floor_c));
+            }
             if (c->status & FA_ST_LATE) { /* staleness discount */
                 q = discount(q, rr, c->time);
                 c->status |= FA_ST_DISCOUNTED;
             }
             c->q = q;
             bool ok = k + 1 < k1 ? fixed_accumulate_q_dot(ta, d, q, st->delta + st->alist[k + 1] * P,
-                                                          ref, &ab, P)
+                                                          mean, &ab, P)
                                  : fixed_accumulate_q(ta, d, q, P);
             if (!ok) b->tok[tid] = false;
         }
@@ -290,7 +317,7 @@ static void kern_weight_stored(RoundBuf *b, const RoundRule *rr, ClientUpdate *u
 }
 
 void round_second_pass(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t n,
-                       const RoundStore *st, float *ref, bool over_clients, Timers *t) {
+                       const RoundStore *st, float *mean, bool over_clients, Timers *t) {
     const size_t P = b->P;
     /* the mean update of the round: one extra Allreduce of the P sums and the count */
     b->acc[P] = b->acc[P + ROUND_SLOT(selected)];
@@ -300,8 +327,8 @@ void round_second_pass(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t
     tstart(t, FA_T_AGG);
     const int64_t tot = b->acc[P];
     for (size_t i = 0; i < P; i++)
-        ref[i] = tot ? (float)(fixed_to_double(b->acc[i]) / (double)tot) : 0.0f;
-    kern_weight_stored(b, rr, u, n, st, ref, over_clients);
+        mean[i] = tot ? (float)(fixed_to_double(b->acc[i]) / (double)tot) : 0.0f;
+    kern_weight_stored(b, rr, u, n, st, mean, over_clients);
     round_sum_threads(b);
     tstop(t, FA_T_AGG);
 }

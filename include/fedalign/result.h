@@ -38,6 +38,8 @@ typedef struct MethodResult {
     double *round_time;     /* (rounds + 1) seconds since phase 2 started, at eval of phi^r */
     double *round_wsum_cos; /* (rounds) weighted mean cosine of the aggregated updates */
     size_t *round_selected; /* (rounds) clients selected */
+    double *round_update_cos; /* (rounds) cosine of the global update of round r to that of
+                               * round r - 1 (NaN for r = 0 and without dynamics) */
     /* per local client (n_local), accuracy on the client's test split after each phase;
      * NaN where a phase did not run */
     double *acc_p0, *acc_p1, *acc_p2, *acc_p3;
@@ -50,6 +52,8 @@ typedef struct MethodResult {
     double *rc_loss;    /* mean local training loss */
     double *rc_status;  /* FA_ST_* bits (0 = not selected) */
     double *rc_time;    /* simulated device seconds of the local training (NaN = none) */
+    double *rc_cos_mean; /* cosine to the round's mean update, every federated method */
+    double *rc_cos_prev; /* cosine to the previous global update, every federated method */
     /* global summaries (every rank) */
     double acc_global;          /* final global model on pooled test rows (NaN for local) */
     double acc_personal_mean;   /* mean over clients of personalized (or final) accuracy */
@@ -60,6 +64,11 @@ typedef struct MethodResult {
     double acc_int8_mean;       /* mean over clients of the int8 models' accuracy (NaN: off) */
     double int8_drop_mean;      /* mean over clients of float minus int8 accuracy */
     double int8_flash_bytes;    /* int8 model data bytes (weights, biases, requant constants) */
+    /* server dynamics (dynamics.h; NaN for local-only or without dynamics) */
+    double osc_cos_lag1;        /* mean over clients of the lag-1 autocorrelation of rc_cos_mean */
+    double osc_weight_lag1;     /* mean over clients of the same for rc_weight */
+    double osc_update_cos;      /* mean over rounds of round_update_cos */
+    bool two_cycle;             /* dyn_two_cycle of the above: the method is in a 2-cycle */
     uint64_t checksum;          /* final global model bits */
     uint64_t checksum_personal; /* all per-client final models, in client order */
     double time_total;          /* seconds, max over ranks */

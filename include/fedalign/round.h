@@ -56,6 +56,8 @@ typedef struct {
     FaWeightRule weight;
     bool mean_reference; /* DUAL only: theta_t against the round's mean update (two passes,
                           * deltas stored); else against the previous global update */
+    bool dynamics;       /* record every client's cosine to the round's mean update and to the
+                          * previous global update, whatever the weight (two passes) */
     double floor_c;      /* c in max(c, theta_t) */
     double deadline;     /* simulated device seconds (0 = none) */
     double clip;         /* L2 bound on every update (0 = off) */
@@ -72,7 +74,24 @@ typedef struct {
     double score;    /* s_t (NaN = not computed) */
     double loss;     /* mean local training loss (NaN = not trained) */
     double time;     /* simulated device seconds of the local training (NaN = not selected) */
+    double cos_mean; /* cosine to the round's mean update (RoundRule.dynamics; NaN = none) */
+    double cos_prev; /* cosine to the previous global update (RoundRule.dynamics; NaN = none) */
 } ClientUpdate;
+
+/* A selected client before its update: status bits, device time, score; the rest NaN/0. */
+static inline ClientUpdate client_update_init(uint32_t status, double score, double loss,
+                                              double time) {
+    const double nan = __builtin_nan("");
+    return (ClientUpdate){.status = status, .q = 0, .theta = nan, .score = score, .loss = loss,
+                          .time = time, .cos_mean = nan, .cos_prev = nan};
+}
+
+/* Whether a rule stores every delta and takes two passes (the mean of the round's updates
+ * is needed before any weight or cosine): the dual criterion with the mean reference, and
+ * any rule with dynamics on. */
+static inline bool round_two_pass(const RoundRule *rr) {
+    return (rr->weight == FA_WEIGHT_DUAL && rr->mean_reference) || rr->dynamics;
+}
 
 /* The scalars that travel with the P update sums in the round's one Reduce. Every field
  * is an int64 sum over clients (fixed-point where noted), so the struct is packed into
@@ -116,7 +135,7 @@ static inline int64_t *round_thread_acc(RoundBuf *b, int tid) {
     return b->tacc + (size_t)tid * (b->P + ROUND_NSCALARS);
 }
 
-/* Stored deltas of the mean-reference path (two passes), per local client. */
+/* Stored deltas of the two-pass path (round_two_pass), per local client. */
 typedef struct {
     float *delta;   /* (n, P) */
     double *norm2;  /* (n) |delta_t|^2 from the first pass */
@@ -124,24 +143,25 @@ typedef struct {
 } RoundStore;
 
 /* The aggregation part of a client's round, from its trained model: delta_t = model - global
- * is written to w (w may be model: in place; with a stored row, the delta goes there). On entry u->status holds
- * FA_ST_SELECTED and maybe FA_ST_LATE/FA_ST_ATTACKER, u->time the device time and u->score
- * s_t; fills u->status, u->q and u->theta and accumulates into thread tid's row (the time
- * spent goes to b->tagg[tid]). rows: training rows; fr: the client's fault stream (noise
- * attack); ref/refnorm2:
- * the previous-update reference (DUAL without mean reference); stored: destination row and
- * norm of the delta (DUAL with mean reference, else NULL). The fast paths (one fused pass
- * where the weight is known before the delta, one pass with the cosine for the previous-
- * update reference) give the same bits as the general path. */
+ * is written to w (w may be model: in place; with a stored row the delta goes there). On
+ * entry u->status holds FA_ST_SELECTED and maybe FA_ST_LATE/FA_ST_ATTACKER, u->time the
+ * device time and u->score s_t. Fills u->status, u->q, u->theta and u->cos_prev and
+ * accumulates into thread tid's row (the time spent goes to b->tagg[tid]).
+ * rows: training rows; fr: the client's fault stream (noise attack); ref/refnorm2: the
+ * previous global update (DUAL without the mean reference, and dynamics); stored and
+ * stored_norm2: the client's delta row and its |delta|^2 when round_two_pass(rr) (the
+ * first pass then accumulates weight 1, for the mean), else NULL. The fast paths (one
+ * fused pass where the weight is known before the delta, one pass with the cosine for the
+ * previous-update reference) give the same bits as the general path. */
 void round_accumulate(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdate *u,
                       const float *model, float *w, const float *global, const float *ref,
                       double refnorm2, size_t rows, Rng *fr, float *stored, double *stored_norm2);
 
-/* Second pass of the mean reference: ref = mean of the accepted deltas (one Allreduce of
- * P + 1 int64), then theta_t, q_t and the weighted sums of every aggregated client in u
- * (n). Collective. */
+/* Second pass of round_two_pass rules: mean = mean of the accepted deltas (one Allreduce
+ * of P + 1 int64), then cos_mean, theta_t, q_t and the weighted sums of every aggregated
+ * client in u (n). Collective. */
 void round_second_pass(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t n,
-                       const RoundStore *st, float *ref, bool over_clients, Timers *t);
+                       const RoundStore *st, float *mean, bool over_clients, Timers *t);
 
 /* Sum the threads' accumulators into b->acc; an overflow on any rank fails every rank the
  * same way. Collective. */

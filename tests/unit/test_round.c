@@ -77,8 +77,8 @@ static void run(const Inputs *in, RoundRule rr, bool general, Outputs *out) {
     float *w = malloc(P * sizeof(float));
     for (size_t t = 0; t < NC; t++) {
         ClientUpdate *u = &out->u[t];
-        *u = (ClientUpdate){FA_ST_SELECTED | (in->late[t] ? FA_ST_LATE : 0u), 0, NAN, in->score[t],
-                            0.5, in->time[t]};
+        *u = client_update_init(FA_ST_SELECTED | (in->late[t] ? FA_ST_LATE : 0u), in->score[t], 0.5,
+                                 in->time[t]);
         memcpy(w, in->trained + t * P, P * sizeof(float));
         const bool store = rr.mean_reference;
         /* in place, as the runs call it (the benchmark passes a separate model) */
