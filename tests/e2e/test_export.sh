@@ -11,6 +11,11 @@ QREF=$TESTS_BIN/quant_ref
 [ -x "$QREF" ] || { echo "FAIL: $QREF not built" >&2; exit 1; }
 CC=${CC:-gcc}
 CFLAGS="-std=c99 -Wall -Wextra -Werror -Os"
+KERNELS=$SRC/../src/int8_kernels.h
+
+# the shared kernels are strict C99 on their own (unused statics aside: nothing calls them)
+$CC $CFLAGS -Wpedantic -Wconversion -Wshadow -Wno-unused-function -fsyntax-only -x c "$KERNELS" 2>"$WORK/cc.err" \
+  && pass "src/int8_kernels.h compiles alone as strict C99" || fail "src/int8_kernels.h alone: $(cat "$WORK/cc.err")"
 
 for ds in electrical mechanical; do
   opts=(--preset tiny --dataset "$ds" --seed 7)
@@ -50,6 +55,14 @@ for ds in electrical mechanical; do
     pass "$ds: exported C == suite int8 on all $n cases ($(tail -1 "$d/out.txt"))"
   else
     fail "$ds: exported C differs from the suite (driver rc $rc, $n cases): $(diff <(grep '^pred ' "$d/ref.txt") <(grep '^pred ' "$d/out.txt") | head -5)"
+  fi
+
+  # one source: model.c carries the kernels quant.c #includes, verbatim
+  if /usr/bin/python3 -c 'import sys; sys.exit(open(sys.argv[1]).read() not in open(sys.argv[2]).read())' \
+       "$KERNELS" "$d/model.c"; then
+    pass "$ds: model.c contains src/int8_kernels.h verbatim"
+  else
+    fail "$ds: model.c does not contain src/int8_kernels.h as it is"
   fi
 
   # deterministic: exporting again gives identical files
