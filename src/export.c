@@ -135,6 +135,21 @@ static int mkdir_p(const char *dir, char *err, size_t errlen) {
     return 0;
 }
 
+/* refuse to replace an earlier export (DIR/model.h, DIR/model.c) unless told to: checked
+ * before any work, so a refused command leaves DIR as it was */
+static int check_out_free(const char *dir, bool overwrite, char *err, size_t errlen) {
+    static const char *const names[] = {"model.h", "model.c"};
+    if (overwrite) return 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[FA_PATH_LEN + 16];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (stat(path, &st) == 0)
+            return fail(err, errlen, "--out: '%s' exists; use --overwrite or another --out", path);
+    }
+    return 0;
+}
+
 static int close_checked(FILE *f, const char *path, char *err, size_t errlen) {
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) return fail(err, errlen, "%s: write failed: %s", path, strerror(errno));
@@ -449,7 +464,7 @@ int export_load_client(const Config *cfg, size_t client, FedData *fd, char *err,
 
 static void export_usage(FILE *f) {
     fputs("usage: fedalign export (--model-bin FILE | --results FILE) --client T --out DIR\n"
-          "                       [--prefix NAME] [--bench-reps N] [run options...]\n"
+          "                       [--prefix NAME] [--bench-reps N] [--overwrite] [run options...]\n"
           "  Quantizes client T's model to int8 (calibrated on T's train rows), writes the\n"
           "  self-contained C99 pair DIR/model.h, DIR/model.c and prints float vs int8\n"
           "  accuracy on T's test rows, flash/RAM bytes and host latency.\n"
@@ -461,6 +476,7 @@ static void export_usage(FILE *f) {
           "  --from METHOD     method group in the results file, e.g. fedmetaalign+P [first]\n"
           "  --client T        client id [0]\n"
           "  --out DIR         output directory (created if missing)\n"
+          "  --overwrite       replace DIR/model.h and DIR/model.c (refused otherwise)\n"
           "  --prefix NAME     C identifier prefix of the exported symbols [model]\n"
           "  --bench-reps N    latency repetitions, 0 = skip [50]\n",
           f);
@@ -553,6 +569,11 @@ static int export_run(int argc, char **argv) {
     if (cfg.command == FA_CMD_HELP) {
         export_usage(stdout);
         return FA_EXIT_OK;
+    }
+    /* --overwrite is an ordinary run option (parsed above); --results reparses cfg below */
+    if (check_out_free(out_dir, cfg.overwrite, err, sizeof err) != 0) {
+        fprintf(stderr, "fedalign: error: %s\n", err);
+        return FA_EXIT_USAGE;
     }
 
     ModelShape shape;
