@@ -11,8 +11,9 @@
  *   and the result is the same on any two's-complement machine with an arithmetic right
  *   shift of negative int32 (every GCC/Clang target; C leaves it implementation-defined);
  * - the input step is two IEEE-754 single operations and an exact round-half-away;
- * - export.c emits the same kernels (kernel_fc, requant, argmax) as C text; a change here
- *   must be made there too, and tests/e2e/test_export.sh fails until both agree.
+ * - the integer kernels (requantization, kernel_fc, the input step, argmax) live in
+ *   int8_kernels.h, which this file #includes and export.c writes verbatim into the
+ *   exported model.c: host and microcontroller run one source.
  * Shapes: D = inputs, K = classes, fi/fo = fan-in/fan-out of a layer, W (fi, fo) in the
  * float buffer (model.h), w (fo, fi) here: output channel j's weights are contiguous so
  * that one output is one int8 dot product (CMSIS-NN's fully-connected layout).
@@ -25,6 +26,7 @@
 
 #include "fedalign/check.h"
 #include "fedalign/timer.h"
+#include "int8_kernels.h"
 
 // ----------------------------------------------------------------------------
 // fixed-point building blocks (gemmlowp fixedpoint.h, TFLite quantization_util.cc)
@@ -51,99 +53,46 @@ void quant_multiplier(double M, int32_t *mult, int32_t *shift) {
     *shift = (int32_t)e;
 }
 
-int32_t quant_srdhm(int32_t a, int32_t b) {
-    if (a == b && a == INT32_MIN) return INT32_MAX;
-    int64_t ab = (int64_t)a * (int64_t)b;
-    /* gemmlowp writes (ab + nudge) / 2^31 with nudge = 2^30 for ab >= 0 and 1 - 2^30
-     * otherwise, and a division that truncates toward zero. For ab < 0 that is
-     * ceil((ab + 1 - 2^30) / 2^31) = floor((ab + 2^30) / 2^31), the same as for ab >= 0,
-     * so one floor shift does it without a branch: round to nearest, ties toward
-     * +infinity (-1.5 -> -1). The arithmetic right shift of a negative int64 is
-     * implementation-defined in C and arithmetic on every GCC/Clang target. */
-    return (int32_t)((ab + (INT64_C(1) << 30)) >> 31);
-}
+int32_t quant_srdhm(int32_t a, int32_t b) { return srdhm(a, b); }
 
-int32_t quant_rdbpot(int32_t x, int32_t e) {
-    int32_t mask = (int32_t)((INT64_C(1) << e) - 1);
-    int32_t remainder = x & mask;
-    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> e) + (remainder > threshold ? 1 : 0);
-}
+int32_t quant_rdbpot(int32_t x, int32_t e) { return rdbpot(x, e); }
 
 int32_t quant_mul_by_multiplier(int32_t x, int32_t mult, int32_t shift) {
-    if (shift > 0) { /* x * 2^shift saturated to int32, in 32-bit arithmetic */
-        int32_t lim = INT32_C(1) << (31 - shift);
-        x = x >= lim ? INT32_MAX : x < -lim ? INT32_MIN : x * (INT32_C(1) << shift);
-        shift = 0;
-    }
-    return quant_rdbpot(quant_srdhm(x, mult), -shift);
+    return requant(x, mult, shift);
 }
 
 // ----------------------------------------------------------------------------
-// integer kernels (export.c writes the same code)
+// integer inference: the shared kernels (int8_kernels.h) on views of the layers
 
-/* One fully connected layer: out[j] = clamp(out_zp + M_j * (bias_fold[j] + w[j] . in)),
- * with |acc| < 2^31 by construction (no overflow anywhere).
- * export.c writes the microcontroller's form: int8 dot products (SMLAD on Armv7E-M) and
- * the output step clamp(clamp(v, -256, 255) + zp, act_min, act_max). This host form
- * widens the input to int16 once (in16, fi) and reads the int16 copy of the weights, so
- * that the compiler turns each dot product into pmaddwd (SSE2) instead of sign-extending
- * bytes. Integer sums are exact, so the accumulator is the same whatever the order of the
- * additions, and the single clamp below is the same function as the two clamps (shown
- * in the comment), so both forms give identical outputs. */
-static void kernel_fc(const QLayer *ly, const int8_t *restrict in, int16_t *restrict in16,
-                      int8_t *restrict out) {
-    const size_t fi = ly->fan_in, fo = ly->fan_out;
-    for (size_t i = 0; i < fi; i++) in16[i] = in[i];
-    /* clamp(clamp(v, -256, 255) + zp, act_min, act_max) == clamp(v, lo, hi) + zp with
-     * lo = act_min - zp >= -255 and hi = act_max - zp <= 255, so one clamp does */
-    const int32_t zp = ly->out_zp, lo = ly->act_min - zp, hi = ly->act_max - zp;
-    for (size_t j = 0; j < fo; j++) {
-        const int16_t *restrict wj = ly->w16 + j * fi;
-        int32_t acc = 0;
-        for (size_t i = 0; i < fi; i++) acc += (int32_t)wj[i] * (int32_t)in16[i];
-        int32_t v = quant_mul_by_multiplier(ly->bias_fold[j] + acc, ly->mult[j], ly->shift[j]);
-        v = v < lo ? lo : v;
-        v = v > hi ? hi : v;
-        out[j] = (int8_t)(v + zp);
+/* the kernels' view of q's layers (built per call: a handful of pointer copies, and a
+ * QModel copied by value with fewer layers, as the unit tests do, stays valid) */
+static void kernel_layers(const QModel *q, layer_t *kl) {
+    for (size_t l = 0; l < q->n_layers; l++) {
+        const QLayer *ly = &q->layer[l];
+        kl[l] = (layer_t){.w = ly->w,
+                          .bias = ly->bias_fold,
+                          .mult = ly->mult,
+                          .shift = ly->shift8,
+                          .fi = (uint16_t)ly->fan_in, /* <= FA_Q_MAX_FAN_IN (quant_build) */
+                          .fo = (uint16_t)ly->fan_out,
+                          .out_zp = ly->out_zp,
+                          .act_min = ly->act_min};
     }
-}
-
-/* round half away from zero of a float, clamped to [-1024, 1024] first (NaN -> -1024);
- * exact: |v| < 2^23 so v - trunc(v) is computed without rounding */
-static int32_t round_clamp(float v) {
-    if (!(v >= -1024.0f)) v = -1024.0f;
-    if (v > 1024.0f) v = 1024.0f;
-    int32_t t = (int32_t)v; /* truncates toward zero */
-    float frac = v - (float)t;
-    if (frac >= 0.5f) t++;
-    else if (frac <= -0.5f) t--;
-    return t;
 }
 
 void quant_input(const QModel *q, const float *x_raw, int8_t *xq) {
-    for (size_t i = 0; i < q->n_in; i++) {
-        float v = (x_raw[i] - q->mean[i]) * q->in_mul[i];
-        int32_t t = round_clamp(v) + q->in_zp;
-        xq[i] = (int8_t)(t > 127 ? 127 : t < -128 ? -128 : t);
-    }
+    for (size_t i = 0; i < q->n_in; i++)
+        xq[i] = quantize_x(x_raw[i], q->mean[i], q->in_mul[i], q->in_zp);
 }
 
 int quant_predict_q(const QModel *q, const int8_t *xq, int8_t *scratch, int8_t *logits) {
+    layer_t kl[FA_Q_MAX_LAYERS];
+    kernel_layers(q, kl);
     int8_t *a = scratch, *b = scratch + q->max_width;
-    int16_t *in16 = (int16_t *)(void *)(scratch + 2 * q->max_width);
     if (xq != a) memcpy(a, xq, q->n_in);
-    for (size_t l = 0; l < q->n_layers; l++) {
-        kernel_fc(&q->layer[l], a, in16, b);
-        int8_t *t = a;
-        a = b;
-        b = t;
-    }
-    size_t K = q->n_out, best = 0;
-    for (size_t k = 1; k < K; k++)
-        if (a[k] > a[best]) best = k;
-    if (logits) memcpy(logits, a, K);
-    return (int)best;
+    const int8_t *out = forward(kl, (uint32_t)q->n_layers, a, b);
+    if (logits) memcpy(logits, out, q->n_out);
+    return (int)argmax(out, (uint32_t)q->n_out);
 }
 
 int quant_predict(const QModel *q, const float *x_raw, int8_t *scratch) {
@@ -262,7 +211,9 @@ void quant_build(QModel *q, const ModelLayout *L, const float *params, const Dat
         size_t fi = L->fan_in[l], fo = L->fan_out[l];
         CHECK(fi <= FA_Q_MAX_FAN_IN, "layer %zu has fan-in %zu; int8 inference supports <= %d", l,
               fi, FA_Q_MAX_FAN_IN);
-        bytes += align8(fi * fo) + align8(2 * fi * fo) + 5 * align8(fo * 4);
+        CHECK(fo <= FA_Q_MAX_FAN_OUT, "layer %zu has fan-out %zu; int8 inference supports <= %d",
+              l, fo, FA_Q_MAX_FAN_OUT);
+        bytes += align8(fi * fo) + 5 * align8(fo * 4) + align8(fo);
     }
     unsigned char *m = xcalloc(1, bytes);
     q->mem = m;
@@ -279,12 +230,12 @@ void quant_build(QModel *q, const ModelLayout *L, const float *params, const Dat
         ly->fan_in = L->fan_in[l];
         ly->fan_out = L->fan_out[l];
         TAKE(ly->w, int8_t, ly->fan_in * ly->fan_out);
-        TAKE(ly->w16, int16_t, ly->fan_in * ly->fan_out);
         TAKE(ly->bias, int32_t, ly->fan_out);
         TAKE(ly->bias_fold, int32_t, ly->fan_out);
         TAKE(ly->w_scale, float, ly->fan_out);
         TAKE(ly->mult, int32_t, ly->fan_out);
         TAKE(ly->shift, int32_t, ly->fan_out);
+        TAKE(ly->shift8, int8_t, ly->fan_out);
     }
 #undef TAKE
     memcpy(q->mean, params, D * sizeof(float));
@@ -359,7 +310,6 @@ void quant_build(QModel *q, const ModelLayout *L, const float *params, const Dat
                 double v = round((double)W[i * fo + j] / ws);
                 v = v > 127.0 ? 127.0 : v < -127.0 ? -127.0 : v;
                 ly->w[j * fi + i] = (int8_t)v;
-                ly->w16[j * fi + i] = (int16_t)v;
                 wsum += (int32_t)v;
             }
             double bs = (double)ly->in_scale * ws;
@@ -370,6 +320,7 @@ void quant_build(QModel *q, const ModelLayout *L, const float *params, const Dat
             /* |bias| <= 2^30, |in_zp * wsum| <= 128 * 127 * fi < 2^29.1: no overflow */
             ly->bias_fold[j] = ly->bias[j] - ly->in_zp * wsum;
             quant_multiplier(bs / (double)ly->out_scale, &ly->mult[j], &ly->shift[j]);
+            ly->shift8[j] = (int8_t)ly->shift[j]; /* in [-31, 30] */
         }
         s_prev = ly->out_scale;
         zp_prev = ly->out_zp;
@@ -382,7 +333,7 @@ void quant_free(QModel *q) {
     memset(q, 0, sizeof *q);
 }
 
-size_t quant_scratch_bytes(const QModel *q) { return 2 * q->max_width + 2 * q->max_width; }
+size_t quant_scratch_bytes(const QModel *q) { return 2 * q->max_width; }
 
 size_t quant_ram_bytes(const QModel *q) { return 2 * q->max_width; }
 

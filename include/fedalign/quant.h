@@ -16,8 +16,9 @@
  * The one float step is the input: q = round((x - mean) * in_mul) + in_zp with
  * in_mul = inv_std / in_scale (two float operations, then an exact rounding), so it is
  * bit-identical on any IEEE-754 single-precision machine (no FMA can fuse it). Every
- * layer after it is integer-only. The exported C (export.h) runs the same arithmetic
- * and must give exactly the same predictions (tests/e2e/test_export.sh checks it).
+ * layer after it is integer-only. The exported C (export.h) runs the same kernels (one
+ * source, src/int8_kernels.h) and gives exactly the same predictions
+ * (tests/e2e/test_export.sh checks it).
  *
  * No MPI, no I/O, no printing. Deterministic: quant_build is a pure function of
  * (layout, params, calibration rows).
@@ -35,19 +36,21 @@
 /* the largest fan-in for which the int32 accumulator provably cannot overflow
  * (|bias| <= 2^30 plus fan_in * 2 * 127 * 128 < 2^31) */
 #define FA_Q_MAX_FAN_IN 32768
+/* the kernels (and the exported layer table) keep fan-in and fan-out as uint16_t */
+#define FA_Q_MAX_FAN_OUT 65535
 /* biases saturate to +-FA_Q_BIAS_LIMIT (only a pathological layer gets there) */
 #define FA_Q_BIAS_LIMIT (INT32_C(1) << 30)
 
 typedef struct {
     size_t fan_in, fan_out;
     int8_t *w;          /* (fan_out, fan_in): output channel j's weights are contiguous */
-    int16_t *w16;       /* the same values as int16: the host kernel's copy (pmaddwd) */
     int32_t *bias;      /* (fan_out) TFLite bias: round(b / (in_scale * w_scale[j])) */
     int32_t *bias_fold; /* (fan_out) bias - in_zp * sum_i w[j, i]: what the kernel adds,
                            so that acc = bias_fold + sum_i w[j, i] * q_in[i] (CMSIS-NN) */
     float *w_scale;     /* (fan_out) */
     int32_t *mult;      /* (fan_out) Q31 multiplier of M_j, in [2^30, 2^31) or 0 */
     int32_t *shift;     /* (fan_out) M_j = mult * 2^(shift - 31); shift in [-31, 30] */
+    int8_t *shift8;     /* (fan_out) the same as int8: what the kernels read (and model.c) */
     float in_scale, out_scale;
     int32_t in_zp, out_zp;
     int32_t act_min, act_max; /* output clamp: [out_zp, 127] after a ReLU, else [-128, 127] */
@@ -73,8 +76,8 @@ typedef struct {
 void quant_build(QModel *q, const ModelLayout *L, const float *params, const Dataset *calib);
 void quant_free(QModel *q);
 
-/* bytes of scratch quant_predict needs on the host: two int8 activation buffers of
- * max_width and one int16 copy of a layer input (the device needs only the former) */
+/* bytes of scratch quant_predict needs: two int8 activation buffers of max_width (the
+ * same as the exported model's buffer) */
 size_t quant_scratch_bytes(const QModel *q);
 /* Model data a microcontroller keeps in flash: int8 weights, int32 biases, int32
  * multipliers, int8 shifts, float mean and in_mul, and a few per-layer constants, laid
@@ -111,7 +114,7 @@ void quant_eval_model(const ModelLayout *L, const float *params, const Dataset *
                       const Dataset *test, QuantEval *out);
 
 // ----------------------------------------------------------------------------
-// fixed-point building blocks (exposed for tests; the exported C repeats them)
+// fixed-point building blocks (exposed for tests; the kernels of int8_kernels.h)
 
 /* M (>= 0) as mult * 2^(shift - 31), mult in [2^30, 2^31) (TFLite QuantizeMultiplier);
  * M == 0 or M < 2^-32 gives (0, 0); M >= 2^30 saturates to (INT32_MAX, 30). */

@@ -3,14 +3,19 @@
 # C99 (-std=c99 -Wall -Wextra -Werror -Os) with nothing beyond <stdint.h>, and that give
 # EXACTLY the predictions of the suite's int8 inference (quant_predict, printed by
 # tests/tools/quant_ref) on the same inputs: every test and train row of the client plus
-# extreme values. Also: flash/RAM from `size`, deterministic output, a custom prefix, and
-# bad input (exit 2, one message).
+# extreme values. Also: flash/RAM from `size`, deterministic output, a custom prefix, bad
+# input (exit 2, one message) and an existing export refused without --overwrite.
 . "$(dirname "$0")/common.sh"
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 QREF=$TESTS_BIN/quant_ref
 [ -x "$QREF" ] || { echo "FAIL: $QREF not built" >&2; exit 1; }
 CC=${CC:-gcc}
 CFLAGS="-std=c99 -Wall -Wextra -Werror -Os"
+KERNELS=$SRC/../src/int8_kernels.h
+
+# the shared kernels are strict C99 on their own (unused statics aside: nothing calls them)
+$CC $CFLAGS -Wpedantic -Wconversion -Wshadow -Wno-unused-function -fsyntax-only -x c "$KERNELS" 2>"$WORK/cc.err" \
+  && pass "src/int8_kernels.h compiles alone as strict C99" || fail "src/int8_kernels.h alone: $(cat "$WORK/cc.err")"
 
 for ds in electrical mechanical; do
   opts=(--preset tiny --dataset "$ds" --seed 7)
@@ -50,6 +55,14 @@ for ds in electrical mechanical; do
     pass "$ds: exported C == suite int8 on all $n cases ($(tail -1 "$d/out.txt"))"
   else
     fail "$ds: exported C differs from the suite (driver rc $rc, $n cases): $(diff <(grep '^pred ' "$d/ref.txt") <(grep '^pred ' "$d/out.txt") | head -5)"
+  fi
+
+  # one source: model.c carries the kernels quant.c #includes, verbatim
+  if /usr/bin/python3 -c 'import sys; sys.exit(open(sys.argv[1]).read() not in open(sys.argv[2]).read())' \
+       "$KERNELS" "$d/model.c"; then
+    pass "$ds: model.c contains src/int8_kernels.h verbatim"
+  else
+    fail "$ds: model.c does not contain src/int8_kernels.h as it is"
   fi
 
   # deterministic: exporting again gives identical files
@@ -99,4 +112,23 @@ check_bad "is not a C identifier" --model-bin "$WORK/electrical.bin" --prefix 9x
 check_bad "classes but the data" --model-bin "$WORK/electrical.bin" --out "$WORK/x" --preset tiny --dataset mechanical
 check_bad "rerun with --save-models" --results "$WORK/nomodels.h5" --out "$WORK/x"
 check_bad "unknown option '--bogus'" --model-bin "$WORK/electrical.bin" --out "$WORK/x" --bogus
+
+# an earlier export is not replaced without --overwrite (refused before any work, files
+# untouched); with it, the files are written again
+cp "$WORK/electrical/model.c" "$WORK/model.c.before"
+echo '/* edited */' >>"$WORK/electrical/model.c"
+check_bad "electrical/model.h' exists; use --overwrite" --model-bin "$WORK/electrical.bin" --client 1 \
+  --out "$WORK/electrical" --bench-reps 0 --preset tiny --dataset electrical --seed 7
+rm "$WORK/electrical/model.h"
+check_bad "electrical/model.c' exists; use --overwrite" --model-bin "$WORK/electrical.bin" --client 1 \
+  --out "$WORK/electrical" --bench-reps 0 --preset tiny --dataset electrical --seed 7
+tail -1 "$WORK/electrical/model.c" | grep -q edited && pass "refused export left model.c as it was" \
+  || fail "a refused export changed model.c"
+if "$FEDALIGN" export --model-bin "$WORK/electrical.bin" --client 1 --out "$WORK/electrical" --overwrite \
+     --bench-reps 0 --preset tiny --dataset electrical --seed 7 >/dev/null 2>&1 \
+   && cmp -s "$WORK/electrical/model.c" "$WORK/model.c.before"; then
+  pass "--overwrite replaces an earlier export"
+else
+  fail "--overwrite did not replace the earlier export"
+fi
 finish

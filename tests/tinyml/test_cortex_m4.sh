@@ -10,7 +10,7 @@
 # Needs (Debian): gcc-arm-none-eabi qemu-system-arm (libnewlib-arm-none-eabi is not
 # needed: the export uses no C library). Without them it exits 77 = skipped for CTest.
 # Env: FEDALIGN, QUANT_REF (set by CTest); DATASETS (default "electrical mechanical");
-# KEEP=DIR keeps the build products there.
+# KEEP=DIR keeps the build products there (a rerun exports over them: --overwrite).
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 : "${FEDALIGN:?FEDALIGN (path of the fedalign binary) must be set}"
@@ -42,7 +42,7 @@ for ds in ${DATASETS:-electrical mechanical}; do
   d=$WORK/$ds
   mkdir -p "$d"
   "$QUANT_REF" train "$d/model.bin" 1 "${opts[@]}" 2>/dev/null || { fail "$ds: quant_ref train"; continue; }
-  "$FEDALIGN" export --model-bin "$d/model.bin" --client 1 --out "$d" --bench-reps 0 "${opts[@]}" >"$d/export.txt" 2>&1 \
+  "$FEDALIGN" export --model-bin "$d/model.bin" --client 1 --out "$d" --overwrite --bench-reps 0 "${opts[@]}" >"$d/export.txt" 2>&1 \
     || { fail "$ds: export: $(cat "$d/export.txt")"; continue; }
   "$QUANT_REF" cases "$d/model.bin" 1 "$d/cases.c" "${opts[@]}" >"$d/ref.txt" 2>/dev/null || { fail "$ds: quant_ref cases"; continue; }
   "$QUANT_REF" floatc "$d/model.bin" "$d/fref.c" || { fail "$ds: quant_ref floatc"; continue; }
