@@ -87,9 +87,10 @@ mpirun_n 2 "$FEDALIGN" run --preset tiny --dataset csv:/nonexistent.csv --output
 out=$(mpirun_n 2 "$FEDALIGN" run --preset tiny --output /nonexistent_dir/x.h5 2>&1); rc=$?
 [ $rc = 2 ] && pass "unwritable output directory refused before training" || fail "unwritable dir: rc $rc"
 
-# issue 14 item 8: SIGUSR1 during the last (only) method's phase 3 (long personalization):
+# issue 14 item 8: SIGUSR1 during the last (only) method's phase 3 (long personalization,
+# seconds after the last round line):
 # the run completes, exit 0, and its results file leaves no checkpoint behind
-P3="run --preset tiny --samples 4000 --p3-epochs 1000"
+P3="run --preset tiny --samples 4000 --p3-epochs 300"
 wait_for() { # wait_for FILE PATTERN: up to 120 s
   for _ in $(seq 1200); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1
 }
@@ -97,6 +98,7 @@ mpirun_n 2 "$FEDALIGN" $P3 --quiet --output p3_ref.h5 > p3r.txt 2>&1 || fail "ph
 rm -f p3.h5 p3.h5.ckpt
 "$MPIEXEC" -n 2 "$FEDALIGN" $P3 --output p3.h5 > p3.txt 2>&1 & pid=$!
 if wait_for p3.txt "round    5/5"; then
+  sleep 1 # past the phase-3 boundary, where a stop request would end the run with exit 3
   kill -USR1 $pid; wait $pid; rc=$?
   if [ $rc = 0 ] && [ -f p3.h5 ] && [ ! -e p3.h5.ckpt ]; then pass "signal in the last phase 3: complete result, no stale checkpoint"
   else fail "signal in the last phase 3: exit $rc, files: $(ls p3.h5* 2>&1 | tr '\n' ' ')"; fi
@@ -109,7 +111,7 @@ else fail "phase 3 never started: $(tail -3 p3.txt)"; kill $pid; wait $pid; fi
 rm -rf c3.h5 c3.h5.ckpt c3.h5.tmp
 "$MPIEXEC" -n 2 "$FEDALIGN" $P3 --output c3.h5 > c3.txt 2>&1 & pid=$!
 if wait_for c3.txt "round    5/5"; then
-  mkdir c3.h5; kill -USR1 $pid; wait $pid; rc=$?
+  sleep 1; mkdir c3.h5; kill -USR1 $pid; wait $pid; rc=$?
   rmdir c3.h5; rm -f c3.h5.tmp
   if [ $rc != 0 ] && [ -f c3.h5.ckpt ]; then
     cp c3.h5.ckpt keep.ckpt
