@@ -50,11 +50,11 @@ except ImportError as e:  # pragma: no cover
 # files (no list) are read from the group's own attributes and datasets
 SCHEMA_VERSIONS = (1, 2)
 PHASES = ["foundation (p0)", "meta-init (p1)", "federated/global (p2)", "personalized (p3)"]
-# cfg.* keys that do not change results (config_visit_results() leaves them out of the
-# config hash) or that we pool over (seed).
-NON_RESULT_KEYS = {"output", "overwrite", "checkpoint", "checkpoint-every", "resume",
-                   "stop-after-round", "stop-before-phase", "quiet", "verbose",
-                   "threads-over", "save-models"}
+# Runs are grouped by the cfg.* keys that change results: the file lists them in its
+# result_keys attribute (the option table's affects-results bit, config_result_keys()).
+# A file written before that attribute existed uses the lists of the newer files beside
+# it, or, with none, every cfg.* key (never merging runs that might differ). The seed is
+# pooled over.
 POOLED_KEYS = {"seed"}
 # cfg.method/ablate/init/no-personalize only pick the method of a `fedalign run` (a suite
 # runs them all), and the method's row name encodes them (fedavg@found+P,
@@ -191,9 +191,13 @@ class Run:
                 if isinstance(f["methods"][name], h5py.Group):
                     self.methods.append(Method(f["methods"][name]))
         self.methods.sort(key=lambda m: m.index)
-        # results configuration without the seed
+        self.result_keys = set(text(a["result_keys"]).split(",")) if "result_keys" in a else None
+        self.set_key(self.result_keys if self.result_keys is not None else set(self.cfg))
+
+    def set_key(self, result_keys):
+        """The results configuration without the seed (and the run's, with it)."""
         self.key = tuple(sorted((k, v) for k, v in self.cfg.items()
-                                if k not in NON_RESULT_KEYS | POOLED_KEYS | METHOD_KEYS))
+                                if k in result_keys and k not in POOLED_KEYS | METHOD_KEYS))
         self.run_key = self.key + (("seed", self.seed),)
 
     def method(self, name):
@@ -337,6 +341,14 @@ def seed_sort(s):
 
 
 def make_configs(runs):
+    known = set().union(*(r.result_keys for r in runs if r.result_keys is not None))
+    old = [r for r in runs if r.result_keys is None]
+    if old and known:
+        for r in old:
+            r.set_key(known)
+    elif old:
+        print("report: note: files without a result_keys attribute (older fedalign): grouped "
+              "by every cfg key")
     # cfg.* keys that some files lack (written by an older fedalign) are ignored when
     # every file that has them agrees on one value: that value is then the default the
     # older files ran with. Otherwise a missing key is a value of its own.

@@ -1,12 +1,12 @@
 /*
- * config.c: defaults, presets, a table-driven long-option parser, validation,
- * usage text and the configuration table.
+ * config.c: defaults, presets, the option table of run/suite/data, validation, usage
+ * text and the configuration visitors.
  *
- * One table (fa_opts) describes every flag: its type, where it lives in Config,
- * its valid range and its help line. Parsing, validation of ranges, --help and the
- * list of values stored in the results file are all driven by it, so a new flag
- * cannot be forgotten in one of them. Flags whose value is a word (method, dataset,
- * partition, ...) go through parse_word().
+ * One table (fa_opts) describes every flag: its type, where it lives in Config, its
+ * valid range, whether it affects results, and its help line. Parsing (opttab.c), --help,
+ * the printed configuration, the results file's cfg.* attributes and the config hash are
+ * all driven by it, so a new flag cannot be forgotten in one of them. Every word-valued
+ * enum has one name table (fa_enum_*) used by the parser, the printer and the help text.
  */
 #include "fedalign/config.h"
 
@@ -19,145 +19,47 @@
 
 #include "fedalign/check.h"
 
+// ----------------------------------------------------------------------------
+// name tables (value i is names[i]; the enums in config.h and model.h count from 0)
+
 const char *const fa_method_names[FA_METHOD_COUNT] = {"fedmetaalign", "fedavg", "fedprox",
                                                       "local"};
 
-// ----------------------------------------------------------------------------
-// option table
+#define ENUM_OF(names, descs) {names, descs, (int)(sizeof names / sizeof names[0])}
 
-typedef enum { OT_SIZE, OT_DOUBLE, OT_U64, OT_INT, OT_FLAG, OT_NOFLAG, OT_WORD } OptType;
+static const char *const preset_names[] = {"tiny", "small", "paper", "large"};
+static const char *const score_names[] = {"acc", "loss", "preacc"};
+static const char *const score_descs[] = {"val acc after training", "1 - normalized val loss",
+                                          "val acc before training"};
+static const char *const reference_names[] = {"mean", "prev"};
+static const char *const reference_descs[] = {"mean update", "previous global update"};
+static const char *const init_names[] = {"random", "foundation"};
+static const char *const init_descs[] = {"random weights", "phase-0 model"};
+static const char *const attack_names[] = {"none", "signflip", "scale", "noise", "nan"};
+static const char *const threads_over_names[] = {"auto", "clients", "batch"};
+static const char *const late_names[] = {"drop", "discount"};
+static const char *const late_descs[] = {"ignored", "weight * deadline / time"};
+static const char *const optimizer_names[] = {"adam", "sgd"};
+static const char *const ablate_names[] = {"phase0", "phase1", "similarity"}; /* bit i */
 
-typedef struct {
-    const char *name;  /* long name without "--" */
-    const char *arg;   /* metavariable, NULL for flags */
-    OptType type;
-    size_t off;        /* offset in Config (not used by OT_WORD) */
-    double lo, hi;     /* inclusive range for numbers */
-    const char *group; /* usage section */
-    const char *help;
-} OptDef;
+const FaEnum fa_enum_method = {fa_method_names, NULL, FA_METHOD_COUNT};
+const FaEnum fa_enum_preset = ENUM_OF(preset_names, NULL);
+const FaEnum fa_enum_score = ENUM_OF(score_names, score_descs);
+const FaEnum fa_enum_reference = ENUM_OF(reference_names, reference_descs);
+const FaEnum fa_enum_init = ENUM_OF(init_names, init_descs);
+const FaEnum fa_enum_attack = ENUM_OF(attack_names, NULL);
+const FaEnum fa_enum_threads_over = ENUM_OF(threads_over_names, NULL);
+const FaEnum fa_enum_late = ENUM_OF(late_names, late_descs);
+const FaEnum fa_enum_optimizer = ENUM_OF(optimizer_names, NULL);
+static const FaEnum ablate_enum = ENUM_OF(ablate_names, NULL);
 
-#define OFF(f) offsetof(Config, f)
-#define BIG 1e15
-
-static const OptDef fa_opts[] = {
-    {"preset", "NAME", OT_WORD, 0, 0, 0, "Problem", "size preset: tiny|small|paper|large"},
-    {"dataset", "KIND", OT_WORD, 0, 0, 0, "Problem", "electrical|mechanical|csv:PATH"},
-    {"clients", "N", OT_SIZE, OFF(clients), 1, BIG, "Problem", "number of clients (devices)"},
-    {"seed", "S", OT_U64, OFF(seed), 0, 1.8e19, "Problem", "global seed"},
-    {"samples", "N", OT_SIZE, OFF(data.samples_per_client), 1, 1e9, "Problem",
-     "generated data: mean rows per client"},
-    {"public-samples", "N", OT_SIZE, OFF(data.public_samples), 1, 1e9, "Problem",
-     "generated data: rows of public (phase-0) data"},
-    {"heterogeneity", "H", OT_DOUBLE, OFF(data.gen.heterogeneity), 0, 3, "Problem",
-     "spread of device parameters (0 = identical devices)"},
-    {"window", "N", OT_SIZE, OFF(data.gen.window), 64, 65536, "Problem",
-     "mechanical: samples per vibration window"},
-    {"severities", "N", OT_SIZE, OFF(data.gen.severities), 1, 5, "Problem",
-     "mechanical: severities per fault type (K = 1 + 3N)"},
-    {"no-spectral", NULL, OT_NOFLAG, OFF(data.gen.spectral), 0, 0, "Problem",
-     "mechanical: time-domain features only (no envelope-spectrum features)"},
-    {"label-cols", "A,B", OT_WORD, 0, 0, 0, "Problem",
-     "csv: label column(s), joined when several [last column]"},
-    {"feature-cols", "A,B", OT_WORD, 0, 0, 0, "Problem",
-     "csv: feature columns [all other columns]"},
-    {"public", "SPEC", OT_WORD, 0, 0, 0, "Problem", "csv: public data csv:PATH [held-out rows]"},
-    {"public-frac", "F", OT_DOUBLE, OFF(data.public_frac), 0.01, 0.9, "Problem",
-     "csv: stratified held-out fraction used as public data"},
-    {"perturb", "F", OT_DOUBLE, OFF(data.perturb), 0, 5, "Problem",
-     "csv: per-device sensor gain/offset/noise level"},
-    {"partition", "SPEC", OT_WORD, 0, 0, 0, "Partition", "dirichlet:BETA|iid|column:NAME"},
-    {"quantity-skew", "SIGMA", OT_DOUBLE, OFF(data.part.quantity_sigma), 0, 3, "Partition",
-     "client sizes ~ lognormal(0, SIGMA)"},
-    {"min-samples", "N", OT_SIZE, OFF(data.part.min_per_client), 1, 1e9, "Partition",
-     "minimum rows per client"},
-    {"val-frac", "F", OT_DOUBLE, OFF(data.split.val_frac), 0.01, 0.5, "Partition",
-     "validation fraction of each client's rows"},
-    {"test-frac", "F", OT_DOUBLE, OFF(data.split.test_frac), 0.01, 0.5, "Partition",
-     "test fraction of each client's rows"},
-    {"block-split", NULL, OT_FLAG, OFF(data.split.block), 0, 0, "Partition",
-     "contiguous blocks per class instead of a random split (time series)"},
-    {"hidden", "H1,H2", OT_WORD, 0, 0, 0, "Model", "hidden layer widths"},
-    {"optimizer", "NAME", OT_WORD, 0, 0, 0, "Training", "adam|sgd"},
-    {"lr", "LR", OT_DOUBLE, OFF(local.lr), 1e-7, 10, "Training", "local learning rate"},
-    {"batch", "B", OT_SIZE, OFF(local.batch), 1, 65536, "Training", "mini-batch size"},
-    {"local-epochs", "E", OT_DOUBLE, OFF(local.epochs), 0.01, 1000, "Training",
-     "local epochs per round"},
-    {"mu", "MU", OT_DOUBLE, OFF(local.mu), 0, 100, "Training", "FedProx proximal weight"},
-    {"p0-epochs", "E", OT_DOUBLE, OFF(p0_epochs), 0, 1000, "Phase 0",
-     "foundation epochs on public data"},
-    {"p0-lr", "LR", OT_DOUBLE, OFF(p0_lr), 1e-7, 10, "Phase 0", "foundation learning rate"},
-    {"p1-frac", "F", OT_DOUBLE, OFF(p1_frac), 0.01, 1, "Phase 1",
-     "fraction of each client's train data in its ring slice"},
-    {"p1-epochs", "E", OT_DOUBLE, OFF(p1_epochs), 0.01, 1000, "Phase 1",
-     "epochs per client visit in the ring"},
-    {"p1-passes", "N", OT_SIZE, OFF(p1_passes), 1, 1000, "Phase 1", "passes of the token ring"},
-    {"ring-perm", NULL, OT_FLAG, OFF(ring_perm), 0, 0, "Phase 1",
-     "ring over a seeded permutation of clients (default: id order)"},
-    {"ring-clients", "K", OT_SIZE, OFF(ring_clients), 0, BIG, "Phase 1",
-     "ring over K clients of a seeded sample (0 = all)"},
-    {"rounds", "R", OT_SIZE, OFF(rounds), 0, 1e7, "Phase 2", "federated rounds"},
-    {"client-frac", "F", OT_DOUBLE, OFF(client_frac), 1e-9, 1, "Phase 2",
-     "fraction of clients selected per round"},
-    {"alpha", "A", OT_DOUBLE, OFF(alpha), 1e-6, 10, "Phase 2", "server learning rate"},
-    {"floor", "C", OT_DOUBLE, OFF(floor_c), 0, 1, "Phase 2",
-     "floor c in max(c, theta) of the dual criterion"},
-    {"score", "KIND", OT_WORD, 0, 0, 0, "Phase 2",
-     "s_t: acc (val acc after training) | loss (1 - normalized val loss) | preacc"},
-    {"reference", "KIND", OT_WORD, 0, 0, 0, "Phase 2",
-     "cosine reference: mean (mean update) | prev (previous global update)"},
-    {"fedavg-uniform", NULL, OT_FLAG, OFF(fedavg_uniform), 0, 0, "Phase 2",
-     "FedAvg/FedProx weights 1 instead of sample counts"},
-    {"no-personalize", NULL, OT_NOFLAG, OFF(personalize), 0, 0, "Phase 3",
-     "skip phase-3 personalization"},
-    {"p3-epochs", "E", OT_DOUBLE, OFF(p3_epochs), 0.01, 1000, "Phase 3",
-     "personalization epochs"},
-    {"p3-lr", "LR", OT_DOUBLE, OFF(p3_lr), 1e-7, 10, "Phase 3", "personalization learning rate"},
-    {"no-int8", NULL, OT_NOFLAG, OFF(int8), 0, 0, "Phase 3",
-     "skip the int8 quantization and int8 accuracy of the final client models"},
-    {"dropout", "P", OT_DOUBLE, OFF(dropout), 0, 1, "Faults",
-     "per-round probability that a selected client drops out"},
-    {"speed-spread", "S", OT_DOUBLE, OFF(speed_spread), 0, 5, "Faults",
-     "device speed factors ~ lognormal(0, S) (stragglers)"},
-    {"deadline", "SEC", OT_DOUBLE, OFF(deadline), 0, 1e9, "Faults",
-     "round deadline in simulated device seconds, 100 samples/s nominal (0 = none)"},
-    {"late", "POLICY", OT_WORD, 0, 0, 0, "Faults",
-     "late updates: drop | discount (weight * deadline / time)"},
-    {"attack", "KIND:F", OT_WORD, 0, 0, 0, "Faults",
-     "fraction F of clients send signflip|scale|noise|nan updates (none)"},
-    {"attack-scale", "X", OT_DOUBLE, OFF(attack_scale), 0, 1e6, "Faults",
-     "scale factor (scale) or noise multiplier (noise) of the attack"},
-    {"clip", "C", OT_DOUBLE, OFF(clip), 0, 1e9, "Faults",
-     "bound every client update's L2 norm to C (0 = off)"},
-    {"method", "NAME", OT_WORD, 0, 0, 0, "Method", "fedmetaalign|fedavg|fedprox|local"},
-    {"ablate", "LIST", OT_WORD, 0, 0, 0, "Method",
-     "Fed-Meta-Align ablations: phase0,phase1,similarity"},
-    {"init", "KIND", OT_WORD, 0, 0, 0, "Method",
-     "baselines start from random|foundation (phase-0 model)"},
-    {"target-acc", "A", OT_DOUBLE, OFF(target_acc), 0, 1, "Method",
-     "report rounds and seconds to reach this global accuracy (0 = off)"},
-    {"threads-over", "KIND", OT_WORD, 0, 0, 0, "Execution",
-     "auto|clients|batch: what OpenMP threads split"},
-    {"verbose", NULL, OT_FLAG, OFF(verbose), 0, 0, "Execution", "per-rank diagnostics on stderr"},
-    {"quiet", NULL, OT_FLAG, OFF(quiet), 0, 0, "Execution", "no per-round lines"},
-    {"output", "FILE", OT_WORD, 0, 0, 0, "Output",
-     "HDF5 results file; auto = results/<command>_<SLURM_JOB_ID or time>.h5"},
-    {"overwrite", NULL, OT_FLAG, OFF(overwrite), 0, 0, "Output", "replace an existing results file (or data --export files)"},
-    {"checkpoint-every", "K", OT_SIZE, OFF(ckpt_every), 0, 1e9, "Output",
-     "checkpoint every K rounds (0 = at phase ends only)"},
-    {"checkpoint", "FILE", OT_WORD, 0, 0, 0, "Output", "checkpoint file"},
-    {"resume", "FILE", OT_WORD, 0, 0, 0, "Output", "continue from a checkpoint"},
-    {"stop-after-round", "K", OT_SIZE, OFF(stop_after_round), 0, 1e9, "Output",
-     "checkpoint and stop after phase-2 round K (staged runs; 0 = off)"},
-    {"stop-before-phase", "N", OT_SIZE, OFF(stop_before_phase), 0, 3, "Output",
-     "checkpoint and stop when a method reaches phase N = 1..3 (staged runs; 0 = off)"},
-    {"save-models", NULL, OT_FLAG, OFF(save_models), 0, 0, "Output",
-     "store every personalized model [clients, P]"},
-    {"describe", NULL, OT_FLAG, OFF(describe), 0, 0, "Data command",
-     "print per-client sizes and label histograms"},
-    {"export", "DIR", OT_WORD, 0, 0, 0, "Data command", "write one CSV per client into DIR"},
-};
-#define N_OPTS (sizeof fa_opts / sizeof fa_opts[0])
+/* OPT_ENUM stores an int into these fields (opttab.c) */
+_Static_assert(sizeof(FaScore) == sizeof(int) && sizeof(FaReference) == sizeof(int) &&
+                   sizeof(FaInit) == sizeof(int) && sizeof(FaThreadsOver) == sizeof(int) &&
+                   sizeof(FaMethod) == sizeof(int) && sizeof(FaOptimizer) == sizeof(int),
+               "enum fields must be int-sized");
+_Static_assert(FA_ABLATE_PHASE0 == 1u && FA_ABLATE_PHASE1 == 2u && FA_ABLATE_SIMILARITY == 4u,
+               "ablate_names[i] is bit i");
 
 // ----------------------------------------------------------------------------
 // defaults and presets
@@ -227,39 +129,25 @@ void config_defaults(Config *c) {
 }
 
 bool config_apply_preset(Config *c, const char *name) {
-    /*                  clients samples public rounds p0ep */
-    if (strcmp(name, "tiny") == 0) {
-        c->clients = 4;
-        c->data.samples_per_client = 400;
-        c->data.public_samples = 1600;
-        c->rounds = 5;
-        c->p0_epochs = 3;
-        c->data.gen.window = 256;
-    } else if (strcmp(name, "small") == 0) {
-        c->clients = 10;
-        c->data.samples_per_client = 600;
-        c->data.public_samples = 4000;
-        c->rounds = 20;
-        c->p0_epochs = 5;
-        c->data.gen.window = 1024;
-    } else if (strcmp(name, "paper") == 0) {
-        c->clients = 10;
-        c->data.samples_per_client = 1500;
-        c->data.public_samples = 10000;
-        c->rounds = 30;
-        c->p0_epochs = 10;
-        c->data.gen.window = 1024;
-    } else if (strcmp(name, "large") == 0) {
-        c->clients = 1000;
-        c->data.samples_per_client = 200;
-        c->data.public_samples = 20000;
-        c->rounds = 50;
-        c->p0_epochs = 5;
-        c->data.gen.window = 512;
-    } else {
-        return false;
-    }
-    snprintf(c->preset, sizeof c->preset, "%s", name);
+    /* sizes of each preset, in the order of preset_names */
+    static const struct {
+        size_t clients, samples, public_samples, rounds, window;
+        double p0_epochs;
+    } sz[] = {{4, 400, 1600, 5, 256, 3},      /* tiny: tests */
+              {10, 600, 4000, 20, 1024, 5},   /* small: the default */
+              {10, 1500, 10000, 30, 1024, 10}, /* paper */
+              {1000, 200, 20000, 50, 512, 5}}; /* large */
+    _Static_assert(sizeof sz / sizeof sz[0] == sizeof preset_names / sizeof preset_names[0],
+                   "one size row per preset name");
+    int p = fa_enum_value(&fa_enum_preset, name);
+    if (p < 0) return false;
+    c->clients = sz[p].clients;
+    c->data.samples_per_client = sz[p].samples;
+    c->data.public_samples = sz[p].public_samples;
+    c->rounds = sz[p].rounds;
+    c->p0_epochs = sz[p].p0_epochs;
+    c->data.gen.window = sz[p].window;
+    snprintf(c->preset, sizeof c->preset, "%s", preset_names[p]);
     return true;
 }
 
@@ -286,7 +174,7 @@ bool config_parse_hidden(const char *s, ModelShape *shape) {
 }
 
 // ----------------------------------------------------------------------------
-// parsing
+// word-valued options with a structure of their own (KIND:VALUE, lists, paths)
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) FA_PRINTF(3, 4);
 static int fail(char *err, size_t errlen, const char *fmt, ...) {
@@ -306,16 +194,6 @@ static bool parse_double(const char *s, double *out) {
     return true;
 }
 
-static bool parse_u64(const char *s, uint64_t *out) {
-    char *end;
-    if (*s == '-' || *s == '+' || *s == '\0') return false;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end || errno == ERANGE) return false;
-    *out = (uint64_t)v;
-    return true;
-}
-
 static bool copy_str(char *dst, size_t cap, const char *src) {
     size_t n = strlen(src);
     if (n >= cap) return false;
@@ -323,164 +201,304 @@ static bool copy_str(char *dst, size_t cap, const char *src) {
     return true;
 }
 
-/* word-valued options */
-static int parse_word(Config *c, const char *name, const char *v, char *err, size_t errlen) {
-    if (strcmp(name, "preset") == 0) {
-        return 0; /* applied in the pre-scan */
-    } else if (strcmp(name, "dataset") == 0) {
-        if (strcmp(v, "electrical") == 0) c->data.kind = FA_DATA_ELECTRICAL;
-        else if (strcmp(v, "mechanical") == 0) c->data.kind = FA_DATA_MECHANICAL;
-        else if (strncmp(v, "csv:", 4) == 0 && v[4]) {
-            c->data.kind = FA_DATA_CSV;
-            if (!copy_str(c->data.csv.path, sizeof c->data.csv.path, v + 4))
-                return fail(err, errlen, "--dataset: path too long");
-        } else
-            return fail(err, errlen,
-                        "--dataset: unknown dataset '%s' (expected electrical, mechanical or "
-                        "csv:PATH)",
-                        v);
-        copy_str(c->dataset_str, sizeof c->dataset_str, v);
-    } else if (strcmp(name, "partition") == 0) {
-        if (strcmp(v, "iid") == 0) c->data.part.kind = FA_PART_IID;
-        else if (strncmp(v, "dirichlet:", 10) == 0) {
-            double b;
-            if (!parse_double(v + 10, &b) || !(b > 0.0) || b > 1e6)
-                return fail(err, errlen,
-                            "--partition: Dirichlet beta must be a number > 0, got '%s'", v + 10);
-            c->data.part.kind = FA_PART_DIRICHLET;
-            c->data.part.beta = b;
-        } else if (strncmp(v, "column:", 7) == 0 && v[7]) {
-            c->data.part.kind = FA_PART_COLUMN;
-            if (!copy_str(c->data.part.column, sizeof c->data.part.column, v + 7) ||
-                !copy_str(c->data.csv.group_col, sizeof c->data.csv.group_col, v + 7))
-                return fail(err, errlen, "--partition: column name too long");
-        } else
-            return fail(err, errlen,
-                        "--partition: unknown partition '%s' (expected dirichlet:BETA, iid or "
-                        "column:NAME)",
-                        v);
-        if (!copy_str(c->partition_str, sizeof c->partition_str, v))
-            return fail(err, errlen, "--partition: value too long");
-    } else if (strcmp(name, "label-cols") == 0) {
-        if (!copy_str(c->data.csv.label_cols, sizeof c->data.csv.label_cols, v))
-            return fail(err, errlen, "--label-cols: list too long");
-    } else if (strcmp(name, "feature-cols") == 0) {
-        if (!copy_str(c->data.csv.feature_cols, sizeof c->data.csv.feature_cols, v))
-            return fail(err, errlen, "--feature-cols: list too long");
-    } else if (strcmp(name, "public") == 0) {
-        if (strncmp(v, "csv:", 4) != 0 || !v[4])
-            return fail(err, errlen, "--public: expected csv:PATH, got '%s'", v);
-        if (!copy_str(c->data.public_csv, sizeof c->data.public_csv, v + 4))
-            return fail(err, errlen, "--public: path too long");
-    } else if (strcmp(name, "hidden") == 0) {
-        if (!config_parse_hidden(v, &c->shape))
-            return fail(err, errlen,
-                        "--hidden: expected a comma list of up to %d widths in 1..4096 (or "
-                        "'none'), got '%s'",
-                        FA_MAX_HIDDEN, v);
-        copy_str(c->hidden_str, sizeof c->hidden_str, v);
-    } else if (strcmp(name, "optimizer") == 0) {
-        if (strcmp(v, "adam") == 0) c->local.opt = FA_OPT_ADAM;
-        else if (strcmp(v, "sgd") == 0) c->local.opt = FA_OPT_SGD;
-        else return fail(err, errlen, "--optimizer: expected adam or sgd, got '%s'", v);
-    } else if (strcmp(name, "score") == 0) {
-        if (strcmp(v, "acc") == 0) c->score = FA_SCORE_ACC;
-        else if (strcmp(v, "loss") == 0) c->score = FA_SCORE_LOSS;
-        else if (strcmp(v, "preacc") == 0) c->score = FA_SCORE_PREACC;
-        else return fail(err, errlen, "--score: expected acc, loss or preacc, got '%s'", v);
-    } else if (strcmp(name, "reference") == 0) {
-        if (strcmp(v, "mean") == 0) c->reference = FA_REF_MEAN;
-        else if (strcmp(v, "prev") == 0) c->reference = FA_REF_PREV;
-        else return fail(err, errlen, "--reference: expected mean or prev, got '%s'", v);
-    } else if (strcmp(name, "method") == 0) {
-        int m = -1;
-        for (int i = 0; i < FA_METHOD_COUNT; i++)
-            if (strcmp(v, fa_method_names[i]) == 0) m = i;
-        if (m < 0)
-            return fail(err, errlen,
-                        "--method: unknown method '%s' (expected fedmetaalign, fedavg, fedprox "
-                        "or local)",
-                        v);
-        c->method = (FaMethod)m;
-    } else if (strcmp(name, "ablate") == 0) {
-        char buf[128];
-        if (!copy_str(buf, sizeof buf, v)) return fail(err, errlen, "--ablate: list too long");
-        c->ablate = 0;
-        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-            if (strcmp(tok, "phase0") == 0) c->ablate |= FA_ABLATE_PHASE0;
-            else if (strcmp(tok, "phase1") == 0) c->ablate |= FA_ABLATE_PHASE1;
-            else if (strcmp(tok, "similarity") == 0) c->ablate |= FA_ABLATE_SIMILARITY;
-            else if (strcmp(tok, "none") == 0) continue;
-            else
-                return fail(err, errlen,
-                            "--ablate: unknown ablation '%s' (expected phase0, phase1, "
-                            "similarity)",
-                            tok);
+static int parse_preset(void *t, const char *v, char *err, size_t errlen) {
+    if (config_apply_preset(t, v)) return 0;
+    char list[128];
+    fa_enum_list(&fa_enum_preset, list, sizeof list);
+    return fail(err, errlen, "--preset: unknown preset '%s' (expected %s)", v, list);
+}
+static const char *show_preset(const void *t, char *buf, size_t cap) {
+    (void)buf, (void)cap;
+    return ((const Config *)t)->preset;
+}
+
+static int parse_dataset(void *t, const char *v, char *err, size_t errlen) {
+    Config *c = t;
+    if (strcmp(v, "electrical") == 0) c->data.kind = FA_DATA_ELECTRICAL;
+    else if (strcmp(v, "mechanical") == 0) c->data.kind = FA_DATA_MECHANICAL;
+    else if (strncmp(v, "csv:", 4) == 0 && v[4]) {
+        c->data.kind = FA_DATA_CSV;
+        if (!copy_str(c->data.csv.path, sizeof c->data.csv.path, v + 4))
+            return fail(err, errlen, "--dataset: path too long");
+    } else
+        return fail(err, errlen,
+                    "--dataset: unknown dataset '%s' (expected electrical, mechanical or csv:PATH)",
+                    v);
+    copy_str(c->dataset_str, sizeof c->dataset_str, v);
+    return 0;
+}
+static const char *show_dataset(const void *t, char *buf, size_t cap) {
+    (void)buf, (void)cap;
+    return ((const Config *)t)->dataset_str;
+}
+
+static int parse_partition(void *t, const char *v, char *err, size_t errlen) {
+    Config *c = t;
+    if (strcmp(v, "iid") == 0) c->data.part.kind = FA_PART_IID;
+    else if (strncmp(v, "dirichlet:", 10) == 0) {
+        double b;
+        if (!parse_double(v + 10, &b) || !(b > 0.0) || b > 1e6)
+            return fail(err, errlen, "--partition: Dirichlet beta must be a number > 0, got '%s'",
+                        v + 10);
+        c->data.part.kind = FA_PART_DIRICHLET;
+        c->data.part.beta = b;
+    } else if (strncmp(v, "column:", 7) == 0 && v[7]) {
+        c->data.part.kind = FA_PART_COLUMN;
+        if (!copy_str(c->data.part.column, sizeof c->data.part.column, v + 7) ||
+            !copy_str(c->data.csv.group_col, sizeof c->data.csv.group_col, v + 7))
+            return fail(err, errlen, "--partition: column name too long");
+    } else
+        return fail(err, errlen,
+                    "--partition: unknown partition '%s' (expected dirichlet:BETA, iid or "
+                    "column:NAME)",
+                    v);
+    if (!copy_str(c->partition_str, sizeof c->partition_str, v))
+        return fail(err, errlen, "--partition: value too long");
+    return 0;
+}
+static const char *show_partition(const void *t, char *buf, size_t cap) {
+    (void)buf, (void)cap;
+    return ((const Config *)t)->partition_str;
+}
+
+static int parse_public(void *t, const char *v, char *err, size_t errlen) {
+    Config *c = t;
+    if (strncmp(v, "csv:", 4) != 0 || !v[4])
+        return fail(err, errlen, "--public: expected csv:PATH, got '%s'", v);
+    if (!copy_str(c->data.public_csv, sizeof c->data.public_csv, v + 4))
+        return fail(err, errlen, "--public: path too long");
+    return 0;
+}
+static const char *show_public(const void *t, char *buf, size_t cap) {
+    const Config *c = t;
+    if (!c->data.public_csv[0]) return "(held-out rows)";
+    snprintf(buf, cap, "csv:%s", c->data.public_csv);
+    return buf;
+}
+
+static int parse_hidden(void *t, const char *v, char *err, size_t errlen) {
+    Config *c = t;
+    if (!config_parse_hidden(v, &c->shape) || !copy_str(c->hidden_str, sizeof c->hidden_str, v))
+        return fail(err, errlen,
+                    "--hidden: expected a comma list of up to %d widths in 1..4096 (or 'none'), "
+                    "got '%s'",
+                    FA_MAX_HIDDEN, v);
+    return 0;
+}
+static const char *show_hidden(const void *t, char *buf, size_t cap) {
+    (void)buf, (void)cap;
+    return ((const Config *)t)->hidden_str;
+}
+
+static int parse_ablate(void *t, const char *v, char *err, size_t errlen) {
+    Config *c = t;
+    char buf[128];
+    if (!copy_str(buf, sizeof buf, v)) return fail(err, errlen, "--ablate: list too long");
+    c->ablate = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (strcmp(tok, "none") == 0) continue;
+        int b = fa_enum_value(&ablate_enum, tok);
+        if (b < 0) {
+            char list[128];
+            fa_enum_list(&ablate_enum, list, sizeof list);
+            return fail(err, errlen, "--ablate: unknown ablation '%s' (expected %s)", tok, list);
         }
-    } else if (strcmp(name, "init") == 0) {
-        if (strcmp(v, "random") == 0) c->init = FA_INIT_RANDOM;
-        else if (strcmp(v, "foundation") == 0) c->init = FA_INIT_FOUNDATION;
-        else return fail(err, errlen, "--init: expected random or foundation, got '%s'", v);
-    } else if (strcmp(name, "threads-over") == 0) {
-        if (strcmp(v, "auto") == 0) c->threads_over = FA_THREADS_AUTO;
-        else if (strcmp(v, "clients") == 0) c->threads_over = FA_THREADS_CLIENTS;
-        else if (strcmp(v, "batch") == 0) c->threads_over = FA_THREADS_BATCH;
-        else return fail(err, errlen, "--threads-over: expected auto, clients or batch, got '%s'", v);
-    } else if (strcmp(name, "late") == 0) {
-        if (strcmp(v, "drop") == 0) c->late_discount = false;
-        else if (strcmp(v, "discount") == 0) c->late_discount = true;
-        else return fail(err, errlen, "--late: expected drop or discount, got '%s'", v);
-    } else if (strcmp(name, "attack") == 0) {
-        static const char *const kinds[] = {"none", "signflip", "scale", "noise", "nan"};
-        const char *colon = strchr(v, ':');
-        size_t kl = colon ? (size_t)(colon - v) : strlen(v);
-        int kind = -1;
-        for (int k = 0; k < 5; k++)
-            if (strlen(kinds[k]) == kl && strncmp(v, kinds[k], kl) == 0) kind = k;
-        double f = 0.0;
-        if (kind < 0 || (kind > 0 && (!colon || !parse_double(colon + 1, &f) || f < 0.0 || f > 1.0)))
-            return fail(err, errlen,
-                        "--attack: expected KIND:FRACTION with KIND signflip, scale, noise or nan "
-                        "and FRACTION in [0, 1] (or none), got '%s'",
-                        v);
-        c->attack = kind;
-        c->attack_frac = kind ? f : 0.0;
-    } else if (strcmp(name, "output") == 0) {
-        if (!v[0] || !copy_str(c->out_path, sizeof c->out_path, v))
-            return fail(err, errlen, "--output: empty or too long path");
-    } else if (strcmp(name, "checkpoint") == 0) {
-        if (!v[0] || !copy_str(c->ckpt_path, sizeof c->ckpt_path, v))
-            return fail(err, errlen, "--checkpoint: empty or too long path");
-    } else if (strcmp(name, "resume") == 0) {
-        if (!v[0] || !copy_str(c->resume_path, sizeof c->resume_path, v))
-            return fail(err, errlen, "--resume: empty or too long path");
-    } else if (strcmp(name, "export") == 0) {
-        if (!copy_str(c->export_dir, sizeof c->export_dir, v))
-            return fail(err, errlen, "--export: path too long");
+        c->ablate |= 1u << b;
     }
     return 0;
 }
-
-static const OptDef *find_opt(const char *name, size_t len) {
-    for (size_t i = 0; i < N_OPTS; i++)
-        if (strlen(fa_opts[i].name) == len && strncmp(fa_opts[i].name, name, len) == 0)
-            return &fa_opts[i];
-    return NULL;
+static const char *show_ablate(const void *t, char *buf, size_t cap) {
+    const Config *c = t;
+    if (!c->ablate) return "none";
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int b = 0; b < ablate_enum.n && used < cap; b++)
+        if (c->ablate & (1u << b)) {
+            int k = snprintf(buf + used, cap - used, "%s%s", used ? "," : "", ablate_names[b]);
+            if (k < 0) break;
+            used += (size_t)k;
+        }
+    return buf;
 }
 
-int config_parse(Config *c, int argc, char **argv, char *err, size_t errlen) {
-    int i = 1;
-    if (argc < 2) return fail(err, errlen, "no command given (expected run, suite or data)");
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "run") == 0) c->command = FA_CMD_RUN;
-    else if (strcmp(cmd, "suite") == 0) c->command = FA_CMD_SUITE;
-    else if (strcmp(cmd, "data") == 0) c->command = FA_CMD_DATA;
-    else if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-        c->command = FA_CMD_HELP;
-        return 0;
-    } else
-        return fail(err, errlen, "unknown command '%s' (expected run, suite or data)", cmd);
-    i = 2;
+static int parse_attack(void *t, const char *v, char *err, size_t errlen) {
+    Config *c = t;
+    const char *colon = strchr(v, ':');
+    char kind_s[16] = "";
+    size_t kl = colon ? (size_t)(colon - v) : strlen(v);
+    if (kl < sizeof kind_s) memcpy(kind_s, v, kl), kind_s[kl] = '\0';
+    int kind = kl < sizeof kind_s ? fa_enum_value(&fa_enum_attack, kind_s) : -1;
+    double f = 0.0;
+    if (kind < 0 || (kind > 0 && (!colon || !parse_double(colon + 1, &f) || f < 0.0 || f > 1.0))) {
+        const FaEnum kinds = {attack_names + 1, NULL, fa_enum_attack.n - 1}; /* all but none */
+        char list[128];
+        fa_enum_list(&kinds, list, sizeof list);
+        return fail(err, errlen,
+                    "--attack: expected KIND:FRACTION with KIND %s and FRACTION in [0, 1] (or "
+                    "none), got '%s'",
+                    list, v);
+    }
+    c->attack = kind;
+    c->attack_frac = kind ? f : 0.0;
+    return 0;
+}
+static const char *show_attack(const void *t, char *buf, size_t cap) {
+    const Config *c = t;
+    if (c->attack == FA_ATTACK_NONE) return "none";
+    snprintf(buf, cap, "%s:%g", fa_enum_name(&fa_enum_attack, c->attack), c->attack_frac);
+    return buf;
+}
+
+// ----------------------------------------------------------------------------
+// option table
+
+/* R: changes results (config hash, report grouping); W: changes what the results file
+ * holds (config hash only); X: an option of the data command, not a configuration value */
+#define R OPT_RESULTS
+#define W OPT_WRITTEN
+#define X OPT_CMDONLY
+#define F(f) .off = offsetof(Config, f), .size = sizeof(((Config *)0)->f)
+#define NUM(nm, a, ty, fld, l, h, fl, g, hp)                                                       \
+    {.name = nm, .arg = a, .type = ty, F(fld), .lo = l, .hi = h, .flags = fl, .group = g, .help = hp}
+#define BOOL(nm, ty, fld, fl, g, hp) {.name = nm, .type = ty, F(fld), .flags = fl, .group = g, .help = hp}
+#define ENUM(nm, a, fld, e, fl, g, hp)                                                             \
+    {.name = nm, .arg = a, .type = OPT_ENUM, F(fld), .en = &e, .flags = fl, .group = g, .help = hp}
+#define STR(nm, a, fld, un, fl, g, hp)                                                             \
+    {.name = nm, .arg = a, .type = OPT_STR, F(fld), .unset = un, .flags = fl, .group = g, .help = hp}
+#define CUSTOM(nm, a, fn, e, fl, g, hp)                                                            \
+    {.name = nm, .arg = a, .type = OPT_CUSTOM, .parse = parse_##fn, .show = show_##fn, .en = e,    \
+     .flags = fl, .group = g, .help = hp}
+#define BIG 1e15
+
+static const OptDef fa_opts[] = {
+    CUSTOM("preset", "NAME", preset, &fa_enum_preset, R | OPT_FIRST, "Problem", "size preset"),
+    CUSTOM("dataset", "KIND", dataset, NULL, R, "Problem", "electrical|mechanical|csv:PATH"),
+    NUM("clients", "N", OPT_SIZE, clients, 1, BIG, R, "Problem", "number of clients (devices)"),
+    NUM("seed", "S", OPT_U64, seed, 0, 1.8e19, R, "Problem", "global seed"),
+    NUM("samples", "N", OPT_SIZE, data.samples_per_client, 1, 1e9, R, "Problem",
+        "generated data: mean rows per client"),
+    NUM("public-samples", "N", OPT_SIZE, data.public_samples, 1, 1e9, R, "Problem",
+        "generated data: rows of public (phase-0) data"),
+    NUM("heterogeneity", "H", OPT_DOUBLE, data.gen.heterogeneity, 0, 3, R, "Problem",
+        "spread of device parameters (0 = identical devices)"),
+    NUM("window", "N", OPT_SIZE, data.gen.window, 64, 65536, R, "Problem",
+        "mechanical: samples per vibration window"),
+    NUM("severities", "N", OPT_SIZE, data.gen.severities, 1, 5, R, "Problem",
+        "mechanical: severities per fault type (K = 1 + 3N)"),
+    BOOL("no-spectral", OPT_NOFLAG, data.gen.spectral, R, "Problem",
+         "mechanical: time-domain features only (no envelope-spectrum features)"),
+    STR("label-cols", "A,B", data.csv.label_cols, "(last column)", R, "Problem",
+        "csv: label column(s), joined when several"),
+    STR("feature-cols", "A,B", data.csv.feature_cols, "(all others)", R, "Problem",
+        "csv: feature columns"),
+    CUSTOM("public", "SPEC", public, NULL, R, "Problem", "csv: public data csv:PATH"),
+    NUM("public-frac", "F", OPT_DOUBLE, data.public_frac, 0.01, 0.9, R, "Problem",
+        "csv: stratified held-out fraction used as public data"),
+    NUM("perturb", "F", OPT_DOUBLE, data.perturb, 0, 5, R, "Problem",
+        "csv: per-device sensor gain/offset/noise level"),
+    CUSTOM("partition", "SPEC", partition, NULL, R, "Partition", "dirichlet:BETA|iid|column:NAME"),
+    NUM("quantity-skew", "SIGMA", OPT_DOUBLE, data.part.quantity_sigma, 0, 3, R, "Partition",
+        "client sizes ~ lognormal(0, SIGMA)"),
+    NUM("min-samples", "N", OPT_SIZE, data.part.min_per_client, 1, 1e9, R, "Partition",
+        "minimum rows per client"),
+    NUM("val-frac", "F", OPT_DOUBLE, data.split.val_frac, 0.01, 0.5, R, "Partition",
+        "validation fraction of each client's rows"),
+    NUM("test-frac", "F", OPT_DOUBLE, data.split.test_frac, 0.01, 0.5, R, "Partition",
+        "test fraction of each client's rows"),
+    BOOL("block-split", OPT_FLAG, data.split.block, R, "Partition",
+         "contiguous blocks per class instead of a random split (time series)"),
+    CUSTOM("hidden", "H1,H2", hidden, NULL, R, "Model", "hidden layer widths"),
+    ENUM("optimizer", "NAME", local.opt, fa_enum_optimizer, R, "Training", "local optimizer"),
+    NUM("lr", "LR", OPT_DOUBLE, local.lr, 1e-7, 10, R, "Training", "local learning rate"),
+    NUM("batch", "B", OPT_SIZE, local.batch, 1, 65536, R, "Training", "mini-batch size"),
+    NUM("local-epochs", "E", OPT_DOUBLE, local.epochs, 0.01, 1000, R, "Training",
+        "local epochs per round"),
+    NUM("mu", "MU", OPT_DOUBLE, local.mu, 0, 100, R, "Training", "FedProx proximal weight"),
+    NUM("p0-epochs", "E", OPT_DOUBLE, p0_epochs, 0, 1000, R, "Phase 0",
+        "foundation epochs on public data"),
+    NUM("p0-lr", "LR", OPT_DOUBLE, p0_lr, 1e-7, 10, R, "Phase 0", "foundation learning rate"),
+    NUM("p1-frac", "F", OPT_DOUBLE, p1_frac, 0.01, 1, R, "Phase 1",
+        "fraction of each client's train data in its ring slice"),
+    NUM("p1-epochs", "E", OPT_DOUBLE, p1_epochs, 0.01, 1000, R, "Phase 1",
+        "epochs per client visit in the ring"),
+    NUM("p1-passes", "N", OPT_SIZE, p1_passes, 1, 1000, R, "Phase 1", "passes of the token ring"),
+    BOOL("ring-perm", OPT_FLAG, ring_perm, R, "Phase 1",
+         "ring over a seeded permutation of clients (default: id order)"),
+    NUM("ring-clients", "K", OPT_SIZE, ring_clients, 0, BIG, R, "Phase 1",
+        "ring over K clients of a seeded sample (0 = all)"),
+    NUM("rounds", "R", OPT_SIZE, rounds, 0, 1e7, R, "Phase 2", "federated rounds"),
+    NUM("client-frac", "F", OPT_DOUBLE, client_frac, 1e-9, 1, R, "Phase 2",
+        "fraction of clients selected per round"),
+    NUM("alpha", "A", OPT_DOUBLE, alpha, 1e-6, 10, R, "Phase 2", "server learning rate"),
+    NUM("floor", "C", OPT_DOUBLE, floor_c, 0, 1, R, "Phase 2",
+        "floor c in max(c, theta) of the dual criterion"),
+    ENUM("score", "KIND", score, fa_enum_score, R, "Phase 2", "s_t"),
+    ENUM("reference", "KIND", reference, fa_enum_reference, R, "Phase 2", "cosine reference"),
+    BOOL("fedavg-uniform", OPT_FLAG, fedavg_uniform, R, "Phase 2",
+         "FedAvg/FedProx weights 1 instead of sample counts"),
+    BOOL("no-personalize", OPT_NOFLAG, personalize, R, "Phase 3", "skip phase-3 personalization"),
+    NUM("p3-epochs", "E", OPT_DOUBLE, p3_epochs, 0.01, 1000, R, "Phase 3",
+        "personalization epochs"),
+    NUM("p3-lr", "LR", OPT_DOUBLE, p3_lr, 1e-7, 10, R, "Phase 3", "personalization learning rate"),
+    BOOL("no-int8", OPT_NOFLAG, int8, R, "Phase 3",
+         "skip the int8 quantization and int8 accuracy of the final client models"),
+    NUM("dropout", "P", OPT_DOUBLE, dropout, 0, 1, R, "Faults",
+        "per-round probability that a selected client drops out"),
+    NUM("speed-spread", "S", OPT_DOUBLE, speed_spread, 0, 5, R, "Faults",
+        "device speed factors ~ lognormal(0, S) (stragglers)"),
+    NUM("deadline", "SEC", OPT_DOUBLE, deadline, 0, 1e9, R, "Faults",
+        "round deadline in simulated device seconds, 100 samples/s nominal (0 = none)"),
+    ENUM("late", "POLICY", late_discount, fa_enum_late, R, "Faults", "late updates"),
+    CUSTOM("attack", "KIND:F", attack, &fa_enum_attack, R, "Faults",
+           "fraction F of clients send attacking updates of KIND"),
+    NUM("attack-scale", "X", OPT_DOUBLE, attack_scale, 0, 1e6, R, "Faults",
+        "scale factor (scale) or noise multiplier (noise) of the attack"),
+    NUM("clip", "C", OPT_DOUBLE, clip, 0, 1e9, R, "Faults",
+        "bound every client update's L2 norm to C (0 = off)"),
+    ENUM("method", "NAME", method, fa_enum_method, R, "Method", "method of `fedalign run`"),
+    CUSTOM("ablate", "LIST", ablate, &ablate_enum, R, "Method",
+           "Fed-Meta-Align ablations, a comma list of"),
+    ENUM("init", "KIND", init, fa_enum_init, R, "Method", "baselines start from"),
+    NUM("target-acc", "A", OPT_DOUBLE, target_acc, 0, 1, R, "Method",
+        "report rounds and seconds to reach this global accuracy (0 = off)"),
+    ENUM("threads-over", "KIND", threads_over, fa_enum_threads_over, 0, "Execution",
+         "what OpenMP threads split"),
+    BOOL("verbose", OPT_FLAG, verbose, 0, "Execution", "per-rank diagnostics on stderr"),
+    BOOL("quiet", OPT_FLAG, quiet, 0, "Execution", "no per-round lines"),
+    STR("output", "FILE", out_path, "(auto)", OPT_NONEMPTY, "Output",
+        "HDF5 results file; auto = results/<command>_<SLURM_JOB_ID or time>.h5"),
+    BOOL("overwrite", OPT_FLAG, overwrite, 0, "Output",
+         "replace an existing results file (or data --export files)"),
+    NUM("checkpoint-every", "K", OPT_SIZE, ckpt_every, 0, 1e9, 0, "Output",
+        "checkpoint every K rounds (0 = at phase ends only)"),
+    STR("checkpoint", "FILE", ckpt_path, "(<output>.ckpt)", OPT_NONEMPTY, "Output",
+        "checkpoint file"),
+    STR("resume", "FILE", resume_path, "(none)", OPT_NONEMPTY, "Output",
+        "continue from a checkpoint"),
+    NUM("stop-after-round", "K", OPT_SIZE, stop_after_round, 0, 1e9, 0, "Output",
+        "checkpoint and stop after phase-2 round K (staged runs; 0 = off)"),
+    NUM("stop-before-phase", "N", OPT_SIZE, stop_before_phase, 0, 3, 0, "Output",
+        "checkpoint and stop when a method reaches phase N = 1..3 (staged runs; 0 = off)"),
+    /* W: a resume must not add models that completed methods never kept */
+    BOOL("save-models", OPT_FLAG, save_models, W, "Output",
+         "store every personalized model [clients, P]"),
+    BOOL("describe", OPT_FLAG, describe, X, "Data command",
+         "print per-client sizes and label histograms"),
+    STR("export", "DIR", export_dir, NULL, X, "Data command", "write one CSV per client into DIR"),
+};
+#define N_OPTS (sizeof fa_opts / sizeof fa_opts[0])
+
+OptSet config_option_set(Config *c) {
+    OptSet s = {fa_opts, N_OPTS, c};
+    return s;
+}
+
+// ----------------------------------------------------------------------------
+// parsing
+
+static const char *const command_names[] = {"run", "suite", "data"}; /* FA_CMD_RUN.. */
+
+static int record_cmdline(Config *c, int argc, char **argv, char *err, size_t errlen) {
     size_t used = 0;
     c->cmdline[0] = '\0';
     for (int j = 1; j < argc; j++) {
@@ -492,67 +510,33 @@ int config_parse(Config *c, int argc, char **argv, char *err, size_t errlen) {
         c->cmdline[used++] = j + 1 < argc ? '\n' : '\0';
     }
     c->cmdline[used] = '\0';
-
-    /* pre-scan: a preset sets sizes first, so that any flag overrides it in any order */
-    for (int j = 2; j < argc; j++) {
-        const char *a = argv[j], *v = NULL;
-        if (strncmp(a, "--preset=", 9) == 0) v = a + 9;
-        else if (strcmp(a, "--preset") == 0 && j + 1 < argc) v = argv[j + 1];
-        if (v && !config_apply_preset(c, v))
-            return fail(err, errlen, "--preset: unknown preset '%s' (expected tiny, small, paper or large)", v);
-    }
-
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            c->command = FA_CMD_HELP;
-            return 0;
-        }
-        if (strncmp(a, "--", 2) != 0)
-            return fail(err, errlen, "unexpected argument '%s' (options start with --)", a);
-        const char *name = a + 2, *eq = strchr(name, '=');
-        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        const OptDef *o = find_opt(name, len);
-        if (!o) return fail(err, errlen, "unknown option '--%.*s' (see fedalign --help)", (int)len, name);
-        const char *v = NULL;
-        if (o->arg) {
-            if (eq) v = eq + 1;
-            else if (i + 1 < argc) v = argv[++i];
-            else return fail(err, errlen, "--%s needs a value (%s)", o->name, o->arg);
-        } else if (eq) {
-            return fail(err, errlen, "--%s takes no value", o->name);
-        }
-        char *base = (char *)c;
-        switch (o->type) {
-        case OT_FLAG: *(bool *)(base + o->off) = true; break;
-        case OT_NOFLAG: *(bool *)(base + o->off) = false; break;
-        case OT_WORD:
-            if (parse_word(c, o->name, v, err, errlen)) return -1;
-            break;
-        case OT_DOUBLE: {
-            double d;
-            if (!parse_double(v, &d)) return fail(err, errlen, "--%s: '%s' is not a number", o->name, v);
-            if (d < o->lo || d > o->hi)
-                return fail(err, errlen, "--%s: %g is out of range [%g, %g]", o->name, d, o->lo, o->hi);
-            *(double *)(base + o->off) = d;
-            break;
-        }
-        case OT_SIZE:
-        case OT_U64:
-        case OT_INT: {
-            uint64_t u;
-            if (!parse_u64(v, &u))
-                return fail(err, errlen, "--%s: '%s' is not a non-negative integer", o->name, v);
-            if ((double)u < o->lo || (double)u > o->hi)
-                return fail(err, errlen, "--%s: %s is out of range [%.0f, %.0f]", o->name, v, o->lo, o->hi);
-            if (o->type == OT_SIZE) *(size_t *)(base + o->off) = (size_t)u;
-            else if (o->type == OT_U64) *(uint64_t *)(base + o->off) = u;
-            else *(int *)(base + o->off) = (int)u;
-            break;
-        }
-        }
-    }
     return 0;
+}
+
+int config_parse_options(Config *c, int argc, char *const argv[], char *err, size_t errlen) {
+    OptSet set = config_option_set(c);
+    OptSpec spec = {.sets = &set, .n_sets = 1, .help_hint = "fedalign --help"};
+    return opt_parse(&spec, argc, argv, 0, NULL, err, errlen);
+}
+
+int config_parse(Config *c, int argc, char **argv, char *err, size_t errlen) {
+    if (argc < 2)
+        return fail(err, errlen, "no command given (expected run, suite, data, export or bench)");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        c->command = FA_CMD_HELP;
+        return 0;
+    }
+    const FaEnum commands = ENUM_OF(command_names, NULL);
+    int k = fa_enum_value(&commands, cmd);
+    if (k < 0)
+        return fail(err, errlen,
+                    "unknown command '%s' (expected run, suite, data, export or bench)", cmd);
+    c->command = (FaCommand)k;
+    if (record_cmdline(c, argc, argv, err, errlen) != 0) return -1;
+    int rc = config_parse_options(c, argc - 2, argv + 2, err, errlen);
+    if (rc == OPT_HELP) c->command = FA_CMD_HELP;
+    return rc < 0 ? -1 : 0;
 }
 
 int config_validate(const Config *c, char *err, size_t errlen) {
@@ -576,86 +560,35 @@ int config_validate(const Config *c, char *err, size_t errlen) {
 }
 
 // ----------------------------------------------------------------------------
-// printing
+// visiting and printing
 
-static const char *word_value(const Config *c, const char *name, char *buf, size_t cap) {
-    if (strcmp(name, "preset") == 0) return c->preset;
-    if (strcmp(name, "dataset") == 0) return c->dataset_str;
-    if (strcmp(name, "partition") == 0) return c->partition_str;
-    if (strcmp(name, "label-cols") == 0) return c->data.csv.label_cols[0] ? c->data.csv.label_cols : "(last column)";
-    if (strcmp(name, "feature-cols") == 0) return c->data.csv.feature_cols[0] ? c->data.csv.feature_cols : "(all others)";
-    if (strcmp(name, "public") == 0) {
-        if (!c->data.public_csv[0]) return "(held-out rows)";
-        snprintf(buf, cap, "csv:%s", c->data.public_csv);
-        return buf;
-    }
-    if (strcmp(name, "hidden") == 0) return c->hidden_str;
-    if (strcmp(name, "optimizer") == 0) return c->local.opt == FA_OPT_ADAM ? "adam" : "sgd";
-    if (strcmp(name, "score") == 0) return c->score == FA_SCORE_ACC ? "acc" : c->score == FA_SCORE_LOSS ? "loss" : "preacc";
-    if (strcmp(name, "reference") == 0) return c->reference == FA_REF_MEAN ? "mean" : "prev";
-    if (strcmp(name, "method") == 0) return fa_method_names[c->method];
-    if (strcmp(name, "ablate") == 0) {
-        snprintf(buf, cap, "%s%s%s%s", c->ablate ? "" : "none",
-                 (c->ablate & FA_ABLATE_PHASE0) ? "phase0," : "",
-                 (c->ablate & FA_ABLATE_PHASE1) ? "phase1," : "",
-                 (c->ablate & FA_ABLATE_SIMILARITY) ? "similarity," : "");
-        size_t n = strlen(buf);
-        if (n && buf[n - 1] == ',') buf[n - 1] = '\0';
-        return buf;
-    }
-    if (strcmp(name, "init") == 0) return c->init == FA_INIT_RANDOM ? "random" : "foundation";
-    if (strcmp(name, "threads-over") == 0)
-        return c->threads_over == FA_THREADS_AUTO ? "auto" : c->threads_over == FA_THREADS_CLIENTS ? "clients" : "batch";
-    if (strcmp(name, "export") == 0) return c->export_dir[0] ? c->export_dir : "(none)";
-    if (strcmp(name, "output") == 0) return c->out_path[0] ? c->out_path : "(auto)";
-    if (strcmp(name, "late") == 0) return c->late_discount ? "discount" : "drop";
-    if (strcmp(name, "attack") == 0) {
-        static const char *const kinds[] = {"none", "signflip", "scale", "noise", "nan"};
-        if (c->attack == FA_ATTACK_NONE) return "none";
-        snprintf(buf, cap, "%s:%g", kinds[c->attack], c->attack_frac);
-        return buf;
-    }
-    if (strcmp(name, "checkpoint") == 0) return c->ckpt_path[0] ? c->ckpt_path : "(<output>.ckpt)";
-    if (strcmp(name, "resume") == 0) return c->resume_path[0] ? c->resume_path : "(none)";
-    return "?";
-}
-
-static void opt_value(const Config *c, const OptDef *o, char *buf, size_t cap) {
-    const char *base = (const char *)c;
-    switch (o->type) {
-    case OT_FLAG: snprintf(buf, cap, "%s", *(const bool *)(base + o->off) ? "yes" : "no"); break;
-    case OT_NOFLAG: snprintf(buf, cap, "%s", *(const bool *)(base + o->off) ? "no" : "yes"); break;
-    case OT_DOUBLE: snprintf(buf, cap, "%.6g", *(const double *)(base + o->off)); break;
-    case OT_SIZE: snprintf(buf, cap, "%zu", *(const size_t *)(base + o->off)); break;
-    case OT_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)(base + o->off)); break;
-    case OT_INT: snprintf(buf, cap, "%d", *(const int *)(base + o->off)); break;
-    case OT_WORD: {
-        char tmp[FA_PATH_LEN + 16];
-        snprintf(buf, cap, "%s", word_value(c, o->name, tmp, sizeof tmp));
-        break;
-    }
-    }
-}
-
-void config_visit(const Config *c, ConfigVisitor fn, void *ctx) {
+static void visit_flags(const Config *c, unsigned any_of, ConfigVisitor fn, void *ctx) {
     char buf[FA_PATH_LEN + 32];
     for (size_t i = 0; i < N_OPTS; i++) {
-        if (strcmp(fa_opts[i].group, "Data command") == 0) continue;
-        opt_value(c, &fa_opts[i], buf, sizeof buf);
-        fn(ctx, fa_opts[i].name, buf);
+        const OptDef *o = &fa_opts[i];
+        if ((o->flags & OPT_CMDONLY) || (any_of && !(o->flags & any_of))) continue;
+        opt_format(o, c, buf, sizeof buf);
+        fn(ctx, o->name, buf);
     }
 }
+
+void config_visit(const Config *c, ConfigVisitor fn, void *ctx) { visit_flags(c, 0, fn, ctx); }
 
 void config_visit_results(const Config *c, ConfigVisitor fn, void *ctx) {
-    char buf[FA_PATH_LEN + 32];
+    visit_flags(c, OPT_RESULTS | OPT_WRITTEN, fn, ctx);
+}
+
+const char *config_result_keys(void) {
+    static char keys[2048]; /* built once from the table; the same on every call */
+    if (keys[0]) return keys;
+    size_t used = 0;
     for (size_t i = 0; i < N_OPTS; i++) {
-        const char *g = fa_opts[i].group;
-        if (strcmp(g, "Data command") == 0 || strcmp(g, "Output") == 0 ||
-            strcmp(g, "Execution") == 0)
-            continue;
-        opt_value(c, &fa_opts[i], buf, sizeof buf);
-        fn(ctx, fa_opts[i].name, buf);
+        if (!(fa_opts[i].flags & OPT_RESULTS)) continue;
+        int k = snprintf(keys + used, sizeof keys - used, "%s%s", used ? "," : "", fa_opts[i].name);
+        CHECK(k > 0 && (size_t)k < sizeof keys - used, "config_result_keys: buffer too small");
+        used += (size_t)k;
     }
+    return keys;
 }
 
 void config_usage(FILE *out) {
@@ -663,31 +596,25 @@ void config_usage(FILE *out) {
     config_defaults(&d);
     fprintf(out,
             "Usage: fedalign COMMAND [options]\n"
+            "       fedalign --version | --help\n"
             "Commands:\n"
             "  run      one method (--method), phases 0-3 as the method defines\n"
             "  suite    every method and ablation on identical data, splits and seeds\n"
             "  data     inspect the clients' data (--describe, --export DIR)\n"
-            "Options (defaults of preset 'small' in brackets; every flag overrides the preset):\n");
-    const char *group = "";
-    char val[FA_PATH_LEN + 32];
-    for (size_t i = 0; i < N_OPTS; i++) {
-        const OptDef *o = &fa_opts[i];
-        if (strcmp(group, o->group) != 0) {
-            group = o->group;
-            fprintf(out, "  %s:\n", group);
-        }
-        char lhs[64];
-        snprintf(lhs, sizeof lhs, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        opt_value(&d, o, val, sizeof val);
-        if (o->type == OT_FLAG || o->type == OT_NOFLAG || strcmp(o->group, "Data command") == 0)
-            fprintf(out, "    %-22s %s\n", lhs, o->help);
-        else
-            fprintf(out, "    %-22s %s [%s]\n", lhs, o->help, val);
-    }
+            "  export   one client's model as int8 C99 for a microcontroller "
+            "(fedalign export --help)\n"
+            "  bench    systems micro-benchmarks (fedalign bench --help)\n"
+            "Options of run, suite and data (defaults of preset 'small' in brackets; every flag "
+            "overrides the preset):\n");
+    opt_usage(fa_opts, N_OPTS, &d, out);
     fprintf(out,
             "Presets: tiny (4 clients, 5 rounds; tests), small (10, 20), paper (10, 30), "
             "large (1000, 50).\n"
-            "Exit codes: 0 ok, 1 runtime failure or INVALID verification, 2 bad input.\n");
+            "Exit codes: 0 ok (also: resuming a run that is already complete), 1 runtime "
+            "failure or INVALID verification,\n"
+            "  2 bad input (flags, files, rank counts), 3 stopped on request (SIGTERM/SIGUSR1, "
+            "--stop-after-round,\n"
+            "  --stop-before-phase) with a checkpoint to --resume from.\n");
 }
 
 typedef struct {

@@ -462,115 +462,120 @@ int export_load_client(const Config *cfg, size_t client, FedData *fd, char *err,
     return 0;
 }
 
+/* the export command's own flags (the run's flags are parsed into a Config beside) */
+typedef struct {
+    char model_bin[FA_PATH_LEN], results[FA_PATH_LEN], out_dir[FA_PATH_LEN];
+    char from[FA_NAME_LEN + 16], prefix[64];
+    size_t client, bench_reps;
+} ExportOpts;
+
+#define EF(f) .off = offsetof(ExportOpts, f), .size = sizeof(((ExportOpts *)0)->f)
+static const OptDef export_opts[] = {
+    {.name = "model-bin", .arg = "FILE", .type = OPT_STR, EF(model_bin), .flags = OPT_CMDONLY,
+     .help = "raw float32 model (include/fedalign/export.h); give the run options of the "
+             "run that trained it (--preset, --dataset, --seed, ...) to rebuild T's data"},
+    {.name = "results", .arg = "FILE", .type = OPT_STR, EF(results), .flags = OPT_CMDONLY,
+     .help = "results file written with --save-models (the run's options are read from it)"},
+    {.name = "from", .arg = "METHOD", .type = OPT_STR, EF(from), .unset = "(first)",
+     .flags = OPT_CMDONLY, .help = "method group in the results file, e.g. fedmetaalign+P"},
+    {.name = "client", .arg = "T", .type = OPT_SIZE, EF(client), .hi = 1e15, .flags = OPT_CMDONLY,
+     .help = "client id"},
+    {.name = "out", .arg = "DIR", .type = OPT_STR, EF(out_dir), .flags = OPT_CMDONLY | OPT_NONEMPTY,
+     .help = "output directory (created if missing)"},
+    {.name = "prefix", .arg = "NAME", .type = OPT_STR, EF(prefix), .flags = OPT_CMDONLY,
+     .help = "C identifier prefix of the exported symbols"},
+    {.name = "bench-reps", .arg = "N", .type = OPT_SIZE, EF(bench_reps), .hi = 100000,
+     .flags = OPT_CMDONLY, .help = "latency repetitions, 0 = skip"},
+};
+#define N_EXPORT_OPTS (sizeof export_opts / sizeof export_opts[0])
+
+static void export_defaults(ExportOpts *o) {
+    memset(o, 0, sizeof *o);
+    snprintf(o->prefix, sizeof o->prefix, "model");
+    o->bench_reps = 50;
+}
+
 static void export_usage(FILE *f) {
     fputs("usage: fedalign export (--model-bin FILE | --results FILE) --client T --out DIR\n"
           "                       [--prefix NAME] [--bench-reps N] [--overwrite] [run options...]\n"
           "  Quantizes client T's model to int8 (calibrated on T's train rows), writes the\n"
           "  self-contained C99 pair DIR/model.h, DIR/model.c and prints float vs int8\n"
-          "  accuracy on T's test rows, flash/RAM bytes and host latency.\n"
-          "  --model-bin FILE  raw float32 model (format in include/fedalign/export.h); the\n"
-          "                    run options (--dataset, --seed, --clients, --preset, ...) must\n"
-          "                    describe the run that trained it, to rebuild T's data\n"
-          "  --results FILE    a results file written with --save-models; the run's data\n"
-          "                    options are read from the file\n"
-          "  --from METHOD     method group in the results file, e.g. fedmetaalign+P [first]\n"
-          "  --client T        client id [0]\n"
-          "  --out DIR         output directory (created if missing)\n"
-          "  --overwrite       replace DIR/model.h and DIR/model.c (refused otherwise)\n"
-          "  --prefix NAME     C identifier prefix of the exported symbols [model]\n"
-          "  --bench-reps N    latency repetitions, 0 = skip [50]\n",
+          "  accuracy on T's test rows, flash/RAM bytes and host latency.\n",
           f);
+    ExportOpts d;
+    export_defaults(&d);
+    opt_usage(export_opts, N_EXPORT_OPTS, &d, f);
+    fputs("  run options: the flags of `fedalign run` (fedalign --help)\n", f);
 }
 
-/* take the value of --name or --name=value at argv[*i]; NULL if argv[*i] is not --name */
-static const char *take_opt(int argc, char **argv, int *i, const char *name, bool *missing) {
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0) return NULL;
-    if (a[n] == '=') return a + n + 1;
-    if (a[n] != '\0') return NULL;
-    if (*i + 1 >= argc) {
-        *missing = true;
-        return NULL;
+/* argv[2..] into o and cfg (one parser, two tables). Returns 0, OPT_HELP, or -1 with a
+ * message. */
+static int export_parse(ExportOpts *o, Config *cfg, int argc, char **argv, char *err,
+                        size_t errlen) {
+    export_defaults(o);
+    config_defaults(cfg);
+    OptSet sets[2] = {{export_opts, N_EXPORT_OPTS, o}, config_option_set(cfg)};
+    OptSpec spec = {.sets = sets, .n_sets = 2, .help_hint = "fedalign export --help"};
+    int rc = opt_parse(&spec, argc, argv, 2, NULL, err, errlen);
+    if (rc != 0) return rc;
+    if (!o->out_dir[0] || !o->model_bin[0] == !o->results[0])
+        return snprintf(err, errlen,
+                        "needs --out DIR and exactly one of --model-bin FILE or --results FILE"),
+               -1;
+    return config_validate(cfg, err, errlen);
+}
+
+/* The model of --results: the run's own command line (stored in the file) rebuilds the
+ * client's data exactly (into cfg); the model is row `client` of the method's
+ * personal_models. Returns 0, or -1 with a message. */
+static int load_results_model(const ExportOpts *o, Config *cfg, ModelShape *shape,
+                              float **params, char *err, size_t errlen) {
+    StoreFile *f = store_open_read(o->results, err, errlen);
+    if (!f) return -1;
+    static char cmd[sizeof cfg->cmdline];
+    char *words[1024];
+    int n = 0;
+    int rc = store_read_cmdline(f, cmd, sizeof cmd, err, errlen);
+    if (rc == 0) {
+        for (char *tok = strtok(cmd, "\n"); tok && n < 1024; tok = strtok(NULL, "\n"))
+            words[n++] = tok;
+        config_defaults(cfg); /* words[0] is the command (run or suite), then its flags */
+        rc = n > 0 && config_parse_options(cfg, n - 1, words + 1, err, errlen) == 0 ? 0 : -1;
+        if (rc != 0 && n == 0) snprintf(err, errlen, "empty cmdline attribute");
     }
-    return argv[++*i];
-}
-
-static bool parse_size(const char *s, size_t *out) {
-    if (!s || !*s || *s == '-') return false;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end) return false;
-    *out = (size_t)v;
-    return true;
+    FedData probe;
+    if (rc == 0) rc = export_load_client(cfg, o->client, &probe, err, errlen);
+    if (rc == 0) {
+        *shape = cfg->shape;
+        shape->n_in = probe.info.d;
+        shape->n_out = probe.info.k;
+        feddata_free(&probe);
+        ModelLayout Lr;
+        size_t P = model_layout(&Lr, shape);
+        *params = xmalloc(P * sizeof(float));
+        rc = store_read_personal(f, o->from, o->client, *params, P, err, errlen);
+    }
+    store_close(f);
+    return rc;
 }
 
 static int export_run(int argc, char **argv) {
     char err[1024];
-    const char *model_bin = NULL, *results = NULL, *out_dir = NULL, *prefix = "model", *from = NULL;
-    size_t client = 0, bench_reps = 50;
-    /* our flags out, everything else goes to the ordinary parser as a `data` command */
-    char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
-    int nrest = 0;
-    rest[nrest++] = argv[0];
-    rest[nrest++] = (char *)"data";
-    for (int i = 2; i < argc; i++) {
-        bool missing = false;
-        const char *v;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            export_usage(stdout);
-            free(rest);
-            return FA_EXIT_OK;
-        }
-        if ((v = take_opt(argc, argv, &i, "--model-bin", &missing))) model_bin = v;
-        else if ((v = take_opt(argc, argv, &i, "--results", &missing))) results = v;
-        else if ((v = take_opt(argc, argv, &i, "--out", &missing))) out_dir = v;
-        else if ((v = take_opt(argc, argv, &i, "--from", &missing))) from = v;
-        else if ((v = take_opt(argc, argv, &i, "--prefix", &missing))) prefix = v;
-        else if ((v = take_opt(argc, argv, &i, "--client", &missing))) {
-            if (!parse_size(v, &client)) {
-                fprintf(stderr, "fedalign: error: --client: '%s' is not a non-negative integer\n", v);
-                free(rest);
-                return FA_EXIT_USAGE;
-            }
-        } else if ((v = take_opt(argc, argv, &i, "--bench-reps", &missing))) {
-            if (!parse_size(v, &bench_reps) || bench_reps > 100000) {
-                fprintf(stderr, "fedalign: error: --bench-reps: '%s' is not an integer in [0, 100000]\n", v);
-                free(rest);
-                return FA_EXIT_USAGE;
-            }
-        } else if (missing) {
-            break;
-        } else {
-            rest[nrest++] = argv[i];
-        }
-        if (missing) {
-            fprintf(stderr, "fedalign: error: %s needs a value\n", argv[i]);
-            free(rest);
-            return FA_EXIT_USAGE;
-        }
-    }
-    if (!out_dir || (!model_bin && !results) || (model_bin && results)) {
-        fprintf(stderr, "fedalign: error: export needs --out DIR and exactly one of --model-bin "
-                        "FILE or --results FILE\nHINT: fedalign export --help\n");
-        free(rest);
-        return FA_EXIT_USAGE;
-    }
+    static ExportOpts eo;
     static Config cfg; /* large; static keeps it off the stack */
-    config_defaults(&cfg);
-    if (config_parse(&cfg, nrest, rest, err, sizeof err) != 0 ||
-        config_validate(&cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "fedalign: error: export: %s\nHINT: fedalign export --help\n", err);
-        free(rest);
-        return FA_EXIT_USAGE;
-    }
-    free(rest);
-    if (cfg.command == FA_CMD_HELP) {
+    int prc = export_parse(&eo, &cfg, argc, argv, err, sizeof err);
+    if (prc == OPT_HELP) {
         export_usage(stdout);
         return FA_EXIT_OK;
     }
-    /* --overwrite is an ordinary run option (parsed above); --results reparses cfg below */
+    if (prc != 0) {
+        fprintf(stderr, "fedalign: error: export: %s\nHINT: fedalign export --help\n", err);
+        return FA_EXIT_USAGE;
+    }
+    const char *model_bin = eo.model_bin[0] ? eo.model_bin : NULL, *out_dir = eo.out_dir;
+    const char *prefix = eo.prefix, *from = eo.from;
+    const size_t client = eo.client, bench_reps = eo.bench_reps;
+    /* --overwrite is an ordinary run option; --results reparses cfg below, so check now */
     if (check_out_free(out_dir, cfg.overwrite, err, sizeof err) != 0) {
         fprintf(stderr, "fedalign: error: %s\n", err);
         return FA_EXIT_USAGE;
@@ -579,40 +584,9 @@ static int export_run(int argc, char **argv) {
     ModelShape shape;
     float *params = NULL;
     char note[2 * FA_PATH_LEN];
-    if (results) {
-        /* the run's own command line (stored in the file) rebuilds the client's data
-         * exactly; the model is row `client` of the method's personal_models */
-        StoreFile *f = store_open_read(results, err, sizeof err);
-        if (!f) {
-            fprintf(stderr, "fedalign: error: --results: %s\n", err);
-            return FA_EXIT_USAGE;
-        }
-        static char cmd[sizeof cfg.cmdline];
-        char *av[1024];
-        int ac = 0;
-        int rc = store_read_cmdline(f, cmd, sizeof cmd, err, sizeof err);
-        if (rc == 0) {
-            av[ac++] = argv[0];
-            for (char *tok = strtok(cmd, "\n"); tok && ac < 1023; tok = strtok(NULL, "\n"))
-                av[ac++] = tok;
-            if (ac > 1) av[1] = (char *)"data"; /* was run or suite */
-            config_defaults(&cfg);
-            rc = config_parse(&cfg, ac, av, err, sizeof err);
-        }
-        FedData probe;
-        if (rc == 0) rc = export_load_client(&cfg, client, &probe, err, sizeof err);
-        if (rc == 0) {
-            shape = cfg.shape;
-            shape.n_in = probe.info.d;
-            shape.n_out = probe.info.k;
-            feddata_free(&probe);
-            ModelLayout Lr;
-            size_t P = model_layout(&Lr, &shape);
-            params = xmalloc(P * sizeof(float));
-            rc = store_read_personal(f, from, client, params, P, err, sizeof err);
-        }
-        store_close(f);
-        if (rc != 0) {
+    if (eo.results[0]) {
+        const char *results = eo.results;
+        if (load_results_model(&eo, &cfg, &shape, &params, err, sizeof err) != 0) {
             fprintf(stderr, "fedalign: error: --results %s: %s\n", results, err);
             free(params);
             return FA_EXIT_USAGE;

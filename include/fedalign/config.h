@@ -16,6 +16,7 @@
 
 #include "fedalign/data.h"
 #include "fedalign/model.h"
+#include "fedalign/opttab.h"
 
 typedef enum { FA_CMD_RUN = 0, FA_CMD_SUITE, FA_CMD_DATA, FA_CMD_HELP } FaCommand;
 
@@ -39,6 +40,12 @@ typedef enum { FA_REF_MEAN = 0, FA_REF_PREV } FaReference;                    /*
 typedef enum { FA_INIT_RANDOM = 0, FA_INIT_FOUNDATION } FaInit;
 typedef enum { FA_ATTACK_NONE = 0, FA_ATTACK_SIGNFLIP, FA_ATTACK_SCALE, FA_ATTACK_NOISE, FA_ATTACK_NAN } FaAttack;
 typedef enum { FA_THREADS_AUTO = 0, FA_THREADS_CLIENTS, FA_THREADS_BATCH } FaThreadsOver;
+
+/* The name table of each word-valued enum (value i is named names[i]): the parser, the
+ * printed configuration and --help all use these. fa_enum_method's names are
+ * fa_method_names; fa_enum_late names the bool late_discount (drop = 0, discount = 1). */
+extern const FaEnum fa_enum_method, fa_enum_preset, fa_enum_score, fa_enum_reference,
+    fa_enum_init, fa_enum_attack, fa_enum_threads_over, fa_enum_late, fa_enum_optimizer;
 
 typedef struct {
     FaCommand command;
@@ -128,8 +135,15 @@ typedef struct {
 void config_defaults(Config *c);
 /* Apply a preset's sizes; returns false for an unknown name. */
 bool config_apply_preset(Config *c, const char *name);
-/* Parse argv (argv[1] is the command). Returns 0, or -1 with a message in err. */
+/* Parse argv (argv[1] is the command run, suite or data; also records cmdline). Returns 0
+ * (command FA_CMD_HELP for --help), or -1 with a message in err. */
 int config_parse(Config *c, int argc, char **argv, char *err, size_t errlen);
+/* Parse run/suite/data flags alone, argv[0..argc) with no program or command word (a
+ * stored command line, `bench ... -- FLAGS`). Returns 0, OPT_HELP, or -1 with a message. */
+int config_parse_options(Config *c, int argc, char *const argv[], char *err, size_t errlen);
+/* The option table of run/suite/data over c, for commands that accept these flags among
+ * their own (export): put it after the command's own OptSet in an OptSpec. */
+OptSet config_option_set(Config *c);
 /* Range and consistency checks independent of the data; -1 with a message naming the flag. */
 int config_validate(const Config *c, char *err, size_t errlen);
 /* Usage text with live defaults. */
@@ -142,9 +156,15 @@ void config_print(const Config *c, FILE *out);
 typedef void (*ConfigVisitor)(void *ctx, const char *key, const char *value);
 void config_visit(const Config *c, ConfigVisitor fn, void *ctx);
 
-/* Like config_visit, but only the values that determine results (no output,
- * checkpoint, verbosity or threading flags): what a resume must match. */
+/* Like config_visit, but only the values that determine what the results file holds:
+ * the options marked OPT_RESULTS (they change results) or OPT_WRITTEN (they change which
+ * arrays are written, e.g. --save-models) in the option table; no output-path, checkpoint,
+ * verbosity or threading flags. This is the config hash, so a resume must match it. */
 void config_visit_results(const Config *c, ConfigVisitor fn, void *ctx);
+
+/* The comma-separated names of the options that change results (OPT_RESULTS), the keys
+ * that analysis/report.py groups runs by; stored in every results file as result_keys. */
+const char *config_result_keys(void);
 
 /* Parse "64,32" into shape->hidden; returns false on a bad list. */
 bool config_parse_hidden(const char *s, ModelShape *shape);

@@ -4,7 +4,10 @@
 # and the same per-round and per-client metrics as an uninterrupted run; bad resumes
 # (corrupt or truncated file, different configuration) fail cleanly; an existing
 # output or checkpoint is never overwritten silently; a failing run leaves no file at
-# the final name.
+# the final name. Issue 14: a resume that adds --save-models is refused (item 3); a stop
+# signal during the last method's phase 3 leaves no checkpoint beside the complete result,
+# a complete checkpoint is resumed into the results file, and resuming a run that is
+# already complete says so and exits 0 (item 8).
 . "$(dirname "$0")/common.sh"
 PY=/usr/bin/python3
 cd "$WORK"
@@ -67,6 +70,8 @@ bad_resume "--resume" $ARGS --output bad.h5 --resume junk.ckpt
 bad_resume "--resume" $ARGS --output bad.h5 --resume missing.ckpt
 bad_resume "different configuration" $ARGS --output bad.h5 --resume good.ckpt --lr 0.01
 bad_resume "different configuration" run --preset tiny --quiet --output bad.h5 --resume good.ckpt
+# --save-models changes what is written: completed methods have no models to write
+bad_resume "different configuration" $ARGS --output bad.h5 --resume good.ckpt --save-models
 
 # an existing output or checkpoint is refused, --overwrite replaces the output
 out=$(mpirun_n 2 "$FEDALIGN" $ARGS --output ref.h5 2>&1); rc=$?
@@ -81,4 +86,42 @@ mpirun_n 2 "$FEDALIGN" run --preset tiny --dataset csv:/nonexistent.csv --output
 [ ! -e nf.h5 ] && [ ! -e nf.h5.tmp ] && pass "failed run leaves no output" || fail "failed run left a file"
 out=$(mpirun_n 2 "$FEDALIGN" run --preset tiny --output /nonexistent_dir/x.h5 2>&1); rc=$?
 [ $rc = 2 ] && pass "unwritable output directory refused before training" || fail "unwritable dir: rc $rc"
+
+# issue 14 item 8: SIGUSR1 during the last (only) method's phase 3 (long personalization,
+# seconds after the last round line):
+# the run completes, exit 0, and its results file leaves no checkpoint behind
+P3="run --preset tiny --samples 4000 --p3-epochs 300"
+wait_for() { # wait_for FILE PATTERN: up to 120 s
+  for _ in $(seq 1200); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1
+}
+mpirun_n 2 "$FEDALIGN" $P3 --quiet --output p3_ref.h5 > p3r.txt 2>&1 || fail "phase-3 reference failed"
+rm -f p3.h5 p3.h5.ckpt
+"$MPIEXEC" -n 2 "$FEDALIGN" $P3 --output p3.h5 > p3.txt 2>&1 & pid=$!
+if wait_for p3.txt "round    5/5"; then
+  sleep 1 # past the phase-3 boundary, where a stop request would end the run with exit 3
+  kill -USR1 $pid; wait $pid; rc=$?
+  if [ $rc = 0 ] && [ -f p3.h5 ] && [ ! -e p3.h5.ckpt ]; then pass "signal in the last phase 3: complete result, no stale checkpoint"
+  else fail "signal in the last phase 3: exit $rc, files: $(ls p3.h5* 2>&1 | tr '\n' ' ')"; fi
+  [ "$(sums p3r.txt)" = "$(sums p3.txt)" ] || fail "signal in the last phase 3 changed the results"
+else fail "phase 3 never started: $(tail -3 p3.txt)"; kill $pid; wait $pid; fi
+
+# the same signal, but the final rename fails (a directory appeared at the output name):
+# the complete checkpoint stays; resuming it writes the results; resuming a complete run
+# again says so, exits 0 and removes the stale checkpoint
+rm -rf c3.h5 c3.h5.ckpt c3.h5.tmp
+"$MPIEXEC" -n 2 "$FEDALIGN" $P3 --output c3.h5 > c3.txt 2>&1 & pid=$!
+if wait_for c3.txt "round    5/5"; then
+  sleep 1; mkdir c3.h5; kill -USR1 $pid; wait $pid; rc=$?
+  rmdir c3.h5; rm -f c3.h5.tmp
+  if [ $rc != 0 ] && [ -f c3.h5.ckpt ]; then
+    cp c3.h5.ckpt keep.ckpt
+    mpirun_n 3 "$FEDALIGN" $P3 --output c3.h5 --resume c3.h5.ckpt > c3r.txt 2>&1; rc=$?
+    [ $rc = 0 ] && same_h5 p3_ref.h5 c3.h5 && [ ! -e c3.h5.ckpt ] &&
+      pass "complete checkpoint resumed into the results file" || fail "resume of a complete checkpoint: exit $rc: $(tail -3 c3r.txt)"
+    cp keep.ckpt c3.h5.ckpt; cp c3.h5 c3_before.h5
+    out=$(mpirun_n 2 "$FEDALIGN" $P3 --output c3.h5 --resume c3.h5.ckpt 2>&1); rc=$?
+    [ $rc = 0 ] && echo "$out" | grep -q "already complete" && [ ! -e c3.h5.ckpt ] && cmp -s c3.h5 c3_before.h5 &&
+      pass "resume of a complete run: says so, exit 0, stale checkpoint removed" || fail "resume of a complete run: exit $rc: $out"
+  else fail "failed final rename: exit $rc, want a failure and a checkpoint: $(tail -3 c3.txt)"; fi
+else fail "phase 3 never started: $(tail -3 c3.txt)"; kill $pid; wait $pid; fi
 finish
