@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mpi.h>
 
@@ -123,6 +124,74 @@ void comm_finalize(void) {
 void comm_barrier(void) {
     NEED_INIT();
     MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+}
+
+/* Wait for the requests until done or `deadline` (MPI_Wtime); true when all completed.
+ * Spins for the first 10 ms (rounds are often shorter), then sleeps 1 ms between tests so
+ * that a waiting rank leaves its core to the others. */
+static bool wait_until(int n, MPI_Request *rq, double deadline) {
+    const double spin_end = MPI_Wtime() + 0.01;
+    for (;;) {
+        int done = 0;
+        MPI_CHECK(MPI_Testall(n, rq, &done, MPI_STATUSES_IGNORE));
+        if (done) return true;
+        double now = MPI_Wtime();
+        if (now > deadline) return false;
+        if (now > spin_end) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+}
+
+#define FA_TAG_WATCH 29
+
+void comm_watch_barrier(double seconds, const char *where) {
+    NEED_INIT();
+    int rank = comm_rank(), size = comm_size();
+    if (!(seconds > 0.0) || size == 1) {
+        comm_barrier();
+        return;
+    }
+    char one = 1, *flags = xcalloc((size_t)size, 1);
+    MPI_Request *rq = xcalloc((size_t)size, sizeof(MPI_Request));
+    if (rank == 0) {
+        for (int r = 1; r < size; r++)
+            MPI_CHECK(MPI_Irecv(&flags[r], 1, MPI_CHAR, r, FA_TAG_WATCH, MPI_COMM_WORLD, &rq[r - 1]));
+        if (!wait_until(size - 1, rq, MPI_Wtime() + seconds)) {
+            char list[256] = "";
+            size_t len = 0, silent = 0;
+            for (int r = 1; r < size; r++) {
+                int got = 0;
+                MPI_CHECK(MPI_Test(&rq[r - 1], &got, MPI_STATUS_IGNORE));
+                if (got) continue;
+                silent++;
+                if (len < sizeof list - 16)
+                    len += (size_t)snprintf(list + len, sizeof list - len, "%s%d", len ? ", " : "", r);
+            }
+            fprintf(stderr,
+                    "fedalign: error: watchdog: rank(s) %s (%zu of %d) did not reach %s within %g s "
+                    "(frozen, stopped, a dead node or a stuck file system); ending the job. The last "
+                    "checkpoint stays usable (--resume); raise --watchdog if ranks are legitimately "
+                    "this far apart\n",
+                    list, silent, size, where, seconds);
+            comm_abort(FA_EXIT_FAIL);
+        }
+        for (int r = 1; r < size; r++)
+            MPI_CHECK(MPI_Isend(&one, 1, MPI_CHAR, r, FA_TAG_WATCH, MPI_COMM_WORLD, &rq[r - 1]));
+        MPI_CHECK(MPI_Waitall(size - 1, rq, MPI_STATUSES_IGNORE)); /* 1 byte: eager, local */
+    } else {
+        MPI_CHECK(MPI_Send(&one, 1, MPI_CHAR, 0, FA_TAG_WATCH, MPI_COMM_WORLD));
+        MPI_CHECK(MPI_Irecv(&flags[0], 1, MPI_CHAR, 0, FA_TAG_WATCH, MPI_COMM_WORLD, &rq[0]));
+        /* rank 0 may legitimately wait `seconds` for the slowest rank before the go */
+        if (!wait_until(1, rq, MPI_Wtime() + 2.0 * seconds + 10.0)) {
+            fprintf(stderr,
+                    "fedalign: error: watchdog: rank %d got no word from rank 0 at %s within %g s "
+                    "(rank 0 frozen, stopped or dead); ending the job. The last checkpoint stays "
+                    "usable (--resume)\n",
+                    rank, where, 2.0 * seconds + 10.0);
+            comm_abort(FA_EXIT_FAIL);
+        }
+    }
+    free(rq);
+    free(flags);
 }
 
 /* local */

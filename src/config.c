@@ -102,6 +102,8 @@ void config_defaults(Config *c) {
     c->ring_clients = 0;
     c->client_frac = 1.0;
     c->alpha = 1.0;
+    c->dynamics = true;
+    c->watchdog = FA_WATCHDOG_DEFAULT;
     c->floor_c = 0.1;
     c->score = FA_SCORE_ACC;
     c->reference = FA_REF_MEAN;
@@ -436,6 +438,9 @@ static const OptDef fa_opts[] = {
     ENUM("reference", "KIND", reference, fa_enum_reference, R, "Phase 2", "cosine reference"),
     BOOL("fedavg-uniform", OPT_FLAG, fedavg_uniform, R, "Phase 2",
          "FedAvg/FedProx weights 1 instead of sample counts"),
+    BOOL("no-dynamics", OPT_NOFLAG, dynamics, W, "Phase 2",
+         "do not record the server-dynamics cosines (rc_cos_mean, rc_cos_prev): FedAvg, "
+         "FedProx and --reference prev then aggregate in one pass with no extra Allreduce"),
     BOOL("no-personalize", OPT_NOFLAG, personalize, R, "Phase 3", "skip phase-3 personalization"),
     NUM("p3-epochs", "E", OPT_DOUBLE, p3_epochs, 0.01, 1000, R, "Phase 3",
         "personalization epochs"),
@@ -465,6 +470,8 @@ static const OptDef fa_opts[] = {
          "what OpenMP threads split"),
     BOOL("verbose", OPT_FLAG, verbose, 0, "Execution", "per-rank diagnostics on stderr"),
     BOOL("quiet", OPT_FLAG, quiet, 0, "Execution", "no per-round lines"),
+    NUM("watchdog", "SEC", OPT_DOUBLE, watchdog, 0, 1e7, 0, "Execution",
+        "end the job when a rank is silent this long at a round or phase boundary (0 = off)"),
     STR("output", "FILE", out_path, "(auto)", OPT_NONEMPTY, "Output",
         "HDF5 results file; auto = results/<command>_<SLURM_JOB_ID or time>.h5"),
     BOOL("overwrite", OPT_FLAG, overwrite, 0, "Output",

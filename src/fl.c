@@ -127,6 +127,9 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
     pl->init = xalloc_aligned(P * sizeof(float));
     pl->foundation = xalloc_aligned(P * sizeof(float));
     round_buf_init(&pl->rb, P, pl->nthreads);
+    pl->rb.watchdog = cfg->watchdog;
+    const char *fz = getenv("FEDALIGN_TEST_FREEZE");
+    if (fz && sscanf(fz, "%d:%zu", &pl->freeze_rank, &pl->freeze_round) != 2) pl->freeze_round = 0;
     pl->sel = xcalloc(n ? n : 1, 1);
     pl->cu = xcalloc(n ? n : 1, sizeof(ClientUpdate));
     pl->hash = xcalloc(n ? n : 1, sizeof(uint64_t));
@@ -332,6 +335,8 @@ void fl_checkpoint(Pipeline *pl, const FlHooks *h, MethodResult *res, int phase,
  * a checkpoint is then always written. */
 static bool boundary(Pipeline *pl, const FlHooks *h, MethodResult *res, int phase, bool ran) {
     if (!h) return false;
+    static const char *const names[] = {"phase 0", "phase 1", "phase 2", "phase 3"};
+    comm_watch_barrier(pl->cfg->watchdog, names[phase]); /* a frozen rank ends the job here */
     bool local = h->stop_requested && h->stop_requested(h->ctx);
     bool stop = comm_any(local) || h->stop_before_phase == phase;
     if (stop || (h->at_phase_ends && ran))

@@ -10,6 +10,7 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,8 +111,10 @@ static void select_clients(Pipeline *pl, uint64_t round) {
 }
 
 /* Broadcast phi^r from rank 0 and evaluate it on every client's test split. */
-static void broadcast_and_eval(Pipeline *pl, double *acc_out, int64_t cnt[3]) {
-    comm_barrier();
+static void broadcast_and_eval(Pipeline *pl, size_t r, double *acc_out, int64_t cnt[3]) {
+    char where[64];
+    snprintf(where, sizeof where, "the start of round %zu", r + 1);
+    comm_watch_barrier(pl->cfg->watchdog, where);
     timer_start(&pl->t, FA_T_COMM);
     comm_bcast_floats(pl->global, pl->P, 0);
     timer_stop(&pl->t, FA_T_COMM);
@@ -166,7 +169,8 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
     }
     for (size_t r = round0;; r++) {
         int64_t cnt[3];
-        broadcast_and_eval(pl, r == R ? res->acc_p2 : NULL, cnt);
+        if (pl->freeze_round == r + 1 && pl->rank == pl->freeze_rank) raise(SIGSTOP);
+        broadcast_and_eval(pl, r, r == R ? res->acc_p2 : NULL, cnt);
         if (r == R) { /* the final model: evaluation only */
             comm_allreduce_sum_i64(cnt, 3);
             res->round_acc[r] = cnt[1] ? (double)cnt[0] / (double)cnt[1] : fa_nan();
@@ -180,6 +184,7 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         }
         memcpy(pl->prev, pl->global, P * sizeof(float));
         select_clients(pl, r);
+        pl->rb.round = r;
         timer_start(&pl->t, FA_T_TRAIN);
         kern_train_clients(pl, ms, &rr, r, &o);
         timer_stop(&pl->t, FA_T_TRAIN);

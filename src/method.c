@@ -27,7 +27,7 @@ RoundRule method_round_rule(const Config *c, bool dual) {
     RoundRule rr = {0};
     rr.weight = dual ? FA_WEIGHT_DUAL : c->fedavg_uniform ? FA_WEIGHT_UNIFORM : FA_WEIGHT_ROWS;
     rr.mean_reference = dual && c->reference == FA_REF_MEAN;
-    rr.dynamics = true;
+    rr.dynamics = c->dynamics;
     rr.floor_c = c->floor_c;
     rr.deadline = c->deadline;
     rr.clip = c->clip;

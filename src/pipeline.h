@@ -49,6 +49,10 @@ struct Pipeline {
     double *speed;          /* (n) device speed factor (time multiplier) */
     unsigned char *attacker; /* (n) */
     Timers t;
+    /* test hook (tests/e2e/test_watchdog.sh): FEDALIGN_TEST_FREEZE=RANK:ROUND makes that
+     * rank stop itself (SIGSTOP) at the start of that phase-2 round, a frozen rank on cue */
+    int freeze_rank;
+    size_t freeze_round; /* 0 = off */
 };
 
 static inline double fa_nan(void) { return nan(""); }

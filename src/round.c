@@ -17,6 +17,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -367,8 +368,11 @@ void round_finish(RoundBuf *b, const ClientUpdate *u, size_t n, bool dual, const
     x.stop = stop_requested;
     memcpy(b->acc + P, &x, sizeof x);
     /* the one Reduce of the round: exact sums of q_t * delta_t and the scalars; the
-     * barrier first keeps load imbalance out of the communication time */
-    comm_barrier();
+     * barrier first keeps load imbalance out of the communication time, and its watchdog
+     * ends the job if a rank never arrives */
+    char where[64];
+    snprintf(where, sizeof where, "the end of round %zu", b->round + 1);
+    comm_watch_barrier(b->watchdog, where);
     tstart(t, FA_T_COMM);
     comm_reduce_sum_i64(b->acc, P + ROUND_NSCALARS, 0);
     tstop(t, FA_T_COMM);

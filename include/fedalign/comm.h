@@ -24,6 +24,14 @@ int comm_rank(void);            /* local; 0 before init */
 int comm_size(void);            /* local; 1 before init */
 void comm_barrier(void);
 
+/* A barrier with a watchdog (--watchdog SECONDS): every rank reports to rank 0 and waits
+ * for its go. Rank 0 waits at most `seconds` for the reports; when a rank is silent (frozen,
+ * stopped, on a dead node, on a stuck file system) it prints one message naming the silent
+ * rank(s) and `where`, and takes the job down with FA_EXIT_FAIL; a rank that gets no go
+ * within 2 x seconds + 10 s does the same naming rank 0. The last checkpoint written stays
+ * usable. seconds <= 0 or one rank: a plain barrier. Collective. */
+void comm_watch_barrier(double seconds, const char *where);
+
 /* Take every rank down with exit code `code` (local; does not return). */
 void comm_abort(int code);
 

@@ -18,6 +18,10 @@
 #include "fedalign/model.h"
 #include "fedalign/opttab.h"
 
+/* --watchdog default: a rank silent this long at an agreement point ends the job (a
+ * frozen rank would otherwise hold the allocation until the Slurm time limit) */
+#define FA_WATCHDOG_DEFAULT 900.0
+
 typedef enum { FA_CMD_RUN = 0, FA_CMD_SUITE, FA_CMD_DATA, FA_CMD_HELP } FaCommand;
 
 typedef enum {
@@ -76,6 +80,7 @@ typedef struct {
     size_t rounds;
     double client_frac;        /* fraction of clients selected per round */
     double alpha;              /* server learning rate */
+    bool dynamics;             /* record the server-dynamics cosines (docs/algorithm.md) */
     double floor_c;            /* c in max(c, theta) */
     FaScore score;
     FaReference reference;
@@ -107,6 +112,7 @@ typedef struct {
     int threads;               /* 0 = OMP default */
     bool verbose;
     bool quiet;                /* no per-round lines */
+    double watchdog;           /* seconds a rank may be silent at an agreement point (0 = off) */
 
     /* output, checkpoints */
     char out_path[FA_PATH_LEN];     /* results file; "" = results/<cmd>_<job or time>.h5 */

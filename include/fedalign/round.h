@@ -121,6 +121,8 @@ typedef struct {
     bool *tok;      /* (nthreads) no overflow so far */
     double *tagg;   /* (nthreads) seconds of aggregation work per thread */
     RoundScalars x; /* after round_finish: the reduced scalars, on every rank */
+    double watchdog; /* seconds (--watchdog) a rank may be silent before the Reduce (0 = off) */
+    size_t round;    /* the round, for the watchdog's message */
 } RoundBuf;
 
 /* index of a RoundScalars field in the slots after the P sums */
