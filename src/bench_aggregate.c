@@ -9,7 +9,9 @@
  *   similarity       the dual criterion with the mean-update reference: the first pass
  *                    storing deltas, an Allreduce of P + 1 int64, the weighted second pass;
  *   similarity_prev  the dual criterion with the previous-update reference (one pass with
- *                    the cosine, no extra collective).
+ *                    the cosine, no extra collective);
+ *   fedavg_dynamics  FedAvg's weights with the server-dynamics cosines recorded (the runs'
+ *                    default: two passes and the Allreduce of the mean, as similarity).
  * Only local training is left out (bench train measures it). Each rule is timed as the max
  * over ranks with a barrier before every repetition, next to a bare Allreduce of P floats,
  * for each P in --p.
@@ -168,19 +170,25 @@ void bench_aggregate(Ctx *cx) {
     double *tf = xmalloc(nrep * sizeof(double)), *ts = xmalloc(nrep * sizeof(double));
     double *ta = xmalloc(nrep * sizeof(double)), *cf = xmalloc(nrep * sizeof(double));
     double *cs = xmalloc(nrep * sizeof(double)), *tp = xmalloc(nrep * sizeof(double));
+    double *td = xmalloc(nrep * sizeof(double));
     for (size_t pi = 0; pi < cx->o.n_p; pi++) {
         size_t P = cx->o.plist[pi] ? cx->o.plist[pi] : default_model_P();
         AggBuf a;
         agg_alloc(&a, P, L, cx->threads);
         RoundRule fedavg = {.weight = FA_WEIGHT_ROWS}, sim = {.weight = FA_WEIGHT_DUAL,
                                                               .mean_reference = true, .floor_c = 0.1};
-        RoundRule prev = sim;
+        RoundRule prev = sim, dyn = fedavg;
         prev.mean_reference = false;
+        dyn.dynamics = true;
         for (size_t r = 0; r < nrep; r++) {
             comm_barrier();
             double t0 = timer_now();
             cf[r] = agg_round(&a, &fedavg);
             tf[r] = timer_now() - t0;
+            comm_barrier();
+            t0 = timer_now();
+            agg_round(&a, &dyn);
+            td[r] = timer_now() - t0;
             comm_barrier();
             t0 = timer_now();
             cs[r] = agg_round(&a, &sim);
@@ -205,7 +213,8 @@ void bench_aggregate(Ctx *cx) {
         comm_allreduce_max_double(cf, nrep);
         comm_allreduce_max_double(cs, nrep);
         comm_allreduce_max_double(tp, nrep);
-        BenchStats sf, ss, sa, scf, scs, sp;
+        comm_allreduce_max_double(td, nrep);
+        BenchStats sf, ss, sa, scf, scs, sp, sd;
         size_t w = cx->o.warmup;
         bench_stats(tf + w, cx->o.reps, &sf);
         bench_stats(ts + w, cx->o.reps, &ss);
@@ -213,6 +222,7 @@ void bench_aggregate(Ctx *cx) {
         bench_stats(cf + w, cx->o.reps, &scf);
         bench_stats(cs + w, cx->o.reps, &scs);
         bench_stats(tp + w, cx->o.reps, &sp);
+        bench_stats(td + w, cx->o.reps, &sd);
         double ratio = ss.median / sf.median;
         double extra_comm = scs.median - scf.median;
         if (cx->rank == 0) {
@@ -222,6 +232,8 @@ void bench_aggregate(Ctx *cx) {
                    ss.median, ss.max, scs.median, ratio);
             printf("  %10zu %-11s %11.4g %11.4g %11.4g %11s %9.3f\n", P, "sim-prev", sp.min,
                    sp.median, sp.max, "-", sp.median / sf.median);
+            printf("  %10zu %-11s %11.4g %11.4g %11.4g %11s %9.3f\n", P, "fedavg-dyn", sd.min,
+                   sd.median, sd.max, "-", sd.median / sf.median);
             printf("  %10zu %-11s %11.4g %11.4g %11.4g %11s %9.3f\n", P, "allreduce-f", sa.min,
                    sa.median, sa.max, "-", sa.median / sf.median);
             char p[128], e[256];
@@ -242,6 +254,11 @@ void bench_aggregate(Ctx *cx) {
                      L, cx->ranks, cx->threads);
             snprintf(e, sizeof e, "ratio_vs_fedavg=%.4g", sp.median / sf.median);
             bench_emit(cx, "aggregate", p, "s", &sp, e);
+            snprintf(p, sizeof p,
+                     "kernel=fedavg_dynamics P=%zu clients_per_rank=%zu ranks=%d threads=%d", P,
+                     L, cx->ranks, cx->threads);
+            snprintf(e, sizeof e, "ratio_vs_fedavg=%.4g", sd.median / sf.median);
+            bench_emit(cx, "aggregate", p, "s", &sd, e);
             snprintf(p, sizeof p, "kernel=allreduce_float P=%zu ranks=%d", P, cx->ranks);
             bench_emit(cx, "aggregate", p, "s", &sa, "");
         }
@@ -253,6 +270,7 @@ void bench_aggregate(Ctx *cx) {
     free(cf);
     free(cs);
     free(tp);
+    free(td);
     bench_flush(cx);
 }
 
