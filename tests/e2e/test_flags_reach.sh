@@ -131,6 +131,24 @@ print(f"# update elements {d1.size}, nonzero {moved}, max |d(0.5) - d(1)/2| / ul
 sys.exit(0 if moved > d1.size // 2 and np.all(err <= tol) else 1)
 PYEOF
 }
+# rates mean what they say: over 50 rounds x 4 clients, --client-frac 0.5 selects about
+# half the clients and --dropout 0.5 drops about half the selected ones (rc_status bits
+# FA_ST_SELECTED = 1, FA_ST_DROPPED = 2; the seeded draws make this deterministic, and
+# 0.4..0.6 is more than 2.5 standard deviations either side)
+one --method fedavg --quiet --rounds 50 --no-personalize --no-int8 --client-frac 0.5 --dropout 0.5
+"$PY" - "run$k.h5" <<'PYEOF' && pass "--client-frac 0.5 and --dropout 0.5: about half selected, half of those dropped" \
+  || fail "--client-frac 0.5 / --dropout 0.5 do not select / drop about half"
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+(name,) = list(f["methods"])
+st = f["methods"][name]["rc_status"][...].astype(np.int64)
+sel = (st & 1) != 0
+drop = (st & 2) != 0
+fs, fd = sel.mean(), drop[sel].mean()
+print(f"# selected share {fs:.3f}, dropped share of selected {fd:.3f}")
+sys.exit(0 if 0.4 <= fs <= 0.6 and 0.4 <= fd <= 0.6 else 1)
+PYEOF
+
 for m in fedmetaalign fedavg; do
   alpha_half "$m" && pass "$m: update at --alpha 0.5 = half the update at --alpha 1" \
     || fail "$m: the update at --alpha 0.5 is not half the update at --alpha 1"
