@@ -14,6 +14,7 @@
 # The convention (docs/testing.md): every new flag gets a row here.
 . "$(dirname "$0")/common.sh"
 PY=/usr/bin/python3
+DATA=${FA_TEST_DATA_DIR:-$(cd "$(dirname "$0")/../data" && pwd)}
 cd "$WORK"
 export OMP_NUM_THREADS=1
 k=0
@@ -107,6 +108,16 @@ TABLE
 # own file) change no result either
 one --method fedmetaalign
 [ "$(sums "$OUT")" = "$(sums "${BASE[fedmetaalign]}")" ] && pass "--quiet changes nothing" || fail "--quiet changes the results"
+
+# equivalent spellings of a value change nothing: quoted names in a --label-cols list
+csvf=$DATA/csv_joined_labels.csv
+for l in 'G,C' '"G","C"' ' G , C '; do
+  k=$((k + 1))
+  "$FEDALIGN" data --dataset "csv:$csvf" --label-cols "$l" --describe --clients 2 --min-samples 1 \
+    < /dev/null > "lc$k.txt" 2>&1 || fail "data --label-cols '$l' failed: $(tail -1 "lc$k.txt")"
+  [ "$l" = 'G,C' ] && first=lc$k.txt
+  cmp -s "$first" "lc$k.txt" && pass "--label-cols '$l' = 'G,C'" || fail "--label-cols '$l' differs from 'G,C'"
+done
 
 # the server learning rate scales the update element by element
 alpha_half() { # method
