@@ -109,6 +109,21 @@ TABLE
 one --method fedmetaalign
 [ "$(sums "$OUT")" = "$(sums "${BASE[fedmetaalign]}")" ] && pass "--quiet changes nothing" || fail "--quiet changes the results"
 
+# the int8 summaries are what their names say (docs/results-format.md): the means over
+# clients of acc_p3_int8 and of acc_p3 - acc_p3_int8 (a field written from the wrong
+# member would pass every self-comparison)
+"$PY" - "${BASE[fedmetaalign]%.txt}.h5" <<'PYEOF' && pass "acc_int8_mean and int8_drop_mean match the per-client values" \
+  || fail "acc_int8_mean / int8_drop_mean do not match acc_p3 and acc_p3_int8"
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+(name,) = list(f["methods"])
+g = f["methods"][name]
+a3, a8 = g["acc_p3"][...], g["acc_p3_int8"][...]
+ok = np.isclose(g.attrs["acc_int8_mean"], a8.mean(), rtol=0, atol=1e-9) and \
+     np.isclose(g.attrs["int8_drop_mean"], (a3 - a8).mean(), rtol=0, atol=1e-9)
+sys.exit(0 if ok else 1)
+PYEOF
+
 # equivalent spellings of a value change nothing: quoted names in a --label-cols list
 csvf=$DATA/csv_joined_labels.csv
 for l in 'G,C' '"G","C"' ' G , C '; do

@@ -6,6 +6,7 @@
  * x near mean + t / in_mul for one where the model's float step (x - mean) * in_mul gives
  * exactly t, and checks model_quantize_input(x) against the documented rule computed
  * independently here: round half away from zero, add the zero point, clamp to int8.
+ * Also the exported rdbpot (RoundingDivideByPOT) on hand-checked values at its ties.
  * Prints one line per tie found and a summary; exit code = mismatches (capped at 100),
  * or 101 if too few ties were found to mean anything.
  */
@@ -51,6 +52,19 @@ int main(void) {
                 printf("# MISMATCH feature %d v %.1f: xq %d, want %ld\n", i, t, (int)xq[i], want);
                 bad++;
             }
+        }
+    }
+    /* the exported RoundingDivideByPOT at and next to its ties (half away from zero) */
+    static const int32_t rd[][3] = {{1, 1, 1},  {-1, 1, -1}, {2, 1, 1},   {-2, 1, -1},
+                                    {3, 1, 2},  {-3, 1, -2}, {5, 1, 3},   {-5, 1, -3},
+                                    {6, 2, 2},  {-6, 2, -2}, {5, 2, 1},   {-5, 2, -1},
+                                    {7, 0, 7},  {12, 3, 2},  {-12, 3, -2}, {11, 3, 1}};
+    for (size_t r = 0; r < sizeof rd / sizeof rd[0]; r++) {
+        int32_t got = rdbpot(rd[r][0], rd[r][1]);
+        if (got != rd[r][2]) {
+            printf("# MISMATCH rdbpot(%d, %d) = %d, want %d\n", (int)rd[r][0], (int)rd[r][1],
+                   (int)got, (int)rd[r][2]);
+            bad++;
         }
     }
     printf("# ties %ld mismatches %ld\n", found, bad);
