@@ -13,7 +13,8 @@
  * their saturations.
  * Quantization: symmetric per-channel weight scales (the largest |w| of each channel
  * maps to 127, every weight within half a step), int32 biases at in_scale * w_scale,
- * bias and activation saturation, the fused ReLU clamp, calibration ranges, determinism.
+ * bias and activation saturation, the fused ReLU clamp, calibration ranges, determinism,
+ * the input rounding at exact ties (half away from zero, then the zero point and clamp).
  * Trained models: a local model per client of the built-in electrical and mechanical data
  * (train_local, 4 clients each): the int8 model agrees with the float model on >= 95 % of
  * the test rows and its mean accuracy is within 3 points of float (the real figures are
@@ -366,6 +367,54 @@ static void test_saturation(void **state) {
     free(p);
 }
 
+/* The input step's rounding at exact ties (docs/deployment.md, quant.h): half away from
+ * zero, then the zero point, then the int8 clamp. mean, in_mul and in_zp are set by hand
+ * (powers of two, so (x - mean) * in_mul is exactly the tie) to reach every case. */
+static void test_input_ties(void **state) {
+    (void)state;
+    ModelLayout L;
+    float *p;
+    make_model(&L, &p);
+    Dataset cal;
+    random_rows(&cal, 50, 3, 2, 1.0, 4);
+    QModel q;
+    quant_build(&q, &L, p, &cal);
+    static const struct { float x, mean, mul; int32_t zp; int want; } c[] = {
+        {0.5f, 0.0f, 1.0f, 0, 1},       {-0.5f, 0.0f, 1.0f, 0, -1},
+        {1.5f, 0.0f, 1.0f, 0, 2},       {-1.5f, 0.0f, 1.0f, 0, -2},
+        {2.5f, 0.0f, 1.0f, 0, 3},       {-2.5f, 0.0f, 1.0f, 0, -3},
+        {126.5f, 0.0f, 1.0f, 0, 127},   {-127.5f, 0.0f, 1.0f, 0, -128},
+        {5.0f, 0.0f, 0.5f, 0, 3},       {-5.0f, 0.0f, 0.5f, 0, -3},    /* 2.5, -2.5 */
+        {3.0f, 1.0f, 0.25f, 0, 1},      {-1.0f, 1.0f, 0.25f, 0, -1},   /* 0.5, -0.5 */
+        {0.5f, 0.0f, 1.0f, 10, 11},     {-0.5f, 0.0f, 1.0f, 10, 9},    /* zp after rounding */
+        {-3.5f, 0.0f, 1.0f, -100, -104}, {3.5f, 0.0f, 1.0f, -100, -96},
+        {0.49999997f, 0.0f, 1.0f, 0, 0}, {-0.49999997f, 0.0f, 1.0f, 0, 0}, /* just below */
+        {2.4999998f, 0.0f, 1.0f, 0, 2}, {-2.4999998f, 0.0f, 1.0f, 0, -2},
+        {2.5000002f, 0.0f, 1.0f, 0, 3}, {-2.5000002f, 0.0f, 1.0f, 0, -3},
+        {0.0f, 0.0f, 1.0f, 0, 0},       {-0.0f, 0.0f, 1.0f, 0, 0},
+    };
+    for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) {
+        float x[3];
+        int8_t xq[3];
+        for (size_t i = 0; i < 3; i++) {
+            q.mean[i] = c[k].mean;
+            q.in_mul[i] = c[k].mul;
+            x[i] = c[k].x;
+        }
+        q.in_zp = c[k].zp;
+        quant_input(&q, x, xq);
+        for (size_t i = 0; i < 3; i++) {
+            if (xq[i] != c[k].want)
+                fail_msg("case %zu: x %.9g, (x - %g) * %g, zp %d: xq %d, want %d", k,
+                         (double)c[k].x, (double)c[k].mean, (double)c[k].mul, (int)c[k].zp,
+                         (int)xq[i], c[k].want);
+        }
+    }
+    quant_free(&q);
+    dataset_free(&cal);
+    free(p);
+}
+
 static void test_deterministic(void **state) {
     (void)state;
     ModelLayout L;
@@ -649,6 +698,7 @@ int main(void) {
         cmocka_unit_test(test_per_channel_weights),
         cmocka_unit_test(test_calibration_ranges),
         cmocka_unit_test(test_saturation),
+        cmocka_unit_test(test_input_ties),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_trained_electrical),
         cmocka_unit_test(test_trained_mechanical),

@@ -109,6 +109,17 @@ static void test_split_fractions(void **state) {
     dataset_free(&tr);
     dataset_free(&va);
     dataset_free(&te);
+    /* train keeps a row even when both fractions round up to the whole class
+     * (2 rows: round(0.8) + round(0.9) = 2 -> val 1, test 0) */
+    SplitSpec big = {0.4, 0.45, false};
+    split_rows(&big, 9, 3, &all, &tr, &va, &te);
+    for (int32_t c = 0; c < 6; c++)
+        if (sizes[c] > 0) assert_true(count_class(&tr, c) >= 1);
+    assert_int_equal(count_class(&va, 2), 1);
+    assert_int_equal(count_class(&te, 2), 0);
+    dataset_free(&tr);
+    dataset_free(&va);
+    dataset_free(&te);
     dataset_free(&all);
 }
 
