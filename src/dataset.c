@@ -26,6 +26,17 @@
 #define FA_PERTURB_SUB 32    /* FA_RNG_DEVICE sub-streams for CSV sensor perturbation */
 #define FA_FEW_TEST_ROWS 10  /* below this, a client's test accuracy is worth a warning */
 
+double dataset_column_sd(const float *x, size_t d, size_t j, const size_t *rows, size_t n) {
+    if (n < 2) return 0.0;
+    double mean = 0.0, m2 = 0.0; /* Welford, in row order: the same on every rank */
+    for (size_t i = 0; i < n; i++) {
+        double v = (double)x[rows[i] * d + j], dv = v - mean;
+        mean += dv / (double)(i + 1);
+        m2 += dv * (v - mean);
+    }
+    return sqrt(m2 / (double)(n - 1));
+}
+
 // ----------------------------------------------------------------------------
 // plain datasets
 
@@ -451,17 +462,8 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
     check_splits(&sc, &spec->split);
 
     double sd[FA_MAX_FEATURES] = {0};
-    if (spec->perturb > 0.0 && np > 1) {
-        for (size_t j = 0; j < d; j++) {
-            double mean = 0.0, m2 = 0.0; /* Welford, in pool order on every rank */
-            for (size_t i = 0; i < np; i++) {
-                double v = (double)all.x[pool[i] * d + j], dv = v - mean;
-                mean += dv / (double)(i + 1);
-                m2 += dv * (v - mean);
-            }
-            sd[j] = sqrt(m2 / (double)(np - 1));
-        }
-    }
+    if (spec->perturb > 0.0 && np > 1)
+        for (size_t j = 0; j < d; j++) sd[j] = dataset_column_sd(all.x, d, j, pool, np);
 
     /* this rank's clients: their rows in file order */
     size_t *off = xcalloc(fd->n_local + 1, sizeof *off);

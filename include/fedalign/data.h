@@ -195,4 +195,8 @@ void feddata_build(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_cl
                    size_t first, size_t n_local, bool want_public);
 void feddata_free(FedData *fd);
 
+/* Sample standard deviation (n - 1) of column j of the row-major x[., d] over the rows
+ * rows[0..n) (0 when n < 2); the scale of --perturb's per-device sensor noise. */
+double dataset_column_sd(const float *x, size_t d, size_t j, const size_t *rows, size_t n);
+
 #endif

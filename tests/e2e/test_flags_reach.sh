@@ -125,7 +125,16 @@ sys.exit(0 if ok else 1)
 PYEOF
 
 # equivalent spellings of a value change nothing: quoted names in a --label-cols list
-csvf=$DATA/csv_joined_labels.csv
+# (a generated file: big enough to hold out public and test rows for every client)
+csvf=$WORK/gc.csv
+/usr/bin/python3 -c "
+import random
+random.seed(3)
+print('G,C,Ia,Va')
+for i in range(240):
+    g, c = i % 2, (i // 2) % 2
+    print(f'{g},{c},{g + random.random():.4f},{c - random.random():.4f}')
+" > "$csvf"
 for l in 'G,C' '"G","C"' ' G , C '; do
   k=$((k + 1))
   "$FEDALIGN" data --dataset "csv:$csvf" --label-cols "$l" --describe --clients 2 --min-samples 1 \
