@@ -3,7 +3,7 @@
  *
  * P = n = parameters per model. Sums over clients are exact: each contribution is
  * rounded once to the grid 2^-32 and added as int64, so any grouping of clients over
- * ranks and threads gives the same bits (DESIGN.md, reproducibility contract).
+ * ranks and threads gives the same bits (docs/architecture.md, "Reproducibility contract").
  * Reductions *within* one vector (dot, norm, cosine) run serially left to right in
  * double, so they are deterministic too. Element-wise kernels may use OpenMP over i:
  * every element is computed independently, so threads cannot change a result.
@@ -313,7 +313,7 @@ uint64_t fa_checksum(const float *a, size_t n) {
 }
 
 // ----------------------------------------------------------------------------
-// dual-criterion weight (DESIGN.md section 1)
+// dual-criterion weight (docs/algorithm.md, "Phase 2")
 
 /* u_t = s_t * max(c, theta_t). A NaN theta is passed through rather than replaced by
  * the floor (fmax would): a NaN update direction is a bug to surface, and

@@ -12,7 +12,7 @@
  *   and loss sum are computed serially, by one thread, into its own gpart/lpart row, and
  *   the rows are summed in chunk order (unthreaded, each chunk adds its partial gradient
  *   to grad directly, in the same order). The gradient is therefore bit-identical for any
- *   thread count and with threading on or off (DESIGN.md, reproducibility contract);
+ *   thread count and with threading on or off (docs/architecture.md, "Reproducibility contract");
  * - the standardization part (the first 2D floats) always gets an exactly zero gradient.
  *
  * Shapes: B = batch rows, D = inputs, K = classes, P = n_params, R = rows of one chunk

@@ -4,7 +4,7 @@
  * Philox is a keyed bijection of a 256-bit counter, so a stream is addressed, not
  * advanced from a seed: key = (seed, purpose), counter = (client, round, sub, block).
  * That is what makes data, initialization and shuffles independent of the rank or
- * thread that draws them (DESIGN.md, reproducibility contract).
+ * thread that draws them (docs/architecture.md, "Reproducibility contract").
  */
 #include "fedalign/rng.h"
 

@@ -4,7 +4,7 @@
  * Exact sums over clients: each contribution w * x[i] is rounded to a fixed-point
  * grid of 2^-FA_FIXED_BITS and added as int64. Integer addition is associative,
  * so the sum is bit-identical however clients are grouped over ranks and threads
- * (DESIGN.md, reproducibility contract). Overflow is detected, never wrapped.
+ * (docs/architecture.md, "Reproducibility contract"). Overflow is detected, never wrapped.
  * No MPI, no I/O, no allocation: callers own every buffer.
  */
 #ifndef FEDALIGN_AGGREGATE_H

@@ -1,5 +1,5 @@
 /*
- * fl.h: the Fed-Meta-Align pipeline and its baselines (DESIGN.md sections 1, 3).
+ * fl.h: the Fed-Meta-Align pipeline and its baselines (docs/algorithm.md, docs/architecture.md).
  *
  * One Pipeline per process holds this rank's clients, the layout of the model and
  * every buffer the phases need, allocated once before any method runs; the round

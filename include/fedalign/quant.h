@@ -1,6 +1,6 @@
 /*
  * quant.h: post-training int8 quantization of one MLP and integer-only inference
- * (DESIGN.md phase 3: "then int8-quantize for deployment").
+ * (docs/deployment.md: phase 3 ends with int8 quantization for deployment).
  *
  * Scheme (TFLite / TFLite Micro / CMSIS-NN "int8" conventions):
  *   - weights: symmetric per output channel, int8 in [-127, 127], scale

@@ -4,7 +4,7 @@
 # Runs tests/test_comm (built beside the fedalign binary, in the build dir's tests/
 # folder) at -n 1, 2, 3, 4 and asserts that each run passes and prints one identical
 # `exact_sum_checksum=` line: 1000 clients' vectors summed in fixed point over 1..4
-# ranks must give the same bits (DESIGN.md, reproducibility contract). Then it checks
+# ranks must give the same bits (docs/architecture.md, "Reproducibility contract"). Then it checks
 # that the int64 overflow pre-check takes every rank down with exactly one message.
 # Env (set by CTest): FEDALIGN (binary path), MPIEXEC (launcher; mpiexec if empty).
 # Running as root needs OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 from

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproducibility contract (DESIGN.md): for every method of `fedalign suite --preset
+# Reproducibility contract (docs/architecture.md): for every method of `fedalign suite --preset
 # tiny`, checksum (global model) and checksum_personal (all personalized models) are
 # identical at mpiexec -n 1, 2, 3, 4 with OMP_NUM_THREADS=1 and at -n 1, 2 with
 # OMP_NUM_THREADS=2 (threads over clients and over the batch). The phase-1 ring's

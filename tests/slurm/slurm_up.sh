@@ -14,7 +14,7 @@
 #
 # Environment: FA_SLURM_DIR (cluster directory), FA_SLURM_PORT (slurmctld port,
 # default 6817; slurmd uses the next one), FA_SLURM_CLUSTER (ClusterName, fedalign).
-# DESIGN.md section 7 lists the facts behind these settings.
+# docs/slurm.md explains these settings (single node, no accounting, munge).
 set -uo pipefail
 
 dir=${FA_SLURM_DIR:-/tmp/fedalign-slurm}

@@ -249,7 +249,7 @@ static void test_dual_weight(void **state) {
     assert_true(isnan(fa_dual_weight(1.0, NAN, 0.1)));
 }
 
-/* DESIGN.md: with s = 1, equal theta and alpha = 1 the dual-criterion update reduces
+/* docs/algorithm.md, "Phase 2": with s = 1, equal theta and alpha = 1 the dual-criterion update reduces
  * exactly to unweighted FedAvg. A raw double weight u != 1 does not give that (u * x
  * rounds onto the grid differently from x; see fa_dual_weight in aggregate.c), so we
  * test the two routes that do: (a) u_t normalised by the round's max u, so equal

@@ -1,7 +1,7 @@
 /*
  * test_fl_update.c: the server update of fl.c on exact fixed-point sums.
  *
- * DESIGN.md: with s_t = 1, equal theta_t and alpha = 1 the dual-criterion update
+ * docs/algorithm.md, "Phase 2": with s_t = 1, equal theta_t and alpha = 1 the dual-criterion update
  * must reduce exactly to unweighted FedAvg. Here both are computed from the same
  * random client updates and compared bit for bit, in several client orders.
  */
