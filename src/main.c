@@ -92,7 +92,8 @@ static void write_file(RunCtx *rc, const char *path, size_t n_done, const Method
     if (partial) store_write_method(f, n_done, partial, rc->cfg->clients, fd->first, fd->n_local, P);
     if (st) store_write_state(f, st, P);
     store_close(f);
-    store_finish(tmp, path, true);
+    /* the checkpoint is ours to replace; the results only with --overwrite */
+    store_finish(tmp, path, true, strcmp(path, rc->ckpt) == 0 || rc->cfg->overwrite);
 }
 
 static void write_checkpoint(void *ctx, const MethodResult *res, int phase, size_t round) {
@@ -179,6 +180,7 @@ int main(int argc, char **argv) {
     if (!cfg.out_path[0]) default_output(&cfg);
     /* refuse an existing or unwritable output before any work */
     if (store_preflight(cfg.out_path, cfg.overwrite, err, sizeof err) != 0) fa_fail("%s", err);
+    if (store_lock(cfg.out_path, err, sizeof err) != 0) fa_fail("%s", err);
     RunCtx rc = {.cfg = &cfg, .ranks = ranks};
     if (cfg.ckpt_path[0]) snprintf(rc.ckpt, sizeof rc.ckpt, "%s", cfg.ckpt_path);
     else snprintf(rc.ckpt, sizeof rc.ckpt, "%s.ckpt", cfg.out_path);

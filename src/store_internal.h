@@ -26,6 +26,7 @@
 
 struct StoreFile {
     hid_t file;
+    bool writing; /* made by store_create: checked for space before the close */
     char path[FA_PATH_LEN];
 };
 

@@ -56,4 +56,62 @@ mpirun_n 2 "$FEDALIGN" $T --output c.h5 --resume c.h5.ckpt > c2.txt 2>&1 || fail
 sums c2.txt > c.sums
 diff -q ref.sums c.sums >/dev/null && pass "intact checkpoint resumes identically" || fail "intact resume differs"
 
+# ---------------------------------------------------------------------------
+# item 7: non-regular outputs are refused; a symlink at a temporary name is not followed
+mkfifo fifo.h5
+expect_fail 2 "is not a regular file" fifo.txt -- $T --output fifo.h5 --overwrite &&
+  [ -p fifo.h5 ] && pass "FIFO as --output refused, left alone"
+echo precious > target.txt
+ln -s target.txt s.h5.tmp
+ln -s target.txt s.h5.ckpt.tmp
+mpirun_n 2 "$FEDALIGN" $T --output s.h5 --checkpoint-every 1 > s.txt 2>&1 || fail "run beside planted symlinks failed"
+[ "$(cat target.txt)" = precious ] && [ -f s.h5 ] && pass "symlinks at .tmp names not followed" || fail "symlink target overwritten"
+
+# item 4: two concurrent runs to one output: one wins, the other fails clearly
+rm -f two.h5*
+timeout $LIMIT "$MPIEXEC" -n 1 "$FEDALIGN" $T --rounds 5000 --output two.h5 > two1.txt 2>&1 & p1=$!
+for _ in $(seq 100); do [ -e two.h5.lock ] && break; sleep 0.1; done
+timeout $LIMIT "$MPIEXEC" -n 1 "$FEDALIGN" $T --rounds 5000 --output two.h5 > two2.txt 2>&1; rc2=$?
+wait $p1; rc1=$?
+if [ $rc1 = 0 ] && [ $rc2 = 2 ] && grep -q "is in use by another run" two2.txt &&
+   $PY -c "import h5py,sys; f=h5py.File('two.h5','r'); sys.exit(0 if len(f['methods']) == 1 else 1)"; then
+  pass "concurrent runs: first succeeds, second refused, file complete"
+else fail "concurrent runs: rc $rc1 / $rc2"; tail -3 two2.txt >&2; fi
+[ ! -e two.h5.lock ] || fail "lock file left after a complete run"
+# a stale lock (a dead process on this host) is taken over with a note
+echo "999999999 $(hostname)" > st.h5.lock
+mpirun_n 2 "$FEDALIGN" $T --output st.h5 > st.txt 2>&1 && grep -q "stale lock file 'st.h5.lock'" st.txt &&
+  pass "stale lock taken over with a note" || fail "stale lock not handled"
+# a file that appears at the output name during the run is not replaced
+rm -f ap.h5*
+timeout $LIMIT "$MPIEXEC" -n 1 "$FEDALIGN" $T --rounds 5000 --output ap.h5 > ap.txt 2>&1 & p1=$!
+for _ in $(seq 100); do [ -e ap.h5.lock ] && break; sleep 0.1; done
+echo other > ap.h5
+wait $p1; rc=$?
+[ $rc = 1 ] && [ "$(cat ap.h5)" = other ] && grep -q "appeared while this run was writing" ap.txt &&
+  pass "output that appeared meanwhile kept, exit 1" || fail "appeared output: rc $rc"
+
+# item 2: a full disk ends the run (exit 1, message, no hang); the old checkpoint resumes
+MNT=$WORK/mnt; mkdir -p "$MNT"
+if mount -t tmpfs -o size=256k tmpfs "$MNT" 2>/dev/null; then
+  mpirun_n 2 "$FEDALIGN" $T --output "$MNT/d.h5" --stop-after-round 2 > d1.txt 2>&1
+  [ -f "$MNT/d.h5.ckpt" ] || fail "disk-full: no first checkpoint"
+  cp "$MNT/d.h5.ckpt" keep.ckpt
+  avail=$(df -k --output=avail "$MNT" | tail -1)
+  dd if=/dev/zero of="$MNT/fill" bs=1k count=$((avail - 12)) 2>/dev/null
+  timeout $LIMIT "$MPIEXEC" -n 2 "$FEDALIGN" $T --output "$MNT/d.h5" --resume "$MNT/d.h5.ckpt" --checkpoint-every 1 > d2.txt 2>&1; rc=$?
+  if [ $rc = 1 ] && grep -q "$MNT/d.h5" d2.txt && grep -q "available\|bytes free" d2.txt; then
+    pass "full disk: exit 1 with a message naming the path and the space"
+  else fail "full disk: exit $rc"; tail -5 d2.txt >&2; fi
+  ls "$MNT" | grep -q tmp && fail "full disk left a temporary file: $(ls $MNT)"
+  cmp -s keep.ckpt "$MNT/d.h5.ckpt" || fail "full disk changed the previous checkpoint"
+  rm -f "$MNT/fill"
+  mpirun_n 2 "$FEDALIGN" $T --output "$MNT/d.h5" --resume "$MNT/d.h5.ckpt" > d3.txt 2>&1 || fail "resume after the full disk failed"
+  sums d3.txt > d.sums
+  diff -q ref.sums d.sums >/dev/null && pass "previous checkpoint resumes identically" || fail "resume after full disk differs"
+  umount "$MNT"
+else
+  echo "skip: full-disk case needs 'mount -t tmpfs' (not permitted here)"
+fi
+
 finish

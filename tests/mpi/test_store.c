@@ -297,7 +297,7 @@ static void test_pipeline(void) {
     store_close(f);
     EXPECT(comm_rank() != 0 || (file_exists(tmp) && !file_exists(final_path)),
            "tmp file should exist before finish");
-    store_finish(tmp, final_path, true);
+    store_finish(tmp, final_path, true, false);
     EXPECT(file_exists(final_path) && !file_exists(tmp), "rename to final name");
 
     /* read back */
@@ -719,18 +719,18 @@ static void test_finish(void) {
     StoreFile *f = store_create(tmp);
     store_write_run(f, &c, &info, comm_size(), 1, false, 10);
     store_close(f);
-    store_finish(tmp, fin, false);
+    store_finish(tmp, fin, false, false);
     EXPECT(!file_exists(tmp), "tmp not removed on failure");
     EXPECT(store_open_read(fin, err, sizeof err) == NULL && strstr(err, "not an HDF5 file"),
            "old file changed: %s", err);
     /* a second failure with no temporary file left is harmless */
-    store_finish(tmp, fin, false);
+    store_finish(tmp, fin, false, false);
 
     /* success with --overwrite: the rename replaces the old file atomically */
     f = store_create(tmp);
     store_write_run(f, &c, &info, comm_size(), 1, false, 10);
     store_close(f);
-    store_finish(tmp, fin, true);
+    store_finish(tmp, fin, true, true);
     EXPECT(!file_exists(tmp), "tmp still there after rename");
     StoreFile *r = store_open_read(fin, err, sizeof err);
     EXPECT(r != NULL, "renamed file: %s", err);
