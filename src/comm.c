@@ -216,8 +216,17 @@ void die(const char *file, int line, const char *fmt, ...) {
     exit(FA_EXIT_FAIL);
 }
 
+/* Called by fa_fail and comm_fail_code before the ranks leave: mpiexec kills the job at
+ * the first non-zero exit, so atexit handlers of rank 0 may never run (store.c removes
+ * its output lock here). */
+static void (*g_fail_hook)(void) = NULL;
+
+/* local */
+void comm_set_fail_hook(void (*fn)(void)) { g_fail_hook = fn; }
+
 /* collective over MPI_COMM_WORLD: every rank saw the same input error */
 void fa_fail(const char *fmt, ...) {
+    if (g_fail_hook) g_fail_hook();
     fflush(stdout);
     if (comm_rank() == 0) {
         va_list ap;
@@ -240,6 +249,28 @@ void fa_fail(const char *fmt, ...) {
         MPI_Finalize();
     }
     exit(FA_EXIT_USAGE);
+}
+
+/* collective over MPI_COMM_WORLD: a failure every rank has agreed on (a verdict from
+ * rank 0, an allreduce), reported like fa_fail (one "fedalign: error:" line from rank 0)
+ * but with the caller's exit code, e.g. FA_EXIT_FAIL for a full disk */
+void comm_fail_code(int code, const char *fmt, ...) {
+    if (g_fail_hook) g_fail_hook();
+    fflush(stdout);
+    if (comm_rank() == 0) {
+        va_list ap;
+        fprintf(stderr, "fedalign: error: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        fflush(stderr);
+    }
+    if (comm_is_initialized()) {
+        MPI_Barrier(MPI_COMM_WORLD); /* the message is out before any rank exits */
+        MPI_Finalize();
+    }
+    exit(code);
 }
 
 /* collective over MPI_COMM_WORLD: a runtime failure that every rank has agreed on

@@ -95,6 +95,8 @@ void runctl_prepare(Config *cfg, RunCtl *rc) {
      * from its checkpoint whether the run is already complete */
     if (store_preflight(cfg->out_path, cfg->overwrite || cfg->resume_path[0], err, sizeof err))
         fa_fail("%s", err);
+    /* one run per output at a time (a second one fails here, naming the lock's owner) */
+    if (store_lock(cfg->out_path, err, sizeof err) != 0) fa_fail("%s", err);
     if (cfg->ckpt_path[0]) snprintf(rc->ckpt, sizeof rc->ckpt, "%s", cfg->ckpt_path);
     else snprintf(rc->ckpt, sizeof rc->ckpt, "%s.ckpt", cfg->out_path);
     if (strcmp(rc->ckpt, cfg->out_path) == 0) fa_fail("--checkpoint must differ from --output");
@@ -127,7 +129,8 @@ static void write_file(RunCtl *rc, const char *path, size_t n_done, const Method
     if (partial) store_write_method(f, n_done, partial, c->clients, fd->first, fd->n_local, P);
     if (st) store_write_state(f, st, P);
     store_close(f);
-    store_finish(tmp, path, true);
+    /* the checkpoint is ours to replace; the results only with --overwrite */
+    store_finish(tmp, path, true, strcmp(path, rc->ckpt) == 0 || c->overwrite);
 }
 
 void runctl_checkpoint(void *ctx, const MethodResult *res, int phase, size_t round) {

@@ -18,13 +18,16 @@
  * closed in reverse order of opening and property lists right after use.
  * The one MPI use here is the communicator handed to H5Pset_fapl_mpio.
  */
+#define _GNU_SOURCE /* renameat2, RENAME_NOREPLACE */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,10 +42,31 @@
 jmp_buf *st_g_soft_jmp = NULL;
 char st_g_soft_call[160];
 
+static void unlock_all(void);
+
+/* The file store_create made and store_close has not closed yet: a failed write there
+ * (a full disk, a quota) names it and the space left, and removes it, before dying. */
+static char g_writing[FA_PATH_LEN];
+
+/* free bytes for an unprivileged writer on path's file system; -1 when unknown */
+static double free_bytes(const char *path) {
+    struct statvfs sv;
+    return statvfs(path, &sv) == 0 ? (double)sv.f_bavail * (double)sv.f_frsize : -1.0;
+}
+
 FA_NORETURN void st_h5_fail(const char *call, const char *file, int line) {
     if (st_g_soft_jmp) {
         snprintf(st_g_soft_call, sizeof st_g_soft_call, "%s", call);
         longjmp(*st_g_soft_jmp, 1);
+    }
+    if (g_writing[0]) {
+        /* die() aborts every rank: nobody is left waiting in a collective write */
+        double avail = free_bytes(g_writing);
+        unlink(g_writing);
+        unlock_all(); /* MPI_Abort skips atexit: the run is over, release its output */
+        die(file, line, "cannot write '%s' (%.0f bytes free on its file system; disk full or "
+            "quota?): HDF5 call failed: %s; the partial file was removed", g_writing, avail,
+            call);
     }
     die(file, line, "HDF5 call failed: %s", call);
 }
@@ -424,17 +448,18 @@ static void preflight_local(const char *path, bool overwrite, Verdict *v) {
                      path);
             return;
         }
+        /* a device, FIFO or socket would be replaced by the final rename (--overwrite) */
+        if (!S_ISREG(st.st_mode)) {
+            snprintf(v->msg, sizeof v->msg,
+                     "output path '%s' exists and is not a regular file (a device, FIFO or "
+                     "socket); give a file name", path);
+            return;
+        }
         if (!overwrite) {
             snprintf(v->msg, sizeof v->msg,
                      "output file '%s' exists; use --overwrite or another --output", path);
             return;
         }
-    }
-    char tmp[FA_PATH_LEN + 8];
-    store_tmp_path(path, tmp, sizeof tmp);
-    if (stat(tmp, &st) == 0 && S_ISDIR(st.st_mode)) {
-        snprintf(v->msg, sizeof v->msg, "temporary output path '%s' is a directory", tmp);
-        return;
     }
     char dir[FA_PATH_LEN];
     snprintf(dir, sizeof dir, "%s", path);
@@ -477,9 +502,136 @@ int store_preflight(const char *final_path, bool overwrite, char *err, size_t er
     return v.ok;
 }
 
+/* rank 0 only: create "<final>.tmp.<pid>.<random>" exclusively into v->msg (the name)
+ * or say why not. O_EXCL fails on any existing entry, a symlink included, so nothing
+ * planted at the name is followed or overwritten; the random part (clock and a counter)
+ * keeps two runs, or two writes of one run, apart. */
+static void tmp_create_local(const char *final_path, size_t cap, Verdict *v) {
+    static unsigned counter = 0;
+    v->ok = -1;
+    char name[FA_PATH_LEN + 64];
+    for (int tries = 0; tries < 16; tries++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t r = rng_mix64(((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
+                               ((uint64_t)++counter << 48) ^ (uint64_t)getpid());
+        int k = snprintf(name, sizeof name, "%s.tmp.%ld.%08x", final_path, (long)getpid(),
+                         (unsigned)(r & 0xffffffffu));
+        if (k < 0 || (size_t)k >= cap || (size_t)k >= sizeof name) {
+            snprintf(v->msg, sizeof v->msg, "output path too long for a temporary name: '%s'",
+                     final_path);
+            return;
+        }
+        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            close(fd);
+            snprintf(v->msg, sizeof v->msg, "%s", name);
+            v->ok = 0;
+            return;
+        }
+        if (errno != EEXIST) {
+            snprintf(v->msg, sizeof v->msg, "cannot create temporary file '%s': %s", name,
+                     strerror(errno));
+            return;
+        }
+    }
+    snprintf(v->msg, sizeof v->msg, "cannot find a free temporary name beside '%s'", final_path);
+}
+
+/* collective over MPI_COMM_WORLD */
 void store_tmp_path(const char *final_path, char *out, size_t cap) {
-    int k = snprintf(out, cap, "%s.tmp", final_path);
-    CHECK(k >= 0 && (size_t)k < cap, "path too long: '%s.tmp'", final_path);
+    static Verdict v;
+    memset(&v, 0, sizeof v);
+    if (comm_rank() == 0) tmp_create_local(final_path, cap, &v);
+    comm_bcast_bytes(&v, sizeof v, 0);
+    if (v.ok != 0) comm_fail_code(FA_EXIT_FAIL, "%s", v.msg);
+    snprintf(out, cap, "%s", v.msg);
+}
+
+// ----------------------------------------------------------------------------
+// the output lock: "<final>.lock" holds "<pid> <host>" of the run writing final
+
+#define FA_MAX_LOCKS 4
+static char g_locks[FA_MAX_LOCKS][FA_PATH_LEN + 8]; /* held by this process (rank 0) */
+
+static void unlock_all(void) {
+    for (int k = 0; k < FA_MAX_LOCKS; k++)
+        if (g_locks[k][0]) {
+            unlink(g_locks[k]);
+            g_locks[k][0] = '\0'; /* once: a later run may hold the name by then */
+        }
+}
+
+/* rank 0 only: one attempt to take `lock`; 1 = taken, 0 = held by someone (v->msg
+ * says who), -1 = error (v->msg), 2 = a stale lock of a dead process was removed */
+static int lock_try(const char *lock, const char *final_path, const char *host, Verdict *v) {
+    int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        char line[320];
+        int n = snprintf(line, sizeof line, "%ld %s\n", (long)getpid(), host);
+        bool ok = write(fd, line, (size_t)n) == n;
+        ok = close(fd) == 0 && ok;
+        if (!ok) {
+            snprintf(v->msg, sizeof v->msg, "cannot write lock file '%s': %s", lock,
+                     strerror(errno));
+            unlink(lock);
+            return -1;
+        }
+        return 1;
+    }
+    if (errno != EEXIST) {
+        snprintf(v->msg, sizeof v->msg, "cannot create lock file '%s': %s", lock, strerror(errno));
+        return -1;
+    }
+    long pid = 0;
+    char who[256] = "";
+    FILE *fp = fopen(lock, "r");
+    int got = fp ? fscanf(fp, "%ld %255s", &pid, who) : 0;
+    if (fp) fclose(fp);
+    /* a process that no longer exists on this host cannot be writing: take over */
+    if (got == 2 && pid > 0 && strcmp(who, host) == 0 && kill((pid_t)pid, 0) != 0 &&
+        errno == ESRCH) {
+        fprintf(stderr, "fedalign: note: removing stale lock file '%s' of process %ld, which "
+                        "is no longer running\n", lock, pid);
+        return unlink(lock) == 0 || errno == ENOENT ? 2 : 0;
+    }
+    snprintf(v->msg, sizeof v->msg,
+             "output file '%s' is in use by another run (process %ld on host %s, lock file "
+             "'%s'); wait for it, use another --output, or remove the lock file if that run "
+             "is gone", final_path, got >= 1 ? pid : -1L, got == 2 ? who : "?", lock);
+    return 0;
+}
+
+/* collective over MPI_COMM_WORLD */
+int store_lock(const char *final_path, char *err, size_t errlen) {
+    static Verdict v;
+    memset(&v, 0, sizeof v);
+    if (comm_rank() == 0) {
+        char lock[FA_PATH_LEN + 8], host[256] = "unknown";
+        int k = snprintf(lock, sizeof lock, "%s.lock", final_path);
+        if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "unknown");
+        int slot = 0;
+        while (slot < FA_MAX_LOCKS && g_locks[slot][0]) slot++;
+        int got = 0;
+        v.ok = -1;
+        if (k < 0 || (size_t)k >= sizeof lock || slot == FA_MAX_LOCKS)
+            snprintf(v.msg, sizeof v.msg, "cannot lock '%s' (path too long)", final_path);
+        else
+            for (int tries = 0; tries < 3 && (got = lock_try(lock, final_path, host, &v)) == 2;)
+                tries++;
+        if (got == 1) {
+            static bool registered = false;
+            if (!registered) {
+                registered = atexit(unlock_all) == 0;
+                comm_set_fail_hook(unlock_all);
+            }
+            snprintf(g_locks[slot], sizeof g_locks[slot], "%s", lock);
+            v.ok = 0;
+        }
+    }
+    comm_bcast_bytes(&v, sizeof v, 0);
+    if (v.ok != 0 && err && errlen) snprintf(err, errlen, "%s", v.msg);
+    return v.ok;
 }
 
 static hid_t fapl_mpio(void) {
@@ -504,7 +656,47 @@ StoreFile *store_create(const char *path) {
     H5_CHECK(H5Pclose(fapl));
     if (comm_any(f->file < 0))
         die(__FILE__, __LINE__, "cannot create results file '%s' (HDF5 error above)", path);
+    f->writing = true;
+    snprintf(g_writing, sizeof g_writing, "%s", path);
     return f;
+}
+
+/* collective: before the collective close of a file being written. Closing writes the
+ * cached metadata; a rank whose write fails there leaves the close sequence while the
+ * others wait in it forever. So rank 0 checks that the space still to be filled (the
+ * file's holes, an estimate: HDF5 1.10 gives no end of allocation for the MPI-IO
+ * driver) plus 16 KiB is free, and every rank agrees before anyone enters H5Fclose;
+ * when it is not, every rank stops. */
+static void ensure_space_for_close(StoreFile *f) {
+    static Verdict v;
+    memset(&v, 0, sizeof v);
+    if (comm_rank() == 0) {
+        struct stat st;
+        double avail = free_bytes(f->path);
+        if (stat(f->path, &st) == 0 && avail >= 0) {
+            /* holes below the end of file are space HDF5 allocated but has not written
+             * yet (the metadata cache); the margin covers what it appends at close */
+            double have = (double)st.st_blocks * 512.0, size = (double)st.st_size;
+            double need = (size > have ? size - have : 0.0) + 16384.0;
+            if (need > avail) {
+                v.ok = -1;
+                snprintf(v.msg, sizeof v.msg,
+                         "not enough space to finish '%s': %.0f more bytes needed, %.0f "
+                         "available on its file system; the partial file was removed",
+                         f->path, need, avail);
+            }
+        }
+    }
+    comm_bcast_bytes(&v, sizeof v, 0);
+    if (v.ok == 0) return;
+    if (comm_rank() == 0) {
+        unlink(f->path);
+        unlock_all(); /* MPI_Abort skips atexit */
+        fprintf(stderr, "fedalign: error: %s\n", v.msg);
+    }
+    /* the file cannot be closed safely and MPI_Finalize would close it: abort */
+    comm_barrier();
+    comm_abort(FA_EXIT_FAIL);
 }
 
 
@@ -595,23 +787,52 @@ StoreFile *store_open_read(const char *path, char *err, size_t errlen) {
 /* collective over MPI_COMM_WORLD */
 void store_close(StoreFile *f) {
     if (!f) return;
+    if (f->writing) ensure_space_for_close(f);
     H5_CHECK(H5Fclose(f->file));
+    if (f->writing) g_writing[0] = '\0';
     free(f);
 }
 
+/* rank 0 only: move tmp to final without replacing an existing final. renameat2's
+ * RENAME_NOREPLACE where the file system has it, else link + unlink (link fails on an
+ * existing name too); returns 0 or -1 with errno. */
+static int rename_noreplace(const char *tmp, const char *final_path) {
+#ifdef RENAME_NOREPLACE
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final_path, RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return -1;
+#endif
+    if (link(tmp, final_path) != 0) return -1;
+    unlink(tmp);
+    return 0;
+}
+
 /* collective over MPI_COMM_WORLD */
-void store_finish(const char *tmp_path, const char *final_path, bool success) {
+void store_finish(const char *tmp_path, const char *final_path, bool success, bool replace) {
+    static Verdict v;
+    memset(&v, 0, sizeof v);
     if (comm_rank() == 0) {
-        /* a failed rename is a runtime failure: die() takes every rank down, and the
-         * complete temporary file stays for the user to rescue */
-        if (success && rename(tmp_path, final_path) != 0)
-            die(__FILE__, __LINE__, "cannot rename '%s' to '%s': %s", tmp_path, final_path,
-                strerror(errno));
+        if (success) {
+            int rc = replace ? rename(tmp_path, final_path) : rename_noreplace(tmp_path, final_path);
+            if (rc != 0 && errno == EEXIST) {
+                v.ok = -1;
+                snprintf(v.msg, sizeof v.msg,
+                         "output file '%s' appeared while this run was writing it (another run "
+                         "with the same output?); it was left alone and this run's results are "
+                         "in '%s'", final_path, tmp_path);
+            } else if (rc != 0) {
+                v.ok = -1;
+                snprintf(v.msg, sizeof v.msg, "cannot rename '%s' to '%s': %s; the results are "
+                         "in '%s'", tmp_path, final_path, strerror(errno), tmp_path);
+            }
+        }
         if (!success && unlink(tmp_path) != 0 && errno != ENOENT)
             fprintf(stderr, "fedalign: warning: cannot remove '%s': %s\n", tmp_path,
                     strerror(errno));
     }
-    comm_barrier(); /* nobody goes on (or reads the final file) before rank 0 is done */
+    /* nobody goes on (or reads the final file) before rank 0 is done; a failed rename
+     * ends every rank together, keeping the complete temporary file for the user */
+    comm_bcast_bytes(&v, sizeof v, 0);
+    if (v.ok != 0) comm_fail_code(FA_EXIT_FAIL, "%s", v.msg);
 }
 
 // ----------------------------------------------------------------------------

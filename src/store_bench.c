@@ -94,7 +94,7 @@ static void bench_table(hid_t file, const char *name, const BenchRow *rows, size
 /* collective over MPI_COMM_WORLD: rank 0 writes a temporary file with the serial (sec2)
  * driver, then store_finish renames it (every rank waits there) */
 void store_write_bench(const char *path, const BenchMeta *meta, const BenchRow *rows, size_t n) {
-    char tmp[FA_PATH_LEN + 8];
+    char tmp[FA_PATH_LEN + 32];
     store_tmp_path(path, tmp, sizeof tmp);
     if (comm_rank() == 0) {
         hid_t file = H5_ID(H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
@@ -137,6 +137,6 @@ void store_write_bench(const char *path, const BenchMeta *meta, const BenchRow *
         bench_attr_str(file, "datasets", names);
         H5_CHECK(H5Fclose(file));
     }
-    store_finish(tmp, path, true);
+    store_finish(tmp, path, true, true); /* preflight refused an existing file */
 }
 

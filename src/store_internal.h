@@ -26,6 +26,7 @@
 
 struct StoreFile {
     hid_t file;
+    bool writing; /* made by store_create: checked for space before the close */
     char path[FA_PATH_LEN];
 };
 
@@ -47,6 +48,10 @@ hid_t st_h5_id(hid_t id, const char *call, const char *file, int line);
  * message; collective: every rank returns the same verdict (store_read.c). */
 typedef int (*SoftReader)(StoreFile *f, void *ctx, char *err, size_t errlen);
 int st_soft_read(StoreFile *f, SoftReader reader, void *ctx, char *err, size_t errlen);
+
+/* Hash of every /checkpoint scalar and the checksums of global, prev, foundation (the
+ * state_checksum attribute; local). */
+uint64_t st_state_hash(const CheckpointState *st, const uint64_t vec_sums[3]);
 
 bool st_parse_hex(const char *s, uint64_t *v);
 /* fixed-length, NUL-terminated ASCII string type of `width` bytes */

@@ -307,6 +307,53 @@ static int read_method_impl(StoreFile *f, size_t index, MethodResult *res, size_
 // ----------------------------------------------------------------------------
 // checkpoint state
 
+/* rounds and rounds_done of the method group with index `mi` ("NN_<name>"); -1 when
+ * there is none */
+static int method_rounds(hid_t file, size_t mi, int64_t *rounds, int64_t *done) {
+    if (H5_ID(H5Lexists(file, "methods", H5P_DEFAULT)) <= 0) return -1;
+    hid_t ms = H5_ID(H5Gopen2(file, "methods", H5P_DEFAULT));
+    H5G_info_t gi;
+    H5_CHECK(H5Gget_info(ms, &gi));
+    char name[256], prefix[32];
+    snprintf(prefix, sizeof prefix, "%02zu_", mi);
+    int rc = -1;
+    for (hsize_t i = 0; i < gi.nlinks && rc != 0; i++) {
+        H5_CHECK(H5Lget_name_by_idx(ms, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name,
+                                    H5P_DEFAULT));
+        if (strncmp(name, prefix, strlen(prefix)) != 0) continue;
+        hid_t g = H5_ID(H5Gopen2(ms, name, H5P_DEFAULT));
+        if (st_attr_get(g, "rounds", H5T_NATIVE_INT64, rounds) == 0 &&
+            st_attr_get(g, "rounds_done", H5T_NATIVE_INT64, done) == 0)
+            rc = 0;
+        H5_CHECK(H5Gclose(g));
+    }
+    H5_CHECK(H5Gclose(ms));
+    return rc;
+}
+
+/* The scalars must describe a place a run can continue from (fl.c writes checkpoints at
+ * phase boundaries with round 0, after phase-2 round r with round = rounds_done = r + 1
+ * < rounds, before phase 3 with round = rounds, and after a method with phase 4). A
+ * checksum only proves the file is as written; this catches what no writer produces.
+ * Returns NULL when consistent, or what is wrong. */
+static const char *state_range_error(hid_t file, int64_t nm, int64_t mi, int32_t ph,
+                                     int64_t rd, int8_t hf) {
+    if (nm < 1) return "n_methods < 1";
+    if (mi < 0 || mi >= nm) return "method_index is not below n_methods";
+    if (ph < 0 || ph > 4) return "phase is not 0..4";
+    if (hf != 0 && hf != 1) return "have_foundation is not 0 or 1";
+    if (rd < 0) return "round is negative";
+    if (ph == 4) return NULL; /* the completed method's round is not used */
+    int64_t R = 0, done = 0;
+    if (method_rounds(file, (size_t)mi, &R, &done) != 0)
+        return "no method group (with rounds, rounds_done) for method_index";
+    if (R < 0 || done < 0 || done > R) return "the method group's rounds_done is not 0..rounds";
+    if (ph < 2 && (rd != 0 || done != 0)) return "round or rounds_done is not 0 before phase 2";
+    if (ph == 2 && (rd != done || (rd >= R && rd != 0))) return "round does not match rounds_done";
+    if (ph == 3 && (rd != R || done != R)) return "round is not rounds before phase 3";
+    return NULL;
+}
+
 /* collective over MPI_COMM_WORLD */
 static int read_state_impl(StoreFile *f, CheckpointState *st, size_t n_params, char *err,
                      size_t errlen) {
@@ -335,9 +382,9 @@ static int read_state_impl(StoreFile *f, CheckpointState *st, size_t n_params, c
                     st_attr_get(g, "phase", H5T_NATIVE_INT32, &ph) != 0 ||
                     st_attr_get(g, "round", H5T_NATIVE_INT64, &rd) != 0 ||
                     st_attr_get(g, "have_foundation", H5T_NATIVE_INT8, &hf) != 0 ||
-                    st_attr_get(g, "acc_public", H5T_NATIVE_DOUBLE, &st->acc_public) != 0 || nm < 0 ||
-                    mi < 0 || rd < 0)) {
-        snprintf(err, errlen, "'%s': /checkpoint attributes missing or invalid", f->path);
+                    st_attr_get(g, "acc_public", H5T_NATIVE_DOUBLE, &st->acc_public) != 0)) {
+        snprintf(err, errlen, "damaged checkpoint '%s': /checkpoint attributes missing or invalid",
+                 f->path);
         rc = -1;
     }
     if (rc == 0) {
@@ -348,6 +395,7 @@ static int read_state_impl(StoreFile *f, CheckpointState *st, size_t n_params, c
         st->have_foundation = hf != 0;
         float *bufs[3] = {st->global, st->prev, st->foundation};
         float *scratch = NULL; /* a NULL destination still takes part in the collective read */
+        uint64_t sums[3];
         for (int k = 0; k < 3; k++) {
             float *b = bufs[k];
             if (!b)
@@ -357,8 +405,9 @@ static int read_state_impl(StoreFile *f, CheckpointState *st, size_t n_params, c
             char an[32], hx[32] = "";
             uint64_t want = 0;
             snprintf(an, sizeof an, "%s_checksum", names[k]);
+            sums[k] = fa_checksum(b, n_params);
             if (rc == 0 && (st_attr_get_str(g, an, hx, sizeof hx) != 0 || !st_parse_hex(hx, &want) ||
-                            want != fa_checksum(b, n_params))) {
+                            want != sums[k])) {
                 snprintf(err, errlen,
                          "'%s': /checkpoint/%s does not match its checksum (the file is damaged)",
                          f->path, names[k]);
@@ -366,11 +415,24 @@ static int read_state_impl(StoreFile *f, CheckpointState *st, size_t n_params, c
             }
         }
         free(scratch);
+        uint64_t want = 0;
+        if (rc == 0 && (st_attr_get_str(g, "state_checksum", hex, sizeof hex) != 0 ||
+                        !st_parse_hex(hex, &want) || want != st_state_hash(st, sums))) {
+            snprintf(err, errlen,
+                     "damaged checkpoint '%s': the /checkpoint attributes do not match their "
+                     "state_checksum (edited or damaged)", f->path);
+            rc = -1;
+        }
+    }
+    const char *why = rc == 0 ? state_range_error(f->file, nm, mi, ph, rd, hf) : NULL;
+    if (why) {
+        snprintf(err, errlen, "damaged checkpoint '%s': %s (method_index %lld of %lld, phase %d, "
+                 "round %lld)", f->path, why, (long long)mi, (long long)nm, (int)ph, (long long)rd);
+        rc = -1;
     }
     H5_CHECK(H5Gclose(g));
     return rc;
 }
-
 
 // ----------------------------------------------------------------------------
 // readers of files that may be damaged: HDF5 failures become an error return

@@ -10,6 +10,7 @@
 #include "fedalign/aggregate.h"
 #include "fedalign/comm.h"
 #include "fedalign/result.h"
+#include "fedalign/rng.h"
 #include "store_internal.h"
 
 // C = clients, R = phase-2 rounds, K = classes, P = parameters, T = FA_T_COUNT timers,
@@ -212,6 +213,21 @@ void store_write_method(StoreFile *f, size_t index, const MethodResult *res, siz
 // ----------------------------------------------------------------------------
 // checkpoint state
 
+/* Hash of every /checkpoint scalar and the three vector checksums (local). */
+uint64_t st_state_hash(const CheckpointState *st, const uint64_t vec_sums[3]) {
+    double ap = st->acc_public;
+    uint64_t apbits;
+    memcpy(&apbits, &ap, sizeof apbits);
+    const uint64_t v[10] = {st->config_hash,       (uint64_t)st->n_methods,
+                            (uint64_t)st->method_index, (uint64_t)(int64_t)st->phase,
+                            (uint64_t)st->round,   st->have_foundation ? 1u : 0u,
+                            apbits,                vec_sums[0],
+                            vec_sums[1],           vec_sums[2]};
+    uint64_t h = 0x6a09e667f3bcc909ull;
+    for (int k = 0; k < 10; k++) h = rng_mix64(h ^ v[k]);
+    return h;
+}
+
 /* collective over MPI_COMM_WORLD */
 void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params) {
     const size_t P = n_params;
@@ -226,6 +242,7 @@ void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params)
     float *zeros = NULL; /* a NULL buffer is stored as zeros */
     const char *names[3] = {"global", "prev", "foundation"};
     const float *bufs[3] = {st->global, st->prev, st->foundation};
+    uint64_t sums[3];
     hsize_t dp[1] = {P};
     for (int k = 0; k < 3; k++) {
         const float *b = bufs[k];
@@ -234,9 +251,14 @@ void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params)
         /* HDF5 has no checksum on raw data: keep one so a damaged model is caught */
         char an[32];
         snprintf(an, sizeof an, "%s_checksum", names[k]);
-        st_attr_hex(g, an, fa_checksum(b, P));
+        sums[k] = fa_checksum(b, P);
+        st_attr_hex(g, an, sums[k]);
     }
     free(zeros);
+    /* the scalars decide where a resume continues: an edited round or method_index
+     * must read as damage, not resume somewhere else (st_attr_hex stores rank 0's hash,
+     * of rank 0's values, like every attribute above) */
+    st_attr_hex(g, "state_checksum", st_state_hash(st, sums));
     H5_CHECK(H5Gclose(g));
 }
 

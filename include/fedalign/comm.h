@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fedalign/check.h"
 #include "fedalign/timer.h"
 
 /* MPI_Init_thread(FUNNELED) and a check of the provided level. */
@@ -34,6 +35,11 @@ void comm_watch_barrier(double seconds, const char *where);
 
 /* Take every rank down with exit code `code` (local; does not return). */
 void comm_abort(int code);
+/* A failure every rank has agreed on: rank 0 prints "fedalign: error: <msg>", every rank
+ * finalizes MPI and exits with `code` (collective; does not return). */
+FA_NORETURN void comm_fail_code(int code, const char *fmt, ...) FA_PRINTF(2, 3);
+/* fn runs first in fa_fail and comm_fail_code on every rank (local; NULL = none) */
+void comm_set_fail_hook(void (*fn)(void));
 
 void comm_bcast_floats(float *buf, size_t n, int root);
 void comm_bcast_doubles(double *buf, size_t n, int root);

@@ -29,13 +29,21 @@
 typedef struct StoreFile StoreFile;
 
 /* Before any work: is `final_path` usable? Fails (-1, message) when it exists and
- * !overwrite, when it is a directory, or when its directory does not exist or is not
- * writable (probed by creating and removing a file there). Rank 0 checks, every rank
- * gets the verdict. */
+ * !overwrite, when it is a directory or another non-regular file (device, FIFO, socket),
+ * or when its directory does not exist or is not writable (probed by creating and
+ * removing a file there). Rank 0 checks, every rank gets the verdict. */
 int store_preflight(const char *final_path, bool overwrite, char *err, size_t errlen);
 
-/* Temporary name used while writing: "<final_path>.tmp" (same directory, so the final
- * rename is atomic). Pure. */
+/* Lock final_path for this run: rank 0 creates "<final_path>.lock" exclusively, holding
+ * "<pid> <host>", and removes it when the process exits (atexit; a killed run leaves it).
+ * Fails (-1, message naming the lock file and its owner) when another live run holds it;
+ * a lock of a process that no longer exists on this host is removed with a note. */
+int store_lock(const char *final_path, char *err, size_t errlen);
+
+/* Temporary name used while writing: "<final_path>.tmp.<pid>.<random>" in the same
+ * directory (so the final rename is atomic), created empty and exclusively by rank 0
+ * (never an existing file or symlink) and broadcast. Collective; when it cannot be
+ * created every rank exits with FA_EXIT_FAIL and one message. */
 void store_tmp_path(const char *final_path, char *out, size_t cap);
 
 /* Create (truncate) a file for writing with the MPI-IO driver. */
@@ -44,9 +52,12 @@ StoreFile *store_create(const char *path);
  * HDF5, or without a schema_version attribute. */
 StoreFile *store_open_read(const char *path, char *err, size_t errlen);
 void store_close(StoreFile *f);
-/* After store_close of the temporary file: rename tmp -> final (rank 0; barrier). On
- * failure (success == false) the temporary file is removed instead. */
-void store_finish(const char *tmp_path, const char *final_path, bool success);
+/* After store_close of the temporary file: rename tmp -> final (rank 0; collective). With
+ * replace == false an existing final file is never replaced (it appeared meanwhile: every
+ * rank exits with FA_EXIT_FAIL and a message, the temporary file is kept); checkpoints
+ * and --overwrite pass true. On failure (success == false) the temporary file is removed
+ * instead. */
+void store_finish(const char *tmp_path, const char *final_path, bool success, bool replace);
 
 /* Root attributes: schema_version, fedalign_version, git_describe, created_utc, host,
  * n_ranks, n_threads, threads_over, n_params, n_clients, n_features, n_classes,
@@ -125,7 +136,7 @@ typedef struct {
 } BenchMeta;
 
 /* Write rank 0's rows[0..n) to a new HDF5 file `path` (checked beforehand with
- * store_preflight; written as "<path>.tmp" and renamed at the end). Root attributes:
+ * store_preflight; written under a store_tmp_path name and renamed at the end). Root attributes:
  * kind, schema_version, fedalign_version, git_describe, created_utc, host, cpu,
  * build_isa, cmdline, n_ranks, n_threads, units, method, datasets. One 1-D compound
  * dataset /<name> per distinct row name (fields params, unit, extra, reps, min, median,

@@ -291,12 +291,13 @@ static void test_pipeline(void) {
         pv[i] = -res.final_global[i];
         fo[i] = (float)i;
     }
-    CheckpointState st = {store_config_hash(&c), 2, 1, 2, 7, true, 0.8125, gl, pv, fo};
+    /* method 1 is complete (rounds_done = rounds): the next step is its phase 3 */
+    CheckpointState st = {store_config_hash(&c), 2, 1, 3, res.rounds, true, 0.8125, gl, pv, fo};
     store_write_state(f, &st, P);
     store_close(f);
     EXPECT(comm_rank() != 0 || (file_exists(tmp) && !file_exists(final_path)),
            "tmp file should exist before finish");
-    store_finish(tmp, final_path, true);
+    store_finish(tmp, final_path, true, false);
     EXPECT(file_exists(final_path) && !file_exists(tmp), "rename to final name");
 
     /* read back */
@@ -337,7 +338,7 @@ static void test_pipeline(void) {
         uint64_t h0 = st.config_hash;
         comm_bcast_bytes(&h0, sizeof h0, 0);
         EXPECT(s2.config_hash == h0 && s2.config_hash == store_config_hash(&c) &&
-                   s2.n_methods == 2 && s2.method_index == 1 && s2.phase == 2 && s2.round == 7 &&
+                   s2.n_methods == 2 && s2.method_index == 1 && s2.phase == 3 && s2.round == res.rounds &&
                    s2.have_foundation && s2.acc_public == 0.8125,
                "state scalars");
         /* rank 0's buffers are the file's */
@@ -499,6 +500,68 @@ static void test_fabricated(void) {
     fl_result_free(&b);
 }
 
+/* Checkpoint scalars no writer produces are refused as damage even with a valid
+ * state_checksum: method 3 of fab_fill has rounds 4, rounds_done 3. */
+static void test_state_ranges(void) {
+    const size_t C = 5, P = 7;
+    size_t first, n;
+    comm_block(C, comm_rank(), comm_size(), &first, &n);
+    MethodResult a;
+    fab_fill(&a, 4, first, n, P, false, "fedprox+P");
+    float v[7] = {0};
+    struct {
+        size_t nm, mi;
+        int phase;
+        size_t round;
+        const char *why; /* NULL: accepted */
+    } cases[] = {
+        {5, 3, 2, 3, NULL},
+        {5, 3, 4, 4, NULL},
+        {5, 5, 2, 3, "method_index"},
+        {5, 3, 7, 3, "phase"},
+        {5, 3, 2, 2, "rounds_done"},
+        {5, 3, 2, 1000000000000ull, "rounds_done"},
+        {5, 3, 3, 3, "phase 3"},
+        {5, 3, 1, 3, "before phase 2"},
+        {5, 2, 2, 0, "no method group"},
+    };
+    static Config c;
+    config_defaults(&c);
+    config_apply_preset(&c, "tiny");
+    c.clients = C;
+    DataInfo info;
+    memset(&info, 0, sizeof info);
+    info.d = 1;
+    info.k = 2;
+    char path[512], err[1024];
+    path_in(path, sizeof path, "ranges.h5");
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        StoreFile *f = store_create(path);
+        store_write_run(f, &c, &info, comm_size(), 1, false, P);
+        store_write_method(f, 3, &a, C, first, n, P);
+        CheckpointState st = {42, cases[k].nm, cases[k].mi, cases[k].phase, cases[k].round,
+                              false, 0.5, v, v, v};
+        store_write_state(f, &st, P);
+        store_close(f);
+        StoreFile *r = store_open_read(path, err, sizeof err);
+        CHECK(r, "open %s: %s", path, err);
+        CheckpointState s = {0};
+        float g[7], pv[7], fo[7];
+        s.global = g;
+        s.prev = pv;
+        s.foundation = fo;
+        int rc = store_read_state(r, &s, P, err, sizeof err);
+        if (!cases[k].why)
+            EXPECT(rc == 0 && s.round == cases[k].round, "range case %zu refused: %s", k, err);
+        else
+            EXPECT(rc == -1 && strstr(err, "damaged checkpoint") && strstr(err, cases[k].why) &&
+                       same_on_all(err),
+                   "range case %zu: %s", k, rc ? err : "accepted");
+        store_close(r);
+    }
+    fl_result_free(&a);
+}
+
 // ----------------------------------------------------------------------------
 // 3. preflight, open errors, finish
 
@@ -656,18 +719,18 @@ static void test_finish(void) {
     StoreFile *f = store_create(tmp);
     store_write_run(f, &c, &info, comm_size(), 1, false, 10);
     store_close(f);
-    store_finish(tmp, fin, false);
+    store_finish(tmp, fin, false, false);
     EXPECT(!file_exists(tmp), "tmp not removed on failure");
     EXPECT(store_open_read(fin, err, sizeof err) == NULL && strstr(err, "not an HDF5 file"),
            "old file changed: %s", err);
     /* a second failure with no temporary file left is harmless */
-    store_finish(tmp, fin, false);
+    store_finish(tmp, fin, false, false);
 
     /* success with --overwrite: the rename replaces the old file atomically */
     f = store_create(tmp);
     store_write_run(f, &c, &info, comm_size(), 1, false, 10);
     store_close(f);
-    store_finish(tmp, fin, true);
+    store_finish(tmp, fin, true, true);
     EXPECT(!file_exists(tmp), "tmp still there after rename");
     StoreFile *r = store_open_read(fin, err, sizeof err);
     EXPECT(r != NULL, "renamed file: %s", err);
@@ -712,6 +775,7 @@ int main(int argc, char **argv) {
     test_open_errors();
     test_pipeline();
     test_fabricated();
+    test_state_ranges();
     test_finish();
     test_fields_documented();
     remove_dir();
