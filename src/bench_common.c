@@ -2,11 +2,12 @@
  * bench_common.c: what every `fedalign bench` measurement shares (see bench_internal.h).
  *
  * The pure helpers of bench.h (order statistics, FLOP counts, the least-squares slope,
- * size lists), the option parser and its defaults, the output (a table header per
- * sub-benchmark; FEDALIGN_BENCH lines buffered in the context and printed after each
- * table, so a table is never cut by result lines; every result also kept as a row for
- * the HDF5 record), and the probes of this process (peak and current RSS, CPU seconds,
- * CPU model). One place for these keeps every benchmark's lines and record alike.
+ * size lists), the option table (parsed by opttab.c, as every command's) and its
+ * defaults, the output (a table header per sub-benchmark; FEDALIGN_BENCH lines buffered
+ * in the context and printed after each table, so a table is never cut by result lines;
+ * every result also kept as a row for the HDF5 record), and the probes of this process
+ * (peak and current RSS, CPU seconds, CPU model). One place for these keeps every
+ * benchmark's lines and record alike.
  */
 #include <math.h>
 #include <omp.h>
@@ -138,8 +139,9 @@ static int parse_list(const char *flag, const char *v, size_t max, size_t *out, 
                       char *err, size_t errlen) {
     size_t k = bench_parse_sizes(v, max, out, MAXLIST);
     if (k == 0)
-        return fail(err, errlen, "--%s: '%s' is not a comma list of at most %d integers in [1, %zu]",
-                    flag, v, MAXLIST, max);
+        return fail(err, errlen,
+                    "--%s: '%s' is not a comma list of at most %d integers in [1, %zu]", flag, v,
+                    MAXLIST, max);
     *n = k;
     return 0;
 }

@@ -24,7 +24,8 @@ void bench_memory(Ctx *cx) {
     if (cx->rank == 0) {
         printf("# per point: reset VmHWM, fl_setup + one phase-2 round of %s, read VmHWM; "
                "total = sum over ranks%s\n",
-               fa_enum_name(&fa_enum_method, cx->o.method), can_reset ? "" : " (VmHWM cannot be reset here: monotone)");
+               fa_enum_name(&fa_enum_method, cx->o.method),
+               can_reset ? "" : " (VmHWM cannot be reset here: monotone)");
         printf("# %10s %10s %14s %14s %14s\n", "clients", "per rank", "HWM total MiB",
                "HWM rank0 MiB", "RSS before MiB");
     }

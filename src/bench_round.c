@@ -73,7 +73,8 @@ static void round_banner(const Ctx *cx, size_t R) {
     if (cx->rank == 0) {
         printf("# fl_setup + fl_run_method (method %s, phase 2 only), %zu rounds per "
                "repetition, %zu rows per client, 1 local epoch%s\n",
-               fa_enum_name(&fa_enum_method, cx->o.method), R, cx->o.samples, cx->o.pass_argc ? ", extra run flags" : "");
+               fa_enum_name(&fa_enum_method, cx->o.method), R, cx->o.samples,
+               cx->o.pass_argc ? ", extra run flags" : "");
         printf("# round = phase-2 wall time / rounds; train/eval = slowest rank's training / "
                "global-model evaluation per round;\n# overhead = round - train; overhead_noeval "
                "= round - train - eval (train excludes the per-client aggregation pass);\n# "
@@ -153,7 +154,8 @@ void bench_round(Ctx *cx) {
             snprintf(p, sizeof p,
                      "method=%s clients=%zu clients_per_rank=%zu ranks=%d threads=%d rounds=%zu "
                      "samples=%zu",
-                     fa_enum_name(&fa_enum_method, cx->o.method), N, cpr, cx->ranks, cx->threads, R, cx->o.samples);
+                     fa_enum_name(&fa_enum_method, cx->o.method), N, cpr, cx->ranks, cx->threads, R,
+                     cx->o.samples);
             snprintf(e, sizeof e,
                      "train_median=%.6g eval_median=%.6g agg_median=%.6g comm_median=%.6g "
                      "overhead_median=%.6g overhead_min=%.6g overhead_noeval_median=%.6g "
