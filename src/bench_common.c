@@ -2,11 +2,12 @@
  * bench_common.c: what every `fedalign bench` measurement shares (see bench_internal.h).
  *
  * The pure helpers of bench.h (order statistics, FLOP counts, the least-squares slope,
- * size lists), the option parser and its defaults, the output (a table header per
- * sub-benchmark; FEDALIGN_BENCH lines buffered in the context and printed after each
- * table, so a table is never cut by result lines; every result also kept as a row for
- * the HDF5 record), and the probes of this process (peak and current RSS, CPU seconds,
- * CPU model). One place for these keeps every benchmark's lines and record alike.
+ * size lists), the option table (parsed by opttab.c, as every command's) and its
+ * defaults, the output (a table header per sub-benchmark; FEDALIGN_BENCH lines buffered
+ * in the context and printed after each table, so a table is never cut by result lines;
+ * every result also kept as a row for the HDF5 record), and the probes of this process
+ * (peak and current RSS, CPU seconds, CPU model). One place for these keeps every
+ * benchmark's lines and record alike.
  */
 #include <math.h>
 #include <omp.h>
@@ -95,59 +96,147 @@ size_t bench_parse_sizes(const char *s, size_t max, size_t *out, size_t cap) {
 }
 
 // ----------------------------------------------------------------------------
-// options
+// options: one OptDef table over BenchOpts, parsed by opttab.c like every command's
 
 const char *const bench_names[B_COUNT] = {[B_PEAK] = "peak",    [B_TRAIN] = "train",
                                            [B_AGG] = "aggregate", [B_ROUND] = "round",
                                            [B_MEM] = "memory",   [B_QUANT] = "quant"};
 
-static void bench_usage(FILE *f) {
-    fprintf(f,
-            "usage: fedalign bench [SUB...] [options] [-- run flags]\n"
-            "  SUB: peak | train | aggregate | round | memory | quant | all   (default: all)\n"
-            "  --reps N            timed repetitions per point [5; --quick 3]\n"
-            "  --warmup N          discarded warm-up repetitions [1]\n"
-            "  --quick             small sizes and short repetitions (tests, smoke runs)\n"
-            "  --min-time S        seconds per rate repetition (peak, train) [0.1; --quick 0.01]\n"
-            "  --batch LIST        train: mini-batch sizes [1,8,32,128]\n"
-            "  --p LIST            aggregate: parameter counts [model P,1e3,...,1e7; --quick to 1e5]\n"
-            "  --agg-clients N     aggregate: clients per rank [8]\n"
-            "  --clients LIST      round: clients per rank [1,10,100,1000,10000; --quick 1,10,100]\n"
-            "  --huge              round: add the 100000-clients-per-rank point\n"
-            "  --mem-clients LIST  memory: clients per rank [250,500,1000,2000; --quick 100,200,400]\n"
-            "  --rounds R          round: phase-2 rounds per repetition [3; --quick 2] (memory: 1)\n"
-            "  --samples N         round/memory: rows per client [200]\n"
-            "  --method NAME       round/memory: fedmetaalign | fedavg [fedmetaalign]\n"
-            "  --triad-n N         peak: floats per triad array [2^25; --quick 2^22]\n"
-            "  --output FILE.h5    also write every result to this HDF5 file (refused if it "
-            "exists)\n"
-            "  --overwrite         replace an existing --output file\n"
-            "  -- FLAGS            round/memory: further `fedalign run` flags (e.g. -- "
-            "--reference prev)\n"
-            "Lists are comma separated and accept 1e4 notation. Output: a #-commented table\n"
-            "per sub-benchmark and one FEDALIGN_BENCH line per result (rank 0, stdout).\n");
+static int fail(char *err, size_t errlen, const char *fmt, ...) FA_PRINTF(3, 4);
+static int fail(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
-static size_t want_size(const char *flag, const char *v, double lo, double hi) {
-    char *end;
-    double d = v ? strtod(v, &end) : 0.0;
-    if (!v || end == v || *end || !(d >= lo) || d > hi || d != floor(d))
-        fa_fail("bench: %s needs an integer in [%g, %g], got '%s'\nHINT: fedalign bench --help",
-                flag, lo, hi, v ? v : "(nothing)");
-    return (size_t)d;
+/* the sub-benchmark names joined by sep (usage and messages come from bench_names) */
+static void sub_names(const char *sep, char *buf, size_t cap) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int b = 0; b < B_COUNT && used < cap; b++) {
+        int k = snprintf(buf + used, cap - used, "%s%s", b ? sep : "", bench_names[b]);
+        if (k < 0) break;
+        used += (size_t)k;
+    }
 }
 
-static size_t want_list(const char *flag, const char *v, size_t max, size_t *out) {
-    size_t n = v ? bench_parse_sizes(v, max, out, MAXLIST) : 0;
-    if (n == 0)
-        fa_fail("bench: %s needs a comma list of at most %d integers in [1, %zu], got '%s'\n"
-                "HINT: fedalign bench --help",
-                flag, MAXLIST, max, v ? v : "(nothing)");
-    return n;
+/* a positional word: a sub-benchmark name or "all" */
+static int parse_sub(void *ctx, const char *w, char *err, size_t errlen) {
+    BenchOpts *o = ctx;
+    bool all = strcmp(w, "all") == 0, found = all;
+    for (int b = 0; b < B_COUNT; b++)
+        if (all || strcmp(w, bench_names[b]) == 0) o->run[b] = found = true;
+    if (found) return 0;
+    char list[128];
+    sub_names(", ", list, sizeof list);
+    return fail(err, errlen, "unknown sub-benchmark '%s' (expected %s or all)", w, list);
 }
 
-/* The defaults that depend on --quick or on nothing given: a 0 count or size here means
- * "not given", which no option accepts (every list has >= 1 entry, every size >= 1). */
+/* a comma list of at most MAXLIST sizes in [1, max] (bench_parse_sizes: 1e4 notation) */
+static int parse_list(const char *flag, const char *v, size_t max, size_t *out, size_t *n,
+                      char *err, size_t errlen) {
+    size_t k = bench_parse_sizes(v, max, out, MAXLIST);
+    if (k == 0)
+        return fail(err, errlen,
+                    "--%s: '%s' is not a comma list of at most %d integers in [1, %zu]", flag, v,
+                    MAXLIST, max);
+    *n = k;
+    return 0;
+}
+
+/* a list as --help shows it; 0 in --p stands for the default model's P */
+static const char *show_list(const size_t *v, size_t n, char *buf, size_t cap) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < cap; i++) {
+        int k = v[i] ? snprintf(buf + used, cap - used, "%s%zu", i ? "," : "", v[i])
+                     : snprintf(buf + used, cap - used, "%sP", i ? "," : "");
+        if (k < 0) break;
+        used += (size_t)k;
+    }
+    return buf;
+}
+
+/* one parse/show pair per list field (a custom option sees its struct, not its entry) */
+#define LIST_OPT(fn, flag, max, arr, cnt)                                                          \
+    static int parse_##fn(void *t, const char *v, char *err, size_t errlen) {                      \
+        BenchOpts *o = t;                                                                          \
+        return parse_list(flag, v, max, o->arr, &o->cnt, err, errlen);                             \
+    }                                                                                              \
+    static const char *show_##fn(const void *t, char *buf, size_t cap) {                           \
+        const BenchOpts *o = t;                                                                    \
+        return show_list(o->arr, o->cnt, buf, cap);                                                \
+    }
+LIST_OPT(batch, "batch", 65536, batches, n_batches)
+LIST_OPT(p, "p", (size_t)1 << 28, plist, n_p)
+LIST_OPT(clients, "clients", 10000000, cpr, n_cpr)
+LIST_OPT(mem, "mem-clients", 10000000, mem_cpr, n_mem)
+
+/* round and memory run the phase-2 pipeline of these two methods only */
+static int parse_method(void *t, const char *v, char *err, size_t errlen) {
+    int m = fa_enum_value(&fa_enum_method, v);
+    if (m != FA_METHOD_FEDMETAALIGN && m != FA_METHOD_FEDAVG)
+        return fail(err, errlen, "--method: unknown method '%s' (expected %s or %s)", v,
+                    fa_enum_name(&fa_enum_method, FA_METHOD_FEDMETAALIGN),
+                    fa_enum_name(&fa_enum_method, FA_METHOD_FEDAVG));
+    ((BenchOpts *)t)->method = (FaMethod)m;
+    return 0;
+}
+static const char *show_method(const void *t, char *buf, size_t cap) {
+    (void)buf, (void)cap;
+    return fa_enum_name(&fa_enum_method, ((const BenchOpts *)t)->method);
+}
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+#define BF(f) .off = offsetof(BenchOpts, f), .size = sizeof(((BenchOpts *)0)->f)
+#define BSIZE(nm, fld, l, h, g, hp)                                                                \
+    {.name = nm, .arg = "N", .type = OPT_SIZE, BF(fld), .lo = l, .hi = h, .group = g, .help = hp}
+#define BLIST(nm, fn, g, hp)                                                                       \
+    {.name = nm, .arg = "LIST", .type = OPT_CUSTOM, .parse = parse_##fn, .show = show_##fn,        \
+     .group = g, .help = hp}
+#define BFLAG(nm, fld, g, hp) {.name = nm, .type = OPT_FLAG, BF(fld), .group = g, .help = hp}
+
+static const OptDef bench_opts[] = {
+    BSIZE("reps", reps, 1, MAXREPS, "Repetitions", "timed repetitions per point"),
+    BSIZE("warmup", warmup, 0, 100, "Repetitions", "discarded warm-up repetitions"),
+    BFLAG("quick", quick, "Repetitions", "small sizes and short repetitions (tests, smoke runs)"),
+    {.name = "min-time", .arg = "S", .type = OPT_DOUBLE, BF(min_time), .lo = 1e-4, .hi = 100,
+     .group = "Peak and train", .help = "seconds per rate repetition"},
+    BSIZE("triad-n", triad_n, 1024, 1e10, "Peak and train", "peak: floats per triad array"),
+    BLIST("batch", batch, "Peak and train", "train: mini-batch sizes"),
+    BLIST("p", p, "Aggregate", "parameter counts (P = the default model's)"),
+    BSIZE("agg-clients", agg_clients, 1, 4096, "Aggregate", "clients per rank"),
+    BLIST("clients", clients, "Round and memory", "round: clients per rank"),
+    BFLAG("huge", huge, "Round and memory",
+          "round: add the " STRINGIFY(HUGE_CPR) "-clients-per-rank point"),
+    BLIST("mem-clients", mem, "Round and memory", "memory: clients per rank"),
+    BSIZE("rounds", rounds, 1, 10000, "Round and memory",
+          "round: phase-2 rounds per repetition (memory: 1)"),
+    BSIZE("samples", samples, 1, 1e7, "Round and memory", "rows per client"),
+    {.name = "method", .arg = "NAME", .type = OPT_CUSTOM, .parse = parse_method,
+     .show = show_method, .group = "Round and memory", .help = "fedmetaalign | fedavg"},
+    {.name = "output", .arg = "FILE.h5", .type = OPT_STR, BF(out), .flags = OPT_NONEMPTY,
+     .unset = "none", .group = "Record",
+     .help = "also write every result to this HDF5 file (refused if it exists)"},
+    BFLAG("overwrite", overwrite, "Record", "replace an existing --output file"),
+};
+#define N_BENCH_OPTS (sizeof bench_opts / sizeof bench_opts[0])
+
+/* What no option sets: 0 in a count or a size means "not given" (no option accepts 0
+ * there: every list has >= 1 entry, every such size >= 1), filled in by opts_defaults
+ * once --quick is known. */
+static void opts_init(BenchOpts *o) {
+    memset(o, 0, sizeof *o);
+    o->warmup = 1;
+    o->agg_clients = 8;
+    o->samples = 200;
+    o->method = FA_METHOD_FEDMETAALIGN;
+}
+
+/* The defaults that depend on --quick or on nothing given (see opts_init). */
 static void opts_defaults(BenchOpts *o) {
     bool any = false;
     for (int b = 0; b < B_COUNT; b++) any = any || o->run[b];
@@ -173,7 +262,7 @@ static void opts_defaults(BenchOpts *o) {
         o->n_cpr = o->quick ? 3 : 5;
         memcpy(o->cpr, o->quick ? quick : full, o->n_cpr * sizeof(size_t));
     }
-    if (o->huge && o->n_cpr < MAXLIST) o->cpr[o->n_cpr++] = 100000;
+    if (o->huge && o->n_cpr < MAXLIST) o->cpr[o->n_cpr++] = HUGE_CPR;
     if (!o->n_mem) {
         const size_t full[] = {250, 500, 1000, 2000};
         const size_t quick[] = {100, 200, 400};
@@ -183,80 +272,71 @@ static void opts_defaults(BenchOpts *o) {
     if (!o->triad_n) o->triad_n = o->quick ? (size_t)1 << 22 : (size_t)1 << 25;
 }
 
-bool bench_parse_opts(BenchOpts *o, int argc, char **argv, int rank) {
-    memset(o, 0, sizeof *o); /* zero counts and sizes: "not given" (opts_defaults) */
-    o->warmup = 1;
-    o->agg_clients = 8;
-    o->samples = 200;
-    snprintf(o->method, sizeof o->method, "fedmetaalign");
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--") == 0) {
-            o->pass_argc = argc - i - 1;
-            o->pass_argv = argv + i + 1;
-            break;
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            if (rank == 0) bench_usage(stdout);
-            return false;
-        } else if (strcmp(a, "all") == 0) {
-            for (int b = 0; b < B_COUNT; b++) o->run[b] = true;
-        } else if (a[0] != '-') {
-            int b = 0;
-            while (b < B_COUNT && strcmp(a, bench_names[b]) != 0) b++;
-            if (b == B_COUNT)
-                fa_fail("bench: unknown sub-benchmark '%s' (expected peak, train, aggregate, "
-                        "round, memory, quant or all)\nHINT: fedalign bench --help",
-                        a);
-            o->run[b] = true;
-        } else if (strcmp(a, "--quick") == 0) {
-            o->quick = true;
-        } else if (strcmp(a, "--huge") == 0) {
-            o->huge = true;
-        } else if (strcmp(a, "--reps") == 0) {
-            o->reps = want_size(a, v, 1, MAXREPS), i++;
-        } else if (strcmp(a, "--warmup") == 0) {
-            o->warmup = want_size(a, v, 0, 100), i++;
-        } else if (strcmp(a, "--min-time") == 0) {
-            char *end;
-            double d = v ? strtod(v, &end) : 0.0;
-            if (!v || end == v || *end || !(d >= 1e-4) || d > 100.0)
-                fa_fail("bench: --min-time needs seconds in [1e-4, 100], got '%s'",
-                        v ? v : "(nothing)");
-            o->min_time = d, i++;
-        } else if (strcmp(a, "--batch") == 0) {
-            o->n_batches = want_list(a, v, 65536, o->batches), i++;
-        } else if (strcmp(a, "--p") == 0) {
-            o->n_p = want_list(a, v, (size_t)1 << 28, o->plist), i++;
-        } else if (strcmp(a, "--agg-clients") == 0) {
-            o->agg_clients = want_size(a, v, 1, 4096), i++;
-        } else if (strcmp(a, "--clients") == 0) {
-            o->n_cpr = want_list(a, v, 10000000, o->cpr), i++;
-        } else if (strcmp(a, "--mem-clients") == 0) {
-            o->n_mem = want_list(a, v, 10000000, o->mem_cpr), i++;
-        } else if (strcmp(a, "--rounds") == 0) {
-            o->rounds = want_size(a, v, 1, 10000), i++;
-        } else if (strcmp(a, "--samples") == 0) {
-            o->samples = want_size(a, v, 1, 1e7), i++;
-        } else if (strcmp(a, "--triad-n") == 0) {
-            o->triad_n = want_size(a, v, 1024, 1e10), i++;
-        } else if (strcmp(a, "--output") == 0) {
-            if (!v || !*v || strlen(v) >= sizeof o->out)
-                fa_fail("bench: --output needs a file name (shorter than %zu bytes), got '%s'",
-                        sizeof o->out, v ? v : "(nothing)");
-            snprintf(o->out, sizeof o->out, "%s", v), i++;
-        } else if (strcmp(a, "--overwrite") == 0) {
-            o->overwrite = true;
-        } else if (strcmp(a, "--method") == 0) {
-            if (!v || (strcmp(v, "fedmetaalign") != 0 && strcmp(v, "fedavg") != 0))
-                fa_fail("bench: --method needs fedmetaalign or fedavg, got '%s'",
-                        v ? v : "(nothing)");
-            snprintf(o->method, sizeof o->method, "%s", v), i++;
-        } else {
-            fa_fail("bench: unknown option '%s'\nHINT: fedalign bench --help", a);
-        }
+/* Usage from the table: the defaults in brackets, then the ones --quick changes, both
+ * computed by opts_defaults so the help cannot drift from what runs. */
+static void bench_usage(FILE *f) {
+    char subs[128];
+    sub_names(" | ", subs, sizeof subs);
+    fprintf(f, "usage: fedalign bench [SUB...] [options] [-- run flags]\n"
+               "  SUB: %s | all   (default: all)\n", subs);
+    BenchOpts d, q;
+    opts_init(&d);
+    opts_defaults(&d);
+    opts_init(&q);
+    q.quick = true;
+    opts_defaults(&q);
+    opt_usage(bench_opts, N_BENCH_OPTS, &d, f);
+    fputs("  run flags:\n"
+          "    -- FLAGS               round/memory: further `fedalign run` flags (e.g. -- "
+          "--reference prev;\n"
+          "                           not --preset: the sizes above win)\n"
+          "  --quick sets:",
+          f);
+    char a[4096 + 64], b[4096 + 64];
+    int col = 15;
+    for (size_t i = 0; i < N_BENCH_OPTS; i++) {
+        if (!bench_opts[i].arg) continue; /* flags: --quick itself */
+        opt_format(&bench_opts[i], &d, a, sizeof a);
+        opt_format(&bench_opts[i], &q, b, sizeof b);
+        if (strcmp(a, b) == 0) continue;
+        int w = (int)(strlen(bench_opts[i].name) + strlen(b) + 4);
+        if (col + w > 90) fputs("\n               ", f), col = 15;
+        fprintf(f, " --%s %s", bench_opts[i].name, b);
+        col += w;
     }
+    fputs("\nLists are comma separated and accept 1e4 notation (single numbers are plain\n"
+          "integers). Output: a #-commented table per sub-benchmark and one FEDALIGN_BENCH\n"
+          "line per result (rank 0, stdout).\n",
+          f);
+}
+
+int bench_parse(BenchOpts *o, int argc, char **argv, char *err, size_t errlen) {
+    opts_init(o);
+    OptSet set = {bench_opts, N_BENCH_OPTS, o};
+    OptSpec spec = {.sets = &set, .n_sets = 1, .positional = parse_sub, .positional_ctx = o,
+                    .dashdash = true, .help_hint = "fedalign bench --help"};
+    int rest, rc = opt_parse(&spec, argc, argv, 2, &rest, err, errlen);
+    if (rc != 0) return rc;
+    o->pass_argc = argc - rest;
+    o->pass_argv = argv + rest;
     opts_defaults(o);
+    if (!o->run[B_ROUND] && !o->run[B_MEM] && o->pass_argc == 0) return 0;
+    /* the run configuration is checked now, before any benchmark runs, not at the first
+     * round; run flags that no sub-benchmark uses are still checked (a typo is a typo) */
+    Config *cfg = xmalloc(sizeof *cfg);
+    rc = bench_run_config(o, cfg, 1, o->rounds, err, errlen);
+    free(cfg);
+    return rc;
+}
+
+bool bench_parse_opts(BenchOpts *o, int argc, char **argv, int rank) {
+    char err[1024];
+    int rc = bench_parse(o, argc, argv, err, sizeof err);
+    if (rc == OPT_HELP) {
+        if (rank == 0) bench_usage(stdout);
+        return false;
+    }
+    if (rc != 0) fa_fail("bench: %s\nHINT: fedalign bench --help", err);
     return true;
 }
 

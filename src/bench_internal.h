@@ -34,6 +34,7 @@ extern const char *const bench_names[B_COUNT];
 
 #define MAXLIST 16
 #define MAXREPS 1000
+#define HUGE_CPR 100000 /* --huge: the extra clients-per-rank point of round */
 
 typedef struct {
     bool run[B_COUNT];
@@ -48,16 +49,21 @@ typedef struct {
     size_t rounds;
     size_t samples;                  /* round/memory: rows per client */
     size_t triad_n;                  /* floats per triad array */
-    char method[32];                 /* round/memory: fedmetaalign | fedavg */
+    FaMethod method;                 /* round/memory: fedmetaalign | fedavg */
     int pass_argc;                   /* run flags after "--" */
     char **pass_argv;
     char out[FA_PATH_LEN];           /* --output: HDF5 record ("" = none) */
     bool overwrite;                  /* replace an existing --output file */
 } BenchOpts;
 
-/* Parse `fedalign bench ...` (argv[1] is "bench") into o with the defaults filled in.
- * Returns false for --help (usage printed on rank 0); bad options end every rank through
- * fa_fail (every rank parses the same argv, so every rank fails alike). */
+/* Parse `fedalign bench ...` (argv[1] is "bench") into o with the defaults filled in;
+ * when round or memory runs, the run flags after "--" are checked too (bench_run_config).
+ * Returns 0, OPT_HELP for --help, or -1 with one message in err. */
+int bench_parse(BenchOpts *o, int argc, char **argv, char *err, size_t errlen);
+
+/* bench_parse for the command: false for --help (usage printed on rank 0); bad options
+ * end every rank through fa_fail (every rank parses the same argv, so every rank fails
+ * alike). */
 bool bench_parse_opts(BenchOpts *o, int argc, char **argv, int rank);
 
 // ----------------------------------------------------------------------------
@@ -125,8 +131,12 @@ typedef struct {
 void bench_train_setup(TrainSetup *ts, size_t n);
 void bench_train_setup_free(TrainSetup *ts);
 
-/* the Config and MethodSpec of a phase-2 pipeline run (round, memory) */
-void bench_run_config(const Ctx *cx, Config *cfg, size_t clients, size_t rounds);
+/* The Config of a phase-2 pipeline run (round, memory): the tiny preset at these clients,
+ * --samples and rounds, 1 local epoch, quiet, --method, then the run flags after "--"
+ * (--preset there is refused: these sizes must win). Returns 0, or -1 with a message. */
+int bench_run_config(const BenchOpts *o, Config *cfg, size_t clients, size_t rounds, char *err,
+                     size_t errlen);
+/* the MethodSpec of a phase-2 pipeline run (round, memory) */
 MethodSpec bench_phase2_spec(const Config *cfg);
 
 // ----------------------------------------------------------------------------

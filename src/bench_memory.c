@@ -24,13 +24,15 @@ void bench_memory(Ctx *cx) {
     if (cx->rank == 0) {
         printf("# per point: reset VmHWM, fl_setup + one phase-2 round of %s, read VmHWM; "
                "total = sum over ranks%s\n",
-               cx->o.method, can_reset ? "" : " (VmHWM cannot be reset here: monotone)");
+               fa_enum_name(&fa_enum_method, cx->o.method),
+               can_reset ? "" : " (VmHWM cannot be reset here: monotone)");
         printf("# %10s %10s %14s %14s %14s\n", "clients", "per rank", "HWM total MiB",
                "HWM rank0 MiB", "RSS before MiB");
     }
     for (size_t k = 0; k < n; k++) {
         size_t cpr = cx->o.mem_cpr[k], N = cpr * (size_t)cx->ranks;
-        bench_run_config(cx, cfg, N, R);
+        char err[1024];
+        if (bench_run_config(&cx->o, cfg, N, R, err, sizeof err) != 0) fa_fail("bench: %s", err);
         bench_hwm_reset();
         double before = bench_rss_bytes();
         Timers setup;
@@ -74,7 +76,7 @@ void bench_memory(Ctx *cx) {
         BenchStats s = {1, slope, slope, slope, slope};
         char p[128], e[160];
         snprintf(p, sizeof p, "kernel=slope ranks=%d method=%s samples=%zu", cx->ranks,
-                 cx->o.method, cx->o.samples);
+                 fa_enum_name(&fa_enum_method, cx->o.method), cx->o.samples);
         snprintf(e, sizeof e, "fixed_bytes=%.0f P=%zu delta_bytes=%.0f points=%zu", icpt, P,
                  est_delta, n);
         bench_emit(cx, "memory", p, "bytes/client", &s, e);

@@ -15,29 +15,47 @@
 #include "fedalign/comm.h"
 #include "fedalign/timer.h"
 
-/* Config of a phase-2 benchmark run: `fedalign run --preset tiny --clients N --samples S
- * --local-epochs 1 --rounds R --quiet --method M [pass-through flags]`, parsed and
- * validated by config.c like any command line. */
-void bench_run_config(const Ctx *cx, Config *cfg, size_t clients, size_t rounds) {
-    char sc[32], ss[32], sr[32];
-    snprintf(sc, sizeof sc, "%zu", clients);
-    snprintf(ss, sizeof ss, "%zu", cx->o.samples);
-    snprintf(sr, sizeof sr, "%zu", rounds);
-    char *fixed[] = {"fedalign", "run", "--preset", "tiny", "--clients", sc,
-                     "--samples", ss, "--local-epochs", "1", "--rounds", sr,
-                     "--quiet", "--method", (char *)cx->o.method};
-    const int nf = (int)(sizeof fixed / sizeof fixed[0]);
-    int argc = nf + cx->o.pass_argc;
-    char **argv = xmalloc((size_t)(argc + 1) * sizeof(char *));
-    for (int i = 0; i < nf; i++) argv[i] = fixed[i];
-    for (int i = 0; i < cx->o.pass_argc; i++) argv[nf + i] = cx->o.pass_argv[i];
-    argv[argc] = NULL;
-    char err[1024];
+static int refuse_preset(void *target, const char *v, char *err, size_t errlen) {
+    (void)target;
+    snprintf(err, errlen,
+             "--preset %s is refused: round and memory run the tiny preset at their own "
+             "--clients, --samples and --rounds (give those as bench options before --)",
+             v);
+    return -1;
+}
+
+/* looked up before the run table (the first table naming a flag wins): a preset would
+ * reset the sizes set below, in whatever order the flags stand */
+static const OptDef run_refused[] = {
+    {.name = "preset", .arg = "NAME", .type = OPT_CUSTOM, .parse = refuse_preset},
+};
+
+int bench_run_config(const BenchOpts *o, Config *cfg, size_t clients, size_t rounds, char *err,
+                     size_t errlen) {
     config_defaults(cfg);
-    if (config_parse(cfg, argc, argv, err, sizeof err) != 0 ||
-        config_validate(cfg, err, sizeof err) != 0)
-        fa_fail("bench: %s\nHINT: flags after -- are `fedalign run` flags", err);
-    free(argv);
+    config_apply_preset(cfg, "tiny");
+    cfg->clients = clients;
+    cfg->data.samples_per_client = o->samples;
+    cfg->local.epochs = 1.0;
+    cfg->rounds = rounds;
+    cfg->quiet = true;
+    cfg->method = o->method;
+    OptSet sets[2] = {{run_refused, sizeof run_refused / sizeof run_refused[0], NULL},
+                      config_option_set(cfg)};
+    OptSpec spec = {.sets = sets, .n_sets = 2, .help_hint = "fedalign --help"};
+    char msg[1024];
+    int rc = opt_parse(&spec, o->pass_argc, o->pass_argv, 0, NULL, msg, sizeof msg);
+    if (rc == OPT_HELP)
+        snprintf(msg, sizeof msg, "--help: the run flags are listed by fedalign --help");
+    if (rc != 0) {
+        snprintf(err, errlen, "run flags after --: %s", msg);
+        return -1;
+    }
+    if (config_validate(cfg, msg, sizeof msg) != 0) {
+        snprintf(err, errlen, "round/memory run configuration: %s", msg);
+        return -1;
+    }
+    return 0;
 }
 
 /* phase 2 only: no foundation model, no ring, no personalization training */
@@ -55,7 +73,8 @@ static void round_banner(const Ctx *cx, size_t R) {
     if (cx->rank == 0) {
         printf("# fl_setup + fl_run_method (method %s, phase 2 only), %zu rounds per "
                "repetition, %zu rows per client, 1 local epoch%s\n",
-               cx->o.method, R, cx->o.samples, cx->o.pass_argc ? ", extra run flags" : "");
+               fa_enum_name(&fa_enum_method, cx->o.method), R, cx->o.samples,
+               cx->o.pass_argc ? ", extra run flags" : "");
         printf("# round = phase-2 wall time / rounds; train/eval = slowest rank's training / "
                "global-model evaluation per round;\n# overhead = round - train; overhead_noeval "
                "= round - train - eval (train excludes the per-client aggregation pass);\n# "
@@ -78,7 +97,8 @@ void bench_round(Ctx *cx) {
     double *tc = xmalloc(nrep * sizeof(double)), *tu = xmalloc(nrep * sizeof(double));
     for (size_t ci = 0; ci < cx->o.n_cpr; ci++) {
         size_t cpr = cx->o.cpr[ci], N = cpr * (size_t)cx->ranks;
-        bench_run_config(cx, cfg, N, R);
+        char err[1024];
+        if (bench_run_config(&cx->o, cfg, N, R, err, sizeof err) != 0) fa_fail("bench: %s", err);
         bench_hwm_reset();
         Timers setup;
         timers_reset(&setup);
@@ -134,7 +154,8 @@ void bench_round(Ctx *cx) {
             snprintf(p, sizeof p,
                      "method=%s clients=%zu clients_per_rank=%zu ranks=%d threads=%d rounds=%zu "
                      "samples=%zu",
-                     cx->o.method, N, cpr, cx->ranks, cx->threads, R, cx->o.samples);
+                     fa_enum_name(&fa_enum_method, cx->o.method), N, cpr, cx->ranks, cx->threads, R,
+                     cx->o.samples);
             snprintf(e, sizeof e,
                      "train_median=%.6g eval_median=%.6g agg_median=%.6g comm_median=%.6g "
                      "overhead_median=%.6g overhead_min=%.6g overhead_noeval_median=%.6g "

@@ -2,7 +2,8 @@
 # `fedalign bench`: every sub-benchmark runs in --quick mode on 1 rank (all of them) and
 # on 2 ranks (the collective ones), prints its table and FEDALIGN_BENCH lines whose
 # min/median/max are finite, non-negative and ordered, with positive medians where a
-# zero would mean nothing was measured. Bad options exit 2 with one message. Timing
+# zero would mean nothing was measured. Bad options (one of each kind, run flags after
+# --, --preset there) exit 2 with one message before any output. Timing
 # thresholds are never asserted (the machine may be busy).
 . "$(dirname "$0")/common.sh"
 
@@ -121,7 +122,17 @@ check_bad() {
 }
 check_bad "unknown sub-benchmark 'frob'" frob
 check_bad "unknown option '--bogus'" peak --bogus
-check_bad "--reps needs an integer" --reps 0
-check_bad "--batch needs a comma list" train --batch 8,x
+# one bad value per kind of option (size, number, flag, string, list, method), the
+# shared parser's wording (opttab.c)
+check_bad "--reps: 0 is out of range" --reps 0
+check_bad "--min-time: 'fast' is not a number" peak --min-time fast
+check_bad "--quick takes no value" peak --quick=yes
+check_bad "--output: empty" peak --output=
+check_bad "--batch: '8,x' is not a comma list" train --batch 8,x
+check_bad "--method: unknown method 'fedprox'" round --method fedprox
 check_bad "--lr: -1 is out of range" round --quick -- --lr -1
+# --preset after -- would reset the sizes bench sets: refused before any sub-benchmark runs
+check_bad "--preset paper is refused" peak round --quick -- --preset paper
+echo "$out" | grep -q '^# fedalign bench' && fail "--preset after --: output before the refusal" \
+  || pass "--preset after --: refused before any output"
 finish

@@ -5,9 +5,11 @@
  * count per training sample derived from the layout (hand-computed for the default
  * 6-64-32-6 model: forward 2 (6*64 + 64*32 + 32*6) = 5248, weight gradients 5248,
  * errors back through layers 1 and 2: 2 (64*32 + 32*6) = 4480), the least-squares slope
- * used for bytes per client, the parser of size lists, and the option parser's defaults
+ * used for bytes per client, the parser of size lists, the option parser's defaults
  * (nothing given, --quick, and explicit values that must win over --quick, since a zero
- * field means "not given"). No timing is asserted.
+ * field means "not given"), one message for a bad value of every kind of option (and
+ * for --preset after --, refused), and the run configuration of round and memory. No
+ * timing is asserted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../src/bench_internal.h" /* bench_parse_opts: private to src/bench*.c */
@@ -134,7 +137,7 @@ static void test_parse_opts(void **state) {
     assert_true(o.n_p == 6 && o.plist[0] == 0 && o.plist[5] == 10000000); /* 0: model P */
     assert_true(o.n_cpr == 5 && o.cpr[4] == 10000 && o.n_mem == 4 && o.mem_cpr[0] == 250);
     assert_true(o.triad_n == (size_t)1 << 25 && o.agg_clients == 8 && o.samples == 200);
-    assert_string_equal(o.method, "fedmetaalign");
+    assert_int_equal(o.method, FA_METHOD_FEDMETAALIGN);
     assert_int_equal(o.pass_argc, 0);
 
     const char *quick[] = {"--quick"};
@@ -160,6 +163,97 @@ static void test_parse_opts(void **state) {
 
     const char *help[] = {"train", "--help"};
     assert_false(parse(&o, 2, help));
+
+    /* the other spellings the shared parser accepts: --name=VALUE, "all", --method */
+    const char *eq[] = {"peak", "all", "--reps=4", "--method=fedavg", "--output", "x.h5"};
+    assert_true(parse(&o, (int)(sizeof eq / sizeof eq[0]), eq));
+    for (int b = 0; b < B_COUNT; b++) assert_true(o.run[b]);
+    assert_true(o.reps == 4 && o.method == FA_METHOD_FEDAVG);
+    assert_string_equal(o.out, "x.h5");
+}
+
+/* bench_parse on `fedalign bench ARGS...` (a NULL-terminated list): its return code, and
+ * err must contain want */
+static void expect(const char *want, int want_rc, const char **args) {
+    char *argv[32] = {"fedalign", "bench"};
+    int n = 2;
+    while (args[n - 2]) argv[n] = (char *)args[n - 2], n++;
+    BenchOpts o;
+    char err[1024] = "";
+    int rc = bench_parse(&o, n, argv, err, sizeof err);
+    if (rc != want_rc || !strstr(err, want))
+        fail_msg("bench %s ...: rc %d, message '%s' (want rc %d, '%s')", args[0], rc, err,
+                 want_rc, want);
+}
+
+#define BAD(want, ...) expect(want, -1, (const char *[]){__VA_ARGS__, NULL})
+
+/* one message naming the flag for a bad value of every kind of option */
+static void test_parse_bad(void **state) {
+    (void)state;
+    BAD("unknown sub-benchmark 'frob' (expected peak, train, aggregate, round, memory, quant or "
+        "all)",
+        "frob");
+    BAD("unknown option '--bogus' (see fedalign bench --help)", "peak", "--bogus");
+    BAD("--reps needs a value", "peak", "--reps");
+    /* sizes: range and integer syntax */
+    BAD("--reps: 0 is out of range [1, 1000]", "--reps", "0");
+    BAD("--warmup: 101 is out of range [0, 100]", "--warmup", "101");
+    BAD("--triad-n: '1e6' is not a non-negative integer", "--triad-n", "1e6");
+    BAD("--samples: 'x' is not a non-negative integer", "--samples", "x");
+    /* numbers */
+    BAD("--min-time: 0 is out of range", "--min-time", "0");
+    BAD("--min-time: 'fast' is not a number", "--min-time", "fast");
+    /* flags and strings */
+    BAD("--quick takes no value", "--quick=yes");
+    BAD("--output: empty", "--output", "");
+    /* lists and the method (custom) */
+    BAD("--batch: '8,x' is not a comma list of at most 16 integers in [1, 65536]", "--batch",
+        "8,x");
+    BAD("--clients: '0' is not a comma list", "--clients", "0");
+    BAD("--mem-clients: '1,2,' is not a comma list", "--mem-clients", "1,2,");
+    BAD("--p: '1e9' is not a comma list", "--p", "1e9");
+    BAD("--method: unknown method 'fedprox' (expected fedmetaalign or fedavg)", "--method",
+        "fedprox");
+    /* run flags after --: the run's own messages; --preset is refused in any order and
+     * spelling, since it would reset the sizes bench sets; --help is not a run */
+    BAD("run flags after --: --lr: -1 is out of range", "round", "--", "--lr", "-1");
+    BAD("run flags after --: unknown option '--frob'", "memory", "--", "--frob");
+    BAD("--preset paper is refused", "round", "--", "--preset", "paper");
+    BAD("--preset tiny is refused", "memory", "--", "--reference", "prev", "--preset=tiny");
+    BAD("run flags after --: --help", "round", "--", "--help");
+    BAD("run configuration: --samples (10) must be at least --min-samples (40)", "round",
+        "--samples", "10");
+    /* given without round or memory, run flags are still checked */
+    BAD("--preset paper is refused", "peak", "--", "--preset", "paper");
+    /* ... while --samples only matters to round and memory */
+    expect("", 0, (const char *[]){"peak", "--samples", "10", NULL});
+}
+
+/* the run configuration of round and memory: the tiny preset at bench's sizes, then the
+ * run flags after -- */
+static void test_run_config(void **state) {
+    (void)state;
+    const char *args[] = {"round", "--samples", "64", "--method", "fedavg", "--", "--reference",
+                          "prev", "--seed", "9"};
+    BenchOpts o;
+    assert_true(parse(&o, (int)(sizeof args / sizeof args[0]), args));
+    Config *cfg = malloc(sizeof *cfg), *tiny = malloc(sizeof *tiny);
+    assert_non_null(cfg);
+    assert_non_null(tiny);
+    char err[1024];
+    assert_int_equal(bench_run_config(&o, cfg, 12, 4, err, sizeof err), 0);
+    config_defaults(tiny);
+    config_apply_preset(tiny, "tiny");
+    assert_string_equal(cfg->preset, "tiny");
+    assert_true(cfg->clients == 12 && cfg->rounds == 4 && cfg->data.samples_per_client == 64);
+    assert_true(cfg->local.epochs == 1.0 && cfg->quiet && cfg->method == FA_METHOD_FEDAVG);
+    assert_true(cfg->reference == FA_REF_PREV && cfg->seed == 9);
+    /* what neither bench nor the flags set comes from the tiny preset */
+    assert_true(cfg->data.public_samples == tiny->data.public_samples);
+    assert_true(cfg->p0_epochs == tiny->p0_epochs);
+    free(cfg);
+    free(tiny);
 }
 
 int main(void) {
@@ -169,6 +263,8 @@ int main(void) {
         cmocka_unit_test(test_slope),
         cmocka_unit_test(test_parse_sizes),
         cmocka_unit_test(test_parse_opts),
+        cmocka_unit_test(test_parse_bad),
+        cmocka_unit_test(test_run_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
