@@ -145,7 +145,8 @@ for s in "${scripts[@]}"; do
     paper_compare)  envs+=(FA_DATASETS="$paper_ds" FA_SEEDS=1); opts+=(--array=0-1)
                     expect[$name]="paper_*/${paper_ds%%,*}_s1.h5 paper_*/${paper_ds##*,}_s1.h5"; nres[$name]=2 ;;
     strong_scaling) envs+=(FA_CLIENTS=4); expect[$name]="strong_*/r1.h5 strong_*/r2.h5"; nres[$name]=2 ;;
-    weak_scaling)   envs+=(FA_CLIENTS_PER_RANK=2); expect[$name]="weak_*/r1.h5 weak_*/r2.h5"; nres[$name]=2 ;;
+    weak_scaling)   envs+=(FA_CLIENTS_PER_RANK=2); expect[$name]="weak_*/c2_r1.h5 weak_*/c2_r2.h5"; nres[$name]=2 ;;
+    hybrid_sweep)   envs+=(FA_CLIENTS=4 FA_NODE_CORES=2); expect[$name]="hybrid_*/r2_t1.h5 hybrid_*/r1_t2.h5"; nres[$name]=2 ;;
     client_sweep)   envs+=(FA_CLIENT_LIST="4 10" FA_ROUNDS=3 FA_SAMPLES=60); expect[$name]="sweep_*/c4.h5 sweep_*/c10.h5"; nres[$name]=2 ;;
     *)              expect[$name]=""; nres[$name]=1
                     echo "note: $name.sbatch is new to this test: submitted with FA_PRESET=tiny, --ntasks=2, generic checks" ;;
