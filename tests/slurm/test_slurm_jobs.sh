@@ -3,7 +3,7 @@
 #
 # Starts munge + slurmctld + slurmd on localhost (tests/slurm/slurm_up.sh, which installs
 # slurm-wlm and munge when missing), submits every jobs/*.sbatch with sbatch at tiny size
-# (FA_PRESET=tiny and small client, rank and seed lists), waits for them (scontrol show
+# (FA_PRESET=tiny, --ntasks=2 --ntasks-per-node=2, and small client, rank and seed lists), waits for them (scontrol show
 # job, with a timeout), and checks that each job and array task ended COMPLETED with
 # exit code 0:0, printed FEDALIGN_RESULT lines, and wrote its expected HDF5 results
 # files, each valid (analysis/h5check.py with /usr/bin/python3 when h5py is there, else
@@ -139,7 +139,8 @@ scripts=("$root"/jobs/*.sbatch)
 for s in "${scripts[@]}"; do
   name=$(basename "$s" .sbatch)
   out=$WORK/out/$name; mkdir -p "$out"
-  opts=(--parsable --ntasks=2 --time=00:10:00 --output="$WORK/log/$name-%A-%a.out")
+  # --ntasks-per-node: the multi-node scripts ask for 16 per node, more than this node has
+  opts=(--parsable --ntasks=2 --ntasks-per-node=2 --time=00:10:00 --output="$WORK/log/$name-%A-%a.out")
   envs=(FA_OUT="$out")
   case $name in
     paper_compare)  envs+=(FA_DATASETS="$paper_ds" FA_SEEDS=1); opts+=(--array=0-1)
@@ -204,7 +205,7 @@ if [ "${FA_SLURM_TEST_RESUME:-1}" = 1 ]; then
   out=$WORK/out/resume; mkdir -p "$out"
   log=$WORK/log/resume.out
   id=$(cd "$root" && env FA_OUT="$out" FA_CLIENTS=4 FA_RANKS=2 FA_ROUNDS="$rounds" \
-       sbatch --parsable --ntasks=2 --time=00:10:00 --output="$log" "$root/jobs/strong_scaling.sbatch") \
+       sbatch --parsable --ntasks=2 --ntasks-per-node=2 --time=00:10:00 --output="$log" "$root/jobs/strong_scaling.sbatch") \
     || die "sbatch for the resume check failed"
   id=${id%%;*}; jobs_submitted+=("$id")
   echo "submitted job $id ($rounds rounds)"
