@@ -16,8 +16,10 @@ results/) and writes into DIR (default report/):
   phases_<cfg>.png    per-device accuracy after each phase for Fed-Meta-Align
   convergence_<cfg>.png  global-model accuracy per round per method (mean over seeds, band +-1 sd)
   weights_<cfg>_s<seed>.png  aggregation weight, cosine and local score per client per round
-  scaling_<cfg>.png   speedup, parallel efficiency and time per phase vs ranks (only when
-                      files of the same configuration differ in ranks/threads)
+  scaling_<cfg>_s<seed>.png, weak_<cfg>_cpr<N>_s<seed>.png, hybrid_<cfg>_s<seed>.png,
+  scaling.md, scaling.csv  strong scaling (speedup, efficiency), weak scaling (grouped by
+                      clients per rank), the ranks x threads sweep and the stacked time per
+                      phase, from files that differ in ranks/threads (analysis/scaling.py)
 
 Runs are grouped into configurations by their cfg.* root attributes, ignoring the seed
 and the flags that do not change results (output, checkpointing, threading, verbosity);
@@ -42,6 +44,8 @@ try:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from scaling import scaling_report
 except ImportError as e:  # pragma: no cover
     sys.exit(f"report: {e}; run with /usr/bin/python3 (Debian python3-h5py, python3-numpy, "
              "python3-matplotlib)")
@@ -177,6 +181,8 @@ class Run:
         self.n_ranks = int(num(a.get("n_ranks"), 1))
         self.n_threads = int(num(a.get("n_threads"), 1))
         self.n_clients = int(num(a.get("n_clients"), num(self.cfg.get("clients"), 0)))
+        self.n_nodes = int(num(a.get("n_nodes"), 1))  # placement: absent in older files
+        self.ranks_per_node = int(num(a.get("ranks_per_node"), self.n_ranks))
         self.config_hash = text(a["config_hash"]) if "config_hash" in a else path
         self.seed = self.cfg.get("seed", "?")
         self.n_train = self.n_test = None
@@ -789,98 +795,6 @@ def plot_weights(cfg, outdir, written, max_seeds=1):
         done += 1
 
 
-TIMER_STACK = ["setup", "phase0", "ring", "train", "aggregate", "comm", "personalize", "eval", "io"]
-
-
-def plot_scaling(runs, configs, outdir, written):
-    """Files with the same results configuration and seed (config_hash) that differ in
-    ranks/threads form a scaling series."""
-    series = OrderedDict()
-    for r in runs:
-        series.setdefault(r.config_hash, []).append(r)
-    label_of = {}
-    for c in configs:
-        for r in c.all_runs:
-            label_of[r.path] = (c.label, c.slug)
-    n = 0
-    for h, rs in series.items():
-        pts = OrderedDict()
-        for r in sorted(rs, key=lambda r: (r.n_ranks * r.n_threads, r.n_ranks)):
-            pts.setdefault((r.n_ranks, r.n_threads), []).append(r)
-        if len(pts) < 2:
-            continue
-        label, slug = label_of[rs[0].path]
-        cores = np.array([p * t for p, t in pts])
-        T = np.array([np.median([r.total_time() for r in v]) for v in pts.values()])
-        i0 = int(np.argmin(cores))
-        speed = T[i0] * 1.0 / T  # relative to the smallest core count
-        ideal = cores / cores[i0]
-        eff = speed / ideal
-        xl = ("MPI ranks" if all(t == 1 for _, t in pts) else "cores (ranks × threads)")
-        ticks = [f"{p}" if t == 1 else f"{p}×{t}" for p, t in pts]
-        fig, axes = plt.subplots(1, 3, figsize=(17, 4.6))
-        ax = axes[0]
-        ax.plot(cores, speed, "o-", label="measured")
-        ax.plot(cores, ideal, "k--", lw=1, label="ideal (linear)")
-        ax.set_xlabel(xl)
-        ax.set_ylabel(f"speedup T({ticks[i0]}) / T(p)")
-        ax.set_title("speedup (whole run, all methods)", fontsize=10)
-        ax.set_xticks(cores)
-        ax.set_xticklabels(ticks)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        ax = axes[1]
-        ax.plot(cores, 100 * eff, "o-", color="C2", label="measured")
-        ax.axhline(100, color="k", ls="--", lw=1, label="ideal")
-        ax.set_xlabel(xl)
-        ax.set_ylabel("parallel efficiency (%)")
-        ax.set_ylim(0, max(110, 100 * np.nanmax(eff) * 1.1))
-        ax.set_title("parallel efficiency = speedup / (p / p₀)", fontsize=10)
-        ax.set_xticks(cores)
-        ax.set_xticklabels(ticks)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        ax = axes[2]
-        # time per phase: avg over ranks, summed over the methods of the run; the rest of
-        # the max-over-ranks total (waiting, load imbalance) is shown as "other"
-        xs = np.arange(len(pts))
-        bottom = np.zeros(len(pts))
-        cmap = plt.get_cmap("tab10")
-        stack = OrderedDict((k, np.zeros(len(pts))) for k in TIMER_STACK)
-        tot = np.zeros(len(pts))
-        for j, v in enumerate(pts.values()):
-            r = v[0]
-            for m in r.methods:
-                if m.timers is None:
-                    continue
-                for k in TIMER_STACK:
-                    if k in m.timers and math.isfinite(m.timers[k][1]):
-                        stack[k][j] += m.timers[k][1]
-                if "total" in m.timers and math.isfinite(m.timers["total"][2]):
-                    tot[j] += m.timers["total"][2]
-        stack["other (wait, imbalance)"] = np.maximum(0.0, tot - sum(stack.values()))
-        for i, (k, v) in enumerate(stack.items()):
-            if not np.any(v > 0):
-                continue
-            ax.bar(xs, v, 0.6, bottom=bottom, color=cmap(i % 10) if not k.startswith("other") else "#cccccc",
-                   label=k)
-            bottom += v
-        ax.set_xticks(xs)
-        ax.set_xticklabels(ticks)
-        ax.set_xlabel(xl)
-        ax.set_ylabel("time (s), avg over ranks, summed over methods")
-        ax.set_title("time per phase", fontsize=10)
-        ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        ax.grid(axis="y", alpha=0.3)
-        seed = rs[0].seed
-        fig.suptitle(f"Scaling: {label}, seed {seed}, {len(rs[0].methods)} method(s); "
-                     f"total {', '.join(f'{t:.3g} s' for t in T)}", fontsize=11)
-        fig.tight_layout()
-        save(fig, os.path.join(outdir, f"scaling_{slug}_s{seed}.png"), written)
-        n += 1
-    return n
-
-
 # --------------------------------------------------------------------------- main
 def main(argv):
     ap = argparse.ArgumentParser(description="Comparison table and plots from fedalign results files.")
@@ -903,7 +817,7 @@ def main(argv):
     # the folder is regenerated: remove what an earlier report wrote there (only our
     # own file names), so no stale plot of a configuration no longer given survives
     stale = [x for x in os.listdir(a.out) if re.match(
-        r"^(comparison(_long)?\.(md|csv)|(phases|convergence|weights|scaling)_.*\.png)$", x)]
+        r"^(comparison(_long)?\.(md|csv)|scaling\.(md|csv)|(phases|convergence|weights|scaling|weak|hybrid)_.*\.png)$", x)]
     for x in stale:
         os.remove(os.path.join(a.out, x))
     if stale:
@@ -914,9 +828,10 @@ def main(argv):
         plot_phases(c, a.out, written)
         plot_convergence(c, a.out, written)
         plot_weights(c, a.out, written, a.weights_seeds)
-    if plot_scaling(runs, configs, a.out, written) == 0:
+    if scaling_report(runs, configs, a.out, written) == 0:
         print("report: note: no scaling plot: no two files of the same configuration and seed "
-              "differ in ranks/threads (run the same command at another -n)")
+              "differ in ranks/threads, and no weak-scaling series (run the same command at "
+              "another -n, or jobs/*_scaling.sbatch)")
     for c in configs:
         for m in c.mismatches:
             print(f"report: warning: {c.label}: {m}", file=sys.stderr)

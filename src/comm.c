@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mpi.h>
 
@@ -89,6 +90,85 @@ int comm_size(void) {
     return s;
 }
 
+// ----------------------------------------------------------------------------
+// placement: which hosts the ranks run on (provenance for scaling studies)
+
+/* the launch settings a scaling study must know: binding, and the Slurm job it belongs to */
+const char *const comm_place_env_names[FA_PLACE_ENV] = {
+    "OMP_PLACES",   "OMP_PROC_BIND",       "SLURM_JOB_ID",
+    "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NUM_NODES"};
+
+static CommPlacement g_place;
+static bool g_place_done = false;
+
+static int cmp_host(const void *a, const void *b) {
+    return strcmp((const char *)a, (const char *)b);
+}
+
+/* rank 0's view of the sorted host names all[0..n) of width w: distinct count, the most
+ * ranks on one host, and the comma-separated list (cut with "+N more" at the cap) */
+static void summarize_hosts(char *all, int n, size_t w, CommPlacement *p) {
+    qsort(all, (size_t)n, w, cmp_host);
+    size_t len = 0, cap = sizeof p->hosts;
+    int run = 0, left = 0;
+    p->nodes = 0;
+    p->ranks_per_node = 0;
+    p->hosts[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        const char *h = all + (size_t)i * w;
+        run = (i > 0 && strcmp(h, h - w) == 0) ? run + 1 : 1;
+        if (run > p->ranks_per_node) p->ranks_per_node = run;
+        if (run > 1) continue;
+        p->nodes++;
+        size_t hl = strlen(h);
+        if (left == 0 && len + hl + 2 + 24 < cap) {
+            len += (size_t)snprintf(p->hosts + len, cap - len, "%s%s", len ? "," : "", h);
+        } else {
+            left++;
+        }
+    }
+    if (left) snprintf(p->hosts + len, cap - len, ",+%d more", left);
+}
+
+static void read_env(CommPlacement *p) {
+    for (int i = 0; i < FA_PLACE_ENV; i++) {
+        const char *v = getenv(comm_place_env_names[i]);
+        snprintf(p->env[i], sizeof p->env[i], "%s", v ? v : "");
+    }
+}
+
+/* collective: host names gathered to rank 0 (MPI_Get_processor_name is the host name
+ * under Open MPI), summarized there, and broadcast with rank 0's environment */
+static void gather_placement(void) {
+    const size_t w = MPI_MAX_PROCESSOR_NAME;
+    char mine[MPI_MAX_PROCESSOR_NAME];
+    int len = 0, rank = comm_rank(), size = comm_size();
+    memset(mine, 0, sizeof mine);
+    MPI_CHECK(MPI_Get_processor_name(mine, &len));
+    char *all = rank == 0 ? xcalloc((size_t)size, w) : NULL;
+    MPI_CHECK(MPI_Gather(mine, (int)w, MPI_CHAR, all, (int)w, MPI_CHAR, 0, MPI_COMM_WORLD));
+    memset(&g_place, 0, sizeof g_place);
+    if (rank == 0) {
+        summarize_hosts(all, size, w, &g_place);
+        read_env(&g_place);
+    }
+    free(all);
+    MPI_CHECK(MPI_Bcast(&g_place, (int)sizeof g_place, MPI_BYTE, 0, MPI_COMM_WORLD));
+    g_place_done = true;
+}
+
+/* local */
+const CommPlacement *comm_placement(void) {
+    if (!g_place_done && !comm_is_initialized()) { /* a tool without MPI: this process */
+        char *one = xcalloc(1, MPI_MAX_PROCESSOR_NAME);
+        if (gethostname(one, MPI_MAX_PROCESSOR_NAME - 1) != 0) snprintf(one, 8, "unknown");
+        summarize_hosts(one, 1, MPI_MAX_PROCESSOR_NAME, &g_place);
+        read_env(&g_place);
+        free(one);
+    }
+    return &g_place;
+}
+
 /* collective over MPI_COMM_WORLD */
 void comm_init(int *argc, char ***argv) {
     int provided = 0;
@@ -113,6 +193,7 @@ void comm_init(int *argc, char ***argv) {
     MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
     MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
     comm_t0 = timer_now();
+    gather_placement();
 }
 
 /* collective over MPI_COMM_WORLD (when initialized) */

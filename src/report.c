@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fedalign/aggregate.h"
+#include "fedalign/comm.h"
 #include "fedalign/timer.h"
 
 static void pct(char *buf, size_t cap, double v) {
@@ -22,6 +23,14 @@ void report_banner(FILE *out, const Config *c, int ranks, int threads, bool over
     fprintf(out, "# ranks %d | threads/rank %d | parallel over: %s | model %zu params | seed %llu\n",
             ranks, threads, threads == 1 ? "(one thread)" : over_clients ? "clients" : "batch",
             n_params, (unsigned long long)c->seed);
+    /* placement, for scaling studies: a 4x4 hybrid run and a 16x1 run differ only here */
+    const CommPlacement *p = comm_placement();
+    fprintf(out, "# nodes %d | ranks/node %d | threads/rank %d | OMP_PLACES %s | OMP_PROC_BIND %s",
+            p->nodes, p->ranks_per_node, threads, p->env[0][0] ? p->env[0] : "-",
+            p->env[1][0] ? p->env[1] : "-");
+    for (int i = 2; i < FA_PLACE_ENV; i++)
+        if (p->env[i][0]) fprintf(out, " | %s %s", comm_place_env_names[i], p->env[i]);
+    fprintf(out, "\n# hosts %.200s%s\n", p->hosts, strlen(p->hosts) > 200 ? ",..." : "");
     config_print(c, out);
 }
 

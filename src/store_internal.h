@@ -69,6 +69,8 @@ void st_attr_bool(hid_t loc, const char *name, bool b);
 void st_attr_f64(hid_t loc, const char *name, double v);
 void st_attr_f64s(hid_t loc, const char *name, const double *v, size_t n);
 void st_attr_hex(hid_t loc, const char *name, uint64_t v);
+/* the placement root attributes (n_nodes, ranks_per_node, hostnames, env.*): store_write.c */
+void st_write_placement(hid_t root);
 /* readers: -1 when absent */
 int st_attr_get(hid_t loc, const char *name, hid_t mtype, void *out);
 int st_attr_get_str(hid_t loc, const char *name, char *out, size_t cap);

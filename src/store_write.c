@@ -191,6 +191,21 @@ static void write_dset_field(hid_t g, const FaField *fd, const MethodResult *res
     free(conv);
 }
 
+/* Provenance for scaling studies (root attributes, docs/results-format.md): where the
+ * ranks ran, and the binding and Slurm ids as env.<NAME> when set. The placement is the
+ * same on every rank, so the "when set" test agrees and the collective writes match. */
+void st_write_placement(hid_t root) {
+    const CommPlacement *p = comm_placement();
+    st_attr_i32(root, "n_nodes", (int32_t)p->nodes);
+    st_attr_i32(root, "ranks_per_node", (int32_t)p->ranks_per_node);
+    st_attr_str(root, "hostnames", p->hosts);
+    for (int i = 0; i < FA_PLACE_ENV; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "env.%s", comm_place_env_names[i]);
+        if (p->env[i][0]) st_attr_str(root, name, p->env[i]);
+    }
+}
+
 /* collective over MPI_COMM_WORLD */
 void store_write_method(StoreFile *f, size_t index, const MethodResult *res, size_t n_clients,
                         size_t first, size_t n_local, size_t n_params) {

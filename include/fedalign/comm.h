@@ -79,4 +79,19 @@ void comm_reduce_timers(const Timers *t, double *tmin, double *tavg, double *tma
 /* Block distribution of n_items over the ranks: first item and count of rank r. */
 void comm_block(size_t n_items, int rank, int size, size_t *first, size_t *count);
 
+/* Where the job ran, for scaling studies (results file root attributes, banner). The
+ * environment variables it records, in order (rank 0's values, "" when unset). */
+#define FA_PLACE_ENV 6
+extern const char *const comm_place_env_names[FA_PLACE_ENV];
+typedef struct {
+    int nodes;          /* distinct host names (MPI_Get_processor_name) */
+    int ranks_per_node; /* the most ranks on one host */
+    char hosts[16384];  /* the distinct host names, sorted, comma-separated ("...,+N more"
+                         * when they do not fit) */
+    char env[FA_PLACE_ENV][128];
+} CommPlacement;
+/* The placement, the same on every rank. Gathered once by comm_init (collective there);
+ * this call is local. Before comm_init: this process alone. */
+const CommPlacement *comm_placement(void);
+
 #endif

@@ -3,7 +3,7 @@
 #
 # Starts munge + slurmctld + slurmd on localhost (tests/slurm/slurm_up.sh, which installs
 # slurm-wlm and munge when missing), submits every jobs/*.sbatch with sbatch at tiny size
-# (FA_PRESET=tiny and small client, rank and seed lists), waits for them (scontrol show
+# (FA_PRESET=tiny, --ntasks=2 --ntasks-per-node=2, and small client, rank and seed lists), waits for them (scontrol show
 # job, with a timeout), and checks that each job and array task ended COMPLETED with
 # exit code 0:0, printed FEDALIGN_RESULT lines, and wrote its expected HDF5 results
 # files, each valid (analysis/h5check.py with /usr/bin/python3 when h5py is there, else
@@ -139,13 +139,15 @@ scripts=("$root"/jobs/*.sbatch)
 for s in "${scripts[@]}"; do
   name=$(basename "$s" .sbatch)
   out=$WORK/out/$name; mkdir -p "$out"
-  opts=(--parsable --ntasks=2 --time=00:10:00 --output="$WORK/log/$name-%A-%a.out")
+  # --ntasks-per-node: the multi-node scripts ask for 16 per node, more than this node has
+  opts=(--parsable --ntasks=2 --ntasks-per-node=2 --time=00:10:00 --output="$WORK/log/$name-%A-%a.out")
   envs=(FA_OUT="$out")
   case $name in
     paper_compare)  envs+=(FA_DATASETS="$paper_ds" FA_SEEDS=1); opts+=(--array=0-1)
                     expect[$name]="paper_*/${paper_ds%%,*}_s1.h5 paper_*/${paper_ds##*,}_s1.h5"; nres[$name]=2 ;;
     strong_scaling) envs+=(FA_CLIENTS=4); expect[$name]="strong_*/r1.h5 strong_*/r2.h5"; nres[$name]=2 ;;
-    weak_scaling)   envs+=(FA_CLIENTS_PER_RANK=2); expect[$name]="weak_*/r1.h5 weak_*/r2.h5"; nres[$name]=2 ;;
+    weak_scaling)   envs+=(FA_CLIENTS_PER_RANK=2); expect[$name]="weak_*/c2_r1.h5 weak_*/c2_r2.h5"; nres[$name]=2 ;;
+    hybrid_sweep)   envs+=(FA_CLIENTS=4 FA_NODE_CORES=2); expect[$name]="hybrid_*/r2_t1.h5 hybrid_*/r1_t2.h5"; nres[$name]=2 ;;
     client_sweep)   envs+=(FA_CLIENT_LIST="4 10" FA_ROUNDS=3 FA_SAMPLES=60); expect[$name]="sweep_*/c4.h5 sweep_*/c10.h5"; nres[$name]=2 ;;
     *)              expect[$name]=""; nres[$name]=1
                     echo "note: $name.sbatch is new to this test: submitted with FA_PRESET=tiny, --ntasks=2, generic checks" ;;
@@ -203,7 +205,7 @@ if [ "${FA_SLURM_TEST_RESUME:-1}" = 1 ]; then
   out=$WORK/out/resume; mkdir -p "$out"
   log=$WORK/log/resume.out
   id=$(cd "$root" && env FA_OUT="$out" FA_CLIENTS=4 FA_RANKS=2 FA_ROUNDS="$rounds" \
-       sbatch --parsable --ntasks=2 --time=00:10:00 --output="$log" "$root/jobs/strong_scaling.sbatch") \
+       sbatch --parsable --ntasks=2 --ntasks-per-node=2 --time=00:10:00 --output="$log" "$root/jobs/strong_scaling.sbatch") \
     || die "sbatch for the resume check failed"
   id=${id%%;*}; jobs_submitted+=("$id")
   echo "submitted job $id ($rounds rounds)"
