@@ -25,6 +25,7 @@
 
 #include "bench_internal.h"
 #include "fedalign/check.h"
+#include "fedalign/opttab.h"
 #include "fedalign/comm.h"
 
 // ----------------------------------------------------------------------------
@@ -102,15 +103,6 @@ const char *const bench_names[B_COUNT] = {[B_PEAK] = "peak",    [B_TRAIN] = "tra
                                            [B_AGG] = "aggregate", [B_ROUND] = "round",
                                            [B_MEM] = "memory",   [B_QUANT] = "quant"};
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) FA_PRINTF(3, 4);
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* the sub-benchmark names joined by sep (usage and messages come from bench_names) */
 static void sub_names(const char *sep, char *buf, size_t cap) {
     size_t used = 0;
@@ -131,7 +123,7 @@ static int parse_sub(void *ctx, const char *w, char *err, size_t errlen) {
     if (found) return 0;
     char list[128];
     sub_names(", ", list, sizeof list);
-    return fail(err, errlen, "unknown sub-benchmark '%s' (expected %s or all)", w, list);
+    return opt_fail(err, errlen, "unknown sub-benchmark '%s' (expected %s or all)", w, list);
 }
 
 /* a comma list of at most MAXLIST sizes in [1, max] (bench_parse_sizes: 1e4 notation) */
@@ -139,7 +131,7 @@ static int parse_list(const char *flag, const char *v, size_t max, size_t *out, 
                       char *err, size_t errlen) {
     size_t k = bench_parse_sizes(v, max, out, MAXLIST);
     if (k == 0)
-        return fail(err, errlen,
+        return opt_fail(err, errlen,
                     "--%s: '%s' is not a comma list of at most %d integers in [1, %zu]", flag, v,
                     MAXLIST, max);
     *n = k;
@@ -178,7 +170,7 @@ LIST_OPT(mem, "mem-clients", 10000000, mem_cpr, n_mem)
 static int parse_method(void *t, const char *v, char *err, size_t errlen) {
     int m = fa_enum_value(&fa_enum_method, v);
     if (m != FA_METHOD_FEDMETAALIGN && m != FA_METHOD_FEDAVG)
-        return fail(err, errlen, "--method: unknown method '%s' (expected %s or %s)", v,
+        return opt_fail(err, errlen, "--method: unknown method '%s' (expected %s or %s)", v,
                     fa_enum_name(&fa_enum_method, FA_METHOD_FEDMETAALIGN),
                     fa_enum_name(&fa_enum_method, FA_METHOD_FEDAVG));
     ((BenchOpts *)t)->method = (FaMethod)m;

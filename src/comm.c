@@ -305,53 +305,44 @@ static void (*g_fail_hook)(void) = NULL;
 /* local */
 void comm_set_fail_hook(void (*fn)(void)) { g_fail_hook = fn; }
 
-/* collective over MPI_COMM_WORLD: every rank saw the same input error */
-void fa_fail(const char *fmt, ...) {
+/* The one message of an agreed failure (rank 0 prints "fedalign: error: ..."), then every
+ * rank leaves with `code`. The message is out before any rank exits: mpiexec kills the
+ * job at the first non-zero exit, and output still in flight from rank 0 could be lost. */
+FA_NORETURN static void fail_all(int code, bool quiet_shutdown, const char *fmt, va_list ap) {
     if (g_fail_hook) g_fail_hook();
     fflush(stdout);
     if (comm_rank() == 0) {
-        va_list ap;
         fprintf(stderr, "fedalign: error: ");
-        va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
-        va_end(ap);
         fputc('\n', stderr);
         fflush(stderr);
     }
-    /* the message is out before any rank exits (mpiexec kills the job at the first
-     * non-zero exit, and output still in flight from rank 0 could be lost) */
     if (comm_is_initialized()) {
         MPI_Barrier(MPI_COMM_WORLD);
         /* the one message is out: library shutdown after a refused input (HDF5 closing a
          * damaged file at MPI_Finalize prints "infinite loop closing library") adds
          * nothing but noise */
-        if (!freopen("/dev/null", "w", stderr)) { /* keep stderr */
+        if (quiet_shutdown && !freopen("/dev/null", "w", stderr)) { /* keep stderr */
         }
         MPI_Finalize();
     }
-    exit(FA_EXIT_USAGE);
+    exit(code);
+}
+
+/* collective over MPI_COMM_WORLD: every rank saw the same input error */
+void fa_fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fail_all(FA_EXIT_USAGE, true, fmt, ap);
 }
 
 /* collective over MPI_COMM_WORLD: a failure every rank has agreed on (a verdict from
- * rank 0, an allreduce), reported like fa_fail (one "fedalign: error:" line from rank 0)
- * but with the caller's exit code, e.g. FA_EXIT_FAIL for a full disk */
+ * rank 0, an allreduce), reported like fa_fail but with the caller's exit code, e.g.
+ * FA_EXIT_FAIL for a full disk */
 void comm_fail_code(int code, const char *fmt, ...) {
-    if (g_fail_hook) g_fail_hook();
-    fflush(stdout);
-    if (comm_rank() == 0) {
-        va_list ap;
-        fprintf(stderr, "fedalign: error: ");
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        fflush(stderr);
-    }
-    if (comm_is_initialized()) {
-        MPI_Barrier(MPI_COMM_WORLD); /* the message is out before any rank exits */
-        MPI_Finalize();
-    }
-    exit(code);
+    va_list ap;
+    va_start(ap, fmt);
+    fail_all(code, false, fmt, ap);
 }
 
 /* collective over MPI_COMM_WORLD: a runtime failure that every rank has agreed on

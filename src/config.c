@@ -178,23 +178,6 @@ bool config_parse_hidden(const char *s, ModelShape *shape) {
 // ----------------------------------------------------------------------------
 // word-valued options with a structure of their own (KIND:VALUE, lists, paths)
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) FA_PRINTF(3, 4);
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-static bool parse_double(const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno == ERANGE || !isfinite(v)) return false;
-    *out = v;
-    return true;
-}
 
 static bool copy_str(char *dst, size_t cap, const char *src) {
     size_t n = strlen(src);
@@ -207,7 +190,7 @@ static int parse_preset(void *t, const char *v, char *err, size_t errlen) {
     if (config_apply_preset(t, v)) return 0;
     char list[128];
     fa_enum_list(&fa_enum_preset, list, sizeof list);
-    return fail(err, errlen, "--preset: unknown preset '%s' (expected %s)", v, list);
+    return opt_fail(err, errlen, "--preset: unknown preset '%s' (expected %s)", v, list);
 }
 static const char *show_preset(const void *t, char *buf, size_t cap) {
     (void)buf, (void)cap;
@@ -221,9 +204,9 @@ static int parse_dataset(void *t, const char *v, char *err, size_t errlen) {
     else if (strncmp(v, "csv:", 4) == 0 && v[4]) {
         c->data.kind = FA_DATA_CSV;
         if (!copy_str(c->data.csv.path, sizeof c->data.csv.path, v + 4))
-            return fail(err, errlen, "--dataset: path too long");
+            return opt_fail(err, errlen, "--dataset: path too long");
     } else
-        return fail(err, errlen,
+        return opt_fail(err, errlen,
                     "--dataset: unknown dataset '%s' (expected electrical, mechanical or csv:PATH)",
                     v);
     copy_str(c->dataset_str, sizeof c->dataset_str, v);
@@ -239,8 +222,8 @@ static int parse_partition(void *t, const char *v, char *err, size_t errlen) {
     if (strcmp(v, "iid") == 0) c->data.part.kind = FA_PART_IID;
     else if (strncmp(v, "dirichlet:", 10) == 0) {
         double b;
-        if (!parse_double(v + 10, &b) || !(b > 0.0) || b > 1e6)
-            return fail(err, errlen, "--partition: Dirichlet beta must be a number > 0, got '%s'",
+        if (!opt_parse_double(v + 10, &b) || !(b > 0.0) || b > 1e6)
+            return opt_fail(err, errlen, "--partition: Dirichlet beta must be a number > 0, got '%s'",
                         v + 10);
         c->data.part.kind = FA_PART_DIRICHLET;
         c->data.part.beta = b;
@@ -248,14 +231,14 @@ static int parse_partition(void *t, const char *v, char *err, size_t errlen) {
         c->data.part.kind = FA_PART_COLUMN;
         if (!copy_str(c->data.part.column, sizeof c->data.part.column, v + 7) ||
             !copy_str(c->data.csv.group_col, sizeof c->data.csv.group_col, v + 7))
-            return fail(err, errlen, "--partition: column name too long");
+            return opt_fail(err, errlen, "--partition: column name too long");
     } else
-        return fail(err, errlen,
+        return opt_fail(err, errlen,
                     "--partition: unknown partition '%s' (expected dirichlet:BETA, iid or "
                     "column:NAME)",
                     v);
     if (!copy_str(c->partition_str, sizeof c->partition_str, v))
-        return fail(err, errlen, "--partition: value too long");
+        return opt_fail(err, errlen, "--partition: value too long");
     return 0;
 }
 static const char *show_partition(const void *t, char *buf, size_t cap) {
@@ -266,9 +249,9 @@ static const char *show_partition(const void *t, char *buf, size_t cap) {
 static int parse_public(void *t, const char *v, char *err, size_t errlen) {
     Config *c = t;
     if (strncmp(v, "csv:", 4) != 0 || !v[4])
-        return fail(err, errlen, "--public: expected csv:PATH, got '%s'", v);
+        return opt_fail(err, errlen, "--public: expected csv:PATH, got '%s'", v);
     if (!copy_str(c->data.public_csv, sizeof c->data.public_csv, v + 4))
-        return fail(err, errlen, "--public: path too long");
+        return opt_fail(err, errlen, "--public: path too long");
     return 0;
 }
 static const char *show_public(const void *t, char *buf, size_t cap) {
@@ -281,7 +264,7 @@ static const char *show_public(const void *t, char *buf, size_t cap) {
 static int parse_hidden(void *t, const char *v, char *err, size_t errlen) {
     Config *c = t;
     if (!config_parse_hidden(v, &c->shape) || !copy_str(c->hidden_str, sizeof c->hidden_str, v))
-        return fail(err, errlen,
+        return opt_fail(err, errlen,
                     "--hidden: expected a comma list of up to %d widths in 1..4096 (or 'none'), "
                     "got '%s'",
                     FA_MAX_HIDDEN, v);
@@ -295,7 +278,7 @@ static const char *show_hidden(const void *t, char *buf, size_t cap) {
 static int parse_ablate(void *t, const char *v, char *err, size_t errlen) {
     Config *c = t;
     char buf[128];
-    if (!copy_str(buf, sizeof buf, v)) return fail(err, errlen, "--ablate: list too long");
+    if (!copy_str(buf, sizeof buf, v)) return opt_fail(err, errlen, "--ablate: list too long");
     c->ablate = 0;
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
         if (strcmp(tok, "none") == 0) continue;
@@ -303,7 +286,7 @@ static int parse_ablate(void *t, const char *v, char *err, size_t errlen) {
         if (b < 0) {
             char list[128];
             fa_enum_list(&ablate_enum, list, sizeof list);
-            return fail(err, errlen, "--ablate: unknown ablation '%s' (expected %s)", tok, list);
+            return opt_fail(err, errlen, "--ablate: unknown ablation '%s' (expected %s)", tok, list);
         }
         c->ablate |= 1u << b;
     }
@@ -331,11 +314,11 @@ static int parse_attack(void *t, const char *v, char *err, size_t errlen) {
     if (kl < sizeof kind_s) memcpy(kind_s, v, kl), kind_s[kl] = '\0';
     int kind = kl < sizeof kind_s ? fa_enum_value(&fa_enum_attack, kind_s) : -1;
     double f = 0.0;
-    if (kind < 0 || (kind > 0 && (!colon || !parse_double(colon + 1, &f) || f < 0.0 || f > 1.0))) {
+    if (kind < 0 || (kind > 0 && (!colon || !opt_parse_double(colon + 1, &f) || f < 0.0 || f > 1.0))) {
         const FaEnum kinds = {attack_names + 1, NULL, fa_enum_attack.n - 1}; /* all but none */
         char list[128];
         fa_enum_list(&kinds, list, sizeof list);
-        return fail(err, errlen,
+        return opt_fail(err, errlen,
                     "--attack: expected KIND:FRACTION with KIND %s and FRACTION in [0, 1] (or "
                     "none), got '%s'",
                     list, v);
@@ -511,7 +494,7 @@ static int record_cmdline(Config *c, int argc, char **argv, char *err, size_t er
     for (int j = 1; j < argc; j++) {
         size_t l = strlen(argv[j]);
         if (used + l + 2 > sizeof c->cmdline)
-            return fail(err, errlen, "command line longer than %zu bytes", sizeof c->cmdline);
+            return opt_fail(err, errlen, "command line longer than %zu bytes", sizeof c->cmdline);
         memcpy(c->cmdline + used, argv[j], l);
         used += l;
         c->cmdline[used++] = j + 1 < argc ? '\n' : '\0';
@@ -528,7 +511,7 @@ int config_parse_options(Config *c, int argc, char *const argv[], char *err, siz
 
 int config_parse(Config *c, int argc, char **argv, char *err, size_t errlen) {
     if (argc < 2)
-        return fail(err, errlen, "no command given (expected run, suite, data, export or bench)");
+        return opt_fail(err, errlen, "no command given (expected run, suite, data, export or bench)");
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         c->command = FA_CMD_HELP;
@@ -537,7 +520,7 @@ int config_parse(Config *c, int argc, char **argv, char *err, size_t errlen) {
     const FaEnum commands = ENUM_OF(command_names, NULL);
     int k = fa_enum_value(&commands, cmd);
     if (k < 0)
-        return fail(err, errlen,
+        return opt_fail(err, errlen,
                     "unknown command '%s' (expected run, suite, data, export or bench)", cmd);
     c->command = (FaCommand)k;
     if (record_cmdline(c, argc, argv, err, errlen) != 0) return -1;
@@ -548,21 +531,21 @@ int config_parse(Config *c, int argc, char **argv, char *err, size_t errlen) {
 
 int config_validate(const Config *c, char *err, size_t errlen) {
     if (c->data.split.val_frac + c->data.split.test_frac >= 0.9)
-        return fail(err, errlen, "--val-frac + --test-frac must leave at least 10%% for training (got %g)",
+        return opt_fail(err, errlen, "--val-frac + --test-frac must leave at least 10%% for training (got %g)",
                     c->data.split.val_frac + c->data.split.test_frac);
     if (c->data.kind == FA_DATA_MECHANICAL && 1 + 3 * c->data.gen.severities > FA_MAX_CLASSES)
-        return fail(err, errlen, "--severities: at most %d", (FA_MAX_CLASSES - 1) / 3);
+        return opt_fail(err, errlen, "--severities: at most %d", (FA_MAX_CLASSES - 1) / 3);
     if (c->data.part.kind == FA_PART_COLUMN && c->data.kind != FA_DATA_CSV)
-        return fail(err, errlen, "--partition column:NAME needs --dataset csv:PATH");
+        return opt_fail(err, errlen, "--partition column:NAME needs --dataset csv:PATH");
     if (c->data.public_csv[0] && c->data.kind != FA_DATA_CSV)
-        return fail(err, errlen, "--public csv:PATH needs --dataset csv:PATH");
+        return opt_fail(err, errlen, "--public csv:PATH needs --dataset csv:PATH");
     if (c->data.kind != FA_DATA_CSV && c->data.samples_per_client < c->data.part.min_per_client)
-        return fail(err, errlen, "--samples (%zu) must be at least --min-samples (%zu)",
+        return opt_fail(err, errlen, "--samples (%zu) must be at least --min-samples (%zu)",
                     c->data.samples_per_client, c->data.part.min_per_client);
     if (c->ablate && c->method != FA_METHOD_FEDMETAALIGN)
-        return fail(err, errlen, "--ablate applies to --method fedmetaalign only");
+        return opt_fail(err, errlen, "--ablate applies to --method fedmetaalign only");
     if (c->export_dir[0] && c->command != FA_CMD_DATA)
-        return fail(err, errlen, "--export is an option of 'fedalign data'");
+        return opt_fail(err, errlen, "--export is an option of 'fedalign data'");
     return 0;
 }
 

@@ -44,8 +44,7 @@ void fa_enum_list(const FaEnum *e, char *buf, size_t cap) {
 // ----------------------------------------------------------------------------
 // parsing one value
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) FA_PRINTF(3, 4);
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
+int opt_fail(char *err, size_t errlen, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
@@ -53,7 +52,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...) {
     return -1;
 }
 
-static bool parse_double(const char *s, double *out) {
+bool opt_parse_double(const char *s, double *out) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -96,7 +95,7 @@ static int apply(const OptDef *o, void *target, const char *v, char *err, size_t
         if (e < 0) {
             char list[256];
             fa_enum_list(o->en, list, sizeof list);
-            return fail(err, errlen, "--%s: unknown %s '%s' (expected %s)", o->name, o->name, v,
+            return opt_fail(err, errlen, "--%s: unknown %s '%s' (expected %s)", o->name, o->name, v,
                         list);
         }
         store_enum(o, base, e);
@@ -105,19 +104,19 @@ static int apply(const OptDef *o, void *target, const char *v, char *err, size_t
     case OPT_STR: {
         size_t n = strlen(v);
         if ((o->flags & OPT_NONEMPTY) && (n == 0 || n >= o->size))
-            return fail(err, errlen, "--%s: empty or too long path (at most %zu bytes)", o->name,
+            return opt_fail(err, errlen, "--%s: empty or too long path (at most %zu bytes)", o->name,
                         o->size - 1);
         if (n >= o->size)
-            return fail(err, errlen, "--%s: value too long (at most %zu bytes)", o->name,
+            return opt_fail(err, errlen, "--%s: value too long (at most %zu bytes)", o->name,
                         o->size - 1);
         memcpy(base + o->off, v, n + 1);
         return 0;
     }
     case OPT_DOUBLE: {
         double d;
-        if (!parse_double(v, &d)) return fail(err, errlen, "--%s: '%s' is not a number", o->name, v);
+        if (!opt_parse_double(v, &d)) return opt_fail(err, errlen, "--%s: '%s' is not a number", o->name, v);
         if (d < o->lo || d > o->hi)
-            return fail(err, errlen, "--%s: %g is out of range [%g, %g]", o->name, d, o->lo, o->hi);
+            return opt_fail(err, errlen, "--%s: %g is out of range [%g, %g]", o->name, d, o->lo, o->hi);
         *(double *)(base + o->off) = d;
         return 0;
     }
@@ -126,9 +125,9 @@ static int apply(const OptDef *o, void *target, const char *v, char *err, size_t
     case OPT_INT: {
         uint64_t u;
         if (!parse_u64(v, &u))
-            return fail(err, errlen, "--%s: '%s' is not a non-negative integer", o->name, v);
+            return opt_fail(err, errlen, "--%s: '%s' is not a non-negative integer", o->name, v);
         if ((double)u < o->lo || (double)u > o->hi)
-            return fail(err, errlen, "--%s: %s is out of range [%.0f, %.0f]", o->name, v, o->lo,
+            return opt_fail(err, errlen, "--%s: %s is out of range [%.0f, %.0f]", o->name, v, o->lo,
                         o->hi);
         if (o->type == OPT_SIZE) *(size_t *)(base + o->off) = (size_t)u;
         else if (o->type == OPT_U64) *(uint64_t *)(base + o->off) = u;
@@ -136,7 +135,7 @@ static int apply(const OptDef *o, void *target, const char *v, char *err, size_t
         return 0;
     }
     }
-    return fail(err, errlen, "--%s: unsupported option type", o->name);
+    return opt_fail(err, errlen, "--%s: unsupported option type", o->name);
 }
 
 // ----------------------------------------------------------------------------
@@ -167,7 +166,7 @@ static int walk(const OptSpec *s, int argc, char *const argv[], int first, int p
         }
         if (strncmp(a, "--", 2) != 0) {
             if (!s->positional)
-                return fail(err, errlen, "unexpected argument '%s' (options start with --)", a);
+                return opt_fail(err, errlen, "unexpected argument '%s' (options start with --)", a);
             if (pass && s->positional(s->positional_ctx, a, err, errlen) != 0) return -1;
             continue;
         }
@@ -176,15 +175,15 @@ static int walk(const OptSpec *s, int argc, char *const argv[], int first, int p
         void *target = NULL;
         const OptDef *o = find(s, name, len, &target);
         if (!o)
-            return fail(err, errlen, "unknown option '--%.*s' (see %s)", (int)len, name,
+            return opt_fail(err, errlen, "unknown option '--%.*s' (see %s)", (int)len, name,
                         s->help_hint ? s->help_hint : "fedalign --help");
         const char *v = NULL;
         if (o->arg) {
             if (eq) v = eq + 1;
             else if (i + 1 < argc) v = argv[++i];
-            else return fail(err, errlen, "--%s needs a value (%s)", o->name, o->arg);
+            else return opt_fail(err, errlen, "--%s needs a value (%s)", o->name, o->arg);
         } else if (eq) {
-            return fail(err, errlen, "--%s takes no value", o->name);
+            return opt_fail(err, errlen, "--%s takes no value", o->name);
         }
         if (((o->flags & OPT_FIRST) != 0) == (pass == 0) && apply(o, target, v, err, errlen) != 0)
             return -1;

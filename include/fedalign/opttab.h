@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "fedalign/check.h"
+
 // ----------------------------------------------------------------------------
 // name tables: value i is called names[i] (every word-valued enum is 0..n-1)
 
@@ -103,6 +105,11 @@ int opt_parse(const OptSpec *spec, int argc, char *const argv[], int first, int 
 
 /* The value of o in target as text (what --help shows in brackets and the results file
  * stores). */
+/* The message helpers of every option parser (custom ones too): opt_fail formats into err
+ * and returns -1; opt_parse_double accepts a whole finite number and nothing else. */
+int opt_fail(char *err, size_t errlen, const char *fmt, ...) FA_PRINTF(3, 4);
+bool opt_parse_double(const char *s, double *out);
+
 void opt_format(const OptDef *o, const void *target, char *buf, size_t cap);
 
 /* One help line per option ("--name ARG  help: names [default]"), grouped under the
