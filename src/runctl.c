@@ -3,9 +3,13 @@
  * (see runctl.h). File contents go through store.c, agreement between ranks through
  * comm.c; this file decides what is written when.
  */
+/* realpath is XSI, beyond the build's _POSIX_C_SOURCE */
+#define _XOPEN_SOURCE 700
 #include "fedalign/runctl.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +58,58 @@ static bool exists_everywhere(const char *path) {
     return e != 0;
 }
 
+/* path with its directory resolved (realpath) and its base name kept as written, so
+ * "o.h5.ckpt", "./o.h5.ckpt" and "/abs/dir/o.h5.ckpt" compare equal while a symlink at
+ * the name itself stays a name of its own. A directory that cannot be resolved (it does
+ * not exist: preflight says so) leaves the path as written. Rank-local. */
+static void canonical_path(const char *path, char *out, size_t cap) {
+    char dir[FA_PATH_LEN], real[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = '\0'; /* "/file" */
+    else *slash = '\0';
+    if (!realpath(dir, real)) {
+        snprintf(out, cap, "%s", path);
+        return;
+    }
+    snprintf(out, cap, "%s%s%s", real, strcmp(real, "/") == 0 ? "" : "/",
+             slash ? path + (base - dir) : path);
+}
+
+/* do a and b name the same file? rank 0 looks, every rank gets the answer */
+static bool same_path(const char *a, const char *b) {
+    int same = 0;
+    if (comm_rank() == 0) {
+        char ca[PATH_MAX + FA_PATH_LEN], cb[PATH_MAX + FA_PATH_LEN];
+        canonical_path(a, ca, sizeof ca);
+        canonical_path(b, cb, sizeof cb);
+        same = strcmp(ca, cb) == 0;
+    }
+    comm_bcast_bytes(&same, sizeof same, 0);
+    return same != 0;
+}
+
+/* A name that the file system or Open MPI cannot take fails only when the results are
+ * written, after all the work: check every name this run writes up front. What store.c
+ * and MPI-IO append to a name (the temporary's suffix, Open MPI's shared file pointer
+ * file "<name>_cid-N-PID.sm") must fit in NAME_MAX too: FA_NAME_ROOM bytes are kept for
+ * it. Pure string checks: the same verdict on every rank. */
+static void check_name(const char *what, const char *path, const char *how) {
+    const char *slash = strrchr(path, '/');
+    size_t base = strlen(slash ? slash + 1 : path), len = strlen(path);
+    if (base + FA_NAME_ROOM > NAME_MAX)
+        fa_fail("%s file name '%s' is %zu characters long; at most %d are allowed (the file "
+                "system's limit of %d, less %d for the temporary and MPI-IO names made from "
+                "it): choose a shorter %s",
+                what, slash ? slash + 1 : path, base, NAME_MAX - FA_NAME_ROOM, NAME_MAX,
+                FA_NAME_ROOM, how);
+    if (len + FA_NAME_ROOM >= FA_PATH_LEN)
+        fa_fail("%s path is %zu characters long; at most %d are allowed: choose a shorter %s",
+                what, len, FA_PATH_LEN - 1 - FA_NAME_ROOM, how);
+}
+
 /* results/<command>_<SLURM_JOB_ID[_TASK] or UTC time>.h5, chosen on rank 0 */
 static void default_output(Config *cfg) {
     char name[FA_PATH_LEN];
@@ -97,9 +153,13 @@ void runctl_prepare(Config *cfg, RunCtl *rc) {
         fa_fail("%s", err);
     if (cfg->ckpt_path[0]) snprintf(rc->ckpt, sizeof rc->ckpt, "%s", cfg->ckpt_path);
     else snprintf(rc->ckpt, sizeof rc->ckpt, "%s.ckpt", cfg->out_path);
-    if (strcmp(rc->ckpt, cfg->out_path) == 0) fa_fail("--checkpoint must differ from --output");
-    /* a checkpoint left by an earlier run is progress: never replace it silently */
-    if (strcmp(rc->ckpt, cfg->resume_path) != 0 &&
+    check_name("output", cfg->out_path, "--output");
+    check_name("checkpoint", rc->ckpt,
+               cfg->ckpt_path[0] ? "--checkpoint" : "--output (the checkpoint is OUTPUT.ckpt)");
+    if (same_path(rc->ckpt, cfg->out_path)) fa_fail("--checkpoint must differ from --output");
+    /* a checkpoint left by an earlier run is progress: never replace it silently; the
+     * one being resumed is that progress, however its name is spelled */
+    if (!(cfg->resume_path[0] && same_path(rc->ckpt, cfg->resume_path)) &&
         store_preflight(rc->ckpt, cfg->overwrite, err, sizeof err) != 0)
         fa_fail("%s\nHINT: continue that run with --resume %s, or pass --overwrite", err, rc->ckpt);
     rc->ckpt_on = cfg->ckpt_every > 0 || cfg->stop_after_round > 0 || cfg->stop_before_phase > 0 ||
@@ -120,7 +180,9 @@ static void write_file(RunCtl *rc, const char *path, size_t n_done, const Method
     const size_t P = fl_layout(rc->pl)->n_params;
     const Config *c = rc->cfg;
     StoreFile *f = store_create(tmp);
-    store_write_run(f, c, &fd->info, rc->ranks, rc->threads, fl_threads_over_clients(rc->pl), P);
+    DataInfo info = fd->info;
+    info.data_hash = rc->data_hash;
+    store_write_run(f, c, &info, rc->ranks, rc->threads, fl_threads_over_clients(rc->pl), P);
     store_write_clients(f, fd, comm_rank());
     for (size_t m = 0; m < n_done; m++)
         store_write_method(f, m, &rc->res[m], c->clients, fd->first, fd->n_local, P);
@@ -205,11 +267,38 @@ static void read_methods(RunCtl *rc, StoreFile *f, const CheckpointState *st) {
     }
 }
 
+/* A checkpoint is only continued on the data it was written with: the configuration
+ * hash cannot see a CSV file whose contents changed in place. */
+static void check_data_hash(RunCtl *rc, StoreFile *f) {
+    const Config *c = rc->cfg;
+    char err[1024];
+    uint64_t h = 0;
+    bool found = false;
+    if (store_read_data_hash(f, &h, &found, err, sizeof err) != 0) {
+        store_close(f);
+        fa_fail("--resume: %s", err);
+    }
+    if (!found) { /* written before fedalign stored data_hash */
+        if (comm_rank() == 0)
+            fprintf(stderr, "fedalign: warning: checkpoint '%s' has no data_hash: the input data "
+                    "cannot be checked against it\n", c->resume_path);
+        return;
+    }
+    if (h == rc->data_hash) return;
+    store_close(f);
+    fa_fail("--resume: the input data differ from the data checkpoint '%s' was written with "
+            "(data_hash %016" PRIx64 " in the checkpoint, %016" PRIx64 " now): an input file "
+            "(--dataset csv:, --public) changed or was replaced since the run stopped; resume "
+            "with the original data, or start the run again without --resume",
+            c->resume_path, h, rc->data_hash);
+}
+
 bool runctl_resume(RunCtl *rc, size_t *m0, FlCursor *cur) {
     const Config *c = rc->cfg;
     *m0 = 0;
     cur->phase = 0;
     cur->round = 0;
+    rc->data_hash = feddata_hash(fl_data(rc->pl));
     if (!c->resume_path[0]) return false;
     char err[1024];
     const size_t P = fl_layout(rc->pl)->n_params;
@@ -228,6 +317,7 @@ bool runctl_resume(RunCtl *rc, size_t *m0, FlCursor *cur) {
                 "command; resume with the same command and flags",
                 c->resume_path);
     }
+    check_data_hash(rc, f);
     bool complete = st.method_index + 1 >= st.n_methods && st.phase == 4;
     if (complete && !c->overwrite && exists_everywhere(c->out_path)) {
         store_close(f);

@@ -45,6 +45,8 @@ typedef struct {
     char feature_names[FA_MAX_FEATURES][FA_NAME_LEN];
     char class_names[FA_MAX_CLASSES][FA_NAME_LEN];
     char name[FA_NAME_LEN];                          /* "electrical", "mechanical", "csv" */
+    uint64_t data_hash; /* feddata_hash of the built data, set by the run for its results
+                         * and checkpoints (0 = not computed) */
 } DataInfo;
 
 // ----------------------------------------------------------------------------
@@ -194,5 +196,12 @@ typedef struct {
 void feddata_build(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_clients,
                    size_t first, size_t n_local, bool want_public);
 void feddata_free(FedData *fd);
+
+/* 64-bit hash of everything the ranks built: every client's id and train/val/test x and
+ * y bits, combined in client order on rank 0 (as checksum_personal is), the public data,
+ * and the feature and class names. The same for any number of ranks; a changed input
+ * file changes it. Collective; every rank's clients must be its comm_block share, as
+ * fl_setup builds them. */
+uint64_t feddata_hash(const FedData *fd);
 
 #endif
