@@ -10,15 +10,19 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
+#include "fedalign/model.h"
+#include "fedalign/result.h"
 #include "fedalign/store.h"
 #include "fedalign/timer.h"
 
@@ -142,6 +146,143 @@ static void default_output(Config *cfg) {
     snprintf(cfg->out_path, sizeof cfg->out_path, "%s", name);
 }
 
+// ----------------------------------------------------------------------------
+// memory estimate: refuse before any work a run that cannot fit
+
+#define FA_MAX_SUITE 32 /* methods of a suite, for the estimate */
+
+/* size of a regular file on rank 0 (0 when it cannot be read: the build says why) */
+static double file_bytes(const char *path) {
+    double b = 0;
+    struct stat st;
+    if (comm_rank() == 0 && stat(path, &st) == 0) b = (double)st.st_size;
+    comm_bcast_bytes(&b, sizeof b, 0);
+    return b;
+}
+
+/* OpenMP's default team: OMP_NUM_THREADS, else the online processors */
+static double default_threads(void) {
+    const char *e = getenv("OMP_NUM_THREADS");
+    long t = e ? atol(e) : sysconf(_SC_NPROCESSORS_ONLN);
+    return t > 0 ? (double)t : 1.0;
+}
+
+/* Bytes one rank will hold at its peak, from the configuration alone (before the data are
+ * built): its clients' rows, the public data, the model buffers and per-thread workspaces,
+ * the stored deltas (every federated method keeps its clients' updates of a round), the
+ * results of every method (the result field table) and --save-models' personal models.
+ * For CSV data the file size stands in for the rows (every rank holds the file's bytes
+ * and the parsed values while it builds) and the model takes the largest feature and
+ * class counts: an upper bound. */
+static double estimate_rank_bytes(const Config *c, int ranks, size_t *n_params) {
+    const DataSpec *ds = &c->data;
+    const double n = (double)((c->clients + (size_t)ranks - 1) / (size_t)ranks); /* clients */
+    DataInfo info = {0};
+    double data;
+    if (ds->kind == FA_DATA_CSV) {
+        info.d = FA_MAX_FEATURES;
+        info.k = FA_MAX_CLASSES;
+        double f = file_bytes(ds->csv.path) + (ds->public_csv[0] ? file_bytes(ds->public_csv) : 0);
+        data = 2.0 * f + f / (double)ranks;
+    } else {
+        gen_info(ds->kind, &ds->gen, &info);
+        const double row = (double)(info.d + 1) * 4.0, m = (double)ds->samples_per_client;
+        data = (n * m + (double)ds->public_samples) * row;
+        /* while a thread builds a client it holds the unsplit rows and their labels (size_t)
+         * beside the split; in training, a permutation of the rows */
+        data += fmin(default_threads(), n) * m * (row + 16.0);
+    }
+    ModelShape shape = c->shape;
+    shape.n_in = info.d;
+    shape.n_out = info.k;
+    ModelLayout L;
+    const size_t Pz = model_layout(&L, &shape);
+    const double P = (double)Pz, T = default_threads();
+    const double batch = (double)(c->local.batch < 256 ? 256 : c->local.batch);
+    const double chunks = ceil(batch / FA_CHUNK);
+    const double ws = chunks * P * 4.0 + 3.0 * P * 4.0 +
+                      chunks * FA_CHUNK * ((double)L.act_size + 2.0 * (double)L.max_width) * 4.0;
+    const double model = T * (ws + P * 4.0 + P * 8.0) + 8.0 * P * 4.0 + P * 8.0;
+    double per_method = 0.0;
+    for (size_t k = 0; k < fa_result_nfields; k++) {
+        const FaField *fd = &fa_result_fields[k];
+        if (fd->shape == FA_SHAPE_CP) continue; /* the personal models, below */
+        per_method += (double)fa_field_len(fd, c->rounds, (size_t)n, Pz) *
+                      (double)fa_field_elem_size(fd);
+    }
+    MethodSpec specs[FA_MAX_SUITE];
+    const double methods =
+        c->command == FA_CMD_SUITE ? (double)fl_suite_methods(c, specs, FA_MAX_SUITE) : 1.0;
+    const double personal = c->save_models ? n * P * 4.0 : 0.0;
+    *n_params = Pz;
+    return data + model + n * P * 4.0 + methods * (per_method + personal);
+}
+
+/* bytes this node can still give: MemAvailable, or less when a cgroup limit is set */
+static double available_bytes(void) {
+    double avail = INFINITY;
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long long kb;
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) avail = (double)kb * 1024.0;
+    }
+    if (f) fclose(f);
+    const char *lim[2][2] = {{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"},
+                             {"/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                              "/sys/fs/cgroup/memory/memory.usage_in_bytes"}};
+    for (int v = 0; v < 2; v++) {
+        unsigned long long max = 0, cur = 0;
+        FILE *a = fopen(lim[v][0], "r"), *b = fopen(lim[v][1], "r");
+        bool ok = a && b && fscanf(a, "%llu", &max) == 1 && fscanf(b, "%llu", &cur) == 1;
+        if (a) fclose(a);
+        if (b) fclose(b);
+        /* "max" (no limit) does not scan; v1 reports no limit as a huge number */
+        if (ok && max > cur && (double)(max - cur) < avail) avail = (double)(max - cur);
+    }
+    return avail;
+}
+
+/* ranks of this job on this node, from the launcher's environment (all of them when it
+ * does not say: the safe assumption) */
+static double local_ranks(void) {
+    const char *keys[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *e = getenv(keys[i]);
+        if (e && atoi(e) > 0) return (double)atoi(e);
+    }
+    return (double)comm_size();
+}
+
+/* Refuse (exit 2 on every rank) a run whose estimate exceeds the memory of a node, warn
+ * above FA_MEM_WARN of it. FEDALIGN_MEMCHECK=off skips the check (an estimate can be
+ * wrong, e.g. under overcommit with swap). */
+#define FA_MEM_WARN 0.7
+static void check_memory(const Config *c) {
+    const char *e = getenv("FEDALIGN_MEMCHECK");
+    if (e && strcmp(e, "off") == 0) return;
+    size_t P = 0;
+    const double per_rank = estimate_rank_bytes(c, comm_size(), &P);
+    /* every node judges its own ranks; the tightest node decides */
+    double v[2] = {per_rank * local_ranks() / available_bytes(), local_ranks()};
+    comm_allreduce_max_double(v, 2);
+    double avail = available_bytes();
+    comm_allreduce_min_double(&avail, 1);
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    if (v[0] > 1.0)
+        fa_fail("this run needs about %.2f GiB per rank x %.0f ranks per node = %.2f GiB, but "
+                "only %.2f GiB are available (MemAvailable or the cgroup limit); estimate from "
+                "--clients %zu, --samples/the CSV size, a %zu-parameter model, --rounds %zu%s. "
+                "Use fewer clients or rows per rank (more ranks or nodes), a smaller model, or "
+                "FEDALIGN_MEMCHECK=off to run anyway",
+                per_rank / gib, v[1], per_rank * v[1] / gib, avail / gib, c->clients, P,
+                c->rounds, c->save_models ? ", --save-models" : "");
+    if (v[0] > FA_MEM_WARN && comm_rank() == 0)
+        fprintf(stderr, "fedalign: warning: this run needs about %.2f GiB per rank x %.0f ranks "
+                "per node, %.0f%% of the %.2f GiB available\n",
+                per_rank / gib, v[1], 100.0 * v[0], avail / gib);
+}
+
 void runctl_prepare(Config *cfg, RunCtl *rc) {
     char err[1024];
     memset(rc, 0, sizeof *rc);
@@ -162,6 +303,7 @@ void runctl_prepare(Config *cfg, RunCtl *rc) {
     if (!(cfg->resume_path[0] && same_path(rc->ckpt, cfg->resume_path)) &&
         store_preflight(rc->ckpt, cfg->overwrite, err, sizeof err) != 0)
         fa_fail("%s\nHINT: continue that run with --resume %s, or pass --overwrite", err, rc->ckpt);
+    check_memory(cfg);
     rc->ckpt_on = cfg->ckpt_every > 0 || cfg->stop_after_round > 0 || cfg->stop_before_phase > 0 ||
                   cfg->ckpt_path[0] || cfg->resume_path[0];
 }
