@@ -537,3 +537,75 @@ void feddata_free(FedData *fd) {
     dataset_free(&fd->public_data);
     memset(fd, 0, sizeof *fd);
 }
+
+// ----------------------------------------------------------------------------
+// data hash (a resume refuses data that differ from the checkpoint's)
+
+/* FNV-1a over the 32-bit patterns of n values, then the count, mixed */
+static uint64_t hash_words(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t w;
+        memcpy(&w, b + 4 * i, sizeof w);
+        h ^= w;
+        h *= 0x100000001b3ULL;
+    }
+    return rng_mix64(h ^ (uint64_t)n);
+}
+
+static uint64_t hash_dataset(uint64_t h, const Dataset *ds) {
+    h = hash_words(h, ds->x, ds->n * ds->d);
+    return hash_words(h ^ (uint64_t)ds->d, ds->y, ds->n);
+}
+
+/* the names up to their NUL (the bytes after it are not defined) */
+static uint64_t hash_names(uint64_t h, const char (*names)[FA_NAME_LEN], size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        for (const char *c = names[i]; *c; c++) {
+            h ^= (unsigned char)*c;
+            h *= 0x100000001b3ULL;
+        }
+        h = rng_mix64(h);
+    }
+    return h;
+}
+
+uint64_t feddata_hash(const FedData *fd) {
+    const size_t n = fd->n_local, C = fd->n_clients;
+    const bool root = comm_rank() == 0;
+    /* 32-bit halves travel exactly as doubles */
+    double *hi = xmalloc((n ? n : 1) * sizeof(double)), *lo = xmalloc((n ? n : 1) * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        const ClientData *cd = &fd->clients[i];
+        uint64_t h = rng_mix64(0x9e3779b97f4a7c15ULL ^ (uint64_t)cd->id);
+        h = hash_dataset(h, &cd->train);
+        h = hash_dataset(h, &cd->val);
+        h = hash_dataset(h, &cd->test);
+        hi[i] = (double)(h >> 32);
+        lo[i] = (double)(h & 0xffffffffu);
+    }
+    double *ahi = root ? xmalloc(C * sizeof(double)) : NULL;
+    double *alo = root ? xmalloc(C * sizeof(double)) : NULL;
+    if (comm_is_initialized()) {
+        comm_gatherv_doubles(hi, n, ahi, 0);
+        comm_gatherv_doubles(lo, n, alo, 0);
+    } else {
+        memcpy(ahi, hi, n * sizeof(double));
+        memcpy(alo, lo, n * sizeof(double));
+    }
+    uint64_t h = 0;
+    if (root) {
+        h = 0x6a09e667f3bcc908ULL;
+        for (size_t t = 0; t < C; t++) h = rng_mix64(h ^ (((uint64_t)ahi[t] << 32) | (uint64_t)alo[t]));
+        /* the public data is built on rank 0 only; its row count is known everywhere */
+        h = hash_dataset(h ^ (uint64_t)fd->n_public, &fd->public_data);
+        h = hash_names(h ^ fd->info.d, fd->info.feature_names, fd->info.d);
+        h = hash_names(h ^ fd->info.k, fd->info.class_names, fd->info.k);
+    }
+    if (comm_is_initialized()) comm_bcast_bytes(&h, sizeof h, 0);
+    free(alo);
+    free(ahi);
+    free(lo);
+    free(hi);
+    return h;
+}

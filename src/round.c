@@ -264,11 +264,20 @@ void round_sum_threads(RoundBuf *b) {
         ok = ok && b->tok[t];
         ok = ok && fixed_add(b->acc, round_thread_acc(b, t), m);
     }
+    /* Every accepted update is below FA_UPDATE_MAX, but the rank's sum of q_t * delta_t
+     * can still leave the range in which the ranks' sums add up without int64 overflow
+     * (comm.c checks the same bound and would end the run with exit 1): large weights
+     * (FedAvg's q_t = training rows) times scaled updates. Caught here, it is the
+     * documented aggregation failure. */
+    const int64_t lim = INT64_MAX / comm_size();
+    for (size_t i = 0; ok && i < m; i++) ok = b->acc[i] <= lim && b->acc[i] >= -lim;
     /* one failing client (NaN update, overflow) must stop every rank the same way */
     if (!comm_all(ok))
-        fa_fail("aggregation failed: a client update is not finite or exceeds the fixed-point "
-                "range (|value| < %g); HINT: lower --lr or --local-epochs",
-                FA_FIXED_LIMIT);
+        fa_fail("aggregation failed: the round's weighted sum of updates leaves the exact "
+                "fixed-point range (each |update| < %g, and per rank sum of weight x |update| "
+                "< 2^31 / ranks); HINT: bound the updates with --clip, or lower --lr or "
+                "--local-epochs",
+                FA_UPDATE_MAX);
 }
 
 /* The weighted pass over the stored deltas: the cosine to the mean (cos_mean, and theta_t

@@ -895,6 +895,7 @@ void store_write_run(StoreFile *f, const Config *c, const DataInfo *info, int ra
     st_attr_str(root, "cmdline", c->cmdline);
     st_attr_str(root, "result_keys", config_result_keys()); /* what report.py groups by */
     st_write_placement(root);
+    st_attr_hex(root, "data_hash", info->data_hash); /* a resume checks its input against it */
     config_visit(c, cfg_attr_visit, &root);
 }
 

@@ -561,3 +561,26 @@ int store_read_state(StoreFile *f, CheckpointState *st, size_t n_params, char *e
     return st_soft_read(f, state_thunk, &a, err, errlen);
 }
 
+
+// ----------------------------------------------------------------------------
+// data hash
+
+typedef struct {
+    uint64_t *hash;
+    bool *found;
+} DataHashArgs;
+static int data_hash_thunk(StoreFile *f, void *ctx, char *err, size_t errlen) {
+    DataHashArgs *a = ctx;
+    char hex[32] = "";
+    *a->found = st_attr_get_str(f->file, "data_hash", hex, sizeof hex) == 0;
+    if (*a->found && !st_parse_hex(hex, a->hash)) {
+        snprintf(err, errlen, "'%s': root attribute data_hash is not a hex number", f->path);
+        return -1;
+    }
+    return 0;
+}
+/* collective over MPI_COMM_WORLD */
+int store_read_data_hash(StoreFile *f, uint64_t *hash, bool *found, char *err, size_t errlen) {
+    DataHashArgs a = {hash, found};
+    return st_soft_read(f, data_hash_thunk, &a, err, errlen);
+}

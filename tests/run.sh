@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README): build fedalign (Release) and run every CTest test
-# (labels unit, mpi, e2e), then rebuild the serial unit tests with ASan/UBSan and
+# (labels unit, mpi, e2e; not the long ones labelled mutation or soak), then rebuild the serial unit tests with ASan/UBSan and
 # run them again. Exit code is the verdict. Needs the Debian packages that
 # .ci/run installs (jobs/setup.sh installs them too).
 set -euo pipefail
@@ -16,7 +16,7 @@ echo "== build (Release) =="
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$root/build" -j"$jobs"
 echo "== ctest (unit, mpi, e2e) =="
-(cd "$root/build" && ctest --output-on-failure -j1 -LE mutation "$@")
+(cd "$root/build" && ctest --output-on-failure -j1 -LE "mutation|soak" "$@")
 
 echo "== unit tests under ASan/UBSan =="
 cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DFEDALIGN_ENABLE_SANITIZERS=ON >/dev/null

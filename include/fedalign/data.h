@@ -45,6 +45,8 @@ typedef struct {
     char feature_names[FA_MAX_FEATURES][FA_NAME_LEN];
     char class_names[FA_MAX_CLASSES][FA_NAME_LEN];
     char name[FA_NAME_LEN];                          /* "electrical", "mechanical", "csv" */
+    uint64_t data_hash; /* feddata_hash of the built data, set by the run for its results
+                         * and checkpoints (0 = not computed) */
 } DataInfo;
 
 // ----------------------------------------------------------------------------
@@ -198,5 +200,11 @@ void feddata_free(FedData *fd);
 /* Sample standard deviation (n - 1) of column j of the row-major x[., d] over the rows
  * rows[0..n) (0 when n < 2); the scale of --perturb's per-device sensor noise. */
 double dataset_column_sd(const float *x, size_t d, size_t j, const size_t *rows, size_t n);
+/* 64-bit hash of everything the ranks built: every client's id and train/val/test x and
+ * y bits, combined in client order on rank 0 (as checksum_personal is), the public data,
+ * and the feature and class names. The same for any number of ranks; a changed input
+ * file changes it. Collective; every rank's clients must be its comm_block share, as
+ * fl_setup builds them. */
+uint64_t feddata_hash(const FedData *fd);
 
 #endif

@@ -14,10 +14,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fedalign/config.h"
 #include "fedalign/data.h"
 #include "fedalign/fl.h"
+
+/* Bytes of a file name kept for what is appended to it when it is written: the
+ * temporary's suffix (".tmp" and a unique part), the lock, and Open MPI's shared file
+ * pointer file ("<name>_cid-N-PID.sm"). runctl_prepare refuses output and checkpoint
+ * names longer than NAME_MAX less this. */
+#define FA_NAME_ROOM 48
 
 typedef struct {
     const Config *cfg;
@@ -29,6 +36,7 @@ typedef struct {
     bool ckpt_on;         /* checkpoints at phase ends (staged runs, resumes, --checkpoint) */
     bool ckpt_written;    /* this run wrote rc->ckpt */
     bool resumed;
+    uint64_t data_hash;   /* feddata_hash of the run's data (runctl_resume) */
     char ckpt[FA_PATH_LEN + 16];
 } RunCtl;
 
@@ -41,11 +49,16 @@ bool runctl_stop_requested(void *ctx);
 /* Before any work: choose the default output name (results/<command>_<job or time>.h5),
  * the checkpoint name (<output>.ckpt unless --checkpoint), and refuse an existing output
  * or checkpoint (the output check of a resume waits for runctl_resume, which knows
- * whether the checkpoint holds a complete run). Fills rc's cfg, ckpt and ckpt_on. */
+ * whether the checkpoint holds a complete run), and names too long to be written (see
+ * FA_NAME_ROOM). Paths are compared by their canonical form (resolved directory + base
+ * name), so "./o.h5.ckpt" given to --resume is the checkpoint "o.h5.ckpt". Fills rc's
+ * cfg, ckpt and ckpt_on. */
 void runctl_prepare(Config *cfg, RunCtl *rc);
 
-/* After fl_setup: pl, ranks, threads, res[n_methods] (zeroed) set in rc. Without
- * --resume returns false. With it, reads the checkpoint into the pipeline state and
+/* After fl_setup: pl, ranks, threads, res[n_methods] (zeroed) set in rc. Computes
+ * rc->data_hash (feddata_hash; stored in every file the run writes). Without
+ * --resume returns false. With it, refuses a checkpoint whose data_hash differs (the
+ * input data changed), reads the checkpoint into the pipeline state and
  * res, sets *m0 and *cur to where the run goes on, and returns false; when the
  * checkpoint holds a complete run whose results file already exists, says so on rank 0,
  * removes the checkpoint and returns true (the caller exits 0). */

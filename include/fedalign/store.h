@@ -62,7 +62,7 @@ void store_finish(const char *tmp_path, const char *final_path, bool success, bo
 /* Root attributes: schema_version, fedalign_version, git_describe, created_utc, host,
  * n_ranks, n_threads, threads_over, n_params, n_clients, n_features, n_classes,
  * feature/class names, and every configuration value as a string attribute
- * "cfg.<flag>" (config_visit), plus config_hash. */
+ * "cfg.<flag>" (config_visit), plus config_hash and data_hash (info->data_hash). */
 void store_write_run(StoreFile *f, const Config *c, const DataInfo *info, int ranks, int threads,
                      bool over_clients, size_t n_params);
 
@@ -95,6 +95,11 @@ int store_read_cmdline(StoreFile *f, char *buf, size_t cap, char *err, size_t er
  * mismatch). Collective. */
 int store_read_personal(StoreFile *f, const char *method, size_t client, float *params,
                         size_t n_params, char *err, size_t errlen);
+
+/* The root attribute data_hash (DataInfo.data_hash at writing) into *hash; *found = false
+ * when the file has none (written before fedalign stored it). -1 with a message when the
+ * attribute is malformed or the file damaged. Collective. */
+int store_read_data_hash(StoreFile *f, uint64_t *hash, bool *found, char *err, size_t errlen);
 
 /* Checkpoint state: what fl.c needs to continue exactly where it stopped. */
 typedef struct {
