@@ -99,7 +99,8 @@ bool fixed_accumulate_q(int64_t *acc, const float *x, int64_t q, size_t n) {
     bool bad = false;
     /* no early exit inside a parallel loop; on failure acc is unspecified anyway */
 #pragma omp parallel for schedule(static) reduction(| : bad)
-    for (size_t b = 0; b < n; b += 4096) bad |= acc_q_serial(acc + b, x + b, q, n - b < 4096 ? n - b : 4096);
+    for (size_t b = 0; b < n; b += 4096)
+        bad |= acc_q_serial(acc + b, x + b, q, n - b < 4096 ? n - b : 4096);
     return !bad;
 }
 
@@ -113,12 +114,10 @@ static inline bool q_mul_safe(int64_t q, int lim_bits) {
 
 /* the body of fixed_delta_accumulate_q; MODE 0: q == 1, 1: q * v cannot overflow,
  * 2: checked multiply. Inlined per mode so each gets its own loop. */
-static inline __attribute__((always_inline)) void delta_loop(int64_t *restrict acc,
-                                                             float *d, /* may be a or b */
-                                                             const float *a, const float *b,
-                                                             int64_t q, float bound, bool want_s,
-                                                             double *s_out, bool *rej_out,
-                                                             bool *ovf_out, size_t n, int mode) {
+static inline __attribute__((always_inline)) void
+delta_loop(int64_t *restrict acc, float *d, /* may be a or b */
+           const float *a, const float *b, int64_t q, float bound, bool want_s, double *s_out,
+           bool *rej_out, bool *ovf_out, size_t n, int mode) {
     bool rej = false, ovf = false;
     double s = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -168,11 +167,9 @@ int fixed_delta_accumulate_q(int64_t *acc, float *d, const float *a, const float
     return FA_DELTA_OK;
 }
 
-static inline __attribute__((always_inline)) bool acc_dot_loop(int64_t *restrict acc,
-                                                               const float *x, int64_t q,
-                                                               const float *y, const float *z,
-                                                               double *dot, size_t n,
-                                                               bool checked) {
+static inline __attribute__((always_inline)) bool
+acc_dot_loop(int64_t *restrict acc, const float *x, int64_t q, const float *y, const float *z,
+             double *dot, size_t n, bool checked) {
     bool bad = false;
     double s = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -188,8 +185,8 @@ static inline __attribute__((always_inline)) bool acc_dot_loop(int64_t *restrict
     return !bad;
 }
 
-bool fixed_accumulate_q_dot(int64_t *acc, const float *x, int64_t q, const float *y,
-                            const float *z, double *dot, size_t n) {
+bool fixed_accumulate_q_dot(int64_t *acc, const float *x, int64_t q, const float *y, const float *z,
+                            double *dot, size_t n) {
     /* |x| < FA_FIXED_LIMIT < 2^20 gives |v| < 2^52 */
     if (q_mul_safe(q, 52)) return acc_dot_loop(acc, x, q, y, z, dot, n, false);
     return acc_dot_loop(acc, x, q, y, z, dot, n, true);

@@ -45,8 +45,8 @@
 
 /* in run order: peak first, train reports % of its ceilings */
 static void (*const bench_run[B_COUNT])(Ctx *) = {
-    [B_PEAK] = bench_peak,   [B_TRAIN] = bench_train,   [B_AGG] = bench_aggregate,
-    [B_ROUND] = bench_round, [B_MEM] = bench_memory,    [B_QUANT] = bench_quant,
+    [B_PEAK] = bench_peak,   [B_TRAIN] = bench_train, [B_AGG] = bench_aggregate,
+    [B_ROUND] = bench_round, [B_MEM] = bench_memory,  [B_QUANT] = bench_quant,
 };
 
 /* the command line, argv joined by spaces, as the record stores it */
@@ -74,10 +74,8 @@ int bench_main(int argc, char **argv) {
         for (int b = 0; b < B_COUNT; b++)
             if (cx.o.run[b]) printf("%s%s", bench_names[b], b + 1 < B_COUNT ? " " : "");
         printf("\n");
-        if (cx.o.out[0])
-            printf("# HDF5 record: %s (written at the end)\n", cx.o.out);
-        else
-            printf("# HDF5 record: none (add --output FILE.h5); parse the FEDALIGN_BENCH lines\n");
+        if (cx.o.out[0]) printf("# HDF5 record: %s (written at the end)\n", cx.o.out);
+        else printf("# HDF5 record: none (add --output FILE.h5); parse the FEDALIGN_BENCH lines\n");
         fflush(stdout);
     }
     double t0 = timer_now();

@@ -27,25 +27,25 @@
 #include "bench_internal.h"
 #include "fedalign/aggregate.h"
 #include "fedalign/comm.h"
-#include "fedalign/round.h"
 #include "fedalign/rng.h"
+#include "fedalign/round.h"
 #include "fedalign/timer.h"
 
 typedef struct {
-    size_t P, L;          /* parameters, clients on this rank */
-    int nt;               /* threads */
-    bool over_clients;    /* threads take whole clients (fl.c's rule) */
-    float *global, *out;  /* (P) phi^r, phi^{r+1} */
-    float *trained;       /* (L, P) the clients' models after local training */
-    float *w;             /* (nt, P) per-thread scratch: the client's delta */
-    float *ref;           /* (P) cosine reference */
-    float *fbuf;          /* (P) bare Allreduce buffer */
+    size_t P, L;         /* parameters, clients on this rank */
+    int nt;              /* threads */
+    bool over_clients;   /* threads take whole clients (fl.c's rule) */
+    float *global, *out; /* (P) phi^r, phi^{r+1} */
+    float *trained;      /* (L, P) the clients' models after local training */
+    float *w;            /* (nt, P) per-thread scratch: the client's delta */
+    float *ref;          /* (P) cosine reference */
+    float *fbuf;         /* (P) bare Allreduce buffer */
     RoundBuf rb;
-    RoundStore st;        /* stored deltas of the mean reference */
-    ClientUpdate *u;      /* (L) */
-    double *score;        /* (L) s_t */
-    size_t *ntrain;       /* (L) FedAvg weights */
-    Timers t;             /* FA_T_COMM: seconds in the round's collectives */
+    RoundStore st;   /* stored deltas of the mean reference */
+    ClientUpdate *u; /* (L) */
+    double *score;   /* (L) s_t */
+    size_t *ntrain;  /* (L) FedAvg weights */
+    Timers t;        /* FA_T_COMM: seconds in the round's collectives */
 } AggBuf;
 
 static void agg_alloc(AggBuf *a, size_t P, size_t L, int nt) {
@@ -150,7 +150,8 @@ static void agg_banner(const Ctx *cx, size_t L) {
                "one aggregation (barrier before each)\n",
                L, cx->ranks, cx->threads);
         printf("# fedavg: per client fixed_delta_accumulate_q (delta, bound, q * fixed, one "
-               "pass); thread sum; Reduce of P+%zu int64; server step\n", ROUND_NSCALARS);
+               "pass); thread sum; Reduce of P+%zu int64; server step\n",
+               ROUND_NSCALARS);
         printf("# similarity: pass 1 the same with q = 1, storing delta and |delta|^2; "
                "Allreduce of P+1 int64; mean reference and |ref|^2; pass 2 per client "
                "fixed_accumulate_q_dot (accumulation + next client's dot product)\n");
@@ -175,8 +176,8 @@ void bench_aggregate(Ctx *cx) {
         size_t P = cx->o.plist[pi] ? cx->o.plist[pi] : default_model_P();
         AggBuf a;
         agg_alloc(&a, P, L, cx->threads);
-        RoundRule fedavg = {.weight = FA_WEIGHT_ROWS}, sim = {.weight = FA_WEIGHT_DUAL,
-                                                              .mean_reference = true, .floor_c = 0.1};
+        RoundRule fedavg = {.weight = FA_WEIGHT_ROWS},
+                  sim = {.weight = FA_WEIGHT_DUAL, .mean_reference = true, .floor_c = 0.1};
         RoundRule prev = sim, dyn = fedavg;
         prev.mean_reference = false;
         dyn.dynamics = true;
@@ -237,8 +238,8 @@ void bench_aggregate(Ctx *cx) {
             printf("  %10zu %-11s %11.4g %11.4g %11.4g %11s %9.3f\n", P, "allreduce-f", sa.min,
                    sa.median, sa.max, "-", sa.median / sf.median);
             char p[128], e[256];
-            snprintf(p, sizeof p, "kernel=fedavg P=%zu clients_per_rank=%zu ranks=%d threads=%d",
-                     P, L, cx->ranks, cx->threads);
+            snprintf(p, sizeof p, "kernel=fedavg P=%zu clients_per_rank=%zu ranks=%d threads=%d", P,
+                     L, cx->ranks, cx->threads);
             snprintf(e, sizeof e, "comm_median=%.6g", scf.median);
             bench_emit(cx, "aggregate", p, "s", &sf, e);
             snprintf(p, sizeof p,
@@ -250,13 +251,13 @@ void bench_aggregate(Ctx *cx) {
                      scs.median, ratio, extra_comm, extra_comm / sa.median);
             bench_emit(cx, "aggregate", p, "s", &ss, e);
             snprintf(p, sizeof p,
-                     "kernel=similarity_prev P=%zu clients_per_rank=%zu ranks=%d threads=%d", P,
-                     L, cx->ranks, cx->threads);
+                     "kernel=similarity_prev P=%zu clients_per_rank=%zu ranks=%d threads=%d", P, L,
+                     cx->ranks, cx->threads);
             snprintf(e, sizeof e, "ratio_vs_fedavg=%.4g", sp.median / sf.median);
             bench_emit(cx, "aggregate", p, "s", &sp, e);
             snprintf(p, sizeof p,
-                     "kernel=fedavg_dynamics P=%zu clients_per_rank=%zu ranks=%d threads=%d", P,
-                     L, cx->ranks, cx->threads);
+                     "kernel=fedavg_dynamics P=%zu clients_per_rank=%zu ranks=%d threads=%d", P, L,
+                     cx->ranks, cx->threads);
             snprintf(e, sizeof e, "ratio_vs_fedavg=%.4g", sd.median / sf.median);
             bench_emit(cx, "aggregate", p, "s", &sd, e);
             snprintf(p, sizeof p, "kernel=allreduce_float P=%zu ranks=%d", P, cx->ranks);
@@ -273,4 +274,3 @@ void bench_aggregate(Ctx *cx) {
     free(td);
     bench_flush(cx);
 }
-

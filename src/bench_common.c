@@ -25,8 +25,8 @@
 
 #include "bench_internal.h"
 #include "fedalign/check.h"
-#include "fedalign/opttab.h"
 #include "fedalign/comm.h"
+#include "fedalign/opttab.h"
 
 // ----------------------------------------------------------------------------
 // pure helpers (bench.h)
@@ -53,7 +53,8 @@ void bench_stats(double *x, size_t n, BenchStats *out) {
 
 double bench_flops_forward(const ModelLayout *L) {
     double f = 0.0;
-    for (size_t l = 0; l < L->n_layers; l++) f += 2.0 * (double)L->fan_in[l] * (double)L->fan_out[l];
+    for (size_t l = 0; l < L->n_layers; l++)
+        f += 2.0 * (double)L->fan_in[l] * (double)L->fan_out[l];
     return f;
 }
 
@@ -99,9 +100,9 @@ size_t bench_parse_sizes(const char *s, size_t max, size_t *out, size_t cap) {
 // ----------------------------------------------------------------------------
 // options: one OptDef table over BenchOpts, parsed by opttab.c like every command's
 
-const char *const bench_names[B_COUNT] = {[B_PEAK] = "peak",    [B_TRAIN] = "train",
-                                           [B_AGG] = "aggregate", [B_ROUND] = "round",
-                                           [B_MEM] = "memory",   [B_QUANT] = "quant"};
+const char *const bench_names[B_COUNT] = {
+    [B_PEAK] = "peak",   [B_TRAIN] = "train", [B_AGG] = "aggregate",
+    [B_ROUND] = "round", [B_MEM] = "memory",  [B_QUANT] = "quant"};
 
 /* the sub-benchmark names joined by sep (usage and messages come from bench_names) */
 static void sub_names(const char *sep, char *buf, size_t cap) {
@@ -132,8 +133,8 @@ static int parse_list(const char *flag, const char *v, size_t max, size_t *out, 
     size_t k = bench_parse_sizes(v, max, out, MAXLIST);
     if (k == 0)
         return opt_fail(err, errlen,
-                    "--%s: '%s' is not a comma list of at most %d integers in [1, %zu]", flag, v,
-                    MAXLIST, max);
+                        "--%s: '%s' is not a comma list of at most %d integers in [1, %zu]", flag,
+                        v, MAXLIST, max);
     *n = k;
     return 0;
 }
@@ -171,8 +172,8 @@ static int parse_method(void *t, const char *v, char *err, size_t errlen) {
     int m = fa_enum_value(&fa_enum_method, v);
     if (m != FA_METHOD_FEDMETAALIGN && m != FA_METHOD_FEDAVG)
         return opt_fail(err, errlen, "--method: unknown method '%s' (expected %s or %s)", v,
-                    fa_enum_name(&fa_enum_method, FA_METHOD_FEDMETAALIGN),
-                    fa_enum_name(&fa_enum_method, FA_METHOD_FEDAVG));
+                        fa_enum_name(&fa_enum_method, FA_METHOD_FEDMETAALIGN),
+                        fa_enum_name(&fa_enum_method, FA_METHOD_FEDAVG));
     ((BenchOpts *)t)->method = (FaMethod)m;
     return 0;
 }
@@ -185,18 +186,27 @@ static const char *show_method(const void *t, char *buf, size_t cap) {
 #define STRINGIFY(x) STRINGIFY_(x)
 #define BF(f) .off = offsetof(BenchOpts, f), .size = sizeof(((BenchOpts *)0)->f)
 #define BSIZE(nm, fld, l, h, g, hp)                                                                \
-    {.name = nm, .arg = "N", .type = OPT_SIZE, BF(fld), .lo = l, .hi = h, .group = g, .help = hp}
+    { .name = nm, .arg = "N", .type = OPT_SIZE, BF(fld), .lo = l, .hi = h, .group = g, .help = hp }
 #define BLIST(nm, fn, g, hp)                                                                       \
-    {.name = nm, .arg = "LIST", .type = OPT_CUSTOM, .parse = parse_##fn, .show = show_##fn,        \
-     .group = g, .help = hp}
-#define BFLAG(nm, fld, g, hp) {.name = nm, .type = OPT_FLAG, BF(fld), .group = g, .help = hp}
+    {                                                                                              \
+        .name = nm, .arg = "LIST", .type = OPT_CUSTOM, .parse = parse_##fn, .show = show_##fn,     \
+        .group = g, .help = hp                                                                     \
+    }
+#define BFLAG(nm, fld, g, hp)                                                                      \
+    { .name = nm, .type = OPT_FLAG, BF(fld), .group = g, .help = hp }
 
 static const OptDef bench_opts[] = {
     BSIZE("reps", reps, 1, MAXREPS, "Repetitions", "timed repetitions per point"),
     BSIZE("warmup", warmup, 0, 100, "Repetitions", "discarded warm-up repetitions"),
     BFLAG("quick", quick, "Repetitions", "small sizes and short repetitions (tests, smoke runs)"),
-    {.name = "min-time", .arg = "S", .type = OPT_DOUBLE, BF(min_time), .lo = 1e-4, .hi = 100,
-     .group = "Peak and train", .help = "seconds per rate repetition"},
+    {.name = "min-time",
+     .arg = "S",
+     .type = OPT_DOUBLE,
+     BF(min_time),
+     .lo = 1e-4,
+     .hi = 100,
+     .group = "Peak and train",
+     .help = "seconds per rate repetition"},
     BSIZE("triad-n", triad_n, 1024, 1e10, "Peak and train", "peak: floats per triad array"),
     BLIST("batch", batch, "Peak and train", "train: mini-batch sizes"),
     BLIST("p", p, "Aggregate", "parameter counts (P = the default model's)"),
@@ -208,10 +218,20 @@ static const OptDef bench_opts[] = {
     BSIZE("rounds", rounds, 1, 10000, "Round and memory",
           "round: phase-2 rounds per repetition (memory: 1)"),
     BSIZE("samples", samples, 1, 1e7, "Round and memory", "rows per client"),
-    {.name = "method", .arg = "NAME", .type = OPT_CUSTOM, .parse = parse_method,
-     .show = show_method, .group = "Round and memory", .help = "fedmetaalign | fedavg"},
-    {.name = "output", .arg = "FILE.h5", .type = OPT_STR, BF(out), .flags = OPT_NONEMPTY,
-     .unset = "none", .group = "Record",
+    {.name = "method",
+     .arg = "NAME",
+     .type = OPT_CUSTOM,
+     .parse = parse_method,
+     .show = show_method,
+     .group = "Round and memory",
+     .help = "fedmetaalign | fedavg"},
+    {.name = "output",
+     .arg = "FILE.h5",
+     .type = OPT_STR,
+     BF(out),
+     .flags = OPT_NONEMPTY,
+     .unset = "none",
+     .group = "Record",
      .help = "also write every result to this HDF5 file (refused if it exists)"},
     BFLAG("overwrite", overwrite, "Record", "replace an existing --output file"),
 };
@@ -269,8 +289,10 @@ static void opts_defaults(BenchOpts *o) {
 static void bench_usage(FILE *f) {
     char subs[128];
     sub_names(" | ", subs, sizeof subs);
-    fprintf(f, "usage: fedalign bench [SUB...] [options] [-- run flags]\n"
-               "  SUB: %s | all   (default: all)\n", subs);
+    fprintf(f,
+            "usage: fedalign bench [SUB...] [options] [-- run flags]\n"
+            "  SUB: %s | all   (default: all)\n",
+            subs);
     BenchOpts d, q;
     opts_init(&d);
     opts_defaults(&d);
@@ -305,8 +327,12 @@ static void bench_usage(FILE *f) {
 int bench_parse(BenchOpts *o, int argc, char **argv, char *err, size_t errlen) {
     opts_init(o);
     OptSet set = {bench_opts, N_BENCH_OPTS, o};
-    OptSpec spec = {.sets = &set, .n_sets = 1, .positional = parse_sub, .positional_ctx = o,
-                    .dashdash = true, .help_hint = "fedalign bench --help"};
+    OptSpec spec = {.sets = &set,
+                    .n_sets = 1,
+                    .positional = parse_sub,
+                    .positional_ctx = o,
+                    .dashdash = true,
+                    .help_hint = "fedalign bench --help"};
     int rest, rc = opt_parse(&spec, argc, argv, 2, &rest, err, errlen);
     if (rc != 0) return rc;
     o->pass_argc = argc - rest;
@@ -376,8 +402,8 @@ void bench_emit(Ctx *cx, const char *name, const char *params, const char *unit,
         cx->rows = r;
         cx->cap_rows = cap;
     }
-    cx->rows[cx->n_rows++] = (BenchRow){dup_str(name), dup_str(params), dup_str(unit), s->n,
-                                        s->min, s->median, s->max, dup_str(extra)};
+    cx->rows[cx->n_rows++] = (BenchRow){dup_str(name), dup_str(params), dup_str(unit), s->n, s->min,
+                                        s->median,     s->max,          dup_str(extra)};
     line_add(cx, "FEDALIGN_BENCH name=%s %s unit=%s reps=%zu min=%.6g median=%.6g max=%.6g%s%s",
              name, params, unit, s->n, s->min, s->median, s->max, extra && *extra ? " " : "",
              extra ? extra : "");
@@ -480,7 +506,6 @@ bool bench_hwm_reset(void) {
     bool ok = fputs("5", f) >= 0;
     return fclose(f) == 0 && ok;
 }
-
 
 double bench_cpu_now(void) {
     struct timespec ts;

@@ -40,20 +40,20 @@ typedef struct {
     bool run[B_COUNT];
     size_t reps, warmup;
     bool quick, huge;
-    double min_time;                 /* seconds a rate repetition should last */
+    double min_time; /* seconds a rate repetition should last */
     size_t batches[MAXLIST], n_batches;
     size_t plist[MAXLIST], n_p;
     size_t agg_clients;
-    size_t cpr[MAXLIST], n_cpr;      /* round: clients per rank */
-    size_t mem_cpr[MAXLIST], n_mem;  /* memory: clients per rank */
+    size_t cpr[MAXLIST], n_cpr;     /* round: clients per rank */
+    size_t mem_cpr[MAXLIST], n_mem; /* memory: clients per rank */
     size_t rounds;
-    size_t samples;                  /* round/memory: rows per client */
-    size_t triad_n;                  /* floats per triad array */
-    FaMethod method;                 /* round/memory: fedmetaalign | fedavg */
-    int pass_argc;                   /* run flags after "--" */
+    size_t samples;  /* round/memory: rows per client */
+    size_t triad_n;  /* floats per triad array */
+    FaMethod method; /* round/memory: fedmetaalign | fedavg */
+    int pass_argc;   /* run flags after "--" */
     char **pass_argv;
-    char out[FA_PATH_LEN];           /* --output: HDF5 record ("" = none) */
-    bool overwrite;                  /* replace an existing --output file */
+    char out[FA_PATH_LEN]; /* --output: HDF5 record ("" = none) */
+    bool overwrite;        /* replace an existing --output file */
 } BenchOpts;
 
 /* Parse `fedalign bench ...` (argv[1] is "bench") into o with the defaults filled in;
@@ -111,10 +111,10 @@ void bench_flush(Ctx *cx);
 // ----------------------------------------------------------------------------
 // this process (Linux /proc; getrusage as a fallback for the peak)
 
-double bench_cpu_now(void);    /* CPU seconds used by this process, all threads */
-double bench_hwm_bytes(void);  /* peak resident set in bytes since the last reset */
-double bench_rss_bytes(void);  /* resident set in bytes (NaN if unavailable) */
-bool bench_hwm_reset(void);    /* false: VmHWM cannot be reset here (monotone peak) */
+double bench_cpu_now(void);                  /* CPU seconds used by this process, all threads */
+double bench_hwm_bytes(void);                /* peak resident set in bytes since the last reset */
+double bench_rss_bytes(void);                /* resident set in bytes (NaN if unavailable) */
+bool bench_hwm_reset(void);                  /* false: VmHWM cannot be reset here (monotone peak) */
 void bench_cpu_model(char *out, size_t cap); /* "unknown" when /proc/cpuinfo has none */
 
 // ----------------------------------------------------------------------------

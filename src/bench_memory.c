@@ -51,8 +51,8 @@ void bench_memory(Ctx *cx) {
         x[k] = (double)N;
         y[k] = m[0];
         if (cx->rank == 0) {
-            printf("  %10zu %10zu %14.1f %14.1f %14.1f\n", N, cpr, m[0] / 1048576.0,
-                   r0 / 1048576.0, m[1] / 1048576.0);
+            printf("  %10zu %10zu %14.1f %14.1f %14.1f\n", N, cpr, m[0] / 1048576.0, r0 / 1048576.0,
+                   m[1] / 1048576.0);
             char p[128], e[128];
             BenchStats one = {1, m[0], m[0], m[0], m[0]};
             snprintf(p, sizeof p, "kernel=hwm clients=%zu clients_per_rank=%zu ranks=%d", N, cpr,
@@ -86,4 +86,3 @@ void bench_memory(Ctx *cx) {
     free(cfg);
     bench_flush(cx);
 }
-

@@ -24,7 +24,8 @@
  * c / (1 - m) and never overflows or goes subnormal. Distinct starting values keep the
  * compiler from merging identical chains. */
 #define PK_CHAINS(STEP)                                                                            \
-    STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7) STEP(8) STEP(9) STEP(10) STEP(11)
+    STEP(0)                                                                                        \
+    STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7) STEP(8) STEP(9) STEP(10) STEP(11)
 
 /* The build's own vector ISA without contraction (-std=c17 implies -ffp-contract=off):
  * one multiply and one add, each rounded, at the width model.c uses (4 floats with SSE,
@@ -121,8 +122,7 @@ static size_t calibrate_iters(Ctx *cx, PeakFn fn, double min_time) {
 
 /* GFLOP/s of fn over warm-up + reps calls, per wall second (st) and per CPU second of
  * this process (sc: what the core delivers while we have it, robust to a busy machine) */
-static void peak_run(Ctx *cx, PeakFn fn, int lanes, double *rates, BenchStats *st,
-                     BenchStats *sc) {
+static void peak_run(Ctx *cx, PeakFn fn, int lanes, double *rates, BenchStats *st, BenchStats *sc) {
     size_t it = calibrate_iters(cx, fn, cx->o.min_time);
     double flops = (double)it * PK_ACC * (double)lanes * 2.0;
     double *cr = xmalloc(cx->o.reps * sizeof(double));
@@ -231,8 +231,8 @@ void bench_peak(Ctx *cx) {
             }
             cx->sink = a[n / 2];
             bench_stats(rates, cx->o.reps, &st);
-            printf("  %-22s %8d %12.2f %12.2f %12.2f  GB/s\n", "triad", tlist[k], st.min,
-                   st.median, st.max);
+            printf("  %-22s %8d %12.2f %12.2f %12.2f  GB/s\n", "triad", tlist[k], st.min, st.median,
+                   st.max);
             snprintf(params, sizeof params, "kernel=triad threads=%d floats=%zu", tlist[k], n);
             bench_emit(cx, "peak_triad", params, "GB/s", &st, "");
         }
@@ -244,4 +244,3 @@ void bench_peak(Ctx *cx) {
     comm_barrier();
     bench_flush(cx);
 }
-

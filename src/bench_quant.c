@@ -36,8 +36,8 @@ void bench_quant(Ctx *cx) {
         workspace_free(&ws);
         QModel q;
         quant_build(&q, L, params, &ts.ds);
-        printf("# model P = %zu, %zu rows (calibration = timed rows); flash %zu B, RAM %zu B\n",
-               P, n, quant_flash_bytes(&q), quant_ram_bytes(&q));
+        printf("# model P = %zu, %zu rows (calibration = timed rows); flash %zu B, RAM %zu B\n", P,
+               n, quant_flash_bytes(&q), quant_ram_bytes(&q));
         printf("# %-6s %12s %12s %12s\n", "model", "min", "median", "max");
         printf("# %-6s %12s %12s %12s\n", "", "ns/sample", "ns/sample", "ns/sample");
         const size_t R = cx->o.reps;
@@ -80,4 +80,3 @@ void bench_quant(Ctx *cx) {
     }
     bench_flush(cx);
 }
-

@@ -178,4 +178,3 @@ void bench_round(Ctx *cx) {
     free(cfg);
     bench_flush(cx);
 }
-

@@ -111,8 +111,7 @@ void bench_train(Ctx *cx) {
             printf("# %% of peak: GFLOP/s / (threads x single-core peak); fma peak %.2f (%s), "
                    "build mul+add peak %.2f GFLOP/s\n",
                    cx->peak_fma, cx->fma_isa, cx->peak_build);
-        else
-            printf("# run `fedalign bench peak train` for %% of peak\n");
+        else printf("# run `fedalign bench peak train` for %% of peak\n");
         printf("# modes: serial = 1 thread; batch = threads split each mini-batch (chunks of %d "
                "rows); clients = each thread trains its own client\n",
                FA_CHUNK);
@@ -158,7 +157,8 @@ void bench_train(Ctx *cx) {
                 double gf = st.median * fps * 1e-9, gfc = sc.median * fps * 1e-9;
                 double pf = cx->peak_fma > 0.0 ? 100.0 * gf / (cx->peak_fma * thr) : nan("");
                 double pb = cx->peak_build > 0.0 ? 100.0 * gf / (cx->peak_build * thr) : nan("");
-                double pfc = cx->peak_fma_cpu > 0.0 ? 100.0 * gfc / (cx->peak_fma_cpu * thr) : nan("");
+                double pfc =
+                    cx->peak_fma_cpu > 0.0 ? 100.0 * gfc / (cx->peak_fma_cpu * thr) : nan("");
                 printf("  %6zu %-8s %7d %12.4g %12.4g %12.4g %9.2f %8.1f %8.1f %12.4g %8.1f\n", B,
                        tm_names[mode], thr, st.min, st.median, st.max, gf, pf, pb, sc.median, pfc);
                 char params_s[160], extra[256];
@@ -182,4 +182,3 @@ void bench_train(Ctx *cx) {
     comm_barrier();
     bench_flush(cx);
 }
-

@@ -95,7 +95,7 @@ int comm_size(void) {
 
 /* the launch settings a scaling study must know: binding, and the Slurm job it belongs to */
 const char *const comm_place_env_names[FA_PLACE_ENV] = {
-    "OMP_PLACES",   "OMP_PROC_BIND",       "SLURM_JOB_ID",
+    "OMP_PLACES",         "OMP_PROC_BIND",       "SLURM_JOB_ID",
     "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NUM_NODES"};
 
 static CommPlacement g_place;
@@ -235,7 +235,8 @@ void comm_watch_barrier(double seconds, const char *where) {
     MPI_Request *rq = xcalloc((size_t)size, sizeof(MPI_Request));
     if (rank == 0) {
         for (int r = 1; r < size; r++)
-            MPI_CHECK(MPI_Irecv(&flags[r], 1, MPI_CHAR, r, FA_TAG_WATCH, MPI_COMM_WORLD, &rq[r - 1]));
+            MPI_CHECK(
+                MPI_Irecv(&flags[r], 1, MPI_CHAR, r, FA_TAG_WATCH, MPI_COMM_WORLD, &rq[r - 1]));
         if (!wait_until(size - 1, rq, MPI_Wtime() + seconds)) {
             char list[256] = "";
             size_t len = 0, silent = 0;
@@ -245,14 +246,16 @@ void comm_watch_barrier(double seconds, const char *where) {
                 if (got) continue;
                 silent++;
                 if (len < sizeof list - 16)
-                    len += (size_t)snprintf(list + len, sizeof list - len, "%s%d", len ? ", " : "", r);
+                    len +=
+                        (size_t)snprintf(list + len, sizeof list - len, "%s%d", len ? ", " : "", r);
             }
-            fprintf(stderr,
-                    "fedalign: error: watchdog: rank(s) %s (%zu of %d) did not reach %s within %g s "
-                    "(frozen, stopped, a dead node or a stuck file system); ending the job. The last "
-                    "checkpoint stays usable (--resume); raise --watchdog if ranks are legitimately "
-                    "this far apart\n",
-                    list, silent, size, where, seconds);
+            fprintf(
+                stderr,
+                "fedalign: error: watchdog: rank(s) %s (%zu of %d) did not reach %s within %g s "
+                "(frozen, stopped, a dead node or a stuck file system); ending the job. The last "
+                "checkpoint stays usable (--resume); raise --watchdog if ranks are legitimately "
+                "this far apart\n",
+                list, silent, size, where, seconds);
             comm_abort(FA_EXIT_FAIL);
         }
         for (int r = 1; r < size; r++)
@@ -350,7 +353,7 @@ void comm_fail_code(int code, const char *fmt, ...) {
  * the message appears once; every rank then leaves cleanly with FA_EXIT_FAIL. We do
  * not MPI_Abort: that would add Open MPI's abort banner, and nobody is left behind. */
 FA_NORETURN FA_PRINTF(3, 4) static void comm_fail_agreed(const char *file, int line,
-                                                          const char *fmt, ...) {
+                                                         const char *fmt, ...) {
     fflush(stdout);
     if (comm_rank() == 0) {
         va_list ap;
@@ -388,9 +391,7 @@ void comm_bcast_doubles(double *buf, size_t n, int root) {
 }
 
 /* collective over MPI_COMM_WORLD */
-void comm_bcast_bytes(void *buf, size_t n, int root) {
-    bcast_chunked(buf, n, 1, MPI_BYTE, root);
-}
+void comm_bcast_bytes(void *buf, size_t n, int root) { bcast_chunked(buf, n, 1, MPI_BYTE, root); }
 
 // ----------------------------------------------------------------------------
 // exact int64 reductions
@@ -418,8 +419,7 @@ static void i64_precheck(const int64_t *buf, size_t n, const char *who) {
                      "%s: exact fixed-point sum could overflow int64: rank %d element %lld holds "
                      "%lld, beyond +-%lld (INT64_MAX / %d ranks); contributions are too large "
                      "for the fixed-point grid",
-                     who, bad_rank, (long long)info[0], (long long)info[1], (long long)limit,
-                     size);
+                     who, bad_rank, (long long)info[0], (long long)info[1], (long long)limit, size);
 }
 
 /* collective over MPI_COMM_WORLD; result on every rank */
@@ -429,8 +429,7 @@ void comm_allreduce_sum_i64(int64_t *buf, size_t n) {
     i64_precheck(buf, n, __func__);
     for (size_t off = 0; off < n; off += FA_COMM_CHUNK) {
         int c = (int)chunk_len(n, off);
-        MPI_CHECK(
-            MPI_Allreduce(MPI_IN_PLACE, buf + off, c, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf + off, c, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
     }
 }
 
@@ -443,11 +442,10 @@ void comm_reduce_sum_i64(int64_t *buf, size_t n, int root) {
     for (size_t off = 0; off < n; off += FA_COMM_CHUNK) {
         int c = (int)chunk_len(n, off);
         if (is_root) {
-            MPI_CHECK(MPI_Reduce(MPI_IN_PLACE, buf + off, c, MPI_INT64_T, MPI_SUM, root,
-                                 MPI_COMM_WORLD));
-        } else {
             MPI_CHECK(
-                MPI_Reduce(buf + off, NULL, c, MPI_INT64_T, MPI_SUM, root, MPI_COMM_WORLD));
+                MPI_Reduce(MPI_IN_PLACE, buf + off, c, MPI_INT64_T, MPI_SUM, root, MPI_COMM_WORLD));
+        } else {
+            MPI_CHECK(MPI_Reduce(buf + off, NULL, c, MPI_INT64_T, MPI_SUM, root, MPI_COMM_WORLD));
         }
     }
 }
@@ -581,8 +579,7 @@ void comm_gatherv_doubles(const double *local, size_t n_local, double *all, int 
     } else {
         for (size_t off = 0; off < n_local; off += FA_COMM_CHUNK) {
             int c = (int)chunk_len(n_local, off);
-            MPI_CHECK(
-                MPI_Send(local + off, c, MPI_DOUBLE, root, FA_TAG_GATHER, MPI_COMM_WORLD));
+            MPI_CHECK(MPI_Send(local + off, c, MPI_DOUBLE, root, FA_TAG_GATHER, MPI_COMM_WORLD));
         }
     }
     free(counts);
@@ -594,8 +591,7 @@ void comm_gatherv_doubles(const double *local, size_t n_local, double *all, int 
 /* collective over MPI_COMM_WORLD; results on every rank. Three allreduces of
  * 2 * FA_T_COUNT doubles at most. A phase that never started on a rank (first < 0)
  * contributes nothing to the span; a phase that ran nowhere gets span 0. */
-void comm_reduce_timers(const Timers *t, double *tmin, double *tavg, double *tmax,
-                        double *span) {
+void comm_reduce_timers(const Timers *t, double *tmin, double *tavg, double *tmax, double *span) {
     NEED_INIT();
     enum { K = FA_T_COUNT };
     double lo[2 * K], hi[2 * K], sum[K];
@@ -637,8 +633,7 @@ static size_t block_first(size_t n, size_t r, size_t size) {
 
 /* local */
 void comm_block(size_t n_items, int rank, int size, size_t *first, size_t *count) {
-    CHECK(size >= 1 && rank >= 0 && rank < size, "comm_block: rank %d outside [0, %d)", rank,
-          size);
+    CHECK(size >= 1 && rank >= 0 && rank < size, "comm_block: rank %d outside [0, %d)", rank, size);
     size_t f = block_first(n_items, (size_t)rank, (size_t)size);
     size_t e = block_first(n_items, (size_t)rank + 1, (size_t)size);
     *first = f;

@@ -13,8 +13,8 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
-#include <stdlib.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fedalign/check.h"
@@ -22,10 +22,10 @@
 // ----------------------------------------------------------------------------
 // name tables (value i is names[i]; the enums in config.h and model.h count from 0)
 
-const char *const fa_method_names[FA_METHOD_COUNT] = {"fedmetaalign", "fedavg", "fedprox",
-                                                      "local"};
+const char *const fa_method_names[FA_METHOD_COUNT] = {"fedmetaalign", "fedavg", "fedprox", "local"};
 
-#define ENUM_OF(names, descs) {names, descs, (int)(sizeof names / sizeof names[0])}
+#define ENUM_OF(names, descs)                                                                      \
+    { names, descs, (int)(sizeof names / sizeof names[0]) }
 
 static const char *const preset_names[] = {"tiny", "small", "paper", "large"};
 static const char *const score_names[] = {"acc", "loss", "preacc"};
@@ -67,17 +67,17 @@ _Static_assert(FA_ABLATE_PHASE0 == 1u && FA_ABLATE_PHASE1 == 2u && FA_ABLATE_SIM
 void config_defaults(Config *c) {
     memset(c, 0, sizeof *c);
     c->command = FA_CMD_RUN;
-    c->seed = 1234;                              /* global seed */
-    c->data.kind = FA_DATA_ELECTRICAL;           /* built-in electrical devices */
-    c->data.gen.heterogeneity = 1.0;             /* default device spread */
-    c->data.gen.window = 1024;                   /* mechanical window */
-    c->data.gen.severities = 3;                  /* 10 mechanical classes */
-    c->data.gen.spectral = true;                 /* mechanical envelope features */
-    c->data.part.kind = FA_PART_DIRICHLET;       /* label skew */
-    c->data.part.beta = 0.5;                     /* Dirichlet concentration */
-    c->data.part.quantity_sigma = 0.5;           /* quantity skew */
-    c->data.part.min_per_client = 40;            /* rows per client at least */
-    c->data.part.retry_cap = 100;                /* Dirichlet redraws before repair */
+    c->seed = 1234;                        /* global seed */
+    c->data.kind = FA_DATA_ELECTRICAL;     /* built-in electrical devices */
+    c->data.gen.heterogeneity = 1.0;       /* default device spread */
+    c->data.gen.window = 1024;             /* mechanical window */
+    c->data.gen.severities = 3;            /* 10 mechanical classes */
+    c->data.gen.spectral = true;           /* mechanical envelope features */
+    c->data.part.kind = FA_PART_DIRICHLET; /* label skew */
+    c->data.part.beta = 0.5;               /* Dirichlet concentration */
+    c->data.part.quantity_sigma = 0.5;     /* quantity skew */
+    c->data.part.min_per_client = 40;      /* rows per client at least */
+    c->data.part.retry_cap = 100;          /* Dirichlet redraws before repair */
     c->data.split.val_frac = 0.15;
     c->data.split.test_frac = 0.25;
     c->data.split.block = false;
@@ -92,7 +92,7 @@ void config_defaults(Config *c) {
     c->local.eps = 1e-8;
     c->local.batch = 32;
     c->local.epochs = 1.0;
-    c->local.mu = 0.01;                         /* FedProx only */
+    c->local.mu = 0.01; /* FedProx only */
     c->p0_epochs = 5.0;
     c->p0_lr = 3e-3;
     c->p1_frac = 0.3;
@@ -135,8 +135,8 @@ bool config_apply_preset(Config *c, const char *name) {
     static const struct {
         size_t clients, samples, public_samples, rounds, window;
         double p0_epochs;
-    } sz[] = {{4, 400, 1600, 5, 256, 3},      /* tiny: tests */
-              {10, 600, 4000, 20, 1024, 5},   /* small: the default */
+    } sz[] = {{4, 400, 1600, 5, 256, 3},       /* tiny: tests */
+              {10, 600, 4000, 20, 1024, 5},    /* small: the default */
               {10, 1500, 10000, 30, 1024, 10}, /* paper */
               {1000, 200, 20000, 50, 512, 5}}; /* large */
     _Static_assert(sizeof sz / sizeof sz[0] == sizeof preset_names / sizeof preset_names[0],
@@ -178,7 +178,6 @@ bool config_parse_hidden(const char *s, ModelShape *shape) {
 // ----------------------------------------------------------------------------
 // word-valued options with a structure of their own (KIND:VALUE, lists, paths)
 
-
 static bool copy_str(char *dst, size_t cap, const char *src) {
     size_t n = strlen(src);
     if (n >= cap) return false;
@@ -206,9 +205,9 @@ static int parse_dataset(void *t, const char *v, char *err, size_t errlen) {
         if (!copy_str(c->data.csv.path, sizeof c->data.csv.path, v + 4))
             return opt_fail(err, errlen, "--dataset: path too long");
     } else
-        return opt_fail(err, errlen,
-                    "--dataset: unknown dataset '%s' (expected electrical, mechanical or csv:PATH)",
-                    v);
+        return opt_fail(
+            err, errlen,
+            "--dataset: unknown dataset '%s' (expected electrical, mechanical or csv:PATH)", v);
     copy_str(c->dataset_str, sizeof c->dataset_str, v);
     return 0;
 }
@@ -223,8 +222,8 @@ static int parse_partition(void *t, const char *v, char *err, size_t errlen) {
     else if (strncmp(v, "dirichlet:", 10) == 0) {
         double b;
         if (!opt_parse_double(v + 10, &b) || !(b > 0.0) || b > 1e6)
-            return opt_fail(err, errlen, "--partition: Dirichlet beta must be a number > 0, got '%s'",
-                        v + 10);
+            return opt_fail(err, errlen,
+                            "--partition: Dirichlet beta must be a number > 0, got '%s'", v + 10);
         c->data.part.kind = FA_PART_DIRICHLET;
         c->data.part.beta = b;
     } else if (strncmp(v, "column:", 7) == 0 && v[7]) {
@@ -234,9 +233,9 @@ static int parse_partition(void *t, const char *v, char *err, size_t errlen) {
             return opt_fail(err, errlen, "--partition: column name too long");
     } else
         return opt_fail(err, errlen,
-                    "--partition: unknown partition '%s' (expected dirichlet:BETA, iid or "
-                    "column:NAME)",
-                    v);
+                        "--partition: unknown partition '%s' (expected dirichlet:BETA, iid or "
+                        "column:NAME)",
+                        v);
     if (!copy_str(c->partition_str, sizeof c->partition_str, v))
         return opt_fail(err, errlen, "--partition: value too long");
     return 0;
@@ -264,10 +263,11 @@ static const char *show_public(const void *t, char *buf, size_t cap) {
 static int parse_hidden(void *t, const char *v, char *err, size_t errlen) {
     Config *c = t;
     if (!config_parse_hidden(v, &c->shape) || !copy_str(c->hidden_str, sizeof c->hidden_str, v))
-        return opt_fail(err, errlen,
-                    "--hidden: expected a comma list of up to %d widths in 1..4096 (or 'none'), "
-                    "got '%s'",
-                    FA_MAX_HIDDEN, v);
+        return opt_fail(
+            err, errlen,
+            "--hidden: expected a comma list of up to %d widths in 1..4096 (or 'none'), "
+            "got '%s'",
+            FA_MAX_HIDDEN, v);
     return 0;
 }
 static const char *show_hidden(const void *t, char *buf, size_t cap) {
@@ -286,7 +286,8 @@ static int parse_ablate(void *t, const char *v, char *err, size_t errlen) {
         if (b < 0) {
             char list[128];
             fa_enum_list(&ablate_enum, list, sizeof list);
-            return opt_fail(err, errlen, "--ablate: unknown ablation '%s' (expected %s)", tok, list);
+            return opt_fail(err, errlen, "--ablate: unknown ablation '%s' (expected %s)", tok,
+                            list);
         }
         c->ablate |= 1u << b;
     }
@@ -314,14 +315,15 @@ static int parse_attack(void *t, const char *v, char *err, size_t errlen) {
     if (kl < sizeof kind_s) memcpy(kind_s, v, kl), kind_s[kl] = '\0';
     int kind = kl < sizeof kind_s ? fa_enum_value(&fa_enum_attack, kind_s) : -1;
     double f = 0.0;
-    if (kind < 0 || (kind > 0 && (!colon || !opt_parse_double(colon + 1, &f) || f < 0.0 || f > 1.0))) {
+    if (kind < 0 ||
+        (kind > 0 && (!colon || !opt_parse_double(colon + 1, &f) || f < 0.0 || f > 1.0))) {
         const FaEnum kinds = {attack_names + 1, NULL, fa_enum_attack.n - 1}; /* all but none */
         char list[128];
         fa_enum_list(&kinds, list, sizeof list);
         return opt_fail(err, errlen,
-                    "--attack: expected KIND:FRACTION with KIND %s and FRACTION in [0, 1] (or "
-                    "none), got '%s'",
-                    list, v);
+                        "--attack: expected KIND:FRACTION with KIND %s and FRACTION in [0, 1] (or "
+                        "none), got '%s'",
+                        list, v);
     }
     c->attack = kind;
     c->attack_frac = kind ? f : 0.0;
@@ -344,15 +346,27 @@ static const char *show_attack(const void *t, char *buf, size_t cap) {
 #define X OPT_CMDONLY
 #define F(f) .off = offsetof(Config, f), .size = sizeof(((Config *)0)->f)
 #define NUM(nm, a, ty, fld, l, h, fl, g, hp)                                                       \
-    {.name = nm, .arg = a, .type = ty, F(fld), .lo = l, .hi = h, .flags = fl, .group = g, .help = hp}
-#define BOOL(nm, ty, fld, fl, g, hp) {.name = nm, .type = ty, F(fld), .flags = fl, .group = g, .help = hp}
+    {                                                                                              \
+        .name = nm, .arg = a, .type = ty, F(fld), .lo = l, .hi = h, .flags = fl, .group = g,       \
+        .help = hp                                                                                 \
+    }
+#define BOOL(nm, ty, fld, fl, g, hp)                                                               \
+    { .name = nm, .type = ty, F(fld), .flags = fl, .group = g, .help = hp }
 #define ENUM(nm, a, fld, e, fl, g, hp)                                                             \
-    {.name = nm, .arg = a, .type = OPT_ENUM, F(fld), .en = &e, .flags = fl, .group = g, .help = hp}
+    {                                                                                              \
+        .name = nm, .arg = a, .type = OPT_ENUM, F(fld), .en = &e, .flags = fl, .group = g,         \
+        .help = hp                                                                                 \
+    }
 #define STR(nm, a, fld, un, fl, g, hp)                                                             \
-    {.name = nm, .arg = a, .type = OPT_STR, F(fld), .unset = un, .flags = fl, .group = g, .help = hp}
+    {                                                                                              \
+        .name = nm, .arg = a, .type = OPT_STR, F(fld), .unset = un, .flags = fl, .group = g,       \
+        .help = hp                                                                                 \
+    }
 #define CUSTOM(nm, a, fn, e, fl, g, hp)                                                            \
-    {.name = nm, .arg = a, .type = OPT_CUSTOM, .parse = parse_##fn, .show = show_##fn, .en = e,    \
-     .flags = fl, .group = g, .help = hp}
+    {                                                                                              \
+        .name = nm, .arg = a, .type = OPT_CUSTOM, .parse = parse_##fn, .show = show_##fn, .en = e, \
+        .flags = fl, .group = g, .help = hp                                                        \
+    }
 #define BIG 1e15
 
 static const OptDef fa_opts[] = {
@@ -511,7 +525,8 @@ int config_parse_options(Config *c, int argc, char *const argv[], char *err, siz
 
 int config_parse(Config *c, int argc, char **argv, char *err, size_t errlen) {
     if (argc < 2)
-        return opt_fail(err, errlen, "no command given (expected run, suite, data, export or bench)");
+        return opt_fail(err, errlen,
+                        "no command given (expected run, suite, data, export or bench)");
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         c->command = FA_CMD_HELP;
@@ -521,7 +536,7 @@ int config_parse(Config *c, int argc, char **argv, char *err, size_t errlen) {
     int k = fa_enum_value(&commands, cmd);
     if (k < 0)
         return opt_fail(err, errlen,
-                    "unknown command '%s' (expected run, suite, data, export or bench)", cmd);
+                        "unknown command '%s' (expected run, suite, data, export or bench)", cmd);
     c->command = (FaCommand)k;
     if (record_cmdline(c, argc, argv, err, errlen) != 0) return -1;
     int rc = config_parse_options(c, argc - 2, argv + 2, err, errlen);
@@ -531,8 +546,9 @@ int config_parse(Config *c, int argc, char **argv, char *err, size_t errlen) {
 
 int config_validate(const Config *c, char *err, size_t errlen) {
     if (c->data.split.val_frac + c->data.split.test_frac >= 0.9)
-        return opt_fail(err, errlen, "--val-frac + --test-frac must leave at least 10%% for training (got %g)",
-                    c->data.split.val_frac + c->data.split.test_frac);
+        return opt_fail(err, errlen,
+                        "--val-frac + --test-frac must leave at least 10%% for training (got %g)",
+                        c->data.split.val_frac + c->data.split.test_frac);
     if (c->data.kind == FA_DATA_MECHANICAL && 1 + 3 * c->data.gen.severities > FA_MAX_CLASSES)
         return opt_fail(err, errlen, "--severities: at most %d", (FA_MAX_CLASSES - 1) / 3);
     if (c->data.part.kind == FA_PART_COLUMN && c->data.kind != FA_DATA_CSV)
@@ -541,7 +557,7 @@ int config_validate(const Config *c, char *err, size_t errlen) {
         return opt_fail(err, errlen, "--public csv:PATH needs --dataset csv:PATH");
     if (c->data.kind != FA_DATA_CSV && c->data.samples_per_client < c->data.part.min_per_client)
         return opt_fail(err, errlen, "--samples (%zu) must be at least --min-samples (%zu)",
-                    c->data.samples_per_client, c->data.part.min_per_client);
+                        c->data.samples_per_client, c->data.part.min_per_client);
     if (c->ablate && c->method != FA_METHOD_FEDMETAALIGN)
         return opt_fail(err, errlen, "--ablate applies to --method fedmetaalign only");
     if (c->export_dir[0] && c->command != FA_CMD_DATA)

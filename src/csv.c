@@ -73,11 +73,11 @@ typedef struct {
     /* header and column roles */
     bool have_header;
     size_t header_line;
-    size_t w;             /* header columns */
-    char **names;         /* (w) normalized names; owns */
-    size_t d;             /* features */
+    size_t w;     /* header columns */
+    char **names; /* (w) normalized names; owns */
+    size_t d;     /* features */
     size_t feat_col[FA_MAX_FEATURES];
-    size_t n_lab;         /* label columns */
+    size_t n_lab; /* label columns */
     size_t lab_col[FA_MAX_FEATURES];
     bool has_group;
     size_t group_col;
@@ -295,8 +295,7 @@ static size_t resolve_list(CsvState *st, const char *list, const char *what, siz
         }
         for (size_t i = 0; i < n; i++) {
             if (cols[i] == c) {
-                csv_error_at(st, st->header_line, c + 1, "duplicate column '%s' in %s", name,
-                             what);
+                csv_error_at(st, st->header_line, c + 1, "duplicate column '%s' in %s", name, what);
                 free(name);
                 return SIZE_MAX;
             }
@@ -336,8 +335,8 @@ static void header_done(CsvState *st) {
 
     /* label: the listed columns joined, or the last named column */
     if (st->spec->label_cols[0] != '\0') {
-        size_t n = resolve_list(st, st->spec->label_cols, "label_cols", st->lab_col,
-                                FA_MAX_FEATURES);
+        size_t n =
+            resolve_list(st, st->spec->label_cols, "label_cols", st->lab_col, FA_MAX_FEATURES);
         if (n == SIZE_MAX) return;
         st->n_lab = n;
     } else {
@@ -426,8 +425,7 @@ static bool parse_value(CsvState *st, size_t col, const Cell *f, float *out) {
     }
     char buf[128];
     if (n >= sizeof buf) {
-        csv_error_at(st, f->line, col + 1, "non-numeric value '%.40s...' in column '%s'", s,
-                     name);
+        csv_error_at(st, f->line, col + 1, "non-numeric value '%.40s...' in column '%s'", s, name);
         return false;
     }
     memcpy(buf, s, n);
@@ -596,10 +594,8 @@ static void on_record(int c, void *data) {
 
     bool blank = st->n_fields == 0 || (st->n_fields == 1 && st->fields[0].len == 0);
     if (!blank) {
-        if (!st->have_header)
-            header_done(st);
-        else
-            data_row_done(st);
+        if (!st->have_header) header_done(st);
+        else data_row_done(st);
         st->rows_seen++;
     }
     st->n_fields = 0;
@@ -778,8 +774,8 @@ int csv_parse_bytes(const CsvSpec *spec, const char *bytes, size_t len, Dataset 
     snprintf(info->name, sizeof info->name, "csv");
     for (size_t j = 0; j < st.d; j++)
         snprintf(info->feature_names[j], FA_NAME_LEN, "%s", st.names[st.feat_col[j]]);
-    for (size_t i = 0; i < K; i++) snprintf(info->class_names[map[i]], FA_NAME_LEN, "%s",
-                                            st.labels.names[i]);
+    for (size_t i = 0; i < K; i++)
+        snprintf(info->class_names[map[i]], FA_NAME_LEN, "%s", st.labels.names[i]);
 
     /* shrink to fit and hand over */
     out->n = st.n;
@@ -804,8 +800,8 @@ int csv_parse_bytes(const CsvSpec *spec, const char *bytes, size_t len, Dataset 
     return 0;
 }
 
-int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group,
-             size_t *n_groups, char *err, size_t errlen) {
+int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group, size_t *n_groups,
+             char *err, size_t errlen) {
     char *bytes = NULL;
     size_t len = 0;
     memset(out, 0, sizeof *out);

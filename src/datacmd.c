@@ -24,8 +24,7 @@ void datacmd_describe(const FedData *fd, FILE *out) {
     const DataInfo *info = &fd->info;
     size_t k = info->k;
     fprintf(out, "# data: %s, %zu features, %zu classes; clients %zu..%zu of %zu\n", info->name,
-            info->d, k, fd->first, fd->first + fd->n_local - (fd->n_local ? 1 : 0),
-            fd->n_clients);
+            info->d, k, fd->first, fd->first + fd->n_local - (fd->n_local ? 1 : 0), fd->n_clients);
     fprintf(out, "# classes:");
     for (size_t c = 0; c < k; c++) fprintf(out, " k%zu=%s", c, info->class_names[c]);
     fprintf(out, "\n# %8s %9s %9s %9s %9s |", "client", "train", "val", "test", "rows");
@@ -54,8 +53,7 @@ void datacmd_describe(const FedData *fd, FILE *out) {
     fprintf(out, "  %8s %9zu %9zu %9zu %9zu |", "total", tot[0], tot[1], tot[2],
             tot[0] + tot[1] + tot[2]);
     for (size_t c = 0; c < k; c++) fprintf(out, " %7zu", hist[c]);
-    fprintf(out, "\n# total over %zu clients; public data: %zu rows\n", fd->n_local,
-            fd->n_public);
+    fprintf(out, "\n# total over %zu clients; public data: %zu rows\n", fd->n_local, fd->n_public);
 }
 
 // ----------------------------------------------------------------------------
@@ -95,7 +93,8 @@ int datacmd_export(const FedData *fd, const char *dir, bool overwrite, char *err
         char path[FA_PATH_LEN + 64];
         snprintf(path, sizeof path, "%s/client_%lld.csv", dir, (long long)fd->clients[l].id);
         if (stat(path, &sb) == 0) {
-            snprintf(err, errlen, "%s exists; choose another --export directory or add --overwrite", path);
+            snprintf(err, errlen, "%s exists; choose another --export directory or add --overwrite",
+                     path);
             return -1;
         }
     }

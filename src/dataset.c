@@ -84,10 +84,8 @@ static void split_counts(size_t m, double val_frac, double test_frac, size_t *nv
             if (test_frac > 0.0 && t == 0) t = 1;
         }
         while (v + t > m - 1) {
-            if (v > t)
-                v--;
-            else
-                t--;
+            if (v > t) v--;
+            else t--;
         }
     }
     *nv = v;
@@ -100,9 +98,9 @@ static void split_counts(size_t m, double val_frac, double test_frac, size_t *nv
  * client with a handful reports accuracies in coarse steps (1 row: "100 %"): the
  * smallest such split is named once, on rank 0, with the numbers. */
 typedef struct {
-    size_t min_test;   /* fewest test rows of any client so far */
-    size_t client;     /* that client */
-    size_t rows;       /* its rows in all splits */
+    size_t min_test; /* fewest test rows of any client so far */
+    size_t client;   /* that client */
+    size_t rows;     /* its rows in all splits */
     bool any;
 } SplitScan;
 
@@ -225,8 +223,7 @@ static void build_gen_client(ClientData *cd, const DataSpec *spec, const DataInf
 static void build_generated(FedData *fd, const DataSpec *spec, uint64_t seed, bool want_public) {
     gen_info(spec->kind, &spec->gen, &fd->info);
     const DataInfo *info = &fd->info;
-    CHECK(info->k >= 2 && info->k <= FA_MAX_CLASSES && info->d >= 1 &&
-              info->d <= FA_MAX_FEATURES,
+    CHECK(info->k >= 2 && info->k <= FA_MAX_CLASSES && info->d >= 1 && info->d <= FA_MAX_FEATURES,
           "generator gave D=%zu K=%zu", info->d, info->k);
 
     /* A client without rows (possible only with min_per_client = 0) or without test
@@ -250,8 +247,7 @@ static void build_generated(FedData *fd, const DataSpec *spec, uint64_t seed, bo
     ClientData *clients = fd->clients;
     /* clients are independent; generation dominates the setup time */
 #pragma omp parallel for schedule(dynamic, 1)
-    for (size_t i = 0; i < n_local; i++)
-        build_gen_client(&clients[i], spec, info, seed, first + i);
+    for (size_t i = 0; i < n_local; i++) build_gen_client(&clients[i], spec, info, seed, first + i);
 
     if (want_public && spec->public_samples > 0) {
         size_t n = spec->public_samples, d = info->d, k = info->k;
@@ -263,8 +259,7 @@ static void build_generated(FedData *fd, const DataSpec *spec, uint64_t seed, bo
         for (size_t ch = 0; ch < n_chunks; ch++) {
             size_t lo = ch * FA_PUBLIC_CHUNK;
             size_t m = n - lo < FA_PUBLIC_CHUNK ? n - lo : FA_PUBLIC_CHUNK;
-            gen_samples(spec->kind, &spec->gen, seed, ch, true, 0, pub->y + lo, m,
-                        pub->x + lo * d);
+            gen_samples(spec->kind, &spec->gen, seed, ch, true, 0, pub->y + lo, m, pub->x + lo * d);
         }
     }
 }
@@ -283,8 +278,8 @@ static bool same_info(const DataInfo *a, const DataInfo *b, char *why, size_t le
     }
     for (size_t j = 0; j < a->d; j++) {
         if (strcmp(a->feature_names[j], b->feature_names[j]) != 0) {
-            snprintf(why, len, "feature %zu is '%s' instead of '%s'", j + 1,
-                     b->feature_names[j], a->feature_names[j]);
+            snprintf(why, len, "feature %zu is '%s' instead of '%s'", j + 1, b->feature_names[j],
+                     a->feature_names[j]);
             return false;
         }
     }
@@ -324,8 +319,7 @@ static void mark_public(const Dataset *all, double frac, bool block, uint64_t se
 /* Per-device sensor perturbation: gain 1 + 0.2 p N(0,1), offset 0.1 p sd N(0,1) per
  * feature, plus white noise 0.05 p sd N(0,1) per value; sd is the feature's standard
  * deviation over the pool, so the noise has the feature's own scale. */
-static void perturb_client(Dataset *ds, double level, const double *sd, uint64_t seed,
-                           size_t t) {
+static void perturb_client(Dataset *ds, double level, const double *sd, uint64_t seed, size_t t) {
     double gain[FA_MAX_FEATURES], offset[FA_MAX_FEATURES];
     Rng r, q;
     rng_init(&r, seed, FA_RNG_DEVICE, t, 0, FA_PERTURB_SUB);
@@ -382,8 +376,7 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
     bool by_column = spec->part.kind == FA_PART_COLUMN;
     if (by_column && spec->part.column[0] != '\0')
         snprintf(cs.group_col, sizeof cs.group_col, "%s", spec->part.column);
-    if (by_column && cs.group_col[0] == '\0')
-        fa_fail("partition by column: no column name given");
+    if (by_column && cs.group_col[0] == '\0') fa_fail("partition by column: no column name given");
 
     Dataset all;
     int32_t *group = NULL;
@@ -406,10 +399,8 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
             fa_fail("%s: public data must have the same features and classes as %s: %s",
                     spec->public_csv, spec->csv.path, why);
         fd->n_public = pub.n;
-        if (want_public)
-            fd->public_data = pub;
-        else
-            dataset_free(&pub);
+        if (want_public) fd->public_data = pub;
+        else dataset_free(&pub);
     } else {
         mark_public(&all, spec->public_frac, spec->split.block, seed, is_pub);
         for (size_t i = 0; i < n; i++) fd->n_public += is_pub[i];
@@ -510,8 +501,8 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
 // ----------------------------------------------------------------------------
 // public
 
-void feddata_build(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_clients,
-                   size_t first, size_t n_local, bool want_public) {
+void feddata_build(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_clients, size_t first,
+                   size_t n_local, bool want_public) {
     memset(fd, 0, sizeof *fd);
     CHECK(n_clients > 0 && first <= n_clients && n_local <= n_clients - first,
           "bad client range [%zu, %zu) of %zu", first, first + n_local, n_clients);
@@ -519,10 +510,8 @@ void feddata_build(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_cl
     fd->first = first;
     fd->n_local = n_local;
     fd->clients = xcalloc(n_local ? n_local : 1, sizeof *fd->clients);
-    if (spec->kind == FA_DATA_CSV)
-        build_csv(fd, spec, seed, want_public);
-    else
-        build_generated(fd, spec, seed, want_public);
+    if (spec->kind == FA_DATA_CSV) build_csv(fd, spec, seed, want_public);
+    else build_generated(fd, spec, seed, want_public);
 }
 
 void feddata_free(FedData *fd) {
@@ -596,7 +585,8 @@ uint64_t feddata_hash(const FedData *fd) {
     uint64_t h = 0;
     if (root) {
         h = 0x6a09e667f3bcc908ULL;
-        for (size_t t = 0; t < C; t++) h = rng_mix64(h ^ (((uint64_t)ahi[t] << 32) | (uint64_t)alo[t]));
+        for (size_t t = 0; t < C; t++)
+            h = rng_mix64(h ^ (((uint64_t)ahi[t] << 32) | (uint64_t)alo[t]));
         /* the public data is built on rank 0 only; its row count is known everywhere */
         h = hash_dataset(h ^ (uint64_t)fd->n_public, &fd->public_data);
         h = hash_names(h ^ fd->info.d, fd->info.feature_names, fd->info.d);

@@ -111,8 +111,9 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
      * (64 rows with 2 threads): below that the barrier that ends every mini-batch costs
      * more than the split saves (docs/performance.md), so each client gets one thread
      * and the other threads idle */
-    else pl->over_clients = n >= (size_t)pl->nthreads ||
-                            cfg->local.batch < FA_SPLIT_MIN_CHUNKS * FA_CHUNK * (size_t)pl->nthreads;
+    else
+        pl->over_clients = n >= (size_t)pl->nthreads ||
+                           cfg->local.batch < FA_SPLIT_MIN_CHUNKS * FA_CHUNK * (size_t)pl->nthreads;
     if (pl->nthreads == 1) pl->over_clients = false;
 
     size_t bmax = cfg->local.batch < 256 ? 256 : cfg->local.batch; /* eval batches too */
@@ -268,7 +269,8 @@ static void summarize_clients(Pipeline *pl, const double *vals, double out[3], u
         }
         double mean = cnt ? s / (double)cnt : fa_nan();
         buf[0] = mean;
-        buf[1] = cnt > 1 ? sqrt(fmax(0.0, (s2 - (double)cnt * mean * mean) / (double)(cnt - 1))) : 0.0;
+        buf[1] =
+            cnt > 1 ? sqrt(fmax(0.0, (s2 - (double)cnt * mean * mean) / (double)(cnt - 1))) : 0.0;
         buf[2] = cnt ? worst : fa_nan();
         memcpy(&buf[3], &h, sizeof h);
     }
@@ -316,7 +318,8 @@ void fl_result_init(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
     res->secs_to_target = fa_nan();
     method_budget(pl->cfg, ms, &res->budget_public_epochs, &res->budget_client_epochs);
     if (pl->cfg->save_models)
-        res->personal_models = xalloc_aligned((pl->fd.n_local ? pl->fd.n_local : 1) * pl->P * sizeof(float));
+        res->personal_models =
+            xalloc_aligned((pl->fd.n_local ? pl->fd.n_local : 1) * pl->P * sizeof(float));
 }
 
 /* Checkpoint at a boundary; the global model is made identical on every rank first

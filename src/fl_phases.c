@@ -24,7 +24,6 @@
 // ----------------------------------------------------------------------------
 // kernels: the parallel regions outside the round (fl_round.c has the round's)
 
-
 /* Evaluate params on every local client's test split (or val when use_val).
  * acc_out (n) may be NULL; sums go to cnt[0..3) = correct, rows, fixed loss. */
 void kern_eval_clients(Pipeline *pl, const float *params, bool use_val, double *acc_out,
@@ -68,8 +67,8 @@ void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *opts, u
         memcpy(w, start, P * sizeof(float));
         if (train) {
             TrainStats ts;
-            train_local(&pl->L, w, NULL, &cd->train, opts, pl->cfg->seed, (uint64_t)cd->id,
-                        round, &pl->ws[tid], inner, &ts);
+            train_local(&pl->L, w, NULL, &cd->train, opts, pl->cfg->seed, (uint64_t)cd->id, round,
+                        &pl->ws[tid], inner, &ts);
         }
         EvalResult er;
         model_evaluate(&pl->L, w, &cd->test, &pl->ws[tid], inner, &er);
@@ -84,7 +83,6 @@ void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *opts, u
         }
     }
 }
-
 
 // ----------------------------------------------------------------------------
 // phases
@@ -249,7 +247,6 @@ void fl_ring_test(Pipeline *pl, int64_t *visit_log, uint64_t *checksum) {
     phase1(pl, visit_log);
     *checksum = fa_checksum(pl->global, pl->P);
 }
-
 
 // ----------------------------------------------------------------------------
 // local-only training and phase 3

@@ -26,8 +26,8 @@
  * stream, local training from phi^r with the method's objective, its score s_t, and its
  * update into thread tid's accumulator (round_accumulate). Returns what the server
  * learns: status, weight, cosine, score, loss, device time. */
-static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const RoundRule *rr,
-                                  size_t i, uint64_t round, const TrainOpts *opts, int tid) {
+static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const RoundRule *rr, size_t i,
+                                  uint64_t round, const TrainOpts *opts, int tid) {
     const Config *c = pl->cfg;
     const ClientData *cd = &pl->fd.clients[i];
     float *w = pl->tmodel + (size_t)tid * pl->P;
@@ -65,8 +65,8 @@ static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const Roun
     }
     u.score = s; /* an attacker reports the score of its honest model */
     const bool store = round_two_pass(rr);
-    round_accumulate(&pl->rb, tid, rr, &u, w, w, pl->global, pl->ref, pl->refnorm2, cd->train.n, &fr,
-                     store ? pl->st.delta + i * pl->P : NULL, store ? &pl->st.norm2[i] : NULL);
+    round_accumulate(&pl->rb, tid, rr, &u, w, w, pl->global, pl->ref, pl->refnorm2, cd->train.n,
+                     &fr, store ? pl->st.delta + i * pl->P : NULL, store ? &pl->st.norm2[i] : NULL);
     return u;
 }
 
@@ -161,7 +161,8 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
     /* round times continue from the checkpoint's clock when resuming */
     const double t0 = timer_now() - (round0 > 0 ? res->round_time[round0 - 1] : 0.0);
     if (round0 == 0) memcpy(pl->prev, pl->global, P * sizeof(float));
-    const bool two_pass = round_two_pass(&rr), need_prev = rr.dynamics || (dual && !rr.mean_reference);
+    const bool two_pass = round_two_pass(&rr),
+               need_prev = rr.dynamics || (dual && !rr.mean_reference);
     if (two_pass && !pl->st.delta) { /* deltas are stored only when needed */
         pl->st.delta = xalloc_aligned((n ? n : 1) * P * sizeof(float));
         pl->st.norm2 = xcalloc(n ? n : 1, sizeof(double));
@@ -174,7 +175,8 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         if (r == R) { /* the final model: evaluation only */
             comm_allreduce_sum_i64(cnt, 3);
             res->round_acc[r] = cnt[1] ? (double)cnt[0] / (double)cnt[1] : fa_nan();
-            res->round_loss[r] = cnt[1] ? fixed_to_double(cnt[2]) * 1024.0 / (double)cnt[1] : fa_nan();
+            res->round_loss[r] =
+                cnt[1] ? fixed_to_double(cnt[2]) * 1024.0 / (double)cnt[1] : fa_nan();
             res->round_time[r] = timer_now() - t0;
             return 0;
         }

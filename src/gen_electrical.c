@@ -55,34 +55,33 @@
 #define ELEC_K 6
 #define SQRT2 1.41421356237309504880
 #define SQRT3 1.73205080756887729353
-#define I_BASE 50.0           /* A rms per pu current */
-#define V_BASE 0.25           /* data units per pu phase voltage (line-to-line rms ~0.43) */
-#define I_HEALTHY_RMS 50.0    /* noise and offsets are relative to these */
+#define I_BASE 50.0        /* A rms per pu current */
+#define V_BASE 0.25        /* data units per pu phase voltage (line-to-line rms ~0.43) */
+#define I_HEALTHY_RMS 50.0 /* noise and offsets are relative to these */
 #define V_HEALTHY_RMS 0.43
 
 enum { CLS_NOFAULT = 0, CLS_LG, CLS_LL, CLS_LLG, CLS_LLL, CLS_LLLG };
 
-static const char *const elec_class_names[ELEC_K] = {"NoFault", "LG", "LL", "LLG", "LLL",
-                                                      "LLLG"};
+static const char *const elec_class_names[ELEC_K] = {"NoFault", "LG", "LL", "LLG", "LLL", "LLLG"};
 static const char *const elec_feature_names[ELEC_D] = {"Ia", "Ib", "Ic", "Va", "Vb", "Vc"};
 
 /* One installation: line, source, load and sensors. Impedances and currents in pu. */
 typedef struct {
-    double e;                  /* source emf magnitude */
-    double complex zs1, zs0;   /* source sequence impedances (Zs2 = Zs1) */
-    double complex zl1, zl0;   /* whole-line sequence impedances */
-    double m_lo, m_hi;         /* fault position range, fraction of line length */
-    double complex il1, il2;   /* prefault load current, positive and negative sequence */
-    double load_jitter;        /* relative sd of the load per sample */
-    double rf_lo, rf_hi;       /* bolted-ish fault resistance range (log-uniform) */
-    double p_hiz;              /* probability of a high-impedance fault */
-    double hiz_lo, hiz_hi;     /* its resistance range (log-uniform) */
-    double rg_hi;              /* ground resistance upper bound (uniform) */
-    double cycles;             /* maximum time since inception, in cycles */
-    double gain[ELEC_D];       /* sensor gains (CT / PT ratio errors) */
-    double offset[ELEC_D];     /* sensor offsets, output units */
-    double noise[ELEC_D];      /* sensor noise sd, output units */
-    int rot;                   /* output channel c shows phase (c + rot) % 3 */
+    double e;                /* source emf magnitude */
+    double complex zs1, zs0; /* source sequence impedances (Zs2 = Zs1) */
+    double complex zl1, zl0; /* whole-line sequence impedances */
+    double m_lo, m_hi;       /* fault position range, fraction of line length */
+    double complex il1, il2; /* prefault load current, positive and negative sequence */
+    double load_jitter;      /* relative sd of the load per sample */
+    double rf_lo, rf_hi;     /* bolted-ish fault resistance range (log-uniform) */
+    double p_hiz;            /* probability of a high-impedance fault */
+    double hiz_lo, hiz_hi;   /* its resistance range (log-uniform) */
+    double rg_hi;            /* ground resistance upper bound (uniform) */
+    double cycles;           /* maximum time since inception, in cycles */
+    double gain[ELEC_D];     /* sensor gains (CT / PT ratio errors) */
+    double offset[ELEC_D];   /* sensor offsets, output units */
+    double noise[ELEC_D];    /* sensor noise sd, output units */
+    int rot;                 /* output channel c shows phase (c + rot) % 3 */
 } ElecDevice;
 
 // ----------------------------------------------------------------------------
@@ -156,9 +155,8 @@ void gen_elec_fault_seq(const double complex yabc[3][3], const double complex z0
                         double complex vf, double complex i012[3]) {
     const double complex a = CMPLX(-0.5, 0.5 * SQRT3), a2 = CMPLX(-0.5, -0.5 * SQRT3);
     const double complex A[3][3] = {{1, 1, 1}, {1, a2, a}, {1, a, a2}};
-    const double complex Ai[3][3] = {{1.0 / 3, 1.0 / 3, 1.0 / 3},
-                                     {1.0 / 3, a / 3, a2 / 3},
-                                     {1.0 / 3, a2 / 3, a / 3}};
+    const double complex Ai[3][3] = {
+        {1.0 / 3, 1.0 / 3, 1.0 / 3}, {1.0 / 3, a / 3, a2 / 3}, {1.0 / 3, a2 / 3, a / 3}};
     double complex ya[3][3], y012[3][3], m[3][3], b[3];
     /* Y012 = A^-1 Y_abc A */
     for (int j = 0; j < 3; j++)
@@ -266,8 +264,8 @@ static void elec_sample(const ElecDevice *dv, int cls, Rng *r, float *out) {
     if (cls != CLS_NOFAULT) {
         double m = dv->m_lo + (dv->m_hi - dv->m_lo) * rng_uniform(r);
         bool hiz = rng_uniform(r) < dv->p_hiz;
-        double rf = hiz ? log_uniform(r, dv->hiz_lo, dv->hiz_hi)
-                        : log_uniform(r, dv->rf_lo, dv->rf_hi);
+        double rf =
+            hiz ? log_uniform(r, dv->hiz_lo, dv->hiz_hi) : log_uniform(r, dv->rf_lo, dv->rf_hi);
         double rg = 1e-4 + dv->rg_hi * rng_uniform(r);
         double g[3];
         for (int k = 0; k < 3; k++) g[k] = 1.0 / (rf * clampd(1.0 + 0.1 * rng_normal(r), 0.5, 1.5));

@@ -55,8 +55,9 @@
 
 static const char *const mech_fault_names[3] = {"InnerRace", "OuterRace", "Ball"};
 static const char *const mech_time_names[FA_MECH_N_TIME] = {
-    "max", "min", "mean", "sd", "rms", "skewness", "kurtosis", "crest_factor", "form_factor",
-    "peak_to_peak", "impulse_factor", "clearance_factor"};
+    "max",         "min",          "mean",           "sd",
+    "rms",         "skewness",     "kurtosis",       "crest_factor",
+    "form_factor", "peak_to_peak", "impulse_factor", "clearance_factor"};
 static const char *const mech_env_names[FA_MECH_N_ENV] = {"env_fr", "env_bpfo", "env_bpfi",
                                                           "env_bsf", "env_2bsf"};
 
@@ -76,16 +77,16 @@ static const double mech_type_amp[3] = {1.5, 1.0, 1.3};
 static const double mech_type_floor[3] = {0.15, 0.4, 0.15};
 
 typedef struct {
-    double fr;                    /* shaft frequency (Hz) */
-    double f[4];                  /* FTF, BPFO, BPFI, BSF (Hz) */
-    double fn, zeta;              /* structural resonance (Hz), damping ratio */
-    double noise;                 /* broadband noise sd (g) */
-    double a1, a2;                /* shaft 1x (imbalance) and 2x (misalignment) amplitude (g) */
-    double imp;                   /* impact amplitude scale (g) */
-    double eps;                   /* load-zone extent factor */
-    double or_q;                  /* load factor at the outer-race defect position */
-    double slip;                  /* relative sd of impact spacing */
-    double gain, offset;          /* sensor */
+    double fr;           /* shaft frequency (Hz) */
+    double f[4];         /* FTF, BPFO, BPFI, BSF (Hz) */
+    double fn, zeta;     /* structural resonance (Hz), damping ratio */
+    double noise;        /* broadband noise sd (g) */
+    double a1, a2;       /* shaft 1x (imbalance) and 2x (misalignment) amplitude (g) */
+    double imp;          /* impact amplitude scale (g) */
+    double eps;          /* load-zone extent factor */
+    double or_q;         /* load factor at the outer-race defect position */
+    double slip;         /* relative sd of impact spacing */
+    double gain, offset; /* sensor */
 } MechDevice;
 
 // ----------------------------------------------------------------------------
@@ -114,7 +115,7 @@ static void mech_device(MechDevice *dv, uint64_t seed, uint64_t device, double h
     double z[8], u[12];
     for (int i = 0; i < 8; i++) z[i] = rng_normal(&r);
     for (int i = 0; i < 12; i++) u[i] = rng_uniform(&r);
-#define SYM(i) (2.0 * u[i] - 1.0) /* uniform in (-1, 1) */
+#define SYM(i) (2.0 * u[i] - 1.0)                            /* uniform in (-1, 1) */
     dv->fr = clampd(29.5 * exp(0.2 * h * z[0]), 5.0, 100.0); /* ~1770 rpm nominal */
     int b = u[0] < 0.6 * h ? 1 + (int)(u[1] * 4.0 * 0.999999) : 0;
     double alpha = clampd(h * 0.5 * (u[2]) * 15.0, 0.0, 30.0) * FA_PI / 180.0;
@@ -137,8 +138,7 @@ static void mech_device(MechDevice *dv, uint64_t seed, uint64_t device, double h
 // ----------------------------------------------------------------------------
 // features
 
-void gen_mech_features(const double *w, size_t W, double fs, const double *env_f,
-                       float *feat) {
+void gen_mech_features(const double *w, size_t W, double fs, const double *env_f, float *feat) {
     double mx = w[0], mn = w[0], s = 0.0, sa = 0.0, ss = 0.0;
     for (size_t i = 0; i < W; i++) {
         double v = w[i], a = fabs(v);
@@ -248,8 +248,8 @@ static void mech_window(const MechDevice *dv, int cls, size_t S, size_t W, Rng *
         c2 = t;
     }
     if (cls > 0) {
-        int type = (cls - 1) / (int)S;      /* 0 inner, 1 outer, 2 ball */
-        int sev = (cls - 1) % (int)S + 1;   /* 1..S */
+        int type = (cls - 1) / (int)S;    /* 0 inner, 1 outer, 2 ball */
+        int sev = (cls - 1) % (int)S + 1; /* 1..S */
         double frac = S > 1 ? (double)(sev - 1) / (double)(S - 1) : 0.5;
         double amp = dv->imp * mech_type_amp[type] * 3.5 * pow(4.0, frac);
         double fd = type == 0 ? dv->f[2] : (type == 1 ? dv->f[1] : 2.0 * dv->f[3]);
@@ -303,8 +303,8 @@ void gen_mech_samples(const GenOptions *opt, uint64_t seed, uint64_t device, boo
     Rng r;
     rng_init(&r, seed, public_data ? FA_RNG_PUBLIC : FA_RNG_SAMPLES, device, stream, 0);
     for (size_t i = 0; i < n; i++) {
-        CHECK(y[i] >= 0 && (size_t)y[i] < K, "mechanical label %d out of range [0, %zu)",
-              (int)y[i], K);
+        CHECK(y[i] >= 0 && (size_t)y[i] < K, "mechanical label %d out of range [0, %zu)", (int)y[i],
+              K);
         mech_window(&dv, (int)y[i], S, W, &r, buf);
         gen_mech_features(buf, W, FS, opt->spectral ? env_f : NULL, x + i * D);
     }

@@ -37,11 +37,13 @@ static int run_data(const Config *cfg) {
     bool ok = true;
     if (root) {
         if (cfg->describe || !cfg->export_dir[0]) datacmd_describe(&fd, stdout);
-        if (cfg->export_dir[0]) ok = datacmd_export(&fd, cfg->export_dir, cfg->overwrite, err, sizeof err) == 0;
+        if (cfg->export_dir[0])
+            ok = datacmd_export(&fd, cfg->export_dir, cfg->overwrite, err, sizeof err) == 0;
     }
     feddata_free(&fd);
     if (!comm_all(ok)) fa_fail("%s", err); /* only rank 0's message is printed */
-    if (root && cfg->export_dir[0]) printf("exported %zu clients to %s\n", cfg->clients, cfg->export_dir);
+    if (root && cfg->export_dir[0])
+        printf("exported %zu clients to %s\n", cfg->clients, cfg->export_dir);
     return FA_EXIT_OK;
 }
 

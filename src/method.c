@@ -7,13 +7,22 @@
 #include "pipeline.h"
 
 static const MethodDef methods[FA_METHOD_COUNT] = {
-    [FA_METHOD_FEDMETAALIGN] = {.id = FA_METHOD_FEDMETAALIGN, .dual = true, .ring = true,
-                                .foundation = true, .phase2 = phase2_rounds,
-                                .phase3 = phase3_from_global, .server_step = round_server_step},
-    [FA_METHOD_FEDAVG] = {.id = FA_METHOD_FEDAVG, .phase2 = phase2_rounds,
-                          .phase3 = phase3_from_global, .server_step = round_server_step},
-    [FA_METHOD_FEDPROX] = {.id = FA_METHOD_FEDPROX, .proximal = true, .phase2 = phase2_rounds,
-                           .phase3 = phase3_from_global, .server_step = round_server_step},
+    [FA_METHOD_FEDMETAALIGN] = {.id = FA_METHOD_FEDMETAALIGN,
+                                .dual = true,
+                                .ring = true,
+                                .foundation = true,
+                                .phase2 = phase2_rounds,
+                                .phase3 = phase3_from_global,
+                                .server_step = round_server_step},
+    [FA_METHOD_FEDAVG] = {.id = FA_METHOD_FEDAVG,
+                          .phase2 = phase2_rounds,
+                          .phase3 = phase3_from_global,
+                          .server_step = round_server_step},
+    [FA_METHOD_FEDPROX] = {.id = FA_METHOD_FEDPROX,
+                           .proximal = true,
+                           .phase2 = phase2_rounds,
+                           .phase3 = phase3_from_global,
+                           .server_step = round_server_step},
     [FA_METHOD_LOCAL] = {.id = FA_METHOD_LOCAL, .phase2 = phase2_local, .phase3 = phase3_local},
 };
 

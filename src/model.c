@@ -417,8 +417,7 @@ static inline float col4_get(col4_t x, size_t q) { return x.v[q]; }
 
 /* store lanes q0..3 of x at p (p[q] = x[q]); q0 = 0 stores the whole vector */
 static inline void col4_store_from(float *p, col4_t x, size_t q0) {
-    if (q0 == 0)
-        col4_store(p, x);
+    if (q0 == 0) col4_store(p, x);
     else
         for (size_t q = q0; q < 4; q++) p[q] = col4_get(x, q);
 }
@@ -652,8 +651,8 @@ static double loss_grad_impl(const ModelLayout *L, const float *params, const fl
          * below, so the same bits, without the nc x P partial rows */
         for (size_t c = 0; c < nc; c++) {
             size_t r0 = c * FA_CHUNK, R = B - r0 < FA_CHUNK ? B - r0 : FA_CHUNK;
-            lpart[c] = chunk_loss_grad(L, params, x, y, rows, r0, R, ws->act, ws->dact, grad,
-                                       c > 0);
+            lpart[c] =
+                chunk_loss_grad(L, params, x, y, rows, r0, R, ws->act, ws->dact, grad, c > 0);
         }
         if (pow2)
             for (size_t p = off; p < P; p++) grad[p] *= invB;
@@ -661,29 +660,29 @@ static double loss_grad_impl(const ModelLayout *L, const float *params, const fl
             for (size_t p = off; p < P; p++) grad[p] /= fB;
     } else {
 #pragma omp parallel
-    {
+        {
 #pragma omp for schedule(static)
-        for (size_t c = 0; c < nc; c++) {
-            size_t r0 = c * FA_CHUNK, R = B - r0 < FA_CHUNK ? B - r0 : FA_CHUNK;
-            lpart[c] = chunk_loss_grad(L, params, x, y, rows, r0, R, ws->act + c * act_stride,
-                                       ws->dact + c * dact_stride, gpart + c * P, false);
-        }
-        /* grad = (sum of the chunk partials in chunk order) / B; every parameter is summed
+            for (size_t c = 0; c < nc; c++) {
+                size_t r0 = c * FA_CHUNK, R = B - r0 < FA_CHUNK ? B - r0 : FA_CHUNK;
+                lpart[c] = chunk_loss_grad(L, params, x, y, rows, r0, R, ws->act + c * act_stride,
+                                           ws->dact + c * dact_stride, gpart + c * P, false);
+            }
+            /* grad = (sum of the chunk partials in chunk order) / B; every parameter is summed
          * in the same order whichever thread owns its block (implicit barrier above) */
 #pragma omp for schedule(static)
-        for (size_t k = 0; k < nblk; k++) {
-            size_t p0 = off + k * blk, p1 = p0 + blk < P ? p0 + blk : P;
-            for (size_t p = p0; p < p1; p++) grad[p] = gpart[p];
-            for (size_t c = 1; c < nc; c++) {
-                const float *gp = gpart + c * P;
-                for (size_t p = p0; p < p1; p++) grad[p] += gp[p];
+            for (size_t k = 0; k < nblk; k++) {
+                size_t p0 = off + k * blk, p1 = p0 + blk < P ? p0 + blk : P;
+                for (size_t p = p0; p < p1; p++) grad[p] = gpart[p];
+                for (size_t c = 1; c < nc; c++) {
+                    const float *gp = gpart + c * P;
+                    for (size_t p = p0; p < p1; p++) grad[p] += gp[p];
+                }
+                if (pow2)
+                    for (size_t p = p0; p < p1; p++) grad[p] *= invB;
+                else
+                    for (size_t p = p0; p < p1; p++) grad[p] /= fB;
             }
-            if (pow2)
-                for (size_t p = p0; p < p1; p++) grad[p] *= invB;
-            else
-                for (size_t p = p0; p < p1; p++) grad[p] /= fB;
         }
-    }
     }
     memset(grad, 0, off * sizeof(float)); /* standardization: not trained */
     double loss = 0.0;

@@ -20,9 +20,7 @@
 // ----------------------------------------------------------------------------
 // name tables
 
-const char *fa_enum_name(const FaEnum *e, int v) {
-    return v >= 0 && v < e->n ? e->names[v] : "?";
-}
+const char *fa_enum_name(const FaEnum *e, int v) { return v >= 0 && v < e->n ? e->names[v] : "?"; }
 
 int fa_enum_value(const FaEnum *e, const char *s) {
     for (int i = 0; i < e->n; i++)
@@ -96,7 +94,7 @@ static int apply(const OptDef *o, void *target, const char *v, char *err, size_t
             char list[256];
             fa_enum_list(o->en, list, sizeof list);
             return opt_fail(err, errlen, "--%s: unknown %s '%s' (expected %s)", o->name, o->name, v,
-                        list);
+                            list);
         }
         store_enum(o, base, e);
         return 0;
@@ -104,19 +102,21 @@ static int apply(const OptDef *o, void *target, const char *v, char *err, size_t
     case OPT_STR: {
         size_t n = strlen(v);
         if ((o->flags & OPT_NONEMPTY) && (n == 0 || n >= o->size))
-            return opt_fail(err, errlen, "--%s: empty or too long path (at most %zu bytes)", o->name,
-                        o->size - 1);
+            return opt_fail(err, errlen, "--%s: empty or too long path (at most %zu bytes)",
+                            o->name, o->size - 1);
         if (n >= o->size)
             return opt_fail(err, errlen, "--%s: value too long (at most %zu bytes)", o->name,
-                        o->size - 1);
+                            o->size - 1);
         memcpy(base + o->off, v, n + 1);
         return 0;
     }
     case OPT_DOUBLE: {
         double d;
-        if (!opt_parse_double(v, &d)) return opt_fail(err, errlen, "--%s: '%s' is not a number", o->name, v);
+        if (!opt_parse_double(v, &d))
+            return opt_fail(err, errlen, "--%s: '%s' is not a number", o->name, v);
         if (d < o->lo || d > o->hi)
-            return opt_fail(err, errlen, "--%s: %g is out of range [%g, %g]", o->name, d, o->lo, o->hi);
+            return opt_fail(err, errlen, "--%s: %g is out of range [%g, %g]", o->name, d, o->lo,
+                            o->hi);
         *(double *)(base + o->off) = d;
         return 0;
     }
@@ -128,7 +128,7 @@ static int apply(const OptDef *o, void *target, const char *v, char *err, size_t
             return opt_fail(err, errlen, "--%s: '%s' is not a non-negative integer", o->name, v);
         if ((double)u < o->lo || (double)u > o->hi)
             return opt_fail(err, errlen, "--%s: %s is out of range [%.0f, %.0f]", o->name, v, o->lo,
-                        o->hi);
+                            o->hi);
         if (o->type == OPT_SIZE) *(size_t *)(base + o->off) = (size_t)u;
         else if (o->type == OPT_U64) *(uint64_t *)(base + o->off) = u;
         else *(int *)(base + o->off) = (int)u;
@@ -176,7 +176,7 @@ static int walk(const OptSpec *s, int argc, char *const argv[], int first, int p
         const OptDef *o = find(s, name, len, &target);
         if (!o)
             return opt_fail(err, errlen, "unknown option '--%.*s' (see %s)", (int)len, name,
-                        s->help_hint ? s->help_hint : "fedalign --help");
+                            s->help_hint ? s->help_hint : "fedalign --help");
         const char *v = NULL;
         if (o->arg) {
             if (eq) v = eq + 1;
@@ -256,7 +256,8 @@ void opt_usage(const OptDef *defs, size_t n, const void *defaults, FILE *out) {
         snprintf(lhs, sizeof lhs, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
         help_text(o, help, sizeof help);
         val[0] = '\0';
-        if (defaults && o->type != OPT_FLAG && o->type != OPT_NOFLAG) opt_format(o, defaults, val, sizeof val);
+        if (defaults && o->type != OPT_FLAG && o->type != OPT_NOFLAG)
+            opt_format(o, defaults, val, sizeof val);
         if (val[0]) fprintf(out, "    %-22s %s [%s]\n", lhs, help, val);
         else fprintf(out, "    %-22s %s\n", lhs, help);
     }

@@ -90,8 +90,8 @@ static double quantity_weight(double sigma, double z) {
 // ----------------------------------------------------------------------------
 // generated data
 
-void partition_gen_hist(const PartitionSpec *ps, uint64_t seed, uint64_t client,
-                        size_t n_classes, size_t n_mean, size_t *hist) {
+void partition_gen_hist(const PartitionSpec *ps, uint64_t seed, uint64_t client, size_t n_classes,
+                        size_t n_mean, size_t *hist) {
     CHECK(n_classes >= 1 && n_classes <= FA_MAX_CLASSES, "bad class count %zu", n_classes);
     Rng r;
     rng_init(&r, seed, FA_RNG_PARTITION, client, 0, 0);
@@ -113,9 +113,9 @@ void partition_gen_hist(const PartitionSpec *ps, uint64_t seed, uint64_t client,
 // pool repair: give every client min rows, taking them from the largest clients
 
 typedef struct {
-    size_t *id;           /* (n) heap of client ids */
+    size_t *id; /* (n) heap of client ids */
     size_t n;
-    const size_t *count;  /* (C) */
+    const size_t *count; /* (C) */
 } DonorHeap;
 
 static bool donor_before(const DonorHeap *h, size_t a, size_t b) {
@@ -221,8 +221,8 @@ static void pool_iid(const PartitionSpec *ps, uint64_t seed, size_t n, size_t c,
 
 /* Counts of one class over clients for attempt `a`: Dirichlet(beta) proportions,
  * cumulative rounding. p (C) and cnt (C) are scratch/output. */
-static void dirichlet_class(const PartitionSpec *ps, uint64_t seed, size_t k, size_t a,
-                            size_t n_k, size_t c, double *p, size_t *cnt) {
+static void dirichlet_class(const PartitionSpec *ps, uint64_t seed, size_t k, size_t a, size_t n_k,
+                            size_t c, double *p, size_t *cnt) {
     Rng r;
     rng_init(&r, seed, FA_RNG_PARTITION, k, a, FA_POOL_SUB);
     rng_dirichlet(&r, ps->beta, c, p);
@@ -278,8 +278,7 @@ int partition_pool(const PartitionSpec *ps, uint64_t seed, const int32_t *y, siz
         return -1;
     }
     if (n_classes == 0 || n_classes > FA_MAX_CLASSES) {
-        snprintf(err, errlen, "partition: %zu classes (must be 1..%d)", n_classes,
-                 FA_MAX_CLASSES);
+        snprintf(err, errlen, "partition: %zu classes (must be 1..%d)", n_classes, FA_MAX_CLASSES);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {

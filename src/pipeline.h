@@ -26,27 +26,27 @@ struct Pipeline {
     ModelLayout L;
     size_t P;
     int rank, size, nthreads;
-    bool over_clients;      /* OpenMP threads take whole clients (else split the batch) */
-    Workspace *ws;          /* (nthreads) */
-    float *tmodel;          /* (nthreads, P) client model scratch */
-    float *global;          /* (P) phi on every rank after each broadcast */
-    float *prev;            /* (P) previous global (for the "prev" reference) */
-    float *ref;             /* (P) the previous global update (reference "prev", dynamics) */
-    float *mean;            /* (P) the round's mean update (second pass of two-pass rules) */
-    float *token;           /* (P + 1) ring token: model and visit counter */
-    float *init;            /* (P) random initialization incl. standardization */
-    float *foundation;      /* (P) phase-0 model, computed once per process */
+    bool over_clients; /* OpenMP threads take whole clients (else split the batch) */
+    Workspace *ws;     /* (nthreads) */
+    float *tmodel;     /* (nthreads, P) client model scratch */
+    float *global;     /* (P) phi on every rank after each broadcast */
+    float *prev;       /* (P) previous global (for the "prev" reference) */
+    float *ref;        /* (P) the previous global update (reference "prev", dynamics) */
+    float *mean;       /* (P) the round's mean update (second pass of two-pass rules) */
+    float *token;      /* (P + 1) ring token: model and visit counter */
+    float *init;       /* (P) random initialization incl. standardization */
+    float *foundation; /* (P) phase-0 model, computed once per process */
     bool have_foundation;
-    double acc_public;      /* foundation on held-out public rows (rank 0, then bcast) */
-    RoundBuf rb;            /* the round's accumulators */
-    RoundStore st;          /* stored deltas: allocated by the first method that needs them
+    double acc_public;       /* foundation on held-out public rows (rank 0, then bcast) */
+    RoundBuf rb;             /* the round's accumulators */
+    RoundStore st;           /* stored deltas: allocated by the first method that needs them
                              * (the dual criterion with the mean reference) */
-    double refnorm2;        /* |ref|^2 of the previous-update reference, once per round */
-    ClientUpdate *cu;       /* (n) what each local client sent this round */
-    unsigned char *sel;     /* (n) selected this round */
-    uint64_t *hash;         /* (n) checksum of each client's final model */
-    size_t flash;           /* int8 model data bytes (same for every client) */
-    double *speed;          /* (n) device speed factor (time multiplier) */
+    double refnorm2;         /* |ref|^2 of the previous-update reference, once per round */
+    ClientUpdate *cu;        /* (n) what each local client sent this round */
+    unsigned char *sel;      /* (n) selected this round */
+    uint64_t *hash;          /* (n) checksum of each client's final model */
+    size_t flash;            /* int8 model data bytes (same for every client) */
+    double *speed;           /* (n) device speed factor (time multiplier) */
     unsigned char *attacker; /* (n) */
     Timers t;
     /* test hook (tests/e2e/test_watchdog.sh): FEDALIGN_TEST_FREEZE=RANK:ROUND makes that

@@ -211,8 +211,8 @@ void quant_build(QModel *q, const ModelLayout *L, const float *params, const Dat
         size_t fi = L->fan_in[l], fo = L->fan_out[l];
         CHECK(fi <= FA_Q_MAX_FAN_IN, "layer %zu has fan-in %zu; int8 inference supports <= %d", l,
               fi, FA_Q_MAX_FAN_IN);
-        CHECK(fo <= FA_Q_MAX_FAN_OUT, "layer %zu has fan-out %zu; int8 inference supports <= %d",
-              l, fo, FA_Q_MAX_FAN_OUT);
+        CHECK(fo <= FA_Q_MAX_FAN_OUT, "layer %zu has fan-out %zu; int8 inference supports <= %d", l,
+              fo, FA_Q_MAX_FAN_OUT);
         bytes += align8(fi * fo) + 5 * align8(fo * 4) + align8(fo);
     }
     unsigned char *m = xcalloc(1, bytes);
@@ -341,10 +341,10 @@ size_t quant_flash_bytes(const QModel *q) {
     size_t n = 2 * q->n_in * sizeof(float) + sizeof(int32_t); /* mean, in_mul, in_zp */
     for (size_t l = 0; l < q->n_layers; l++) {
         size_t fi = q->layer[l].fan_in, fo = q->layer[l].fan_out;
-        n += fi * fo                 /* int8 weights */
-             + fo * sizeof(int32_t)  /* folded biases */
-             + fo * sizeof(int32_t)  /* multipliers */
-             + fo;                   /* int8 shifts */
+        n += fi * fo                /* int8 weights */
+             + fo * sizeof(int32_t) /* folded biases */
+             + fo * sizeof(int32_t) /* multipliers */
+             + fo;                  /* int8 shifts */
     }
     return n;
 }

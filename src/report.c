@@ -20,8 +20,12 @@ void report_banner(FILE *out, const Config *c, int ranks, int threads, bool over
                    size_t n_params) {
     fprintf(out, "# fedalign %s (%s): Fed-Meta-Align federated TinyML benchmark\n",
             FEDALIGN_VERSION, FEDALIGN_GIT);
-    fprintf(out, "# ranks %d | threads/rank %d | parallel over: %s | model %zu params | seed %llu\n",
-            ranks, threads, threads == 1 ? "(one thread)" : over_clients ? "clients" : "batch",
+    fprintf(out,
+            "# ranks %d | threads/rank %d | parallel over: %s | model %zu params | seed %llu\n",
+            ranks, threads,
+            threads == 1   ? "(one thread)"
+            : over_clients ? "clients"
+                           : "batch",
             n_params, (unsigned long long)c->seed);
     /* placement, for scaling studies: a 4x4 hybrid run and a 16x1 run differ only here */
     const CommPlacement *p = comm_placement();
@@ -55,7 +59,8 @@ void report_round(FILE *out, const RoundScalars *x, const MethodResult *res, siz
             (size_t)x->selected, isfinite(res->round_wsum_cos[r]) ? "" : " ",
             res->round_wsum_cos[r], res->round_time[r]);
     if (x->rejected || x->dropped || x->late)
-        fprintf(out, "           | rejected %lld (non-finite/out of range) | dropped %lld | late %lld\n",
+        fprintf(out,
+                "           | rejected %lld (non-finite/out of range) | dropped %lld | late %lld\n",
                 (long long)x->rejected, (long long)x->dropped, (long long)x->late);
     fflush(out);
 }
@@ -69,7 +74,7 @@ void report_method_header(FILE *out, const MethodResult *r, const MethodSpec *ms
 }
 
 static const char *dataset_key(const Config *c) {
-    return c->data.kind == FA_DATA_ELECTRICAL ? "electrical"
+    return c->data.kind == FA_DATA_ELECTRICAL   ? "electrical"
            : c->data.kind == FA_DATA_MECHANICAL ? "mechanical"
                                                 : "csv";
 }
@@ -85,20 +90,24 @@ void report_method(FILE *out, const Config *c, const MethodResult *r, int ranks,
     fprintf(out, "#   %-12s %-12s %-12s %-12s %-12s\n", a[0], a[1], a[2], a[3], pub);
     char g[16];
     pct(g, sizeof g, r->acc_global);
-    fprintf(out, "#   global model on pooled test rows: %s%%   personal: %.2f +/- %.2f%%, worst %.2f%%\n",
-            g, 100.0 * r->acc_personal_mean, 100.0 * r->acc_personal_std,
-            100.0 * r->acc_personal_worst);
+    fprintf(
+        out,
+        "#   global model on pooled test rows: %s%%   personal: %.2f +/- %.2f%%, worst %.2f%%\n", g,
+        100.0 * r->acc_personal_mean, 100.0 * r->acc_personal_std, 100.0 * r->acc_personal_worst);
     if (isfinite(r->acc_int8_mean))
-        fprintf(out, "#   int8 deployment: %.2f%% mean accuracy (%+.2f points vs float), %.0f bytes of model data\n",
+        fprintf(out,
+                "#   int8 deployment: %.2f%% mean accuracy (%+.2f points vs float), %.0f bytes of "
+                "model data\n",
                 100.0 * r->acc_int8_mean, -100.0 * r->int8_drop_mean, r->int8_flash_bytes);
-    fprintf(out, "#   budget: %.2f epochs over public data, %.2f epochs per client over its train data\n",
-            r->budget_public_epochs, r->budget_client_epochs);
+    fprintf(
+        out,
+        "#   budget: %.2f epochs over public data, %.2f epochs per client over its train data\n",
+        r->budget_public_epochs, r->budget_client_epochs);
     if (c->target_acc > 0.0) {
         if (r->rounds_to_target >= 0)
-            fprintf(out, "#   target %.2f%% reached at round %ld after %.3f s\n", 100.0 * c->target_acc,
-                    r->rounds_to_target, r->secs_to_target);
-        else
-            fprintf(out, "#   target %.2f%% not reached\n", 100.0 * c->target_acc);
+            fprintf(out, "#   target %.2f%% reached at round %ld after %.3f s\n",
+                    100.0 * c->target_acc, r->rounds_to_target, r->secs_to_target);
+        else fprintf(out, "#   target %.2f%% not reached\n", 100.0 * c->target_acc);
     }
     fprintf(out, "# %-12s %12s %12s %12s %12s\n", "phase", "min_s", "avg_s", "max_s", "span_s");
     for (int k = 0; k < FA_T_COUNT; k++) {
@@ -129,13 +138,16 @@ void report_method(FILE *out, const Config *c, const MethodResult *r, int ranks,
 }
 
 void report_suite_table(FILE *out, const Config *c, const MethodResult *rs, size_t n) {
-    fprintf(out, "\n# SUITE %s, %zu clients, %zu rounds, seed %llu (accuracy %% on clients' test splits)\n",
-            dataset_key(c), c->clients, c->rounds, (unsigned long long)c->seed);
+    fprintf(
+        out,
+        "\n# SUITE %s, %zu clients, %zu rounds, seed %llu (accuracy %% on clients' test splits)\n",
+        dataset_key(c), c->clients, c->rounds, (unsigned long long)c->seed);
     fprintf(out, "| %-28s | %8s | %17s | %8s | %8s | %9s | %9s | %9s | %-13s |\n", "method",
             "global", "personal mean+-sd", "worst", "int8", "pub.ep", "client.ep", "time_s",
             "server");
-    fprintf(out, "|------------------------------|----------|-------------------|----------|----------|"
-                 "-----------|-----------|-----------|---------------|\n");
+    fprintf(out,
+            "|------------------------------|----------|-------------------|----------|----------|"
+            "-----------|-----------|-----------|---------------|\n");
     for (size_t i = 0; i < n; i++) {
         const MethodResult *r = &rs[i];
         char g[16], q[16];
@@ -145,7 +157,8 @@ void report_suite_table(FILE *out, const Config *c, const MethodResult *rs, size
         char dyn[24] = "-";
         if (r->rounds > 0)
             snprintf(dyn, sizeof dyn, "%s %+.2f", r->two_cycle ? "2-cycle" : "ok", r->osc_cos_lag1);
-        fprintf(out, "| %-28s | %8s | %8.2f +- %5.2f | %8.2f | %8s | %9.2f | %9.2f | %9.3f | %-13s |\n",
+        fprintf(out,
+                "| %-28s | %8s | %8.2f +- %5.2f | %8.2f | %8s | %9.2f | %9.2f | %9.3f | %-13s |\n",
                 r->spec.name, g, 100.0 * r->acc_personal_mean, 100.0 * r->acc_personal_std,
                 100.0 * r->acc_personal_worst, q, r->budget_public_epochs, r->budget_client_epochs,
                 r->time_total, dyn);

@@ -28,8 +28,8 @@ const FaField fa_result_fields[] = {
      "ran the phase-1 token ring"},
     {"similarity", RF(spec.similarity), FA_FT_BOOL, FA_SHAPE_ATTR, 1, FA_FILL_ZERO, FA_UNIT_NONE,
      "dual-criterion (similarity-aware) weights"},
-    {"personalize", RF(spec.personalize), FA_FT_BOOL, FA_SHAPE_ATTR, 1, FA_FILL_ZERO,
-     FA_UNIT_NONE, "ran phase-3 personalization"},
+    {"personalize", RF(spec.personalize), FA_FT_BOOL, FA_SHAPE_ATTR, 1, FA_FILL_ZERO, FA_UNIT_NONE,
+     "ran phase-3 personalization"},
     {"rounds", RF(rounds), FA_FT_SIZE, FA_SHAPE_ATTR, 1, FA_FILL_ZERO, FA_UNIT_NONE,
      "R, phase-2 rounds planned (0 for local-only)"},
     {"rounds_done", RF(rounds_done), FA_FT_SIZE, FA_SHAPE_ATTR, 1, FA_FILL_ZERO, FA_UNIT_NONE,
@@ -47,16 +47,16 @@ const FaField fa_result_fields[] = {
      FA_UNIT_FRACTION, "mean over clients of acc_p0 .. acc_p3 (NaN for a phase that did not run)"},
     {"acc_public", RF(acc_public), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_ZERO, FA_UNIT_FRACTION,
      "foundation model's accuracy on held-out public rows (NaN without phase 0)"},
-    {"acc_int8_mean", RF(acc_int8_mean), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN,
-     FA_UNIT_FRACTION, "mean over clients of the int8 models' accuracy (NaN with --no-int8)"},
+    {"acc_int8_mean", RF(acc_int8_mean), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN, FA_UNIT_FRACTION,
+     "mean over clients of the int8 models' accuracy (NaN with --no-int8)"},
     {"int8_drop_mean", RF(int8_drop_mean), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN,
      FA_UNIT_FRACTION, "mean over clients of float minus int8 accuracy (NaN with --no-int8)"},
     {"int8_flash_bytes", RF(int8_flash_bytes), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN,
      FA_UNIT_BYTES, "int8 model data bytes: weights, biases, requantization constants"},
     {"osc_cos_lag1", RF(osc_cos_lag1), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN, FA_UNIT_NONE,
      "mean over clients of the lag-1 autocorrelation over rounds of rc_cos_mean (-1: 2-cycle)"},
-    {"osc_weight_lag1", RF(osc_weight_lag1), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN,
-     FA_UNIT_NONE, "mean over clients of the lag-1 autocorrelation of rc_weight (NaN: constant)"},
+    {"osc_weight_lag1", RF(osc_weight_lag1), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN, FA_UNIT_NONE,
+     "mean over clients of the lag-1 autocorrelation of rc_weight (NaN: constant)"},
     {"osc_update_cos", RF(osc_update_cos), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN, FA_UNIT_NONE,
      "mean over rounds of round_update_cos (-1: every global step reverses the last)"},
     {"two_cycle", RF(two_cycle), FA_FT_BOOL, FA_SHAPE_ATTR, 1, FA_FILL_ZERO, FA_UNIT_NONE,
@@ -121,18 +121,22 @@ const FaField fa_result_fields[] = {
      "per-phase time over ranks; columns min, avg, max, span"},
     {"final_global", RF(final_global), FA_FT_F32, FA_SHAPE_P, 0, FA_FILL_ZERO, FA_UNIT_NONE,
      "the final global model (rank 0's)"},
-    {"personal_models", RF(personal_models), FA_FT_F32, FA_SHAPE_CP, 0, FA_FILL_ZERO,
-     FA_UNIT_NONE, "every client's final model; only with --save-models"},
+    {"personal_models", RF(personal_models), FA_FT_F32, FA_SHAPE_CP, 0, FA_FILL_ZERO, FA_UNIT_NONE,
+     "every client's final model; only with --save-models"},
 };
 const size_t fa_result_nfields = sizeof fa_result_fields / sizeof fa_result_fields[0];
 
 /* the [T, 4] timers dataset is read from and written to these four arrays as one block */
-_Static_assert(offsetof(MethodResult, tavg) == offsetof(MethodResult, tmin) + FA_T_COUNT * sizeof(double) &&
-                   offsetof(MethodResult, tmax) == offsetof(MethodResult, tavg) + FA_T_COUNT * sizeof(double) &&
-                   offsetof(MethodResult, tspan) == offsetof(MethodResult, tmax) + FA_T_COUNT * sizeof(double),
+_Static_assert(offsetof(MethodResult, tavg) ==
+                       offsetof(MethodResult, tmin) + FA_T_COUNT * sizeof(double) &&
+                   offsetof(MethodResult, tmax) ==
+                       offsetof(MethodResult, tavg) + FA_T_COUNT * sizeof(double) &&
+                   offsetof(MethodResult, tspan) ==
+                       offsetof(MethodResult, tmax) + FA_T_COUNT * sizeof(double),
                "tmin, tavg, tmax, tspan must be adjacent");
 
-const char *const fa_shape_names[FA_SHAPE_COUNT] = {"attr", "R+1", "R", "C", "R,C", "T,4", "P", "C,P"};
+const char *const fa_shape_names[FA_SHAPE_COUNT] = {"attr", "R+1", "R", "C",
+                                                    "R,C",  "T,4", "P", "C,P"};
 const char *const fa_unit_names[FA_UNIT_COUNT] = {"", "s", "fraction", "epochs", "bytes"};
 const char *const fa_type_names[FA_FT_COUNT] = {"float64", "float32", "int64",  "int64",
                                                 "hex",     "bool",    "string", "string"};

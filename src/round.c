@@ -71,8 +71,8 @@ int64_t fl_quantize_weight(double u) {
     return llround(ldexp(u, FA_WEIGHT_BITS));
 }
 
-void fl_apply_update(float *out, const float *base, const int64_t *num, int64_t den,
-                     double alpha, size_t n) {
+void fl_apply_update(float *out, const float *base, const int64_t *num, int64_t den, double alpha,
+                     size_t n) {
     CHECK(den > 0 && den < (INT64_C(1) << 53), "update denominator %lld out of range",
           (long long)den);
     const double dden = (double)den, scale = alpha * ldexp(1.0, -FA_FIXED_BITS);
@@ -318,8 +318,8 @@ static void kern_weight_stored(RoundBuf *b, const RoundRule *rr, ClientUpdate *u
                 c->status |= FA_ST_DISCOUNTED;
             }
             c->q = q;
-            bool ok = k + 1 < k1 ? fixed_accumulate_q_dot(ta, d, q, st->delta + st->alist[k + 1] * P,
-                                                          mean, &ab, P)
+            bool ok = k + 1 < k1 ? fixed_accumulate_q_dot(
+                                       ta, d, q, st->delta + st->alist[k + 1] * P, mean, &ab, P)
                                  : fixed_accumulate_q(ta, d, q, P);
             if (!ok) b->tok[tid] = false;
         }

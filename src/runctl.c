@@ -110,8 +110,8 @@ static void check_name(const char *what, const char *path, const char *how) {
                 what, slash ? slash + 1 : path, base, NAME_MAX - FA_NAME_ROOM, NAME_MAX,
                 FA_NAME_ROOM, how);
     if (len + FA_NAME_ROOM >= FA_PATH_LEN)
-        fa_fail("%s path is %zu characters long; at most %d are allowed: choose a shorter %s",
-                what, len, FA_PATH_LEN - 1 - FA_NAME_ROOM, how);
+        fa_fail("%s path is %zu characters long; at most %d are allowed: choose a shorter %s", what,
+                len, FA_PATH_LEN - 1 - FA_NAME_ROOM, how);
 }
 
 /* results/<command>_<SLURM_JOB_ID[_TASK] or UTC time>.h5, chosen on rank 0 */
@@ -207,8 +207,8 @@ static double estimate_rank_bytes(const Config *c, int ranks, size_t *n_params) 
     for (size_t k = 0; k < fa_result_nfields; k++) {
         const FaField *fd = &fa_result_fields[k];
         if (fd->shape == FA_SHAPE_CP) continue; /* the personal models, below */
-        per_method += (double)fa_field_len(fd, c->rounds, (size_t)n, Pz) *
-                      (double)fa_field_elem_size(fd);
+        per_method +=
+            (double)fa_field_len(fd, c->rounds, (size_t)n, Pz) * (double)fa_field_elem_size(fd);
     }
     MethodSpec specs[FA_MAX_SUITE];
     const double methods =
@@ -275,10 +275,11 @@ static void check_memory(const Config *c) {
                 "--clients %zu, --samples/the CSV size, a %zu-parameter model, --rounds %zu%s. "
                 "Use fewer clients or rows per rank (more ranks or nodes), a smaller model, or "
                 "FEDALIGN_MEMCHECK=off to run anyway",
-                per_rank / gib, v[1], per_rank * v[1] / gib, avail / gib, c->clients, P,
-                c->rounds, c->save_models ? ", --save-models" : "");
+                per_rank / gib, v[1], per_rank * v[1] / gib, avail / gib, c->clients, P, c->rounds,
+                c->save_models ? ", --save-models" : "");
     if (v[0] > FA_MEM_WARN && comm_rank() == 0)
-        fprintf(stderr, "fedalign: warning: this run needs about %.2f GiB per rank x %.0f ranks "
+        fprintf(stderr,
+                "fedalign: warning: this run needs about %.2f GiB per rank x %.0f ranks "
                 "per node, %.0f%% of the %.2f GiB available\n",
                 per_rank / gib, v[1], 100.0 * v[0], avail / gib);
 }
@@ -425,8 +426,10 @@ static void check_data_hash(RunCtl *rc, StoreFile *f) {
     }
     if (!found) { /* written before fedalign stored data_hash */
         if (comm_rank() == 0)
-            fprintf(stderr, "fedalign: warning: checkpoint '%s' has no data_hash: the input data "
-                    "cannot be checked against it\n", c->resume_path);
+            fprintf(stderr,
+                    "fedalign: warning: checkpoint '%s' has no data_hash: the input data "
+                    "cannot be checked against it\n",
+                    c->resume_path);
         return;
     }
     if (h == rc->data_hash) return;
@@ -467,8 +470,8 @@ bool runctl_resume(RunCtl *rc, size_t *m0, FlCursor *cur) {
     if (complete && !c->overwrite && exists_everywhere(c->out_path)) {
         store_close(f);
         if (comm_rank() == 0) {
-            printf("# run already complete: results in %s; checkpoint %s removed\n",
-                   c->out_path, c->resume_path);
+            printf("# run already complete: results in %s; checkpoint %s removed\n", c->out_path,
+                   c->resume_path);
             if (remove(c->resume_path) != 0)
                 fprintf(stderr, "fedalign: warning: cannot remove checkpoint '%s': %s\n",
                         c->resume_path, strerror(errno));
@@ -494,7 +497,7 @@ bool runctl_resume(RunCtl *rc, size_t *m0, FlCursor *cur) {
     }
     rc->resumed = true;
     if (comm_rank() == 0)
-        printf("# resumed from %s: method %zu/%zu, phase %d, round %zu\n", c->resume_path,
-               *m0 + 1, rc->n_methods, cur->phase, cur->round);
+        printf("# resumed from %s: method %zu/%zu, phase %d, round %zu\n", c->resume_path, *m0 + 1,
+               rc->n_methods, cur->phase, cur->round);
     return false;
 }

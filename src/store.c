@@ -42,8 +42,6 @@
 jmp_buf *st_g_soft_jmp = NULL;
 char st_g_soft_call[160];
 
-static void unlock_all(void);
-
 /* The file store_create made and store_close has not closed yet: a failed write there
  * (a full disk, a quota) names it and the space left, and removes it, before dying. */
 static char g_writing[FA_PATH_LEN];
@@ -63,10 +61,11 @@ FA_NORETURN void st_h5_fail(const char *call, const char *file, int line) {
         /* die() aborts every rank: nobody is left waiting in a collective write */
         double avail = free_bytes(g_writing);
         unlink(g_writing);
-        unlock_all(); /* MPI_Abort skips atexit: the run is over, release its output */
-        die(file, line, "cannot write '%s' (%.0f bytes free on its file system; disk full or "
-            "quota?): HDF5 call failed: %s; the partial file was removed", g_writing, avail,
-            call);
+        st_unlock_all(); /* MPI_Abort skips atexit: the run is over, release its output */
+        die(file, line,
+            "cannot write '%s' (%.0f bytes free on its file system; disk full or "
+            "quota?): HDF5 call failed: %s; the partial file was removed",
+            g_writing, avail, call);
     }
     die(file, line, "HDF5 call failed: %s", call);
 }
@@ -120,8 +119,8 @@ hid_t st_str_type(size_t width) {
 }
 
 /* Create (replacing an existing one) and write an attribute. ndims 0 = scalar. */
-void st_attr_put(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int ndims,
-                     hsize_t dim, const void *data) {
+void st_attr_put(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int ndims, hsize_t dim,
+                 const void *data) {
     if (H5_ID(H5Aexists(loc, name)) > 0) H5_CHECK(H5Adelete(loc, name));
     hid_t space = H5_ID(ndims == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL));
     hid_t a = H5_ID(H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT));
@@ -246,7 +245,7 @@ static hid_t dxpl_collective(void) {
 /* Create a contiguous dataset [dims] with a "dims" attribute naming the dimensions and,
  * when units != NULL, a "units" attribute. No fill values: every element is written. */
 hid_t st_dset_create(hid_t loc, const char *name, hid_t ftype, int ndims, const hsize_t *dims,
-                         const char *dim_names, const char *units) {
+                     const char *dim_names, const char *units) {
     hid_t space = H5_ID(H5Screate_simple(ndims, dims, NULL));
     hid_t dcpl = H5_ID(H5Pcreate(H5P_DATASET_CREATE));
     H5_CHECK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER));
@@ -325,7 +324,7 @@ static size_t slab_bytes(void) {
  * of at most slab_bytes() per call. Ranks agree on the number of collective calls; in
  * the calls past its own rows a rank selects none. */
 void st_dset_xfer_rows(hid_t d, hid_t mtype, size_t first, size_t n, size_t width, void *buf,
-                           bool write) {
+                       bool write) {
     const size_t w = width ? width : 1, esz = H5Tget_size(mtype);
     size_t per = slab_bytes() / (w * esz);
     if (per == 0) per = 1;
@@ -363,8 +362,7 @@ int st_dset_dims(hid_t loc, const char *name, hsize_t *dims, int maxdims) {
 
 /* Create + write a global dataset in one go. */
 void st_put_global(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int ndims,
-                       const hsize_t *dims, const char *dim_names, const char *units,
-                       const void *buf) {
+                   const hsize_t *dims, const char *dim_names, const char *units, const void *buf) {
     hid_t d = st_dset_create(loc, name, ftype, ndims, dims, dim_names, units);
     st_dset_write_global(d, mtype, buf);
     H5_CHECK(H5Dclose(d));
@@ -415,224 +413,19 @@ const char *st_field_units(const FaField *fd) {
 }
 
 hid_t st_field_ftype(const FaField *fd) {
-    return fd->type == FA_FT_F32 ? H5T_IEEE_F32LE
+    return fd->type == FA_FT_F32   ? H5T_IEEE_F32LE
            : fd->type == FA_FT_F64 ? H5T_IEEE_F64LE
                                    : H5T_STD_I64LE;
 }
 
 hid_t st_field_mtype(const FaField *fd) {
-    return fd->type == FA_FT_F32 ? H5T_NATIVE_FLOAT
+    return fd->type == FA_FT_F32   ? H5T_NATIVE_FLOAT
            : fd->type == FA_FT_F64 ? H5T_NATIVE_DOUBLE
                                    : H5T_NATIVE_INT64;
 }
 
 // ----------------------------------------------------------------------------
-// preflight, names, open/close/finish
-
-typedef struct {
-    int32_t ok; /* 0 = usable, -1 = not */
-    char msg[3 * FA_PATH_LEN + 256]; /* room for two paths and strerror */
-} Verdict;
-
-/* rank 0 only: the checks of store_preflight */
-static void preflight_local(const char *path, bool overwrite, Verdict *v) {
-    struct stat st;
-    v->ok = -1;
-    if (!path || !*path) {
-        snprintf(v->msg, sizeof v->msg, "empty output file name");
-        return;
-    }
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode)) {
-            snprintf(v->msg, sizeof v->msg, "output path '%s' is a directory; give a file name",
-                     path);
-            return;
-        }
-        /* a device, FIFO or socket would be replaced by the final rename (--overwrite) */
-        if (!S_ISREG(st.st_mode)) {
-            snprintf(v->msg, sizeof v->msg,
-                     "output path '%s' exists and is not a regular file (a device, FIFO or "
-                     "socket); give a file name", path);
-            return;
-        }
-        if (!overwrite) {
-            snprintf(v->msg, sizeof v->msg,
-                     "output file '%s' exists; use --overwrite or another --output", path);
-            return;
-        }
-    }
-    char dir[FA_PATH_LEN];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = '\0'; /* "/file" */
-    else *slash = '\0';
-    if (stat(dir, &st) != 0) {
-        snprintf(v->msg, sizeof v->msg, "directory '%s' of output file '%s' does not exist", dir,
-                 path);
-        return;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        snprintf(v->msg, sizeof v->msg, "'%s' (directory of output file '%s') is not a directory",
-                 dir, path);
-        return;
-    }
-    /* access(W_OK) is not enough (root, read-only mounts, ACLs): create a file there */
-    char probe[FA_PATH_LEN + 64];
-    snprintf(probe, sizeof probe, "%s/.fedalign_probe_%ld", dir, (long)getpid());
-    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) {
-        snprintf(v->msg, sizeof v->msg, "cannot write in directory '%s' of output file '%s': %s",
-                 dir, path, strerror(errno));
-        return;
-    }
-    close(fd);
-    unlink(probe);
-    v->ok = 0;
-    v->msg[0] = '\0';
-}
-
-/* collective over MPI_COMM_WORLD */
-int store_preflight(const char *final_path, bool overwrite, char *err, size_t errlen) {
-    static Verdict v; /* 3 KB; static keeps the stack small */
-    memset(&v, 0, sizeof v);
-    if (comm_rank() == 0) preflight_local(final_path, overwrite, &v);
-    comm_bcast_bytes(&v, sizeof v, 0);
-    if (v.ok != 0 && err && errlen) snprintf(err, errlen, "%s", v.msg);
-    return v.ok;
-}
-
-/* rank 0 only: create "<final>.tmp.<pid>.<random>" exclusively into v->msg (the name)
- * or say why not. O_EXCL fails on any existing entry, a symlink included, so nothing
- * planted at the name is followed or overwritten; the random part (clock and a counter)
- * keeps two runs, or two writes of one run, apart. */
-static void tmp_create_local(const char *final_path, size_t cap, Verdict *v) {
-    static unsigned counter = 0;
-    v->ok = -1;
-    char name[FA_PATH_LEN + 64];
-    for (int tries = 0; tries < 16; tries++) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t r = rng_mix64(((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
-                               ((uint64_t)++counter << 48) ^ (uint64_t)getpid());
-        int k = snprintf(name, sizeof name, "%s.tmp.%ld.%08x", final_path, (long)getpid(),
-                         (unsigned)(r & 0xffffffffu));
-        if (k < 0 || (size_t)k >= cap || (size_t)k >= sizeof name) {
-            snprintf(v->msg, sizeof v->msg, "output path too long for a temporary name: '%s'",
-                     final_path);
-            return;
-        }
-        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            close(fd);
-            snprintf(v->msg, sizeof v->msg, "%s", name);
-            v->ok = 0;
-            return;
-        }
-        if (errno != EEXIST) {
-            snprintf(v->msg, sizeof v->msg, "cannot create temporary file '%s': %s", name,
-                     strerror(errno));
-            return;
-        }
-    }
-    snprintf(v->msg, sizeof v->msg, "cannot find a free temporary name beside '%s'", final_path);
-}
-
-/* collective over MPI_COMM_WORLD */
-void store_tmp_path(const char *final_path, char *out, size_t cap) {
-    static Verdict v;
-    memset(&v, 0, sizeof v);
-    if (comm_rank() == 0) tmp_create_local(final_path, cap, &v);
-    comm_bcast_bytes(&v, sizeof v, 0);
-    if (v.ok != 0) comm_fail_code(FA_EXIT_FAIL, "%s", v.msg);
-    snprintf(out, cap, "%s", v.msg);
-}
-
-// ----------------------------------------------------------------------------
-// the output lock: "<final>.lock" holds "<pid> <host>" of the run writing final
-
-#define FA_MAX_LOCKS 4
-static char g_locks[FA_MAX_LOCKS][FA_PATH_LEN + 8]; /* held by this process (rank 0) */
-
-static void unlock_all(void) {
-    for (int k = 0; k < FA_MAX_LOCKS; k++)
-        if (g_locks[k][0]) {
-            unlink(g_locks[k]);
-            g_locks[k][0] = '\0'; /* once: a later run may hold the name by then */
-        }
-}
-
-/* rank 0 only: one attempt to take `lock`; 1 = taken, 0 = held by someone (v->msg
- * says who), -1 = error (v->msg), 2 = a stale lock of a dead process was removed */
-static int lock_try(const char *lock, const char *final_path, const char *host, Verdict *v) {
-    int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-        char line[320];
-        int n = snprintf(line, sizeof line, "%ld %s\n", (long)getpid(), host);
-        bool ok = write(fd, line, (size_t)n) == n;
-        ok = close(fd) == 0 && ok;
-        if (!ok) {
-            snprintf(v->msg, sizeof v->msg, "cannot write lock file '%s': %s", lock,
-                     strerror(errno));
-            unlink(lock);
-            return -1;
-        }
-        return 1;
-    }
-    if (errno != EEXIST) {
-        snprintf(v->msg, sizeof v->msg, "cannot create lock file '%s': %s", lock, strerror(errno));
-        return -1;
-    }
-    long pid = 0;
-    char who[256] = "";
-    FILE *fp = fopen(lock, "r");
-    int got = fp ? fscanf(fp, "%ld %255s", &pid, who) : 0;
-    if (fp) fclose(fp);
-    /* a process that no longer exists on this host cannot be writing: take over */
-    if (got == 2 && pid > 0 && strcmp(who, host) == 0 && kill((pid_t)pid, 0) != 0 &&
-        errno == ESRCH) {
-        fprintf(stderr, "fedalign: note: removing stale lock file '%s' of process %ld, which "
-                        "is no longer running\n", lock, pid);
-        return unlink(lock) == 0 || errno == ENOENT ? 2 : 0;
-    }
-    snprintf(v->msg, sizeof v->msg,
-             "output file '%s' is in use by another run (process %ld on host %s, lock file "
-             "'%s'); wait for it, use another --output, or remove the lock file if that run "
-             "is gone", final_path, got >= 1 ? pid : -1L, got == 2 ? who : "?", lock);
-    return 0;
-}
-
-/* collective over MPI_COMM_WORLD */
-int store_lock(const char *final_path, char *err, size_t errlen) {
-    static Verdict v;
-    memset(&v, 0, sizeof v);
-    if (comm_rank() == 0) {
-        char lock[FA_PATH_LEN + 8], host[256] = "unknown";
-        int k = snprintf(lock, sizeof lock, "%s.lock", final_path);
-        if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "unknown");
-        int slot = 0;
-        while (slot < FA_MAX_LOCKS && g_locks[slot][0]) slot++;
-        int got = 0;
-        v.ok = -1;
-        if (k < 0 || (size_t)k >= sizeof lock || slot == FA_MAX_LOCKS)
-            snprintf(v.msg, sizeof v.msg, "cannot lock '%s' (path too long)", final_path);
-        else
-            for (int tries = 0; tries < 3 && (got = lock_try(lock, final_path, host, &v)) == 2;)
-                tries++;
-        if (got == 1) {
-            static bool registered = false;
-            if (!registered) {
-                registered = atexit(unlock_all) == 0;
-                comm_set_fail_hook(unlock_all);
-            }
-            snprintf(g_locks[slot], sizeof g_locks[slot], "%s", lock);
-            v.ok = 0;
-        }
-    }
-    comm_bcast_bytes(&v, sizeof v, 0);
-    if (v.ok != 0 && err && errlen) snprintf(err, errlen, "%s", v.msg);
-    return v.ok;
-}
+// open/close/finish (preflight, temporary names and the output lock: store_paths.c)
 
 static hid_t fapl_mpio(void) {
     hid_t fapl = H5_ID(H5Pcreate(H5P_FILE_ACCESS));
@@ -691,14 +484,13 @@ static void ensure_space_for_close(StoreFile *f) {
     if (v.ok == 0) return;
     if (comm_rank() == 0) {
         unlink(f->path);
-        unlock_all(); /* MPI_Abort skips atexit */
+        st_unlock_all(); /* MPI_Abort skips atexit */
         fprintf(stderr, "fedalign: error: %s\n", v.msg);
     }
     /* the file cannot be closed safely and MPI_Finalize would close it: abort */
     comm_barrier();
     comm_abort(FA_EXIT_FAIL);
 }
-
 
 /* open f->path read-only and check its schema version (under st_soft_read) */
 static int open_impl(StoreFile *f, void *ctx, char *err, size_t errlen) {
@@ -713,13 +505,14 @@ static int open_impl(StoreFile *f, void *ctx, char *err, size_t errlen) {
         return -1;
     }
     int32_t ver = -1;
-    if (st_attr_get(f->file, "schema_version", H5T_NATIVE_INT32, &ver) != 0 || ver != FA_SCHEMA_VERSION) {
+    if (st_attr_get(f->file, "schema_version", H5T_NATIVE_INT32, &ver) != 0 ||
+        ver != FA_SCHEMA_VERSION) {
         if (ver < 0)
-            snprintf(err, errlen, "'%s' is not a fedalign results file (no schema_version)", f->path);
+            snprintf(err, errlen, "'%s' is not a fedalign results file (no schema_version)",
+                     f->path);
         else
             snprintf(err, errlen, "'%s' has schema_version %d; this fedalign reads schema %d only",
-                     f->path,
-                     (int)ver, FA_SCHEMA_VERSION);
+                     f->path, (int)ver, FA_SCHEMA_VERSION);
         return -1;
     }
     return 0;
@@ -757,7 +550,8 @@ StoreFile *store_open_read(const char *path, char *err, size_t errlen) {
                 v.ok = -1;
                 snprintf(v.msg, sizeof v.msg,
                          "cannot check '%s' as HDF5 (on file systems without file locking set "
-                         "HDF5_USE_FILE_LOCKING=FALSE)", path);
+                         "HDF5_USE_FILE_LOCKING=FALSE)",
+                         path);
             }
         }
     }
@@ -812,17 +606,21 @@ void store_finish(const char *tmp_path, const char *final_path, bool success, bo
     memset(&v, 0, sizeof v);
     if (comm_rank() == 0) {
         if (success) {
-            int rc = replace ? rename(tmp_path, final_path) : rename_noreplace(tmp_path, final_path);
+            int rc =
+                replace ? rename(tmp_path, final_path) : rename_noreplace(tmp_path, final_path);
             if (rc != 0 && errno == EEXIST) {
                 v.ok = -1;
                 snprintf(v.msg, sizeof v.msg,
                          "output file '%s' appeared while this run was writing it (another run "
                          "with the same output?); it was left alone and this run's results are "
-                         "in '%s'", final_path, tmp_path);
+                         "in '%s'",
+                         final_path, tmp_path);
             } else if (rc != 0) {
                 v.ok = -1;
-                snprintf(v.msg, sizeof v.msg, "cannot rename '%s' to '%s': %s; the results are "
-                         "in '%s'", tmp_path, final_path, strerror(errno), tmp_path);
+                snprintf(v.msg, sizeof v.msg,
+                         "cannot rename '%s' to '%s': %s; the results are "
+                         "in '%s'",
+                         tmp_path, final_path, strerror(errno), tmp_path);
             }
         }
         if (!success && unlink(tmp_path) != 0 && errno != ENOENT)
@@ -898,4 +696,3 @@ void store_write_run(StoreFile *f, const Config *c, const DataInfo *info, int ra
     st_attr_hex(root, "data_hash", info->data_hash); /* a resume checks its input against it */
     config_visit(c, cfg_attr_visit, &root);
 }
-

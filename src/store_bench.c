@@ -139,4 +139,3 @@ void store_write_bench(const char *path, const BenchMeta *meta, const BenchRow *
     }
     store_finish(tmp, path, true, true); /* preflight refused an existing file */
 }
-

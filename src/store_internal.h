@@ -82,15 +82,12 @@ void st_dset_write_global(hid_t d, hid_t mtype, const void *buf);
 void st_dset_read_global(hid_t d, hid_t mtype, void *buf);
 void st_dset_xfer_rows(hid_t d, hid_t mtype, size_t first, size_t n, size_t width, void *buf,
                        bool write);
-void st_dset_xfer_rc(hid_t d, hid_t mtype, void *buf, size_t R, size_t first, size_t n,
-                     bool write);
+void st_dset_xfer_rc(hid_t d, hid_t mtype, void *buf, size_t R, size_t first, size_t n, bool write);
 int st_dset_dims(hid_t loc, const char *name, hsize_t *dims, int maxdims);
 void st_put_global(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int ndims,
-                   const hsize_t *dims, const char *dim_names, const char *units,
-                   const void *buf);
+                   const hsize_t *dims, const char *dim_names, const char *units, const void *buf);
 void st_put_rows(hid_t loc, const char *name, hid_t ftype, hid_t mtype, size_t C, size_t width,
-                 const char *dim_names, const char *units, size_t first, size_t n,
-                 const void *buf);
+                 const char *dim_names, const char *units, size_t first, size_t n, const void *buf);
 hid_t st_group_open_or_create(hid_t loc, const char *name);
 hid_t st_group_replace(hid_t loc, const char *name);
 
@@ -102,5 +99,16 @@ const char *st_field_units(const FaField *fd);
 /* file and memory types of a dataset field's elements (size_t/long travel as int64) */
 hid_t st_field_ftype(const FaField *fd);
 hid_t st_field_mtype(const FaField *fd);
+
+/* a check made on rank 0 and broadcast to every rank (preflight, temporary name, lock,
+ * free space) */
+typedef struct {
+    int32_t ok;                      /* 0 = usable, -1 = not */
+    char msg[3 * FA_PATH_LEN + 256]; /* room for two paths and strerror */
+} Verdict;
+
+/* store_paths.c: remove every output lock this process holds (at exit, on an agreed
+ * failure, before an MPI_Abort that skips atexit) */
+void st_unlock_all(void);
 
 #endif

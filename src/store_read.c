@@ -29,7 +29,7 @@ static int read_cmdline_impl(StoreFile *f, char *buf, size_t cap, char *err, siz
 
 /* collective over MPI_COMM_WORLD */
 static int read_personal_impl(StoreFile *f, const char *method, size_t client, float *params,
-                        size_t n_params, char *err, size_t errlen) {
+                              size_t n_params, char *err, size_t errlen) {
     if (H5_ID(H5Lexists(f->file, "methods", H5P_DEFAULT)) <= 0) {
         snprintf(err, errlen, "'%s' holds no methods", f->path);
         return -1;
@@ -127,7 +127,6 @@ static void read_named(hid_t g, const char *name, hid_t mtype, void *buf) {
     H5_CHECK(H5Dclose(d));
 }
 
-
 // ----------------------------------------------------------------------------
 // methods
 
@@ -164,7 +163,8 @@ static int read_attr_field(hid_t g, const FaField *fd, void *p) {
         return 0;
     case FA_FT_HEX:
         return st_attr_get_str(g, fd->name, s, sizeof s) == 0 && st_parse_hex(s, (uint64_t *)p)
-                   ? 0 : -1;
+                   ? 0
+                   : -1;
     case FA_FT_BOOL:
         if (st_attr_get(g, fd->name, H5T_NATIVE_INT8, &b) != 0) return -1;
         *(bool *)p = b != 0;
@@ -336,8 +336,8 @@ static int method_rounds(hid_t file, size_t mi, int64_t *rounds, int64_t *done) 
  * < rounds, before phase 3 with round = rounds, and after a method with phase 4). A
  * checksum only proves the file is as written; this catches what no writer produces.
  * Returns NULL when consistent, or what is wrong. */
-static const char *state_range_error(hid_t file, int64_t nm, int64_t mi, int32_t ph,
-                                     int64_t rd, int8_t hf) {
+static const char *state_range_error(hid_t file, int64_t nm, int64_t mi, int32_t ph, int64_t rd,
+                                     int8_t hf) {
     if (nm < 1) return "n_methods < 1";
     if (mi < 0 || mi >= nm) return "method_index is not below n_methods";
     if (ph < 0 || ph > 4) return "phase is not 0..4";
@@ -356,7 +356,7 @@ static const char *state_range_error(hid_t file, int64_t nm, int64_t mi, int32_t
 
 /* collective over MPI_COMM_WORLD */
 static int read_state_impl(StoreFile *f, CheckpointState *st, size_t n_params, char *err,
-                     size_t errlen) {
+                           size_t errlen) {
     char ebuf[512];
     if (!err || !errlen) {
         err = ebuf;
@@ -406,8 +406,8 @@ static int read_state_impl(StoreFile *f, CheckpointState *st, size_t n_params, c
             uint64_t want = 0;
             snprintf(an, sizeof an, "%s_checksum", names[k]);
             sums[k] = fa_checksum(b, n_params);
-            if (rc == 0 && (st_attr_get_str(g, an, hx, sizeof hx) != 0 || !st_parse_hex(hx, &want) ||
-                            want != sums[k])) {
+            if (rc == 0 && (st_attr_get_str(g, an, hx, sizeof hx) != 0 ||
+                            !st_parse_hex(hx, &want) || want != sums[k])) {
                 snprintf(err, errlen,
                          "'%s': /checkpoint/%s does not match its checksum (the file is damaged)",
                          f->path, names[k]);
@@ -420,14 +420,17 @@ static int read_state_impl(StoreFile *f, CheckpointState *st, size_t n_params, c
                         !st_parse_hex(hex, &want) || want != st_state_hash(st, sums))) {
             snprintf(err, errlen,
                      "damaged checkpoint '%s': the /checkpoint attributes do not match their "
-                     "state_checksum (edited or damaged)", f->path);
+                     "state_checksum (edited or damaged)",
+                     f->path);
             rc = -1;
         }
     }
     const char *why = rc == 0 ? state_range_error(f->file, nm, mi, ph, rd, hf) : NULL;
     if (why) {
-        snprintf(err, errlen, "damaged checkpoint '%s': %s (method_index %lld of %lld, phase %d, "
-                 "round %lld)", f->path, why, (long long)mi, (long long)nm, (int)ph, (long long)rd);
+        snprintf(err, errlen,
+                 "damaged checkpoint '%s': %s (method_index %lld of %lld, phase %d, "
+                 "round %lld)",
+                 f->path, why, (long long)mi, (long long)nm, (int)ph, (long long)rd);
         rc = -1;
     }
     H5_CHECK(H5Gclose(g));
@@ -439,7 +442,8 @@ static int read_state_impl(StoreFile *f, CheckpointState *st, size_t n_params, c
 
 /* Close every object left open in f by a reader that jumped out (so H5Fclose works). */
 static void soft_close_open(StoreFile *f) {
-    unsigned types = H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR | H5F_OBJ_LOCAL;
+    unsigned types =
+        H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR | H5F_OBJ_LOCAL;
     ssize_t n = H5Fget_obj_count(f->file, types);
     if (n <= 0) return;
     hid_t *ids = xcalloc((size_t)n, sizeof *ids);
@@ -540,8 +544,8 @@ static int method_thunk(StoreFile *f, void *ctx, char *err, size_t errlen) {
                             err, errlen);
 }
 /* collective over MPI_COMM_WORLD */
-int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients,
-                      size_t first, size_t n_local, size_t n_params, char *err, size_t errlen) {
+int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients, size_t first,
+                      size_t n_local, size_t n_params, char *err, size_t errlen) {
     MethodArgs a = {index, n_clients, first, n_local, n_params, res};
     return st_soft_read(f, method_thunk, &a, err, errlen);
 }
@@ -555,12 +559,10 @@ static int state_thunk(StoreFile *f, void *ctx, char *err, size_t errlen) {
     return read_state_impl(f, a->st, a->n_params, err, errlen);
 }
 /* collective over MPI_COMM_WORLD */
-int store_read_state(StoreFile *f, CheckpointState *st, size_t n_params, char *err,
-                     size_t errlen) {
+int store_read_state(StoreFile *f, CheckpointState *st, size_t n_params, char *err, size_t errlen) {
     StateArgs a = {st, n_params};
     return st_soft_read(f, state_thunk, &a, err, errlen);
 }
-
 
 // ----------------------------------------------------------------------------
 // data hash

@@ -34,19 +34,20 @@ void store_write_clients(StoreFile *f, const FedData *fd, int rank) {
         cnt[2 * n + i] = (int64_t)cd->test.n;
         rk[i] = (int32_t)rank;
     }
-    st_put_rows(g, "label_hist", H5T_STD_I64LE, H5T_NATIVE_INT64, C, K, "client,class", NULL, fd->first, n,
-             hist);
-    st_put_rows(g, "n_train", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->first, n, cnt);
-    st_put_rows(g, "n_val", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->first, n, cnt + n);
+    st_put_rows(g, "label_hist", H5T_STD_I64LE, H5T_NATIVE_INT64, C, K, "client,class", NULL,
+                fd->first, n, hist);
+    st_put_rows(g, "n_train", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->first, n,
+                cnt);
+    st_put_rows(g, "n_val", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->first, n,
+                cnt + n);
     st_put_rows(g, "n_test", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->first, n,
-             cnt + 2 * n);
+                cnt + 2 * n);
     st_put_rows(g, "rank", H5T_STD_I32LE, H5T_NATIVE_INT32, C, 0, "client", NULL, fd->first, n, rk);
     free(rk);
     free(cnt);
     free(hist);
     H5_CHECK(H5Gclose(g));
 }
-
 
 // ----------------------------------------------------------------------------
 // methods
@@ -67,8 +68,8 @@ static void write_field_list(hid_t loc) {
         if (fd->shape == FA_SHAPE_ATTR && fd->count > 1)
             snprintf(shape[k], sizeof shape[k], "attr[%zu]", fd->count);
         else snprintf(shape[k], sizeof shape[k], "%s", fa_shape_names[fd->shape]);
-        const char *col[5] = {fd->name, shape[k], fa_type_names[fd->type],
-                              fa_unit_names[fd->unit], fd->doc};
+        const char *col[5] = {fd->name, shape[k], fa_type_names[fd->type], fa_unit_names[fd->unit],
+                              fd->doc};
         for (int c = 0; c < 5; c++)
             if (strlen(col[c]) + 1 > w[c]) w[c] = strlen(col[c]) + 1;
     }
@@ -85,8 +86,8 @@ static void write_field_list(hid_t loc) {
     char *buf = xcalloc(F * rec, 1);
     for (size_t k = 0; k < F; k++) {
         const FaField *fd = &fa_result_fields[k];
-        const char *col[5] = {fd->name, shape[k], fa_type_names[fd->type],
-                              fa_unit_names[fd->unit], fd->doc};
+        const char *col[5] = {fd->name, shape[k], fa_type_names[fd->type], fa_unit_names[fd->unit],
+                              fd->doc};
         for (int c = 0; c < 5; c++) memcpy(buf + k * rec + off[c], col[c], strlen(col[c]));
     }
     st_attr_put(loc, "method_fields", ct, ct, 1, F, buf);
@@ -142,8 +143,8 @@ static void write_timers(hid_t g, const FaField *fd, const double *t4) {
     for (size_t i = 0; i < FA_T_COUNT; i++)
         for (size_t s = 0; s < 4; s++) tt[i * 4 + s] = t4[s * FA_T_COUNT + i];
     hsize_t dt[2] = {FA_T_COUNT, 4};
-    hid_t d = st_dset_create(g, fd->name, H5T_IEEE_F64LE, 2, dt, st_field_dims(fd),
-                             st_field_units(fd));
+    hid_t d =
+        st_dset_create(g, fd->name, H5T_IEEE_F64LE, 2, dt, st_field_dims(fd), st_field_units(fd));
     char names[FA_T_COUNT][FA_NAME_LEN];
     for (size_t i = 0; i < FA_T_COUNT; i++)
         snprintf(names[i], FA_NAME_LEN, "%s", fa_timer_names[i]);
@@ -154,8 +155,7 @@ static void write_timers(hid_t g, const FaField *fd, const double *t4) {
 }
 
 /* a dataset field: global ones are rank 0's, per-client rows each owner's */
-static void write_dset_field(hid_t g, const FaField *fd, const MethodResult *res,
-                             const Extent *e) {
+static void write_dset_field(hid_t g, const FaField *fd, const MethodResult *res, const Extent *e) {
     const void *p = fa_field_cptr(fd, res);
     const char *dims = st_field_dims(fd), *units = st_field_units(fd);
     const hid_t ft = st_field_ftype(fd), mt = st_field_mtype(fd);
@@ -169,7 +169,9 @@ static void write_dset_field(hid_t g, const FaField *fd, const MethodResult *res
         st_put_global(g, fd->name, ft, mt, 1, d, dims, units, buf);
         break;
     }
-    case FA_SHAPE_C: st_put_rows(g, fd->name, ft, mt, e->C, 0, dims, units, e->first, e->n, buf); break;
+    case FA_SHAPE_C:
+        st_put_rows(g, fd->name, ft, mt, e->C, 0, dims, units, e->first, e->n, buf);
+        break;
     case FA_SHAPE_RC: {
         hsize_t d[2] = {e->R, e->C};
         hid_t ds = st_dset_create(g, fd->name, ft, 2, d, dims, units);
@@ -182,8 +184,7 @@ static void write_dset_field(hid_t g, const FaField *fd, const MethodResult *res
         /* optional: all ranks must agree whether it exists; any rank holding it decides */
         if (comm_any(p != NULL)) {
             static float none[1];
-            st_put_rows(g, fd->name, ft, mt, e->C, e->P, dims, units, e->first, e->n,
-                        p ? p : none);
+            st_put_rows(g, fd->name, ft, mt, e->C, e->P, dims, units, e->first, e->n, p ? p : none);
         }
         break;
     default: CHECK(0, "field %s: shape %d is not a dataset", fd->name, (int)fd->shape);
@@ -233,11 +234,16 @@ uint64_t st_state_hash(const CheckpointState *st, const uint64_t vec_sums[3]) {
     double ap = st->acc_public;
     uint64_t apbits;
     memcpy(&apbits, &ap, sizeof apbits);
-    const uint64_t v[10] = {st->config_hash,       (uint64_t)st->n_methods,
-                            (uint64_t)st->method_index, (uint64_t)(int64_t)st->phase,
-                            (uint64_t)st->round,   st->have_foundation ? 1u : 0u,
-                            apbits,                vec_sums[0],
-                            vec_sums[1],           vec_sums[2]};
+    const uint64_t v[10] = {st->config_hash,
+                            (uint64_t)st->n_methods,
+                            (uint64_t)st->method_index,
+                            (uint64_t)(int64_t)st->phase,
+                            (uint64_t)st->round,
+                            st->have_foundation ? 1u : 0u,
+                            apbits,
+                            vec_sums[0],
+                            vec_sums[1],
+                            vec_sums[2]};
     uint64_t h = 0x6a09e667f3bcc909ull;
     for (int k = 0; k < 10; k++) h = rng_mix64(h ^ v[k]);
     return h;
@@ -276,4 +282,3 @@ void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params)
     st_attr_hex(g, "state_checksum", st_state_hash(st, sums));
     H5_CHECK(H5Gclose(g));
 }
-

@@ -146,8 +146,7 @@ void train_local(const ModelLayout *L, float *params, const float *ref, const Da
             if (adam)
                 optim_adam_step(p, g, ws->m + off, ws->v + off, nt, opts->lr, opts->beta1,
                                 opts->beta2, opts->eps, ++t);
-            else
-                optim_sgd_step(p, g, nt, opts->lr);
+            else optim_sgd_step(p, g, nt, opts->lr);
             st.steps++;
             st.samples += B;
         }

@@ -48,8 +48,8 @@ int fixed_delta_accumulate_q(int64_t *acc, float *d, const float *a, const float
 /* fixed_accumulate_q(acc, x, q, n) and, in the same loop, *dot = vec_dot(y, z, n) (same
  * order, same bits): the dot product's serial dependency chain overlaps the rounding
  * work of another vector (software pipelining over clients). Serial. */
-bool fixed_accumulate_q_dot(int64_t *acc, const float *x, int64_t q, const float *y,
-                            const float *z, double *dot, size_t n);
+bool fixed_accumulate_q_dot(int64_t *acc, const float *x, int64_t q, const float *y, const float *z,
+                            double *dot, size_t n);
 
 /* acc[i] += src[i] with overflow detection (sums of per-thread accumulators). */
 bool fixed_add(int64_t *acc, const int64_t *src, size_t n);

@@ -17,8 +17,8 @@
 
 /* exit codes (documented in README.md) */
 #define FA_EXIT_OK 0
-#define FA_EXIT_FAIL 1    /* runtime failure, internal error, verification INVALID */
-#define FA_EXIT_USAGE 2   /* bad input: flags, config, files, rank counts */
+#define FA_EXIT_FAIL 1  /* runtime failure, internal error, verification INVALID */
+#define FA_EXIT_USAGE 2 /* bad input: flags, config, files, rank counts */
 
 #if defined(__GNUC__)
 #define FA_PRINTF(a, b) __attribute__((format(printf, a, b)))

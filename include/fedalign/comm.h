@@ -73,8 +73,7 @@ void comm_gatherv_doubles(const double *local, size_t n_local, double *all, int 
 
 /* Per-phase timer statistics over ranks: min/avg/max of t->acc, and the phase's
  * span max(last) - min(first) (the ring's honest wall time). Arrays of FA_T_COUNT. */
-void comm_reduce_timers(const Timers *t, double *tmin, double *tavg, double *tmax,
-                        double *span);
+void comm_reduce_timers(const Timers *t, double *tmin, double *tavg, double *tmax, double *span);
 
 /* Block distribution of n_items over the ranks: first item and count of rank r. */
 void comm_block(size_t n_items, int rank, int size, size_t *first, size_t *count);

@@ -39,90 +39,96 @@ extern const char *const fa_method_names[FA_METHOD_COUNT];
 #define FA_ABLATE_PHASE1 2u
 #define FA_ABLATE_SIMILARITY 4u
 
-typedef enum { FA_SCORE_ACC = 0, FA_SCORE_LOSS, FA_SCORE_PREACC } FaScore;   /* s_t */
-typedef enum { FA_REF_MEAN = 0, FA_REF_PREV } FaReference;                    /* theta_t */
+typedef enum { FA_SCORE_ACC = 0, FA_SCORE_LOSS, FA_SCORE_PREACC } FaScore; /* s_t */
+typedef enum { FA_REF_MEAN = 0, FA_REF_PREV } FaReference;                 /* theta_t */
 typedef enum { FA_INIT_RANDOM = 0, FA_INIT_FOUNDATION } FaInit;
-typedef enum { FA_ATTACK_NONE = 0, FA_ATTACK_SIGNFLIP, FA_ATTACK_SCALE, FA_ATTACK_NOISE, FA_ATTACK_NAN } FaAttack;
+typedef enum {
+    FA_ATTACK_NONE = 0,
+    FA_ATTACK_SIGNFLIP,
+    FA_ATTACK_SCALE,
+    FA_ATTACK_NOISE,
+    FA_ATTACK_NAN
+} FaAttack;
 typedef enum { FA_THREADS_AUTO = 0, FA_THREADS_CLIENTS, FA_THREADS_BATCH } FaThreadsOver;
 
 /* The name table of each word-valued enum (value i is named names[i]): the parser, the
  * printed configuration and --help all use these. fa_enum_method's names are
  * fa_method_names; fa_enum_late names the bool late_discount (drop = 0, discount = 1). */
-extern const FaEnum fa_enum_method, fa_enum_preset, fa_enum_score, fa_enum_reference,
-    fa_enum_init, fa_enum_attack, fa_enum_threads_over, fa_enum_late, fa_enum_optimizer;
+extern const FaEnum fa_enum_method, fa_enum_preset, fa_enum_score, fa_enum_reference, fa_enum_init,
+    fa_enum_attack, fa_enum_threads_over, fa_enum_late, fa_enum_optimizer;
 
 typedef struct {
     FaCommand command;
-    char preset[16];           /* tiny|small|paper|large */
+    char preset[16]; /* tiny|small|paper|large */
     uint64_t seed;
 
     /* data */
     DataSpec data;
-    size_t clients;            /* N */
+    size_t clients; /* N */
 
     /* model */
-    ModelShape shape;          /* n_in/n_out filled from the data */
-    char hidden_str[64];       /* "64,32" */
+    ModelShape shape;    /* n_in/n_out filled from the data */
+    char hidden_str[64]; /* "64,32" */
 
     /* local training (phase 2, local-only, personalization share optimizer settings) */
-    TrainOpts local;           /* Adam, lr, batch, epochs per round, mu */
+    TrainOpts local; /* Adam, lr, batch, epochs per round, mu */
 
     /* phase 0 */
     double p0_epochs;
     double p0_lr;
     /* phase 1 */
-    double p1_frac;            /* fraction of each client's train data in its P1 slice */
+    double p1_frac; /* fraction of each client's train data in its P1 slice */
     double p1_epochs;
     size_t p1_passes;
-    bool ring_perm;            /* seeded permutation instead of id order */
-    size_t ring_clients;       /* 0 = all */
+    bool ring_perm;      /* seeded permutation instead of id order */
+    size_t ring_clients; /* 0 = all */
     /* phase 2 */
     size_t rounds;
-    double client_frac;        /* fraction of clients selected per round */
-    double alpha;              /* server learning rate */
-    bool dynamics;             /* record the server-dynamics cosines (docs/algorithm.md) */
-    double floor_c;            /* c in max(c, theta) */
+    double client_frac; /* fraction of clients selected per round */
+    double alpha;       /* server learning rate */
+    bool dynamics;      /* record the server-dynamics cosines (docs/algorithm.md) */
+    double floor_c;     /* c in max(c, theta) */
     FaScore score;
     FaReference reference;
-    bool fedavg_uniform;       /* FedAvg unweighted instead of by samples */
+    bool fedavg_uniform; /* FedAvg unweighted instead of by samples */
     /* phase 3 */
     bool personalize;
     double p3_epochs;
     double p3_lr;
-    bool int8;                 /* int8-quantize every final client model and report its accuracy */
+    bool int8; /* int8-quantize every final client model and report its accuracy */
 
     /* client faults and attackers (deterministic from the seed) */
-    double dropout;            /* per-round probability that a selected client drops out */
-    double speed_spread;       /* device speed factors ~ lognormal(0, spread) */
-    double deadline;           /* round deadline in simulated device seconds (0 = none) */
-    bool late_discount;        /* late updates: applied with weight * deadline/time, else dropped */
-    int attack;                /* FA_ATTACK_* */
-    double attack_frac;        /* fraction of clients that attack */
-    double attack_scale;       /* scale / noise multiplier of the attack */
-    double clip;               /* per-client update-norm bound (0 = off) */
+    double dropout;      /* per-round probability that a selected client drops out */
+    double speed_spread; /* device speed factors ~ lognormal(0, spread) */
+    double deadline;     /* round deadline in simulated device seconds (0 = none) */
+    bool late_discount;  /* late updates: applied with weight * deadline/time, else dropped */
+    int attack;          /* FA_ATTACK_* */
+    double attack_frac;  /* fraction of clients that attack */
+    double attack_scale; /* scale / noise multiplier of the attack */
+    double clip;         /* per-client update-norm bound (0 = off) */
 
     /* method selection */
     FaMethod method;
-    unsigned ablate;           /* FA_ABLATE_* */
-    FaInit init;               /* baselines: random or phase-0 foundation init */
-    double target_acc;         /* report rounds/seconds to reach it; 0 = off */
+    unsigned ablate;   /* FA_ABLATE_* */
+    FaInit init;       /* baselines: random or phase-0 foundation init */
+    double target_acc; /* report rounds/seconds to reach it; 0 = off */
 
     /* execution */
     FaThreadsOver threads_over;
-    int threads;               /* 0 = OMP default */
+    int threads; /* 0 = OMP default */
     bool verbose;
-    bool quiet;                /* no per-round lines */
-    double watchdog;           /* seconds a rank may be silent at an agreement point (0 = off) */
+    bool quiet;      /* no per-round lines */
+    double watchdog; /* seconds a rank may be silent at an agreement point (0 = off) */
 
     /* output, checkpoints */
-    char out_path[FA_PATH_LEN];     /* results file; "" = results/<cmd>_<job or time>.h5 */
-    bool overwrite;                 /* replace an existing results file */
-    size_t ckpt_every;              /* checkpoint every K phase-2 rounds (0 = phase ends only) */
-    char ckpt_path[FA_PATH_LEN];    /* checkpoint file; "" = <out_path>.ckpt */
-    char resume_path[FA_PATH_LEN];  /* continue from this checkpoint */
-    size_t stop_after_round;        /* checkpoint and stop after this phase-2 round (0 = off) */
-    size_t stop_before_phase;       /* checkpoint and stop when a method reaches phase 1..3 (0 = off) */
-    bool save_models;               /* store every personalized model [C, P] */
+    char out_path[FA_PATH_LEN];    /* results file; "" = results/<cmd>_<job or time>.h5 */
+    bool overwrite;                /* replace an existing results file */
+    size_t ckpt_every;             /* checkpoint every K phase-2 rounds (0 = phase ends only) */
+    char ckpt_path[FA_PATH_LEN];   /* checkpoint file; "" = <out_path>.ckpt */
+    char resume_path[FA_PATH_LEN]; /* continue from this checkpoint */
+    size_t stop_after_round;       /* checkpoint and stop after this phase-2 round (0 = off) */
+    size_t stop_before_phase; /* checkpoint and stop when a method reaches phase 1..3 (0 = off) */
+    bool save_models;         /* store every personalized model [C, P] */
 
     /* data command */
     bool describe;

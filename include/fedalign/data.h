@@ -40,12 +40,12 @@ void dataset_take(Dataset *out, const Dataset *src, const size_t *rows, size_t m
 void dataset_hist(const Dataset *ds, size_t n_classes, size_t *hist);
 
 typedef struct {
-    size_t d;                                        /* features */
-    size_t k;                                        /* classes */
+    size_t d; /* features */
+    size_t k; /* classes */
     char feature_names[FA_MAX_FEATURES][FA_NAME_LEN];
     char class_names[FA_MAX_CLASSES][FA_NAME_LEN];
-    char name[FA_NAME_LEN];                          /* "electrical", "mechanical", "csv" */
-    uint64_t data_hash; /* feddata_hash of the built data, set by the run for its results
+    char name[FA_NAME_LEN]; /* "electrical", "mechanical", "csv" */
+    uint64_t data_hash;     /* feddata_hash of the built data, set by the run for its results
                          * and checkpoints (0 = not computed) */
 } DataInfo;
 
@@ -55,10 +55,10 @@ typedef struct {
 typedef enum { FA_DATA_ELECTRICAL = 0, FA_DATA_MECHANICAL = 1, FA_DATA_CSV = 2 } FaDataKind;
 
 typedef struct {
-    double heterogeneity;   /* 0 = every device nominal, 1 = default spread of device parameters */
-    size_t window;          /* mechanical: samples per vibration window [1024] */
-    size_t severities;      /* mechanical: fault severities per fault type [3] -> K = 1 + 3*sev */
-    bool spectral;          /* mechanical: add spectral/envelope features */
+    double heterogeneity; /* 0 = every device nominal, 1 = default spread of device parameters */
+    size_t window;        /* mechanical: samples per vibration window [1024] */
+    size_t severities;    /* mechanical: fault severities per fault type [3] -> K = 1 + 3*sev */
+    bool spectral;        /* mechanical: add spectral/envelope features */
 } GenOptions;
 
 /* Fill info (D, K, names) for a generator. */
@@ -77,8 +77,8 @@ void gen_samples(FaDataKind kind, const GenOptions *opt, uint64_t seed, uint64_t
 
 typedef struct {
     char path[FA_PATH_LEN];
-    char label_cols[256];    /* "G,C,B,A" (a tuple) or "label"; empty = last column */
-    char feature_cols[1024]; /* comma list; empty = every other numeric column */
+    char label_cols[256];        /* "G,C,B,A" (a tuple) or "label"; empty = last column */
+    char feature_cols[1024];     /* comma list; empty = every other numeric column */
     char group_col[FA_NAME_LEN]; /* column used for --partition column:NAME; may be empty */
 } CsvSpec;
 
@@ -110,8 +110,8 @@ int csv_parse_bytes(const CsvSpec *spec, const char *bytes, size_t len, Dataset 
                     DataInfo *info, int32_t **group, size_t *n_groups, char *err, size_t errlen);
 
 /* csv_read_file(spec->path) then csv_parse_bytes: one process reading its own copy. */
-int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group,
-             size_t *n_groups, char *err, size_t errlen);
+int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group, size_t *n_groups,
+             char *err, size_t errlen);
 
 // ----------------------------------------------------------------------------
 // partitioning and splits
@@ -120,18 +120,18 @@ typedef enum { FA_PART_DIRICHLET = 0, FA_PART_IID = 1, FA_PART_COLUMN = 2 } FaPa
 
 typedef struct {
     FaPartKind kind;
-    double beta;            /* Dirichlet concentration (label skew), > 0 */
-    double quantity_sigma;  /* quantity skew: client sizes ~ lognormal(0, sigma), 0 = equal */
-    size_t min_per_client;  /* minimum rows per client */
-    size_t retry_cap;       /* Dirichlet redraws before the deterministic repair */
+    double beta;              /* Dirichlet concentration (label skew), > 0 */
+    double quantity_sigma;    /* quantity skew: client sizes ~ lognormal(0, sigma), 0 = equal */
+    size_t min_per_client;    /* minimum rows per client */
+    size_t retry_cap;         /* Dirichlet redraws before the deterministic repair */
     char column[FA_NAME_LEN]; /* FA_PART_COLUMN: CSV column that names the client */
 } PartitionSpec;
 
 /* Generated data: label histogram of client `client` with n_mean rows on average.
  * Draws p ~ Dirichlet(beta) (or uniform for IID) and a lognormal size from
  * (seed, FA_RNG_PARTITION, client); always terminates; hist sums to >= min_per_client. */
-void partition_gen_hist(const PartitionSpec *ps, uint64_t seed, uint64_t client,
-                        size_t n_classes, size_t n_mean, size_t *hist);
+void partition_gen_hist(const PartitionSpec *ps, uint64_t seed, uint64_t client, size_t n_classes,
+                        size_t n_mean, size_t *hist);
 
 /* A pool of labelled rows (real data): assign every row to one of n_clients clients.
  * client_of_row (n) gets a client id or -1 (row unused). With FA_PART_COLUMN, group
@@ -141,8 +141,8 @@ void partition_gen_hist(const PartitionSpec *ps, uint64_t seed, uint64_t client,
  * the largest clients. Returns 0, or -1 with a message when impossible
  * (n < n_clients * min_per_client, too few groups, ...). */
 int partition_pool(const PartitionSpec *ps, uint64_t seed, const int32_t *y, size_t n,
-                   size_t n_classes, const int32_t *group, size_t n_groups,
-                   size_t n_clients, int64_t *client_of_row, char *err, size_t errlen);
+                   size_t n_classes, const int32_t *group, size_t n_groups, size_t n_clients,
+                   int64_t *client_of_row, char *err, size_t errlen);
 
 typedef struct {
     double val_frac;  /* fraction of each class for validation [0.15] */
@@ -168,33 +168,33 @@ typedef struct {
     char public_csv[FA_PATH_LEN]; /* separate public file for phase 0 (csv only); may be empty */
     PartitionSpec part;
     SplitSpec split;
-    size_t samples_per_client;    /* generated data: mean rows per client */
-    size_t public_samples;        /* generated data: rows of public data */
-    double public_frac;           /* csv: stratified held-out fraction for public data */
-    double perturb;               /* csv: per-device sensor gain/offset/noise level, 0 = none */
+    size_t samples_per_client; /* generated data: mean rows per client */
+    size_t public_samples;     /* generated data: rows of public data */
+    double public_frac;        /* csv: stratified held-out fraction for public data */
+    double perturb;            /* csv: per-device sensor gain/offset/noise level, 0 = none */
 } DataSpec;
 
 typedef struct {
-    int64_t id;                   /* global client id */
-    Dataset train, val, test;     /* owns */
-    size_t hist[FA_MAX_CLASSES];  /* realized label histogram over all its rows */
+    int64_t id;                  /* global client id */
+    Dataset train, val, test;    /* owns */
+    size_t hist[FA_MAX_CLASSES]; /* realized label histogram over all its rows */
 } ClientData;
 
 typedef struct {
     DataInfo info;
-    size_t n_clients;     /* C, global */
-    size_t first;         /* first global client id on this rank */
-    size_t n_local;       /* clients on this rank: ids [first, first + n_local) */
-    ClientData *clients;  /* (n_local); owns */
-    Dataset public_data;  /* phase-0 data; n = 0 unless requested */
-    size_t n_public;      /* rows of public data the run uses, built or not (every rank) */
+    size_t n_clients;    /* C, global */
+    size_t first;        /* first global client id on this rank */
+    size_t n_local;      /* clients on this rank: ids [first, first + n_local) */
+    ClientData *clients; /* (n_local); owns */
+    Dataset public_data; /* phase-0 data; n = 0 unless requested */
+    size_t n_public;     /* rows of public data the run uses, built or not (every rank) */
 } FedData;
 
 /* Build this rank's clients [first, first + n_local) and, if want_public, the public data.
  * Collective when MPI is initialized (CSV bytes are broadcast from rank 0), serial
  * otherwise. Input errors go through fa_fail() (every rank sees the same input). */
-void feddata_build(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_clients,
-                   size_t first, size_t n_local, bool want_public);
+void feddata_build(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_clients, size_t first,
+                   size_t n_local, bool want_public);
 void feddata_free(FedData *fd);
 
 /* Sample standard deviation (n - 1) of column j of the row-major x[., d] over the rows

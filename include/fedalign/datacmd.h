@@ -8,8 +8,8 @@
 #ifndef FEDALIGN_DATACMD_H
 #define FEDALIGN_DATACMD_H
 
-#include <stddef.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "fedalign/data.h"

@@ -31,13 +31,13 @@
  * Output is a deterministic function of the arguments. Returns 0, or -1 with a message. */
 int export_c_model(const QModel *q, const DataInfo *info, const char *dir, const char *prefix,
                    char *err, size_t errlen);
-int export_c_model_note(const QModel *q, const DataInfo *info, const char *dir,
-                        const char *prefix, const char *note, char *err, size_t errlen);
+int export_c_model_note(const QModel *q, const DataInfo *info, const char *dir, const char *prefix,
+                        const char *note, char *err, size_t errlen);
 
 /* Raw model file: write (L, params) / read it back (*params malloc'ed, P floats; shape
  * filled). Return 0, or -1 with a message naming the file. */
-int export_write_model_bin(const char *path, const ModelLayout *L, const float *params,
-                           char *err, size_t errlen);
+int export_write_model_bin(const char *path, const ModelLayout *L, const float *params, char *err,
+                           size_t errlen);
 int export_read_model_bin(const char *path, ModelShape *shape, float **params, char *err,
                           size_t errlen);
 

@@ -16,7 +16,7 @@
 
 #include "fedalign/data.h"
 
-#define FA_MECH_FS 12000.0         /* vibration sample rate (Hz) */
+#define FA_MECH_FS 12000.0          /* vibration sample rate (Hz) */
 #define FA_MECH_WINDOW_DEFAULT 1024 /* samples per window when opt->window == 0 */
 #define FA_MECH_SEV_DEFAULT 3       /* severities per fault type when opt->severities == 0 */
 #define FA_MECH_N_TIME 12           /* time-domain features */
@@ -62,7 +62,6 @@ void gen_mech_bearing_freqs(double fr, double nb, double bd, double pd, double a
 /* On-board features of one window w (W samples at fs). feat receives FA_MECH_N_TIME
  * time-domain features and, when env_f != NULL, FA_MECH_N_ENV envelope-spectrum
  * magnitudes at the frequencies env_f[0..FA_MECH_N_ENV) (Hz). */
-void gen_mech_features(const double *w, size_t W, double fs, const double *env_f,
-                       float *feat);
+void gen_mech_features(const double *w, size_t W, double fs, const double *env_f, float *feat);
 
 #endif

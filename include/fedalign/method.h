@@ -27,10 +27,10 @@ typedef struct FlHooks FlHooks;
 
 typedef struct {
     FaMethod id;
-    bool proximal;    /* client objective: + mu/2 |w - phi|^2 (--mu) */
-    bool dual;        /* server weight: the dual criterion (--ablate similarity turns it off) */
-    bool ring;        /* phase 1: the meta-initialization ring (--ablate phase1 turns it off) */
-    bool foundation;  /* phase 0 always (--ablate phase0 turns it off); otherwise --init */
+    bool proximal;   /* client objective: + mu/2 |w - phi|^2 (--mu) */
+    bool dual;       /* server weight: the dual criterion (--ablate similarity turns it off) */
+    bool ring;       /* phase 1: the meta-initialization ring (--ablate phase1 turns it off) */
+    bool foundation; /* phase 0 always (--ablate phase0 turns it off); otherwise --init */
     /* phase 2 from round round0 (0 = the start); FA_STOPPED after a requested stop */
     int (*phase2)(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,
                   const FlHooks *hooks);

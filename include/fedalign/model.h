@@ -41,8 +41,8 @@ typedef struct {
     size_t b_off[FA_MAX_HIDDEN + 1]; /* offset of layer l bias (fan_out) */
     size_t fan_in[FA_MAX_HIDDEN + 1];
     size_t fan_out[FA_MAX_HIDDEN + 1];
-    size_t max_width;                /* max over D, H_l, K */
-    size_t act_size;                 /* floats of activations per sample (all layers) */
+    size_t max_width; /* max over D, H_l, K */
+    size_t act_size;  /* floats of activations per sample (all layers) */
 } ModelLayout;
 
 /* Compute the layout; returns P. */
@@ -77,8 +77,8 @@ void model_forward(const ModelLayout *L, const float *params, const float *x, si
 /* Mean softmax cross-entropy over the batch; its gradient goes to ws->grad (P, zero
  * on the standardization part). threaded = spread chunks over OpenMP threads; the
  * result is bit-identical either way. Returns the mean loss. */
-double model_loss_grad(const ModelLayout *L, const float *params, const float *x,
-                       const int32_t *y, size_t B, Workspace *ws, bool threaded);
+double model_loss_grad(const ModelLayout *L, const float *params, const float *x, const int32_t *y,
+                       size_t B, Workspace *ws, bool threaded);
 /* The same on rows rows[0..B) of ds (rows == NULL: rows 0..B-1), read in place: this
  * is how train_local feeds shuffled mini-batches without copying them. Bit-identical
  * to model_loss_grad on the gathered rows. */
@@ -86,15 +86,15 @@ double model_loss_grad_rows(const ModelLayout *L, const float *params, const Dat
                             const size_t *rows, size_t B, Workspace *ws, bool threaded);
 
 typedef struct {
-    double loss;                                     /* mean cross-entropy */
-    double acc;                                      /* correct / n, 0 when n == 0 */
+    double loss; /* mean cross-entropy */
+    double acc;  /* correct / n, 0 when n == 0 */
     size_t n, correct;
     size_t confusion[FA_MAX_CLASSES * FA_MAX_CLASSES]; /* [true * K + predicted] */
 } EvalResult;
 
 /* Evaluate on a whole dataset in batches of ws->batch_max. */
-void model_evaluate(const ModelLayout *L, const float *params, const Dataset *ds,
-                    Workspace *ws, bool threaded, EvalResult *out);
+void model_evaluate(const ModelLayout *L, const float *params, const Dataset *ds, Workspace *ws,
+                    bool threaded, EvalResult *out);
 
 // ----------------------------------------------------------------------------
 // optimizers and local training
@@ -103,12 +103,12 @@ typedef enum { FA_OPT_ADAM = 0, FA_OPT_SGD = 1 } FaOptimizer;
 
 typedef struct {
     FaOptimizer opt;
-    double lr;            /* learning rate */
-    double beta1, beta2;  /* Adam */
-    double eps;           /* Adam */
-    size_t batch;         /* mini-batch size */
-    double epochs;        /* passes over the data; a fraction means a partial pass */
-    double mu;            /* FedProx: adds mu/2 * ||w - ref||^2, 0 = off */
+    double lr;           /* learning rate */
+    double beta1, beta2; /* Adam */
+    double eps;          /* Adam */
+    size_t batch;        /* mini-batch size */
+    double epochs;       /* passes over the data; a fraction means a partial pass */
+    double mu;           /* FedProx: adds mu/2 * ||w - ref||^2, 0 = off */
 } TrainOpts;
 
 /* One Adam step with bias correction at step t >= 1 over n floats (flat loop). */
@@ -120,7 +120,7 @@ void optim_sgd_step(float *p, const float *g, size_t n, double lr);
 void optim_prox_grad(float *g, const float *p, const float *ref, size_t n, double mu);
 
 typedef struct {
-    double loss_mean;  /* mean of the batch losses seen */
+    double loss_mean; /* mean of the batch losses seen */
     size_t steps;
     size_t samples;
 } TrainStats;

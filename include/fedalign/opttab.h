@@ -53,18 +53,18 @@ typedef enum {
 } OptType;
 
 /* OptDef.flags */
-#define OPT_RESULTS 1u  /* the value changes the results (config hash, report grouping) */
-#define OPT_WRITTEN 2u  /* the value changes what the results file holds (config hash) */
-#define OPT_CMDONLY 4u  /* a command's own option, not a configuration value (not visited) */
-#define OPT_FIRST 8u    /* applied before every other option, wherever it stands (presets) */
+#define OPT_RESULTS 1u   /* the value changes the results (config hash, report grouping) */
+#define OPT_WRITTEN 2u   /* the value changes what the results file holds (config hash) */
+#define OPT_CMDONLY 4u   /* a command's own option, not a configuration value (not visited) */
+#define OPT_FIRST 8u     /* applied before every other option, wherever it stands (presets) */
 #define OPT_NONEMPTY 16u /* OPT_STR: an empty value is refused */
 
 typedef int (*OptParseFn)(void *target, const char *value, char *err, size_t errlen);
 typedef const char *(*OptShowFn)(const void *target, char *buf, size_t cap);
 
 typedef struct {
-    const char *name;  /* long name without "--" */
-    const char *arg;   /* metavariable, NULL for flags */
+    const char *name; /* long name without "--" */
+    const char *arg;  /* metavariable, NULL for flags */
     OptType type;
     size_t off, size;  /* the field in the target struct */
     double lo, hi;     /* inclusive range of numbers */
@@ -87,12 +87,12 @@ typedef struct {
 typedef int (*OptPositionalFn)(void *ctx, const char *word, char *err, size_t errlen);
 
 typedef struct {
-    const OptSet *sets;         /* searched in order; the first table naming a flag wins */
+    const OptSet *sets; /* searched in order; the first table naming a flag wins */
     size_t n_sets;
     OptPositionalFn positional; /* NULL: a word that is not an option is an error */
     void *positional_ctx;
-    bool dashdash;              /* "--" ends the options (see opt_parse's *rest) */
-    const char *help_hint;      /* appended to "unknown option" messages, e.g. "fedalign --help" */
+    bool dashdash;         /* "--" ends the options (see opt_parse's *rest) */
+    const char *help_hint; /* appended to "unknown option" messages, e.g. "fedalign --help" */
 } OptSpec;
 
 #define OPT_HELP 1
@@ -100,8 +100,8 @@ typedef struct {
 /* Parse argv[first..argc). Returns 0, OPT_HELP when --help/-h was given (nothing after it
  * is parsed), or -1 with a message in err. rest (may be NULL) receives the index of the
  * first word after "--", or argc. */
-int opt_parse(const OptSpec *spec, int argc, char *const argv[], int first, int *rest,
-              char *err, size_t errlen);
+int opt_parse(const OptSpec *spec, int argc, char *const argv[], int first, int *rest, char *err,
+              size_t errlen);
 
 /* The value of o in target as text (what --help shows in brackets and the results file
  * stores). */

@@ -58,17 +58,17 @@ typedef struct {
 
 typedef struct {
     size_t n_in, n_out, n_layers, max_width;
-    float *mean;     /* (D) standardization mean (as in the float model) */
-    float *inv_std;  /* (D) */
-    float *in_mul;   /* (D) inv_std / in_scale: the input quantization multiplier */
-    float in_scale;  /* scale and zero point of the quantized standardized input */
+    float *mean;    /* (D) standardization mean (as in the float model) */
+    float *inv_std; /* (D) */
+    float *in_mul;  /* (D) inv_std / in_scale: the input quantization multiplier */
+    float in_scale; /* scale and zero point of the quantized standardized input */
     int32_t in_zp;
     QLayer layer[FA_Q_MAX_LAYERS];
     /* calibration: float range of the input (lo[0], hi[0]) and of each layer's output
      * (post-ReLU for hidden layers) over the calibration rows, before widening to 0 */
     float cal_lo[FA_Q_MAX_LAYERS + 1], cal_hi[FA_Q_MAX_LAYERS + 1];
     size_t cal_rows;
-    void *mem;       /* one allocation behind every array above; owns */
+    void *mem; /* one allocation behind every array above; owns */
 } QModel;
 
 /* Quantize the model (L, params) using the float activations of the calib rows (the
@@ -101,8 +101,8 @@ void quant_evaluate(const QModel *q, const Dataset *ds, int32_t *pred, size_t *c
 /* What the pipeline stores per client (phase 3): the int8 model's test accuracy next to
  * the float one the caller already has. */
 typedef struct {
-    double acc_int8;    /* correct / n on the test rows; NaN when there are none */
-    double agree;       /* share of test rows where int8 and float predict the same class */
+    double acc_int8; /* correct / n on the test rows; NaN when there are none */
+    double agree;    /* share of test rows where int8 and float predict the same class */
     size_t n_test;
     size_t flash_bytes; /* quant_flash_bytes */
     size_t ram_bytes;   /* quant_ram_bytes */
@@ -139,13 +139,13 @@ int quant_float_predict(const ModelLayout *L, const float *params, const float *
                         float *scratch, float *logits);
 
 typedef struct {
-    size_t samples;      /* rows timed per repetition */
-    size_t reps;         /* repetitions; the best (smallest) time is kept */
-    double float_ns;     /* per-sample latency of quant_float_predict, best rep */
-    double int8_ns;      /* per-sample latency of quant_predict (input step included) */
-    double ratio;        /* float_ns / int8_ns (> 1: int8 is faster) */
-    size_t agree;        /* rows where both predict the same class */
-    uint64_t sink;       /* sum of the predictions (keeps the timed loops alive) */
+    size_t samples;  /* rows timed per repetition */
+    size_t reps;     /* repetitions; the best (smallest) time is kept */
+    double float_ns; /* per-sample latency of quant_float_predict, best rep */
+    double int8_ns;  /* per-sample latency of quant_predict (input step included) */
+    double ratio;    /* float_ns / int8_ns (> 1: int8 is faster) */
+    size_t agree;    /* rows where both predict the same class */
+    uint64_t sink;   /* sum of the predictions (keeps the timed loops alive) */
 } QuantBench;
 
 /* Time per-sample single-threaded inference of the float model and of q on the rows of

@@ -20,24 +20,24 @@
 #include "fedalign/timer.h"
 
 typedef struct MethodSpec {
-    char name[48];       /* row label in tables and results, e.g. "fedavg+P" */
+    char name[48]; /* row label in tables and results, e.g. "fedavg+P" */
     FaMethod method;
-    bool phase0;         /* start from the foundation model (phase 0) */
-    bool phase1;         /* serial meta-initialization ring (Fed-Meta-Align only) */
-    bool similarity;     /* dual-criterion weights (Fed-Meta-Align only) */
-    bool personalize;    /* phase 3 */
+    bool phase0;      /* start from the foundation model (phase 0) */
+    bool phase1;      /* serial meta-initialization ring (Fed-Meta-Align only) */
+    bool similarity;  /* dual-criterion weights (Fed-Meta-Align only) */
+    bool personalize; /* phase 3 */
 } MethodSpec;
 
 typedef struct MethodResult {
     MethodSpec spec;
-    size_t rounds;          /* phase-2 rounds run (0 for local-only) */
+    size_t rounds; /* phase-2 rounds run (0 for local-only) */
     /* per-round global metrics, filled on every rank: global model phi^r on the
      * pooled test rows of all clients, r = 0..rounds (r = rounds is the final model) */
-    double *round_acc;      /* (rounds + 1) */
-    double *round_loss;     /* (rounds + 1) */
-    double *round_time;     /* (rounds + 1) seconds since phase 2 started, at eval of phi^r */
-    double *round_wsum_cos; /* (rounds) weighted mean cosine of the aggregated updates */
-    size_t *round_selected; /* (rounds) clients selected */
+    double *round_acc;        /* (rounds + 1) */
+    double *round_loss;       /* (rounds + 1) */
+    double *round_time;       /* (rounds + 1) seconds since phase 2 started, at eval of phi^r */
+    double *round_wsum_cos;   /* (rounds) weighted mean cosine of the aggregated updates */
+    size_t *round_selected;   /* (rounds) clients selected */
     double *round_update_cos; /* (rounds) cosine of the global update of round r to that of
                                * round r - 1 (NaN for r = 0 and without dynamics) */
     /* per local client (n_local), accuracy on the client's test split after each phase;
@@ -46,24 +46,24 @@ typedef struct MethodResult {
     /* per local client: accuracy of the int8-quantized final model (NaN with --no-int8) */
     double *acc_int8;
     /* per-round per-client metrics (rounds, n_local), NaN when not selected */
-    double *rc_score;   /* s_t */
-    double *rc_cos;     /* theta_t */
-    double *rc_weight;  /* normalized weight w_t */
-    double *rc_loss;    /* mean local training loss */
-    double *rc_status;  /* FA_ST_* bits (0 = not selected) */
-    double *rc_time;    /* simulated device seconds of the local training (NaN = none) */
+    double *rc_score;    /* s_t */
+    double *rc_cos;      /* theta_t */
+    double *rc_weight;   /* normalized weight w_t */
+    double *rc_loss;     /* mean local training loss */
+    double *rc_status;   /* FA_ST_* bits (0 = not selected) */
+    double *rc_time;     /* simulated device seconds of the local training (NaN = none) */
     double *rc_cos_mean; /* cosine to the round's mean update, every federated method */
     double *rc_cos_prev; /* cosine to the previous global update, every federated method */
     /* global summaries (every rank) */
-    double acc_global;          /* final global model on pooled test rows (NaN for local) */
-    double acc_personal_mean;   /* mean over clients of personalized (or final) accuracy */
+    double acc_global;        /* final global model on pooled test rows (NaN for local) */
+    double acc_personal_mean; /* mean over clients of personalized (or final) accuracy */
     double acc_personal_std;
     double acc_personal_worst;
-    double phase_acc_mean[4];   /* mean over clients of acc_p0..acc_p3 (NaN if not run) */
-    double acc_public;          /* foundation model on held-out public rows (NaN if no phase 0) */
-    double acc_int8_mean;       /* mean over clients of the int8 models' accuracy (NaN: off) */
-    double int8_drop_mean;      /* mean over clients of float minus int8 accuracy */
-    double int8_flash_bytes;    /* int8 model data bytes (weights, biases, requant constants) */
+    double phase_acc_mean[4]; /* mean over clients of acc_p0..acc_p3 (NaN if not run) */
+    double acc_public;        /* foundation model on held-out public rows (NaN if no phase 0) */
+    double acc_int8_mean;     /* mean over clients of the int8 models' accuracy (NaN: off) */
+    double int8_drop_mean;    /* mean over clients of float minus int8 accuracy */
+    double int8_flash_bytes;  /* int8 model data bytes (weights, biases, requant constants) */
     /* server dynamics (dynamics.h; NaN for local-only or without dynamics) */
     double osc_cos_lag1;        /* mean over clients of the lag-1 autocorrelation of rc_cos_mean */
     double osc_weight_lag1;     /* mean over clients of the same for rc_weight */
@@ -80,9 +80,9 @@ typedef struct MethodResult {
     /* per-phase timers over ranks (stored together as one [T, 4] dataset, so the four
      * arrays must stay adjacent and in this order: result.c checks it) */
     double tmin[FA_T_COUNT], tavg[FA_T_COUNT], tmax[FA_T_COUNT], tspan[FA_T_COUNT];
-    float *final_global;        /* (P) */
-    float *personal_models;     /* (n_local, P) final per-client models; NULL unless --save-models */
-    size_t rounds_done;         /* phase-2 rounds completed (== rounds when finished) */
+    float *final_global;    /* (P) */
+    float *personal_models; /* (n_local, P) final per-client models; NULL unless --save-models */
+    size_t rounds_done;     /* phase-2 rounds completed (== rounds when finished) */
 } MethodResult;
 
 // ----------------------------------------------------------------------------
@@ -127,14 +127,14 @@ typedef enum {
 } FaUnit;
 
 typedef struct {
-    const char *name;  /* name in the file (dataset or attribute of the method group) */
-    size_t offset;     /* offsetof(MethodResult, ...) of the member (a pointer for datasets) */
+    const char *name; /* name in the file (dataset or attribute of the method group) */
+    size_t offset;    /* offsetof(MethodResult, ...) of the member (a pointer for datasets) */
     FaFieldType type;
     FaShapeKind shape;
-    size_t count;      /* FA_SHAPE_ATTR: elements (1, or e.g. 4 for phase_acc_mean) */
-    FaFill fill;       /* initial value of fl_result_alloc */
+    size_t count; /* FA_SHAPE_ATTR: elements (1, or e.g. 4 for phase_acc_mean) */
+    FaFill fill;  /* initial value of fl_result_alloc */
     FaUnit unit;
-    const char *doc;   /* one line: what the field is */
+    const char *doc; /* one line: what the field is */
 } FaField;
 
 extern const FaField fa_result_fields[];

@@ -16,18 +16,18 @@
 
 /* What a stream is for. Never reuse a purpose for two different things. */
 typedef enum {
-    FA_RNG_DEVICE = 1,     /* per-device physical parameters (client = device id) */
-    FA_RNG_SAMPLES = 2,    /* sample generation (client id; round = chunk/aux index) */
-    FA_RNG_PARTITION = 3,  /* label/quantity skew: Dirichlet draws, row assignment */
-    FA_RNG_SPLIT = 4,      /* train/val/test split */
-    FA_RNG_INIT = 5,       /* model initialization */
-    FA_RNG_SHUFFLE = 6,    /* mini-batch order (client, round) */
-    FA_RNG_SELECT = 7,     /* client selection per round (client = 0) */
-    FA_RNG_PUBLIC = 8,     /* public (phase 0) data; no client uses this stream */
-    FA_RNG_RING = 9,       /* ring order / ring-client sample */
-    FA_RNG_P1SLICE = 10,   /* phase-1 slice of a client's train data */
-    FA_RNG_FAULT = 11,     /* client faults, dropouts, attackers */
-    FA_RNG_TEST = 99       /* unit tests */
+    FA_RNG_DEVICE = 1,    /* per-device physical parameters (client = device id) */
+    FA_RNG_SAMPLES = 2,   /* sample generation (client id; round = chunk/aux index) */
+    FA_RNG_PARTITION = 3, /* label/quantity skew: Dirichlet draws, row assignment */
+    FA_RNG_SPLIT = 4,     /* train/val/test split */
+    FA_RNG_INIT = 5,      /* model initialization */
+    FA_RNG_SHUFFLE = 6,   /* mini-batch order (client, round) */
+    FA_RNG_SELECT = 7,    /* client selection per round (client = 0) */
+    FA_RNG_PUBLIC = 8,    /* public (phase 0) data; no client uses this stream */
+    FA_RNG_RING = 9,      /* ring order / ring-client sample */
+    FA_RNG_P1SLICE = 10,  /* phase-1 slice of a client's train data */
+    FA_RNG_FAULT = 11,    /* client faults, dropouts, attackers */
+    FA_RNG_TEST = 99      /* unit tests */
 } FaRngPurpose;
 
 typedef struct {

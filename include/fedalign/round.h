@@ -63,7 +63,7 @@ typedef struct {
     double clip;         /* L2 bound on every update (0 = off) */
     FaAttack attack;     /* what the attackers send (--attack) */
     double attack_scale;
-    bool general_only;   /* test hook: never take a fast path (same bits by contract) */
+    bool general_only; /* test hook: never take a fast path (same bits by contract) */
 } RoundRule;
 
 /* What the server learns about one client in one round. */
@@ -82,8 +82,14 @@ typedef struct {
 static inline ClientUpdate client_update_init(uint32_t status, double score, double loss,
                                               double time) {
     const double nan = __builtin_nan("");
-    return (ClientUpdate){.status = status, .q = 0, .theta = nan, .score = score, .loss = loss,
-                          .time = time, .cos_mean = nan, .cos_prev = nan};
+    return (ClientUpdate){.status = status,
+                          .q = 0,
+                          .theta = nan,
+                          .score = score,
+                          .loss = loss,
+                          .time = time,
+                          .cos_mean = nan,
+                          .cos_prev = nan};
 }
 
 /* Whether a rule stores every delta and takes two passes (the mean of the round's updates
@@ -116,11 +122,11 @@ typedef struct {
 typedef struct {
     size_t P;
     int nthreads;
-    int64_t *tacc;  /* (nthreads, P + ROUND_NSCALARS) */
-    int64_t *acc;   /* (P + ROUND_NSCALARS): the sums, then rank 0's reduced sums */
-    bool *tok;      /* (nthreads) no overflow so far */
-    double *tagg;   /* (nthreads) seconds of aggregation work per thread */
-    RoundScalars x; /* after round_finish: the reduced scalars, on every rank */
+    int64_t *tacc;   /* (nthreads, P + ROUND_NSCALARS) */
+    int64_t *acc;    /* (P + ROUND_NSCALARS): the sums, then rank 0's reduced sums */
+    bool *tok;       /* (nthreads) no overflow so far */
+    double *tagg;    /* (nthreads) seconds of aggregation work per thread */
+    RoundScalars x;  /* after round_finish: the reduced scalars, on every rank */
     double watchdog; /* seconds (--watchdog) a rank may be silent before the Reduce (0 = off) */
     size_t round;    /* the round, for the watchdog's message */
 } RoundBuf;
@@ -139,9 +145,9 @@ static inline int64_t *round_thread_acc(RoundBuf *b, int tid) {
 
 /* Stored deltas of the two-pass path (round_two_pass), per local client. */
 typedef struct {
-    float *delta;   /* (n, P) */
-    double *norm2;  /* (n) |delta_t|^2 from the first pass */
-    size_t *alist;  /* (n) scratch: the clients aggregated in the second pass */
+    float *delta;  /* (n, P) */
+    double *norm2; /* (n) |delta_t|^2 from the first pass */
+    size_t *alist; /* (n) scratch: the clients aggregated in the second pass */
 } RoundStore;
 
 /* The aggregation part of a client's round, from its trained model: delta_t = model - global
@@ -183,8 +189,8 @@ void round_server_step(const RoundBuf *b, float *global, double alpha);
  * where num are int64 fixed-point sums of q_t * round(delta_t * 2^32) and den = sum q_t.
  * The value depends only on the rational num/den, so equal weights q reduce to the
  * unweighted mean bit for bit. */
-void fl_apply_update(float *out, const float *base, const int64_t *num, int64_t den,
-                     double alpha, size_t n);
+void fl_apply_update(float *out, const float *base, const int64_t *num, int64_t den, double alpha,
+                     size_t n);
 /* Quantized weight q_t = llround(u * 2^FA_WEIGHT_BITS) for u in [0, 1]. */
 int64_t fl_quantize_weight(double u);
 

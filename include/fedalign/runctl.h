@@ -29,14 +29,14 @@
 typedef struct {
     const Config *cfg;
     Pipeline *pl;
-    MethodResult *res;    /* (n_methods) */
+    MethodResult *res; /* (n_methods) */
     size_t n_methods;
-    size_t current;       /* method in progress */
+    size_t current; /* method in progress */
     int ranks, threads;
-    bool ckpt_on;         /* checkpoints at phase ends (staged runs, resumes, --checkpoint) */
-    bool ckpt_written;    /* this run wrote rc->ckpt */
+    bool ckpt_on;      /* checkpoints at phase ends (staged runs, resumes, --checkpoint) */
+    bool ckpt_written; /* this run wrote rc->ckpt */
     bool resumed;
-    uint64_t data_hash;   /* feddata_hash of the run's data (runctl_resume) */
+    uint64_t data_hash; /* feddata_hash of the run's data (runctl_resume) */
     char ckpt[FA_PATH_LEN + 16];
 } RunCtl;
 

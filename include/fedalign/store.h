@@ -82,8 +82,8 @@ void store_write_method(StoreFile *f, size_t index, const MethodResult *res, siz
 
 /* Read a method group written by store_write_method back into res (allocated here as
  * fl.c would; rank-local rows only). Returns -1 with a message if missing/mismatched. */
-int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients,
-                      size_t first, size_t n_local, size_t n_params, char *err, size_t errlen);
+int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients, size_t first,
+                      size_t n_local, size_t n_params, char *err, size_t errlen);
 
 /* The command line of the run (Config.cmdline: argv[1..] separated by '\n') into
  * buf[cap]; -1 with a message when absent. */
@@ -103,16 +103,16 @@ int store_read_data_hash(StoreFile *f, uint64_t *hash, bool *found, char *err, s
 
 /* Checkpoint state: what fl.c needs to continue exactly where it stopped. */
 typedef struct {
-    uint64_t config_hash;     /* must match the resuming run's configuration */
-    size_t n_methods;         /* methods in this run */
-    size_t method_index;      /* method in progress (methods before it are complete) */
-    int phase;                /* next step of that method: 0..3, or 4 = method complete */
-    size_t round;             /* phase 2: next round to run */
+    uint64_t config_hash; /* must match the resuming run's configuration */
+    size_t n_methods;     /* methods in this run */
+    size_t method_index;  /* method in progress (methods before it are complete) */
+    int phase;            /* next step of that method: 0..3, or 4 = method complete */
+    size_t round;         /* phase 2: next round to run */
     bool have_foundation;
     double acc_public;
-    float *global;            /* (P) caller-owned buffers: written from / read into */
-    float *prev;              /* (P) */
-    float *foundation;        /* (P) */
+    float *global;     /* (P) caller-owned buffers: written from / read into */
+    float *prev;       /* (P) */
+    float *foundation; /* (P) */
 } CheckpointState;
 
 void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params);
@@ -126,12 +126,12 @@ uint64_t store_config_hash(const Config *c);
 /* Benchmark results (`fedalign bench --output FILE.h5`): one row per FEDALIGN_BENCH line. */
 #define FA_BENCH_SCHEMA_VERSION 1
 typedef struct {
-    const char *name;    /* FEDALIGN_BENCH name=..., e.g. "aggregate": one dataset per name */
-    const char *params;  /* the point's parameters, "key=value key=value" */
-    const char *unit;    /* of min/median/max */
-    size_t reps;         /* timed repetitions */
+    const char *name;   /* FEDALIGN_BENCH name=..., e.g. "aggregate": one dataset per name */
+    const char *params; /* the point's parameters, "key=value key=value" */
+    const char *unit;   /* of min/median/max */
+    size_t reps;        /* timed repetitions */
     double min, median, max;
-    const char *extra;   /* further "key=value" results of the point ("" for none) */
+    const char *extra; /* further "key=value" results of the point ("" for none) */
 } BenchRow;
 typedef struct {
     const char *cmdline;   /* the command line, argv joined by spaces */
