@@ -151,6 +151,21 @@ void st_unlock_all(void) {
 
 /* rank 0 only: one attempt to take `lock`; 1 = taken, 0 = held by someone (v->msg
  * says who), -1 = error (v->msg), 2 = a stale lock of a dead process was removed */
+/* Is process pid running? A zombie is not: a killed job's ranks stay zombies until
+ * reaped, and in a container whose init does not reap they stay for good. */
+static bool process_alive(long pid) {
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) return false;
+    char path[64], stat[256];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return true; /* no /proc: trust kill() */
+    size_t n = fread(stat, 1, sizeof stat - 1, fp);
+    fclose(fp);
+    stat[n] = '\0';
+    const char *rp = strrchr(stat, ')'); /* "pid (comm) S ...": comm may hold spaces */
+    return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+}
+
 static int lock_try(const char *lock, const char *final_path, const char *host, Verdict *v) {
     int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd >= 0) {
@@ -176,8 +191,7 @@ static int lock_try(const char *lock, const char *final_path, const char *host, 
     int got = fp ? fscanf(fp, "%ld %255s", &pid, who) : 0;
     if (fp) fclose(fp);
     /* a process that no longer exists on this host cannot be writing: take over */
-    if (got == 2 && pid > 0 && strcmp(who, host) == 0 && kill((pid_t)pid, 0) != 0 &&
-        errno == ESRCH) {
+    if (got == 2 && pid > 0 && strcmp(who, host) == 0 && !process_alive(pid)) {
         fprintf(stderr,
                 "fedalign: note: removing stale lock file '%s' of process %ld, which "
                 "is no longer running\n",

@@ -83,7 +83,7 @@ kill_rank() {
 
   # resume from the last checkpoint: same result as the uninterrupted run
   "$MPIEXEC" -n 3 "$FEDALIGN" "${CMD[@]}" "${extra[@]}" --output "$out" --resume "$ckpt" > "$name.resume.txt" 2>&1 ||
-    { fail "$name: resume failed: $(tail -5 "$name.resume.txt")"; return 1; }
+    { fail "$name: resume failed: $(grep -m3 "fedalign" "$name.resume.txt")"; return 1; }
   local where
   where=$(grep -o 'resumed from .*' "$name.resume.txt")
   sums "$name.resume.txt" > "$name.sums"
