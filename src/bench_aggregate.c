@@ -122,8 +122,7 @@ static double agg_round(AggBuf *a, const RoundRule *rr) {
     round_finish(&a->rb, a->u, a->L, dual, cnt, false, &a->t);
     CHECK(a->rb.x.selected > 0, "bench aggregate: no update was aggregated");
     if (comm_rank() == 0) {
-        memcpy(a->out, a->global, P * sizeof(float));
-        round_server_step(&a->rb, a->out, 1.0);
+        round_server_step(&a->rb, a->out, a->global, 1.0);
     }
     return a->t.acc[FA_T_COMM];
 }

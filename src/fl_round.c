@@ -201,7 +201,7 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         record_round(pl, dual, res, r, t0);
         if (pl->rank == 0) {
             timer_start(&pl->t, FA_T_AGG);
-            def->server_step(&pl->rb, pl->global, c->alpha);
+            def->server_step(&pl->rb, pl->global, pl->global, c->alpha);
             timer_stop(&pl->t, FA_T_AGG);
             if (rr.dynamics && r > 0) { /* direction of this step against the last one */
                 vec_sub(pl->tmodel, pl->global, pl->prev, P);

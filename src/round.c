@@ -391,6 +391,6 @@ void round_finish(RoundBuf *b, const ClientUpdate *u, size_t n, bool dual, const
     memcpy(&b->x, b->acc + P, sizeof x);
 }
 
-void round_server_step(const RoundBuf *b, float *global, double alpha) {
-    if (b->x.den > 0) fl_apply_update(global, global, b->acc, b->x.den, alpha, b->P);
+void round_server_step(const RoundBuf *b, float *out, const float *base, double alpha) {
+    if (b->x.den > 0) fl_apply_update(out, base, b->acc, b->x.den, alpha, b->P);
 }

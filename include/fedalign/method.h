@@ -37,7 +37,7 @@ typedef struct {
     /* phase 3 (personalization when ms->personalize; evaluation of the final models) */
     void (*phase3)(Pipeline *pl, const MethodSpec *ms, MethodResult *res);
     /* the server step on rank 0 (NULL: no server) */
-    void (*server_step)(const RoundBuf *b, float *global, double alpha);
+    void (*server_step)(const RoundBuf *b, float *out, const float *base, double alpha);
 } MethodDef;
 
 /* The row of method m (every FaMethod has one). */

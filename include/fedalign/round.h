@@ -182,8 +182,9 @@ void round_sum_threads(RoundBuf *b);
 void round_finish(RoundBuf *b, const ClientUpdate *u, size_t n, bool dual, const int64_t cnt[3],
                   bool stop_requested, Timers *t);
 /* The server step on rank 0 (weighted mean with server learning rate alpha):
- * global += alpha * sum(q_t delta_t) / sum(q_t); nothing when no update was aggregated. */
-void round_server_step(const RoundBuf *b, float *global, double alpha);
+ * out = base + alpha * sum(q_t delta_t) / sum(q_t) (out may be base: the runs update the
+ * global model in place); nothing when no update was aggregated. */
+void round_server_step(const RoundBuf *b, float *out, const float *base, double alpha);
 
 /* Server update from exact sums: out[i] = base[i] + alpha * (num[i] / den) * 2^-32,
  * where num are int64 fixed-point sums of q_t * round(delta_t * 2^32) and den = sum q_t.
