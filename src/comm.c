@@ -231,8 +231,14 @@ void comm_watch_barrier(double seconds, const char *where) {
         comm_barrier();
         return;
     }
-    char one = 1, *flags = xcalloc((size_t)size, 1);
-    MPI_Request *rq = xcalloc((size_t)size, sizeof(MPI_Request));
+    /* allocated once per process (the round loop allocates nothing) */
+    static char *flags = NULL;
+    static MPI_Request *rq = NULL;
+    if (!flags) {
+        flags = xcalloc((size_t)size, 1);
+        rq = xcalloc((size_t)size, sizeof(MPI_Request));
+    }
+    char one = 1;
     if (rank == 0) {
         for (int r = 1; r < size; r++)
             MPI_CHECK(
@@ -274,8 +280,6 @@ void comm_watch_barrier(double seconds, const char *where) {
             comm_abort(FA_EXIT_FAIL);
         }
     }
-    free(rq);
-    free(flags);
 }
 
 /* local */
