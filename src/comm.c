@@ -32,7 +32,7 @@
 /* Largest element count per MPI call: a power of two safely below INT_MAX. */
 #define FA_COMM_CHUNK ((size_t)1 << 30)
 
-/* Tag reserved for the point-to-point fallback of comm_gatherv_doubles. */
+/* Tag reserved for the point-to-point fallback of the gathers (comm_gatherv_*). */
 #define FA_TAG_GATHER 32001
 
 FA_NORETURN static void comm_die_mpi(int rc, const char *call, const char *file, int line) {
@@ -534,13 +534,15 @@ void comm_recv_floats(float *buf, size_t n, int src, int tag) {
 }
 
 // ----------------------------------------------------------------------------
-// gather of per-client scalars
+// gathers in global client order (per-client scalars; the robust methods' updates)
 
 /* collective over MPI_COMM_WORLD. Counts are exchanged with an allgather (R values)
  * so every rank knows whether the total fits MPI_Gatherv's int counts and
- * displacements, and all take the same path. Above that (more than 2^31 clients;
- * 16 GiB of doubles on root) we fall back to chunked point-to-point receives. */
-void comm_gatherv_doubles(const double *local, size_t n_local, double *all, int root) {
+ * displacements, and all take the same path. Above that (more than 2^31 elements:
+ * 16 GiB of doubles or 8 GiB of floats on root) we fall back to chunked point-to-point
+ * receives. Elements of `elem` bytes travel as MPI type `type`. */
+static void gatherv_any(const void *local, size_t n_local, void *all, int root, MPI_Datatype type,
+                        size_t elem) {
     NEED_INIT();
     int rank = comm_rank(), size = comm_size();
     uint64_t mine = (uint64_t)n_local;
@@ -561,20 +563,21 @@ void comm_gatherv_doubles(const double *local, size_t n_local, double *all, int 
                 d += icounts[r];
             }
         }
-        MPI_CHECK(MPI_Gatherv(local, (int)n_local, MPI_DOUBLE, all, icounts, displs, MPI_DOUBLE,
-                              root, MPI_COMM_WORLD));
+        MPI_CHECK(MPI_Gatherv(local, (int)n_local, type, all, icounts, displs, type, root,
+                              MPI_COMM_WORLD));
         free(displs);
         free(icounts);
     } else if (rank == root) {
         size_t d = 0;
         for (int r = 0; r < size; r++) {
             size_t cnt = (size_t)counts[r];
+            char *dst = (char *)all + d * elem;
             if (r == root) {
-                if (cnt) memcpy(all + d, local, cnt * sizeof *local);
+                if (cnt) memcpy(dst, local, cnt * elem);
             } else {
                 for (size_t off = 0; off < cnt; off += FA_COMM_CHUNK) {
                     int c = (int)chunk_len(cnt, off);
-                    MPI_CHECK(MPI_Recv(all + d + off, c, MPI_DOUBLE, r, FA_TAG_GATHER,
+                    MPI_CHECK(MPI_Recv(dst + off * elem, c, type, r, FA_TAG_GATHER,
                                        MPI_COMM_WORLD, MPI_STATUS_IGNORE));
                 }
             }
@@ -583,10 +586,19 @@ void comm_gatherv_doubles(const double *local, size_t n_local, double *all, int 
     } else {
         for (size_t off = 0; off < n_local; off += FA_COMM_CHUNK) {
             int c = (int)chunk_len(n_local, off);
-            MPI_CHECK(MPI_Send(local + off, c, MPI_DOUBLE, root, FA_TAG_GATHER, MPI_COMM_WORLD));
+            MPI_CHECK(MPI_Send((const char *)local + off * elem, c, type, root, FA_TAG_GATHER,
+                               MPI_COMM_WORLD));
         }
     }
     free(counts);
+}
+
+void comm_gatherv_doubles(const double *local, size_t n_local, double *all, int root) {
+    gatherv_any(local, n_local, all, root, MPI_DOUBLE, sizeof(double));
+}
+
+void comm_gatherv_floats(const float *local, size_t n_local, float *all, int root) {
+    gatherv_any(local, n_local, all, root, MPI_FLOAT, sizeof(float));
 }
 
 // ----------------------------------------------------------------------------

@@ -22,7 +22,10 @@
 // ----------------------------------------------------------------------------
 // name tables (value i is names[i]; the enums in config.h and model.h count from 0)
 
-const char *const fa_method_names[FA_METHOD_COUNT] = {"fedmetaalign", "fedavg", "fedprox", "local"};
+const char *const fa_method_names[FA_METHOD_COUNT] = {
+    "fedmetaalign", "fedavg", "fedprox", "local",
+    /* robust aggregation */
+    "median", "trimmedmean", "krum", "multikrum", "fltrust"};
 
 #define ENUM_OF(names, descs)                                                                      \
     { names, descs, (int)(sizeof names / sizeof names[0]) }
@@ -124,6 +127,9 @@ void config_defaults(Config *c) {
     c->ablate = 0;
     c->init = FA_INIT_RANDOM;
     c->target_acc = 0.0;
+    c->trim_frac = 0.1; /* trimmed mean: 10 % cut at each end */
+    c->krum_f = 1;      /* Krum: one Byzantine client assumed */
+    c->krum_m = 0;      /* Multi-Krum: accepted - f updates */
     c->threads_over = FA_THREADS_AUTO;
     snprintf(c->dataset_str, sizeof c->dataset_str, "electrical");
     snprintf(c->partition_str, sizeof c->partition_str, "dirichlet:0.5");
@@ -463,6 +469,12 @@ static const OptDef fa_opts[] = {
     ENUM("init", "KIND", init, fa_enum_init, R, "Method", "baselines start from"),
     NUM("target-acc", "A", OPT_DOUBLE, target_acc, 0, 1, R, "Method",
         "report rounds and seconds to reach this global accuracy (0 = off)"),
+    NUM("trim-frac", "F", OPT_DOUBLE, trim_frac, 0, 0.49, R, "Method",
+        "trimmedmean: fraction of the updates cut at each end of every coordinate"),
+    NUM("krum-f", "F", OPT_SIZE, krum_f, 0, BIG, R, "Method",
+        "krum, multikrum: Byzantine clients assumed (scores sum the m - F - 2 nearest)"),
+    NUM("krum-m", "M", OPT_SIZE, krum_m, 0, BIG, R, "Method",
+        "multikrum: updates averaged, the M best scores (0 = accepted updates - F)"),
     ENUM("threads-over", "KIND", threads_over, fa_enum_threads_over, 0, "Execution",
          "what OpenMP threads split"),
     BOOL("verbose", OPT_FLAG, verbose, 0, "Execution", "per-rank diagnostics on stderr"),

@@ -220,14 +220,15 @@ size_t fl_suite_methods(const Config *c, MethodSpec *out, size_t cap) {
     ADD((v.method = FA_METHOD_FEDMETAALIGN, v.ablate = FA_ABLATE_PHASE0, v.personalize = true));
     ADD((v.method = FA_METHOD_FEDMETAALIGN, v.ablate = FA_ABLATE_PHASE1, v.personalize = true));
     ADD((v.method = FA_METHOD_FEDMETAALIGN, v.ablate = FA_ABLATE_SIMILARITY, v.personalize = true));
-    /* baselines, each with and without personalization, from --init */
-    for (int m = FA_METHOD_FEDAVG; m < FA_METHOD_COUNT; m++) {
+    /* baselines, each with and without personalization, from --init (the quick default
+     * suite: the methods up to local-only; the robust methods are run one by one) */
+    for (int m = FA_METHOD_FEDAVG; m <= FA_METHOD_LOCAL; m++) {
         ADD((v.method = (FaMethod)m, v.ablate = 0, v.personalize = true));
         ADD((v.method = (FaMethod)m, v.ablate = 0, v.personalize = false));
     }
     /* the fair comparison: personalized baselines from the same foundation model */
     if (c->init == FA_INIT_RANDOM)
-        for (int m = FA_METHOD_FEDAVG; m < FA_METHOD_COUNT; m++)
+        for (int m = FA_METHOD_FEDAVG; m <= FA_METHOD_LOCAL; m++)
             ADD((v.method = (FaMethod)m, v.ablate = 0, v.personalize = true,
                  v.init = FA_INIT_FOUNDATION));
 #undef ADD

@@ -6,7 +6,11 @@
  *   (round.h) -> server step -> record, report, checkpoint.
  * Communication per round: one Bcast of P floats, one Reduce of P + ROUND_NSCALARS int64,
  * one broadcast of the ROUND_NSCALARS scalars and, for the mean-update cosine reference
- * only, one Allreduce of P + 1 int64. Nothing of size C x P ever passes through rank 0.
+ * only, one Allreduce of P + 1 int64. Nothing of size C x P ever passes through rank 0,
+ * except for the robust-aggregation methods (robust.h): their rule needs every accepted
+ * update at one place, so they add one Gatherv of the accepted updates (m x P floats) and
+ * one of C flags to rank 0, and one broadcast of 2C + 1 doubles (each client's share of
+ * the aggregate, FLTrust's cosines) back (docs/performance.md).
  */
 #include <math.h>
 #include <omp.h>
@@ -19,6 +23,7 @@
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
 #include "fedalign/report.h"
+#include "fedalign/robust.h"
 #include "fedalign/rng.h"
 #include "pipeline.h"
 
@@ -64,7 +69,8 @@ static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const Roun
         s = c->score == FA_SCORE_ACC ? er.acc : 1.0 - (x < 0.0 ? 0.0 : x > 1.0 ? 1.0 : x);
     }
     u.score = s; /* an attacker reports the score of its honest model */
-    const bool store = round_two_pass(rr);
+    /* the robust methods keep every accepted update for the gather to rank 0 */
+    const bool store = round_two_pass(rr) || method_def(ms->method)->robust != FA_ROBUST_NONE;
     round_accumulate(&pl->rb, tid, rr, &u, w, w, pl->global, pl->ref, pl->refnorm2, cd->train.n,
                      &fr, store ? pl->st.delta + i * pl->P : NULL, store ? &pl->st.norm2[i] : NULL);
     return u;
@@ -146,11 +152,110 @@ static void record_round(Pipeline *pl, bool dual, MethodResult *res, size_t r, d
     res->round_selected[r] = (size_t)x->selected;
 }
 
-/* Phase 2: rounds round0..R-1 of local training and exact aggregation, then the
- * evaluation of the final model. Returns FA_STOPPED after a requested stop (signal or
- * --stop-after-round), having checkpointed; 0 when all rounds ran. */
-int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,
-                  const FlHooks *hooks) {
+// ----------------------------------------------------------------------------
+// the robust methods' server side (robust.h)
+
+/* What a robust method needs beside the pipeline: rank 0's RobustBuf, and on every rank
+ * the flags of its clients and the per-client values that come back from rank 0. */
+typedef struct {
+    bool on;
+    RobustParams rp;
+    RobustBuf rb; /* rank 0 only */
+    double *loc;  /* (n) 1 when the local client's update is gathered */
+    double *all;  /* (2C + 1) rank 0: the flags in client order; then every rank: each
+                   * client's share of the aggregate, FLTrust's cosine, and "sums ok" */
+} Gather;
+
+static void gather_init(Gather *g, const Pipeline *pl, const MethodSpec *ms) {
+    memset(g, 0, sizeof *g);
+    g->rp = method_robust_params(pl->cfg, ms->method);
+    g->on = g->rp.rule != FA_ROBUST_NONE;
+    if (!g->on) return;
+    const size_t C = pl->cfg->clients, n = pl->fd.n_local;
+    if (pl->rank == 0) robust_buf_init(&g->rb, g->rp.rule, C, pl->P, pl->nthreads);
+    g->loc = xcalloc(n ? n : 1, sizeof(double));
+    g->all = xcalloc(2 * C + 1, sizeof(double));
+}
+
+static void gather_free(Gather *g) {
+    if (!g->on) return;
+    if (g->rb.U) robust_buf_free(&g->rb);
+    free(g->all);
+    free(g->loc);
+}
+
+/* FLTrust's server update g_0 on rank 0: phi^r trained on the root data set (the public
+ * data of phase 0) with the clients' local options, from its own shuffle stream. */
+static const float *root_update(Pipeline *pl, Gather *g, const TrainOpts *o, size_t r) {
+    const Dataset *root = &pl->fd.public_data;
+    CHECK(root->n > 0, "FLTrust: rank 0 holds no public (root) data");
+    memcpy(g->rb.root, pl->global, pl->P * sizeof(float));
+    TrainStats ts;
+    timer_start(&pl->t, FA_T_TRAIN);
+    train_local(&pl->L, g->rb.root, NULL, root, o, pl->cfg->seed, FA_CLIENT_PUBLIC,
+                FA_ROUND_ROOT + r, &pl->ws[0], true, &ts);
+    timer_stop(&pl->t, FA_T_TRAIN);
+    vec_sub(g->rb.root, g->rb.root, pl->global, pl->P);
+    return g->rb.root;
+}
+
+/* Rank 0's rule over the gathered updates; g->all becomes each client's share and
+ * cosine in client order, and g->all[2C] whether the exact sums stayed in range. */
+static void robust_rank0(Pipeline *pl, Gather *g, const TrainOpts *o, size_t r, size_t m) {
+    const size_t C = pl->cfg->clients;
+    const float *g0 = g->rp.rule == FA_ROBUST_FLTRUST ? root_update(pl, g, o, r) : NULL;
+    timer_start(&pl->t, FA_T_AGG);
+    int64_t den = 0;
+    bool ok = robust_aggregate(&g->rb, &g->rp, m, g0, &den);
+    if (ok && den > 0) fl_apply_update(pl->global, pl->global, g->rb.num, den, pl->cfg->alpha, pl->P);
+    for (size_t t = C, k = m; t-- > 0;) { /* back to client order, in place, from the end */
+        const bool in = g->all[t] != 0.0;
+        g->all[C + t] = in ? g->rb.cosv[k - 1] : fa_nan();
+        g->all[t] = in ? g->rb.weight[--k] : 0.0;
+    }
+    g->all[2 * C] = ok;
+    timer_stop(&pl->t, FA_T_AGG);
+}
+
+/* The robust round's server side, after the round's Reduce (collective): the accepted
+ * updates to rank 0 in client order, the rule and the step there, and the clients'
+ * shares (rc_weight) and FLTrust cosines (rc_cos) back into res on every rank. */
+static void robust_round(Pipeline *pl, Gather *g, const TrainOpts *o, MethodResult *res, size_t r) {
+    const size_t P = pl->P, n = pl->fd.n_local, C = pl->cfg->clients;
+    size_t k = 0; /* the accepted rows to the front of the stored deltas, in order */
+    for (size_t i = 0; i < n; i++) {
+        g->loc[i] = (pl->cu[i].status & FA_ST_AGGREGATED) != 0;
+        if (g->loc[i] != 0.0 && k++ != i)
+            memcpy(pl->st.delta + (k - 1) * P, pl->st.delta + i * P, P * sizeof(float));
+    }
+    int64_t m = (int64_t)k;
+    timer_start(&pl->t, FA_T_COMM);
+    comm_gatherv_doubles(g->loc, n, g->all, 0);
+    comm_gatherv_floats(pl->st.delta, k * P, g->rb.U, 0);
+    timer_stop(&pl->t, FA_T_COMM);
+    if (pl->rank == 0) {
+        m = 0;
+        for (size_t t = 0; t < C; t++) m += g->all[t] != 0.0;
+        robust_rank0(pl, g, o, r, (size_t)m);
+    }
+    timer_start(&pl->t, FA_T_COMM);
+    comm_bcast_doubles(g->all, 2 * C + 1, 0);
+    timer_stop(&pl->t, FA_T_COMM);
+    if (g->all[2 * C] == 0.0)
+        fa_fail("aggregation failed: the robust aggregate of round %zu leaves the exact "
+                "fixed-point range; HINT: bound the updates with --clip, or lower --lr",
+                r + 1);
+    for (size_t i = 0; i < n; i++) {
+        const size_t t = pl->fd.first + i;
+        res->rc_weight[r * n + i] = g->all[t];
+        if (g->rp.rule == FA_ROBUST_FLTRUST) res->rc_cos[r * n + i] = g->all[C + t];
+    }
+}
+
+/* The round loop of phase 2 from round round0, then the evaluation of the final model;
+ * g: the robust methods' gather (g->on), else unused. */
+static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,
+                  const FlHooks *hooks, Gather *g) {
     const Config *c = pl->cfg;
     const size_t P = pl->P, n = pl->fd.n_local, R = c->rounds;
     const MethodDef *def = method_def(ms->method);
@@ -163,11 +268,6 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
     if (round0 == 0) memcpy(pl->prev, pl->global, P * sizeof(float));
     const bool two_pass = round_two_pass(&rr),
                need_prev = rr.dynamics || (dual && !rr.mean_reference);
-    if (two_pass && !pl->st.delta) { /* deltas are stored only when needed */
-        pl->st.delta = xalloc_aligned((n ? n : 1) * P * sizeof(float));
-        pl->st.norm2 = xcalloc(n ? n : 1, sizeof(double));
-        pl->st.alist = xcalloc(n ? n : 1, sizeof(size_t));
-    }
     for (size_t r = round0;; r++) {
         int64_t cnt[3];
         if (pl->freeze_round == r + 1 && pl->rank == pl->freeze_rank) raise(SIGSTOP);
@@ -199,9 +299,10 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         bool sig = hooks && hooks->stop_requested && hooks->stop_requested(hooks->ctx);
         round_finish(&pl->rb, pl->cu, n, dual, cnt, sig, &pl->t);
         record_round(pl, dual, res, r, t0);
+        if (g->on) robust_round(pl, g, &o, res, r); /* the step happens on rank 0 there */
         if (pl->rank == 0) {
             timer_start(&pl->t, FA_T_AGG);
-            def->server_step(&pl->rb, pl->global, pl->global, c->alpha);
+            if (!g->on) def->server_step(&pl->rb, pl->global, pl->global, c->alpha);
             timer_stop(&pl->t, FA_T_AGG);
             if (rr.dynamics && r > 0) { /* direction of this step against the last one */
                 vec_sub(pl->tmodel, pl->global, pl->prev, P);
@@ -216,4 +317,23 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         if (ck) fl_checkpoint(pl, hooks, res, 2, r + 1);
         if (stop) return FA_STOPPED;
     }
+}
+
+/* Phase 2: rounds round0..R-1 of local training and exact aggregation, then the
+ * evaluation of the final model (rounds() above). Returns FA_STOPPED after a requested
+ * stop (signal or --stop-after-round), having checkpointed; 0 when all rounds ran. */
+int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,
+                  const FlHooks *hooks) {
+    const size_t P = pl->P, n = pl->fd.n_local;
+    const RoundRule rr = method_round_rule(pl->cfg, ms->similarity);
+    Gather g;
+    gather_init(&g, pl, ms);
+    if ((round_two_pass(&rr) || g.on) && !pl->st.delta) { /* deltas stored only when needed */
+        pl->st.delta = xalloc_aligned((n ? n : 1) * P * sizeof(float));
+        pl->st.norm2 = xcalloc(n ? n : 1, sizeof(double));
+        pl->st.alist = xcalloc(n ? n : 1, sizeof(size_t));
+    }
+    int rc = rounds(pl, ms, res, round0, hooks, &g);
+    gather_free(&g);
+    return rc;
 }

@@ -24,6 +24,15 @@ static const MethodDef methods[FA_METHOD_COUNT] = {
                            .phase3 = phase3_from_global,
                            .server_step = round_server_step},
     [FA_METHOD_LOCAL] = {.id = FA_METHOD_LOCAL, .phase2 = phase2_local, .phase3 = phase3_local},
+    /* robust aggregation: FedAvg's clients, the updates gathered to rank 0 (robust.h) */
+#define ROBUST(m, rule)                                                                            \
+    [m] = {.id = m, .phase2 = phase2_rounds, .phase3 = phase3_from_global, .robust = rule}
+    ROBUST(FA_METHOD_MEDIAN, FA_ROBUST_MEDIAN),
+    ROBUST(FA_METHOD_TRIMMEDMEAN, FA_ROBUST_TRIMMED),
+    ROBUST(FA_METHOD_KRUM, FA_ROBUST_KRUM),
+    ROBUST(FA_METHOD_MULTIKRUM, FA_ROBUST_MULTIKRUM),
+    ROBUST(FA_METHOD_FLTRUST, FA_ROBUST_FLTRUST),
+#undef ROBUST
 };
 
 const MethodDef *method_def(FaMethod m) {
@@ -43,4 +52,12 @@ RoundRule method_round_rule(const Config *c, bool dual) {
     rr.attack = c->attack;
     rr.attack_scale = c->attack_scale;
     return rr;
+}
+
+RobustParams method_robust_params(const Config *c, FaMethod m) {
+    RobustParams p = {.rule = method_def(m)->robust,
+                      .trim_frac = c->trim_frac,
+                      .krum_f = c->krum_f,
+                      .krum_m = c->krum_m};
+    return p;
 }

@@ -18,6 +18,7 @@
 #define FA_ROUND_P1 (UINT64_C(1) << 40)
 #define FA_ROUND_P3 (UINT64_C(1) << 41)
 #define FA_ROUND_LOCAL (UINT64_C(1) << 42)
+#define FA_ROUND_ROOT (UINT64_C(1) << 43) /* + r: FLTrust's root training in round r */
 #define FA_CLIENT_PUBLIC (UINT64_C(1) << 62)
 
 struct Pipeline {

@@ -9,6 +9,7 @@
 
 #include "fedalign/aggregate.h"
 #include "fedalign/comm.h"
+#include "fedalign/method.h"
 #include "fedalign/timer.h"
 
 static void pct(char *buf, size_t cap, double v) {
@@ -69,7 +70,10 @@ void report_method_header(FILE *out, const MethodResult *r, const MethodSpec *ms
     (void)r;
     fprintf(out, "\n== method %s: phase0 %s, phase1 %s, weights %s, personalize %s ==\n", ms->name,
             ms->phase0 ? "yes" : "no", ms->phase1 ? "yes" : "no",
-            ms->similarity ? "dual-criterion" : (ms->method == FA_METHOD_LOCAL ? "-" : "FedAvg"),
+            ms->similarity                                ? "dual-criterion"
+            : method_def(ms->method)->robust != FA_ROBUST_NONE ? fa_method_names[ms->method]
+            : ms->method == FA_METHOD_LOCAL                    ? "-"
+                                                               : "FedAvg",
             ms->personalize ? "yes" : "no");
 }
 

@@ -70,6 +70,10 @@ void comm_recv_floats(float *buf, size_t n, int src, int tag);
 /* Gather per-client doubles to root in global client order: rank r contributes
  * counts[r] values (block distribution). all (sum of counts) is needed on root only. */
 void comm_gatherv_doubles(const double *local, size_t n_local, double *all, int root);
+/* The same for floats: the robust methods gather every accepted client update (P floats
+ * each, n_local = this rank's accepted updates x P) to rank 0 in client order, exactly
+ * (no arithmetic on the way). O(C x P) on root: docs/performance.md. */
+void comm_gatherv_floats(const float *local, size_t n_local, float *all, int root);
 
 /* Per-phase timer statistics over ranks: min/avg/max of t->acc, and the phase's
  * span max(last) - min(first) (the ring's honest wall time). Arrays of FA_T_COUNT. */

@@ -29,6 +29,13 @@ typedef enum {
     FA_METHOD_FEDAVG,
     FA_METHOD_FEDPROX,
     FA_METHOD_LOCAL,
+    /* robust aggregation (issue 16 part B; robust.h): every accepted update is gathered
+     * to rank 0, which aggregates them in client order */
+    FA_METHOD_MEDIAN,
+    FA_METHOD_TRIMMEDMEAN,
+    FA_METHOD_KRUM,
+    FA_METHOD_MULTIKRUM,
+    FA_METHOD_FLTRUST,
     FA_METHOD_COUNT
 } FaMethod;
 
@@ -112,6 +119,10 @@ typedef struct {
     unsigned ablate;   /* FA_ABLATE_* */
     FaInit init;       /* baselines: random or phase-0 foundation init */
     double target_acc; /* report rounds/seconds to reach it; 0 = off */
+    /* robust aggregation (robust.h) */
+    double trim_frac; /* trimmed mean: fraction cut at each end per coordinate */
+    size_t krum_f;    /* Krum / Multi-Krum: assumed Byzantine clients f */
+    size_t krum_m;    /* Multi-Krum: updates averaged (0 = accepted - f) */
 
     /* execution */
     FaThreadsOver threads_over;

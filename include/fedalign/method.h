@@ -7,7 +7,9 @@
  *   server step       how the aggregated update moves the global model;
  *   phases            which phase-2 procedure runs (federated rounds or local-only
  *                     training) and which personalization (phase 3) follows it;
- *   options           which Fed-Meta-Align parts exist (ring, ablations).
+ *   options           which Fed-Meta-Align parts exist (ring, ablations);
+ *   robust rule       the robust-aggregation methods gather every accepted update to
+ *                     rank 0 and aggregate them there (robust.h) instead of server_step.
  * Adding a method: one FaMethod value and name (config.h/config.c), one row here, and
  * its tests. docs/architecture.md shows where the seam sits in the data flow.
  */
@@ -18,6 +20,7 @@
 #include <stddef.h>
 
 #include "fedalign/config.h"
+#include "fedalign/robust.h"
 #include "fedalign/round.h"
 
 typedef struct Pipeline Pipeline;
@@ -38,11 +41,15 @@ typedef struct {
     void (*phase3)(Pipeline *pl, const MethodSpec *ms, MethodResult *res);
     /* the server step on rank 0 (NULL: no server) */
     void (*server_step)(const RoundBuf *b, float *out, const float *base, double alpha);
+    /* robust aggregation (FA_ROBUST_NONE: the round's weighted sums and server_step) */
+    FaRobust robust;
 } MethodDef;
 
 /* The row of method m (every FaMethod has one). */
 const MethodDef *method_def(FaMethod m);
 /* The round's aggregation rule for a method with dual (similarity) on or off. */
 RoundRule method_round_rule(const Config *c, bool dual);
+/* The robust rule of method m with its parameters from c (rule FA_ROBUST_NONE: none). */
+RobustParams method_robust_params(const Config *c, FaMethod m);
 
 #endif
