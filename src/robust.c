@@ -235,7 +235,8 @@ static bool fltrust(RobustBuf *b, size_t m, const float *g0, int64_t *den) {
     return ok;
 }
 
-bool robust_aggregate(RobustBuf *b, const RobustParams *p, size_t m, const float *g0, int64_t *den) {
+bool robust_aggregate(RobustBuf *b, const RobustParams *p, size_t m, const float *g0,
+                      int64_t *den) {
     CHECK(m <= b->cap, "robust_aggregate: %zu updates, room for %zu", m, b->cap);
     memset(b->num, 0, b->P * sizeof(int64_t));
     for (size_t i = 0; i < m; i++) {

@@ -21,8 +21,10 @@
 
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
+#include "fedalign/method.h"
 #include "fedalign/model.h"
 #include "fedalign/result.h"
+#include "fedalign/robust.h"
 #include "fedalign/store.h"
 #include "fedalign/timer.h"
 
@@ -218,6 +220,20 @@ static double estimate_rank_bytes(const Config *c, int ranks, size_t *n_params) 
     return data + model + n * P * 4.0 + methods * (per_method + personal);
 }
 
+/* Bytes rank 0 holds beyond estimate_rank_bytes: the largest gather of a robust method in
+ * the run (robust.h: every client's update, C x P floats, and Krum's C x C distances). */
+static double estimate_gather_bytes(const Config *c, size_t P) {
+    MethodSpec specs[FA_MAX_SUITE];
+    size_t k = 1;
+    if (c->command == FA_CMD_SUITE) k = fl_suite_methods(c, specs, FA_MAX_SUITE);
+    else specs[0].method = c->method;
+    double most = 0.0;
+    for (size_t i = 0; i < k; i++)
+        most = fmax(most, robust_rank0_bytes(method_def(specs[i].method)->robust, c->clients, P,
+                                             (int)default_threads()));
+    return most;
+}
+
 /* bytes this node can still give: MemAvailable, or less when a cgroup limit is set */
 static double available_bytes(void) {
     double avail = INFINITY;
@@ -263,12 +279,23 @@ static void check_memory(const Config *c) {
     if (e && strcmp(e, "off") == 0) return;
     size_t P = 0;
     const double per_rank = estimate_rank_bytes(c, comm_size(), &P);
+    const double gather = estimate_gather_bytes(c, P); /* on rank 0's node only */
     /* every node judges its own ranks; the tightest node decides */
-    double v[2] = {per_rank * local_ranks() / available_bytes(), local_ranks()};
+    double v[2] = {(per_rank * local_ranks() + (comm_rank() == 0 ? gather : 0.0)) /
+                       available_bytes(),
+                   local_ranks()};
     comm_allreduce_max_double(v, 2);
     double avail = available_bytes();
     comm_allreduce_min_double(&avail, 1);
     const double gib = 1024.0 * 1024.0 * 1024.0;
+    if (v[0] > 1.0 && gather > 0.0)
+        fa_fail("this run needs about %.2f GiB per rank x %.0f ranks per node, and rank 0 "
+                "%.2f GiB more for the robust aggregation's gather of every client's update "
+                "(--clients %zu x %zu parameters x 4 bytes, and Krum's clients^2 distances), but "
+                "only %.2f GiB are available (MemAvailable or the cgroup limit). Use fewer "
+                "clients or a smaller model, a method without the gather, or "
+                "FEDALIGN_MEMCHECK=off to run anyway",
+                per_rank / gib, v[1], gather / gib, c->clients, P, avail / gib);
     if (v[0] > 1.0)
         fa_fail("this run needs about %.2f GiB per rank x %.0f ranks per node = %.2f GiB, but "
                 "only %.2f GiB are available (MemAvailable or the cgroup limit); estimate from "

@@ -21,12 +21,12 @@
 #include <stdint.h>
 
 typedef enum {
-    FA_ROBUST_NONE = 0, /* the round's exact weighted sums (FedAvg, FedProx, Fed-Meta-Align) */
-    FA_ROBUST_MEDIAN,   /* coordinate-wise median */
-    FA_ROBUST_TRIMMED,  /* coordinate-wise trimmed mean (--trim-frac) */
-    FA_ROBUST_KRUM,     /* the one update with the best Krum score (--krum-f) */
+    FA_ROBUST_NONE = 0,  /* the round's exact weighted sums (FedAvg, FedProx, Fed-Meta-Align) */
+    FA_ROBUST_MEDIAN,    /* coordinate-wise median */
+    FA_ROBUST_TRIMMED,   /* coordinate-wise trimmed mean (--trim-frac) */
+    FA_ROBUST_KRUM,      /* the one update with the best Krum score (--krum-f) */
     FA_ROBUST_MULTIKRUM, /* the mean of the --krum-m best Krum scores */
-    FA_ROBUST_FLTRUST,  /* ReLU(cos) trust to the server's root update, norms to its norm */
+    FA_ROBUST_FLTRUST,   /* ReLU(cos) trust to the server's root update, norms to its norm */
 } FaRobust;
 
 typedef struct {

@@ -102,6 +102,20 @@ P  fedavg --p3-lr 0.01
 -  fedavg --reference prev
 -  fedavg --p0-epochs 1
 -  fedavg --p1-passes 2
+# robust aggregation (4 clients: trim 0.25 cuts one at each end; Multi-Krum keeps m - f)
+GP trimmedmean --trim-frac 0.25
+GP krum --krum-f 0
+GP multikrum --krum-f 0
+GP multikrum --krum-m 2
+GP median --alpha 0.5
+GP fltrust --alpha 0.5
+GP fltrust --lr 0.01
+-  median --trim-frac 0.25
+-  krum --krum-m 2
+-  fltrust --krum-f 0
+-  fedavg --trim-frac 0.25
+-  fedavg --krum-f 0
+-  fedmetaalign --krum-m 2
 TABLE
 
 # --quiet (left out of the table's base runs) and --output (every run above writes its

@@ -46,6 +46,20 @@ for extra in "--reference prev" "--reference prev --dropout 0.2 --speed-spread 0
     || fail "run $extra: '$a' / '$b' / '$c'"
 done
 
+# the robust methods (rank 0 aggregates the gathered updates): -n 1..4 and 2 threads
+# (over clients and over the batch), with NaN attackers so that some ranks send nothing
+for m in median trimmedmean krum multikrum fltrust; do
+  ref=""
+  for cfg in "1 1" "2 1" "3 1" "4 1" "1 2 --threads-over batch" "2 2"; do
+    set -- $cfg; n=$1 t=$2; shift 2
+    s=$(OMP_NUM_THREADS=$t mpirun_n "$n" "$FEDALIGN" run --preset tiny --quiet --method $m --attack nan:0.3 "$@" --output "$WORK/rb.h5" </dev/null | grep -o 'checksum=[^ ]*\|checksum_personal=[^ ]*' | tr '\n' ' ')
+    rm -f "$WORK/rb.h5"
+    [ -n "$s" ] || { fail "run --method $m -n $n threads $t printed no result"; continue; }
+    if [ -z "$ref" ]; then ref=$s; elif [ "$s" = "$ref" ]; then pass "run --method $m -n $n threads $t identical"
+    else fail "run --method $m -n $n threads $t: '$s' vs '$ref'"; fi
+  done
+done
+
 # phase-1 ring alone
 rref=""
 for n in 1 2 3 4; do
