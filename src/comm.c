@@ -577,8 +577,8 @@ static void gatherv_any(const void *local, size_t n_local, void *all, int root, 
             } else {
                 for (size_t off = 0; off < cnt; off += FA_COMM_CHUNK) {
                     int c = (int)chunk_len(cnt, off);
-                    MPI_CHECK(MPI_Recv(dst + off * elem, c, type, r, FA_TAG_GATHER,
-                                       MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+                    MPI_CHECK(MPI_Recv(dst + off * elem, c, type, r, FA_TAG_GATHER, MPI_COMM_WORLD,
+                                       MPI_STATUS_IGNORE));
                 }
             }
             d += cnt;

@@ -22,10 +22,10 @@
 // ----------------------------------------------------------------------------
 // name tables (value i is names[i]; the enums in config.h and model.h count from 0)
 
-const char *const fa_method_names[FA_METHOD_COUNT] = {
-    "fedmetaalign", "fedavg", "fedprox", "local",
-    /* robust aggregation */
-    "median", "trimmedmean", "krum", "multikrum", "fltrust"};
+/* after local: the robust-aggregation methods (robust.h) */
+const char *const fa_method_names[FA_METHOD_COUNT] = {"fedmetaalign", "fedavg",    "fedprox",
+                                                      "local",        "median",    "trimmedmean",
+                                                      "krum",         "multikrum", "fltrust"};
 
 #define ENUM_OF(names, descs)                                                                      \
     { names, descs, (int)(sizeof names / sizeof names[0]) }

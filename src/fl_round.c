@@ -23,8 +23,8 @@
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
 #include "fedalign/report.h"
-#include "fedalign/robust.h"
 #include "fedalign/rng.h"
+#include "fedalign/robust.h"
 #include "pipeline.h"
 
 /* A selected client's round (the client side of the protocol): faults from its own
@@ -207,7 +207,8 @@ static void robust_rank0(Pipeline *pl, Gather *g, const TrainOpts *o, size_t r, 
     timer_start(&pl->t, FA_T_AGG);
     int64_t den = 0;
     bool ok = robust_aggregate(&g->rb, &g->rp, m, g0, &den);
-    if (ok && den > 0) fl_apply_update(pl->global, pl->global, g->rb.num, den, pl->cfg->alpha, pl->P);
+    if (ok && den > 0)
+        fl_apply_update(pl->global, pl->global, g->rb.num, den, pl->cfg->alpha, pl->P);
     for (size_t t = C, k = m; t-- > 0;) { /* back to client order, in place, from the end */
         const bool in = g->all[t] != 0.0;
         g->all[C + t] = in ? g->rb.cosv[k - 1] : fa_nan();
@@ -228,15 +229,14 @@ static void robust_round(Pipeline *pl, Gather *g, const TrainOpts *o, MethodResu
         if (g->loc[i] != 0.0 && k++ != i)
             memcpy(pl->st.delta + (k - 1) * P, pl->st.delta + i * P, P * sizeof(float));
     }
-    int64_t m = (int64_t)k;
     timer_start(&pl->t, FA_T_COMM);
     comm_gatherv_doubles(g->loc, n, g->all, 0);
     comm_gatherv_floats(pl->st.delta, k * P, g->rb.U, 0);
     timer_stop(&pl->t, FA_T_COMM);
-    if (pl->rank == 0) {
-        m = 0;
+    if (pl->rank == 0) { /* m: the updates gathered from every rank */
+        size_t m = 0;
         for (size_t t = 0; t < C; t++) m += g->all[t] != 0.0;
-        robust_rank0(pl, g, o, r, (size_t)m);
+        robust_rank0(pl, g, o, r, m);
     }
     timer_start(&pl->t, FA_T_COMM);
     comm_bcast_doubles(g->all, 2 * C + 1, 0);

@@ -24,7 +24,7 @@ static const MethodDef methods[FA_METHOD_COUNT] = {
                            .phase3 = phase3_from_global,
                            .server_step = round_server_step},
     [FA_METHOD_LOCAL] = {.id = FA_METHOD_LOCAL, .phase2 = phase2_local, .phase3 = phase3_local},
-    /* robust aggregation: FedAvg's clients, the updates gathered to rank 0 (robust.h) */
+/* robust aggregation: FedAvg's clients, the updates gathered to rank 0 (robust.h) */
 #define ROBUST(m, rule)                                                                            \
     [m] = {.id = m, .phase2 = phase2_rounds, .phase3 = phase3_from_global, .robust = rule}
     ROBUST(FA_METHOD_MEDIAN, FA_ROBUST_MEDIAN),

@@ -70,7 +70,7 @@ void report_method_header(FILE *out, const MethodResult *r, const MethodSpec *ms
     (void)r;
     fprintf(out, "\n== method %s: phase0 %s, phase1 %s, weights %s, personalize %s ==\n", ms->name,
             ms->phase0 ? "yes" : "no", ms->phase1 ? "yes" : "no",
-            ms->similarity                                ? "dual-criterion"
+            ms->similarity                                     ? "dual-criterion"
             : method_def(ms->method)->robust != FA_ROBUST_NONE ? fa_method_names[ms->method]
             : ms->method == FA_METHOD_LOCAL                    ? "-"
                                                                : "FedAvg",
