@@ -19,6 +19,7 @@
 
 #include "fedalign/config.h"
 #include "fedalign/round.h"
+#include "fedalign/server_opt.h"
 
 typedef struct Pipeline Pipeline;
 typedef struct MethodResult MethodResult;
@@ -38,6 +39,10 @@ typedef struct {
     void (*phase3)(Pipeline *pl, const MethodSpec *ms, MethodResult *res);
     /* the server step on rank 0 (NULL: no server) */
     void (*server_step)(const RoundBuf *b, float *out, const float *base, double alpha);
+    /* server optimizers and drift correction (server_opt.h, scaffold.c) */
+    FaServerOpt sopt;      /* != NONE: server_opt_step with its state replaces server_step */
+    bool scaffold;         /* SCAFFOLD's control variates and corrected local steps */
+    bool in_default_suite; /* a row of `fedalign suite` without --methods */
 } MethodDef;
 
 /* The row of method m (every FaMethod has one). */
