@@ -75,4 +75,7 @@ bad() { # want-in-message ARGS...
 bad "valid rows (with these flags): all, fedmetaalign+P" suite --methods fedavg+P,nosuch
 bad "listed twice" suite --methods fedavg+P,fedavg+P
 bad "is an option of 'fedalign suite'" run --methods fedavg+P
+# SCAFFOLD's c_t (4 bytes x P per client) in the memory estimate: 100,000 clients of a
+# 16.8M-parameter model need 6 TiB for them alone
+bad "SCAFFOLD's control variates" run --method scaffold --hidden 4096,4096 --clients 100000 --samples 40 --min-samples 40
 finish
