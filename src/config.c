@@ -22,10 +22,11 @@
 // ----------------------------------------------------------------------------
 // name tables (value i is names[i]; the enums in config.h and model.h count from 0)
 
-/* after local: the robust-aggregation methods (robust.h) */
-const char *const fa_method_names[FA_METHOD_COUNT] = {"fedmetaalign", "fedavg",    "fedprox",
-                                                      "local",        "median",    "trimmedmean",
-                                                      "krum",         "multikrum", "fltrust"};
+/* after local: the robust-aggregation methods (robust.h), then the server optimizers and
+ * drift correction (server_opt.h), in the order of FaMethod */
+const char *const fa_method_names[FA_METHOD_COUNT] = {
+    "fedmetaalign", "fedavg",  "fedprox", "local",   "median",     "trimmedmean", "krum",
+    "multikrum",    "fltrust", "fedavgm", "fedadam", "fedyogi",    "fedadagrad",  "scaffold"};
 
 #define ENUM_OF(names, descs)                                                                      \
     { names, descs, (int)(sizeof names / sizeof names[0]) }
@@ -131,6 +132,11 @@ void config_defaults(Config *c) {
     c->krum_f = 1;      /* Krum: one Byzantine client assumed */
     c->krum_m = 0;      /* Multi-Krum: accepted - f updates */
     c->threads_over = FA_THREADS_AUTO;
+    c->server_lr = 0.01;      /* Reddi et al. 2021 tune eta in 10^[-3, 1]; see algorithm.md */
+    c->server_beta1 = 0.9;    /* Reddi et al. 2021 */
+    c->server_beta2 = 0.99;   /* Reddi et al. 2021 */
+    c->server_tau = 1e-3;     /* Reddi et al. 2021 */
+    c->server_momentum = 0.9; /* Hsu et al. 2019 */
     snprintf(c->dataset_str, sizeof c->dataset_str, "electrical");
     snprintf(c->partition_str, sizeof c->partition_str, "dirichlet:0.5");
     config_apply_preset(c, "small");
@@ -498,6 +504,19 @@ static const OptDef fa_opts[] = {
     /* W: a resume must not add models that completed methods never kept */
     BOOL("save-models", OPT_FLAG, save_models, W, "Output",
          "store every personalized model [clients, P]"),
+    NUM("server-lr", "ETA", OPT_DOUBLE, server_lr, 1e-7, 10, R, "Server optimizer",
+        "fedadam/fedyogi/fedadagrad step size eta (fedavgm and scaffold use --alpha)"),
+    NUM("server-beta1", "B", OPT_DOUBLE, server_beta1, 0, 0.999999, R, "Server optimizer",
+        "fedadam/fedyogi/fedadagrad first-moment decay"),
+    NUM("server-beta2", "B", OPT_DOUBLE, server_beta2, 0, 0.999999, R, "Server optimizer",
+        "fedadam/fedyogi second-moment decay"),
+    NUM("server-tau", "TAU", OPT_DOUBLE, server_tau, 1e-12, 10, R, "Server optimizer",
+        "fedadam/fedyogi/fedadagrad adaptivity tau in m / (sqrt(v) + tau)"),
+    NUM("server-momentum", "B", OPT_DOUBLE, server_momentum, 0, 0.999999, R, "Server optimizer",
+        "fedavgm server momentum beta"),
+    /* W: it decides which methods the results file holds */
+    STR("methods", "LIST", methods, "(default suite)", OPT_NONEMPTY | W, "Method",
+        "suite: run these rows (names as in the suite table, comma-separated), or all"),
     BOOL("describe", OPT_FLAG, describe, X, "Data command",
          "print per-client sizes and label histograms"),
     STR("export", "DIR", export_dir, NULL, X, "Data command", "write one CSV per client into DIR"),
@@ -572,6 +591,8 @@ int config_validate(const Config *c, char *err, size_t errlen) {
                         c->data.samples_per_client, c->data.part.min_per_client);
     if (c->ablate && c->method != FA_METHOD_FEDMETAALIGN)
         return opt_fail(err, errlen, "--ablate applies to --method fedmetaalign only");
+    if (c->methods[0] && c->command != FA_CMD_SUITE)
+        return opt_fail(err, errlen, "--methods is an option of 'fedalign suite'");
     if (c->export_dir[0] && c->command != FA_CMD_DATA)
         return opt_fail(err, errlen, "--export is an option of 'fedalign data'");
     return 0;

@@ -144,6 +144,8 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
         pl->speed[i] = exp(cfg->speed_spread * rng_normal(&r));
     }
     /* pl->st (stored deltas): allocated by phase2_rounds when a method needs them */
+    pl->sstate = xcalloc(2 * P, sizeof(double)); /* server optimizer moments / SCAFFOLD c */
+    if (fl_run_has_scaffold(cfg)) scaffold_alloc(pl);
     setup_norm(pl);
     (void)setup_timers;
     return pl;
@@ -157,6 +159,8 @@ void fl_free(Pipeline *pl) {
     free(pl->cu);
     free(pl->sel);
     round_buf_free(&pl->rb);
+    if (pl->cvar) scaffold_free(pl);
+    free(pl->sstate);
     free(pl->st.delta);
     free(pl->st.norm2);
     free(pl->st.alist);
@@ -205,7 +209,11 @@ size_t fl_method_from_config(const Config *c, MethodSpec *out) {
     return 1;
 }
 
-size_t fl_suite_methods(const Config *c, MethodSpec *out, size_t cap) {
+/* The suite's rows: the default ones (methods marked in_default_suite, in the order and
+ * with the names the suite has always had), then with all the other methods' rows, each
+ * with and without personalization and, from --init random, personalized from the
+ * foundation model. */
+static size_t suite_rows(const Config *c, bool all, MethodSpec *out, size_t cap) {
     size_t k = 0;
     Config v = *c;
 #define ADD(cfgexpr)                                                                               \
@@ -220,19 +228,52 @@ size_t fl_suite_methods(const Config *c, MethodSpec *out, size_t cap) {
     ADD((v.method = FA_METHOD_FEDMETAALIGN, v.ablate = FA_ABLATE_PHASE0, v.personalize = true));
     ADD((v.method = FA_METHOD_FEDMETAALIGN, v.ablate = FA_ABLATE_PHASE1, v.personalize = true));
     ADD((v.method = FA_METHOD_FEDMETAALIGN, v.ablate = FA_ABLATE_SIMILARITY, v.personalize = true));
-    /* baselines, each with and without personalization, from --init (the quick default
-     * suite: the methods up to local-only; the robust methods are run one by one) */
-    for (int m = FA_METHOD_FEDAVG; m <= FA_METHOD_LOCAL; m++) {
-        ADD((v.method = (FaMethod)m, v.ablate = 0, v.personalize = true));
-        ADD((v.method = (FaMethod)m, v.ablate = 0, v.personalize = false));
+    for (int pass = 0; pass < (all ? 2 : 1); pass++) { /* default methods, then the others */
+        const bool dflt = pass == 0;
+        /* baselines, each with and without personalization, from --init */
+        for (int m = FA_METHOD_FEDAVG; m < FA_METHOD_COUNT; m++) {
+            if (method_def((FaMethod)m)->in_default_suite != dflt) continue;
+            ADD((v.method = (FaMethod)m, v.ablate = 0, v.personalize = true));
+            ADD((v.method = (FaMethod)m, v.ablate = 0, v.personalize = false));
+        }
+        /* the fair comparison: personalized baselines from the same foundation model */
+        if (c->init == FA_INIT_RANDOM)
+            for (int m = FA_METHOD_FEDAVG; m < FA_METHOD_COUNT; m++)
+                if (method_def((FaMethod)m)->in_default_suite == dflt)
+                    ADD((v.method = (FaMethod)m, v.ablate = 0, v.personalize = true,
+                         v.init = FA_INIT_FOUNDATION));
     }
-    /* the fair comparison: personalized baselines from the same foundation model */
-    if (c->init == FA_INIT_RANDOM)
-        for (int m = FA_METHOD_FEDAVG; m <= FA_METHOD_LOCAL; m++)
-            ADD((v.method = (FaMethod)m, v.ablate = 0, v.personalize = true,
-                 v.init = FA_INIT_FOUNDATION));
 #undef ADD
     return k;
+}
+
+size_t fl_suite_methods(const Config *c, MethodSpec *out, size_t cap) {
+    const bool all = strcmp(c->methods, "all") == 0;
+    if (!c->methods[0] || all) return suite_rows(c, all, out, cap);
+    MethodSpec rows[FA_MAX_SUITE_METHODS];
+    const size_t nr = suite_rows(c, true, rows, FA_MAX_SUITE_METHODS);
+    char list[FA_MAX_SUITE_METHODS * 52] = "";
+    for (size_t j = 0; j < nr; j++) {
+        strcat(list, j ? ", " : "");
+        strcat(list, rows[j].name);
+    }
+    size_t k = 0;
+    char buf[sizeof c->methods];
+    snprintf(buf, sizeof buf, "%s", c->methods);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        size_t j = 0;
+        while (j < nr && strcmp(rows[j].name, tok) != 0) j++;
+        if (j == nr)
+            fa_fail("--methods: unknown suite row '%s'; valid rows (with these flags): all, %s",
+                    tok, list);
+        for (size_t q = 0; q < k && q < cap; q++)
+            if (strcmp(out[q].name, tok) == 0) fa_fail("--methods: '%s' is listed twice", tok);
+        if (k < cap) out[k] = rows[j];
+        k++;
+    }
+    if (k == 0) fa_fail("--methods: no suite row named (valid rows: all, %s)", list);
+    return k < cap ? k : cap;
 }
 
 // ----------------------------------------------------------------------------
@@ -307,6 +348,10 @@ void fl_state(Pipeline *pl, FlState *st) {
     st->foundation = pl->foundation;
     st->have_foundation = &pl->have_foundation;
     st->acc_public = &pl->acc_public;
+    st->server = pl->sstate;
+    st->server_len = &pl->sstate_len;
+    st->client = pl->cvar;
+    st->client_live = &pl->cvar_live;
 }
 
 void fl_result_init(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
@@ -328,6 +373,8 @@ void fl_result_init(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
 void fl_checkpoint(Pipeline *pl, const FlHooks *h, MethodResult *res, int phase, size_t round) {
     if (!h || !h->checkpoint) return;
     comm_bcast_floats(pl->global, pl->P, 0);
+    /* the server state too: rank 0's is written, every rank resumes with it */
+    if (pl->sstate_len) comm_bcast_doubles(pl->sstate, pl->sstate_len, 0);
     timer_start(&pl->t, FA_T_IO);
     h->checkpoint(h->ctx, res, phase, round);
     timer_stop(&pl->t, FA_T_IO);
@@ -411,6 +458,10 @@ int fl_run_method(Pipeline *pl, const MethodSpec *ms, MethodResult *res, const F
     const MethodDef *def = method_def(ms->method);
     int phase = resume ? resume->phase : 0;
     const size_t round0 = resume && phase == 2 ? resume->round : 0;
+    if (round0 == 0) { /* no method state until this method's phase 2 starts */
+        pl->sstate_len = 0;
+        pl->cvar_live = false;
+    }
     timers_reset(&pl->t);
     comm_barrier();
     timer_start(&pl->t, FA_T_TOTAL);

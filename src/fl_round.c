@@ -60,8 +60,17 @@ static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const Roun
         s = er.acc;
     }
     TrainStats ts;
-    train_local(&pl->L, w, method_def(ms->method)->proximal ? pl->global : NULL, &cd->train, opts,
-                c->seed, (uint64_t)cd->id, round, ws, inner, &ts);
+    const MethodDef *def = method_def(ms->method);
+    if (def->scaffold) {
+        if (!scaffold_train(pl, i, w, opts, round, tid, &ts)) { /* c_i's delta out of range */
+            u.loss = ts.loss_mean;
+            u.status |= FA_ST_REJECTED;
+            return u;
+        }
+    } else {
+        train_local(&pl->L, w, def->proximal ? pl->global : NULL, &cd->train, opts, c->seed,
+                    (uint64_t)cd->id, round, ws, inner, &ts);
+    }
     u.loss = ts.loss_mean;
     if (dual && c->score != FA_SCORE_PREACC && cd->val.n) {
         model_evaluate(&pl->L, w, &cd->val, ws, inner, &er);
@@ -73,6 +82,7 @@ static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const Roun
     const bool store = round_two_pass(rr) || method_def(ms->method)->robust != FA_ROBUST_NONE;
     round_accumulate(&pl->rb, tid, rr, &u, w, w, pl->global, pl->ref, pl->refnorm2, cd->train.n,
                      &fr, store ? pl->st.delta + i * pl->P : NULL, store ? &pl->st.norm2[i] : NULL);
+    if (def->scaffold && (u.status & FA_ST_AGGREGATED)) scaffold_commit(pl, i, tid);
     return u;
 }
 
@@ -252,6 +262,34 @@ static void robust_round(Pipeline *pl, Gather *g, const TrainOpts *o, MethodResu
     }
 }
 
+/* The method's state at the start of its phase 2 (round0 == 0), or a check that a
+ * resume brought it back from the checkpoint. */
+static void method_state_start(Pipeline *pl, const MethodDef *def, const ServerOpt *so,
+                               size_t round0) {
+    const size_t need = def->scaffold ? pl->P : server_opt_state_per_param(def->sopt) * pl->P;
+    if (round0 > 0) {
+        if (pl->sstate_len != need || (def->scaffold && !pl->cvar_live))
+            fa_fail("--resume: the checkpoint holds no server state for %s (%zu values, %zu "
+                    "needed); it is damaged or from another build",
+                    fa_method_names[def->id], pl->sstate_len, need);
+        return;
+    }
+    pl->sstate_len = need;
+    if (def->sopt != FA_SOPT_NONE) server_opt_init(so, pl->sstate, pl->P);
+    if (def->scaffold) {
+        CHECK(pl->cvar, "SCAFFOLD without control variates: fl_setup did not see it");
+        scaffold_reset(pl);
+        pl->cvar_live = true;
+    }
+}
+
+/* The server step on rank 0: the method's optimizer with its state, or its plain step. */
+static void server_update(Pipeline *pl, const MethodDef *def, const ServerOpt *so) {
+    if (def->sopt != FA_SOPT_NONE)
+        server_opt_step(so, pl->sstate, pl->global, pl->rb.acc, pl->rb.x.den, pl->P);
+    else def->server_step(&pl->rb, pl->global, pl->global, pl->cfg->alpha);
+}
+
 /* The round loop of phase 2 from round round0, then the evaluation of the final model;
  * g: the robust methods' gather (g->on), else unused. */
 static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,
@@ -261,6 +299,8 @@ static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
     const MethodDef *def = method_def(ms->method);
     const RoundRule rr = method_round_rule(c, ms->similarity);
     const bool dual = ms->similarity;
+    const ServerOpt so = server_opt_from_config(c, def->sopt);
+    method_state_start(pl, def, &so, round0);
     TrainOpts o = c->local;
     o.mu = def->proximal ? c->local.mu : 0.0;
     /* round times continue from the checkpoint's clock when resuming */
@@ -285,6 +325,7 @@ static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
             pl->refnorm2 = vec_dot(pl->ref, pl->ref, P);
         }
         memcpy(pl->prev, pl->global, P * sizeof(float));
+        if (def->scaffold) scaffold_begin_round(pl);
         select_clients(pl, r);
         pl->rb.round = r;
         timer_start(&pl->t, FA_T_TRAIN);
@@ -300,9 +341,10 @@ static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         round_finish(&pl->rb, pl->cu, n, dual, cnt, sig, &pl->t);
         record_round(pl, dual, res, r, t0);
         if (g->on) robust_round(pl, g, &o, res, r); /* the step happens on rank 0 there */
+        if (def->scaffold) scaffold_end_round(pl, &pl->t);
         if (pl->rank == 0) {
             timer_start(&pl->t, FA_T_AGG);
-            if (!g->on) def->server_step(&pl->rb, pl->global, pl->global, c->alpha);
+            if (!g->on) server_update(pl, def, &so);
             timer_stop(&pl->t, FA_T_AGG);
             if (rr.dynamics && r > 0) { /* direction of this step against the last one */
                 vec_sub(pl->tmodel, pl->global, pl->prev, P);

@@ -23,7 +23,7 @@
 #include "fedalign/report.h"
 #include "fedalign/runctl.h"
 
-#define FA_MAX_METHODS 32
+#define FA_MAX_METHODS FA_MAX_SUITE_METHODS
 
 /* `fedalign data`: a serial inspection tool; rank 0 builds every client. */
 static int run_data(const Config *cfg) {

@@ -50,6 +50,16 @@ struct Pipeline {
     double *speed;           /* (n) device speed factor (time multiplier) */
     unsigned char *attacker; /* (n) */
     Timers t;
+    /* method state (server_opt.c, scaffold.c): allocated by fl_setup, reset when a method's
+     * phase 2 starts, checkpointed while it runs */
+    double *sstate;    /* (2P) server optimizer moments, or SCAFFOLD's c (rank 0's holds) */
+    size_t sstate_len; /* doubles of sstate the method in phase 2 uses (0 = none) */
+    float *cvar;       /* (n, P) SCAFFOLD client control variates c_i (NULL: no SCAFFOLD) */
+    bool cvar_live;    /* cvar belongs to the method in phase 2 */
+    float *cglob;      /* (P) SCAFFOLD's c as float, on every rank after each broadcast */
+    float *cscr;       /* (nthreads, 2P) SCAFFOLD scratch: c - c_i, then the new c_i */
+    int64_t *cacc;     /* (nthreads, P) exact sums of the c_i deltas, then (P) their sum */
+    bool *cok;         /* (nthreads) no overflow in cacc */
     /* test hook (tests/e2e/test_watchdog.sh): FEDALIGN_TEST_FREEZE=RANK:ROUND makes that
      * rank stop itself (SIGSTOP) at the start of that phase-2 round, a frozen rank on cue */
     int freeze_rank;
@@ -74,6 +84,26 @@ int phase2_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t r
                  const FlHooks *hooks);
 void phase3_from_global(Pipeline *pl, const MethodSpec *ms, MethodResult *res);
 void phase3_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res);
+
+/* scaffold.c: SCAFFOLD's control variates (docs/algorithm.md) */
+void scaffold_alloc(Pipeline *pl);
+void scaffold_free(Pipeline *pl);
+/* zero every c_i and c (the start of SCAFFOLD's phase 2) */
+void scaffold_reset(Pipeline *pl);
+/* round start: c from rank 0 (sstate) to every rank as float; thread sums zeroed.
+ * Collective. */
+void scaffold_begin_round(Pipeline *pl);
+/* client i's corrected local training of w (from phi^r); its new c_i waits in thread
+ * tid's scratch. Returns false when c_i's delta is not acceptable (the update is then
+ * rejected like a non-finite one). */
+bool scaffold_train(Pipeline *pl, size_t i, float *w, const TrainOpts *o, uint64_t round, int tid,
+                    TrainStats *ts);
+/* after client i's update was aggregated: its c_i delta into thread tid's exact sums, and
+ * c_i = the new one */
+void scaffold_commit(Pipeline *pl, size_t i, int tid);
+/* round end: the exact sum of the c_i deltas to rank 0 (one Reduce of P int64), and
+ * c += sum / N there. Collective. */
+void scaffold_end_round(Pipeline *pl, Timers *t);
 
 /* fl.c: checkpoint at a boundary (phase, round = the cursor to resume from) */
 void fl_checkpoint(Pipeline *pl, const FlHooks *h, MethodResult *res, int phase, size_t round);

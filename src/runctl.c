@@ -151,8 +151,6 @@ static void default_output(Config *cfg) {
 // ----------------------------------------------------------------------------
 // memory estimate: refuse before any work a run that cannot fit
 
-#define FA_MAX_SUITE 32 /* methods of a suite, for the estimate */
-
 /* size of a regular file on rank 0 (0 when it cannot be read: the build says why) */
 static double file_bytes(const char *path) {
     double b = 0;
@@ -167,6 +165,11 @@ static double default_threads(void) {
     const char *e = getenv("OMP_NUM_THREADS");
     long t = e ? atol(e) : sysconf(_SC_NPROCESSORS_ONLN);
     return t > 0 ? (double)t : 1.0;
+}
+
+/* SCAFFOLD's bytes per rank for n local clients, P parameters and T threads */
+static double scaffold_bytes(double n, double P, double T) {
+    return n * P * 4.0 + P * 4.0 + T * (2.0 * P * 4.0 + P * 8.0);
 }
 
 /* Bytes one rank will hold at its peak, from the configuration alone (before the data are
@@ -212,20 +215,24 @@ static double estimate_rank_bytes(const Config *c, int ranks, size_t *n_params) 
         per_method +=
             (double)fa_field_len(fd, c->rounds, (size_t)n, Pz) * (double)fa_field_elem_size(fd);
     }
-    MethodSpec specs[FA_MAX_SUITE];
+    MethodSpec specs[FA_MAX_SUITE_METHODS];
     const double methods =
-        c->command == FA_CMD_SUITE ? (double)fl_suite_methods(c, specs, FA_MAX_SUITE) : 1.0;
+        c->command == FA_CMD_SUITE ? (double)fl_suite_methods(c, specs, FA_MAX_SUITE_METHODS) : 1.0;
     const double personal = c->save_models ? n * P * 4.0 : 0.0;
+    /* the server optimizers' moments (2P doubles), and SCAFFOLD's control variates: c_i
+     * for every local client (n x P floats), c, and per thread two P-float scratch rows and
+     * P int64 sums (docs/performance.md) */
+    const double state = 2.0 * P * 8.0 + (fl_run_has_scaffold(c) ? scaffold_bytes(n, P, T) : 0.0);
     *n_params = Pz;
-    return data + model + n * P * 4.0 + methods * (per_method + personal);
+    return data + model + n * P * 4.0 + state + methods * (per_method + personal);
 }
 
 /* Bytes rank 0 holds beyond estimate_rank_bytes: the largest gather of a robust method in
  * the run (robust.h: every client's update, C x P floats, and Krum's C x C distances). */
 static double estimate_gather_bytes(const Config *c, size_t P) {
-    MethodSpec specs[FA_MAX_SUITE];
+    MethodSpec specs[FA_MAX_SUITE_METHODS];
     size_t k = 1;
-    if (c->command == FA_CMD_SUITE) k = fl_suite_methods(c, specs, FA_MAX_SUITE);
+    if (c->command == FA_CMD_SUITE) k = fl_suite_methods(c, specs, FA_MAX_SUITE_METHODS);
     else specs[0].method = c->method;
     double most = 0.0;
     for (size_t i = 0; i < k; i++)
@@ -299,11 +306,14 @@ static void check_memory(const Config *c) {
     if (v[0] > 1.0)
         fa_fail("this run needs about %.2f GiB per rank x %.0f ranks per node = %.2f GiB, but "
                 "only %.2f GiB are available (MemAvailable or the cgroup limit); estimate from "
-                "--clients %zu, --samples/the CSV size, a %zu-parameter model, --rounds %zu%s. "
+                "--clients %zu, --samples/the CSV size, a %zu-parameter model, --rounds %zu%s%s. "
                 "Use fewer clients or rows per rank (more ranks or nodes), a smaller model, or "
                 "FEDALIGN_MEMCHECK=off to run anyway",
                 per_rank / gib, v[1], per_rank * v[1] / gib, avail / gib, c->clients, P, c->rounds,
-                c->save_models ? ", --save-models" : "");
+                c->save_models ? ", --save-models" : "",
+                fl_run_has_scaffold(c) ? ", SCAFFOLD's control variates (4 bytes x parameters per "
+                                         "client)"
+                                       : "");
     if (v[0] > FA_MEM_WARN && comm_rank() == 0)
         fprintf(stderr,
                 "fedalign: warning: this run needs about %.2f GiB per rank x %.0f ranks "
@@ -365,6 +375,19 @@ static void write_file(RunCtl *rc, const char *path, size_t n_done, const Method
     store_finish(tmp, path, true, strcmp(path, rc->ckpt) == 0 || c->overwrite);
 }
 
+/* The method state of a checkpoint: the server state and client rows of the method in
+ * phase 2 (written while it runs, none otherwise), and room to read them back. */
+static void method_state(RunCtl *rc, const FlState *fs, CheckpointState *st) {
+    const FedData *fd = fl_data(rc->pl);
+    st->server = fs->server;
+    st->server_len = *fs->server_len;
+    st->server_cap = 2 * fl_layout(rc->pl)->n_params;
+    st->client = *fs->client_live ? fs->client : NULL;
+    st->n_clients = rc->cfg->clients;
+    st->first = fd->first;
+    st->n_local = fd->n_local;
+}
+
 void runctl_checkpoint(void *ctx, const MethodResult *res, int phase, size_t round) {
     RunCtl *rc = ctx;
     FlState fs;
@@ -379,6 +402,7 @@ void runctl_checkpoint(void *ctx, const MethodResult *res, int phase, size_t rou
                           .global = fs.global,
                           .prev = fs.prev,
                           .foundation = fs.foundation};
+    method_state(rc, &fs, &st);
     /* phase 4: method `current` is complete and stored with the completed ones (it
      * must be: a resume goes on with the next method) */
     if (phase < 4) write_file(rc, rc->ckpt, rc->current, res, &st);
@@ -482,6 +506,8 @@ bool runctl_resume(RunCtl *rc, size_t *m0, FlCursor *cur) {
     FlState fs;
     fl_state(rc->pl, &fs);
     CheckpointState st = {.global = fs.global, .prev = fs.prev, .foundation = fs.foundation};
+    method_state(rc, &fs, &st);
+    st.client = fs.client; /* room for rows, if the run has SCAFFOLD */
     if (store_read_state(f, &st, P, err, sizeof err) != 0) {
         store_close(f);
         fa_fail("--resume: %s", err);
@@ -512,6 +538,8 @@ bool runctl_resume(RunCtl *rc, size_t *m0, FlCursor *cur) {
     }
     *fs.have_foundation = st.have_foundation;
     *fs.acc_public = st.acc_public;
+    *fs.server_len = st.server_len; /* fl_round.c checks it against the method */
+    *fs.client_live = st.client_found;
     read_methods(rc, f, &st);
     store_close(f);
     *m0 = st.method_index;

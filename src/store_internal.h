@@ -52,6 +52,8 @@ int st_soft_read(StoreFile *f, SoftReader reader, void *ctx, char *err, size_t e
 /* Hash of every /checkpoint scalar and the checksums of global, prev, foundation (the
  * state_checksum attribute; local). */
 uint64_t st_state_hash(const CheckpointState *st, const uint64_t vec_sums[3]);
+/* checksum of the server state doubles (their bytes) */
+uint64_t st_server_hash(const double *v, size_t n);
 
 bool st_parse_hex(const char *s, uint64_t *v);
 /* fixed-length, NUL-terminated ASCII string type of `width` bytes */

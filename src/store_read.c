@@ -355,6 +355,53 @@ static const char *state_range_error(hid_t file, int64_t nm, int64_t mi, int32_t
 }
 
 /* collective over MPI_COMM_WORLD */
+/* The method's state in /checkpoint (store_write_state), when the file has it: the server
+ * state into st->server (at most server_cap doubles, checked against its checksum) and
+ * the client rows into st->client. */
+static int read_method_state(StoreFile *f, hid_t g, CheckpointState *st, size_t n_params, char *err,
+                             size_t errlen) {
+    st->server_len = 0;
+    st->client_found = false;
+    hsize_t d[2] = {0, 0};
+    if (H5_ID(H5Lexists(g, "server_state", H5P_DEFAULT)) > 0) {
+        char hx[32] = "";
+        uint64_t want = 0;
+        if (st_dset_dims(g, "server_state", d, 2) != 1 || d[0] > st->server_cap || !st->server) {
+            snprintf(err, errlen,
+                     "damaged checkpoint '%s': /checkpoint/server_state has the "
+                     "wrong shape",
+                     f->path);
+            return -1;
+        }
+        read_named(g, "server_state", H5T_NATIVE_DOUBLE, st->server);
+        if (st_attr_get_str(g, "server_state_checksum", hx, sizeof hx) != 0 ||
+            !st_parse_hex(hx, &want) || want != st_server_hash(st->server, (size_t)d[0])) {
+            snprintf(err, errlen,
+                     "'%s': /checkpoint/server_state does not match its checksum "
+                     "(the file is damaged)",
+                     f->path);
+            return -1;
+        }
+        st->server_len = (size_t)d[0];
+    }
+    if (H5_ID(H5Lexists(g, "client_state", H5P_DEFAULT)) > 0) {
+        if (!st->client) {
+            snprintf(err, errlen, "checkpoint '%s' holds client state this run has no room for",
+                     f->path);
+            return -1;
+        }
+        if (expect_dims(g, "checkpoint", "client_state", 2, st->n_clients, n_params, err, errlen) !=
+            0)
+            return -1;
+        hid_t ds = H5_ID(H5Dopen2(g, "client_state", H5P_DEFAULT));
+        st_dset_xfer_rows(ds, H5T_NATIVE_FLOAT, st->first, st->n_local, n_params, st->client,
+                          false);
+        H5_CHECK(H5Dclose(ds));
+        st->client_found = true;
+    }
+    return 0;
+}
+
 static int read_state_impl(StoreFile *f, CheckpointState *st, size_t n_params, char *err,
                            size_t errlen) {
     char ebuf[512];
@@ -433,6 +480,7 @@ static int read_state_impl(StoreFile *f, CheckpointState *st, size_t n_params, c
                  f->path, why, (long long)mi, (long long)nm, (int)ph, (long long)rd);
         rc = -1;
     }
+    if (rc == 0) rc = read_method_state(f, g, st, n_params, err, errlen);
     H5_CHECK(H5Gclose(g));
     return rc;
 }

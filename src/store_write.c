@@ -280,5 +280,26 @@ void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params)
      * must read as damage, not resume somewhere else (st_attr_hex stores rank 0's hash,
      * of rank 0's values, like every attribute above) */
     st_attr_hex(g, "state_checksum", st_state_hash(st, sums));
+    /* the method's own state: server moments or c (rank 0's, broadcast by fl_checkpoint),
+     * and the clients' control variates, each rank its rows */
+    if (st->server_len) {
+        hsize_t ds[1] = {st->server_len};
+        st_put_global(g, "server_state", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, ds, "value", NULL,
+                      st->server);
+        st_attr_hex(g, "server_state_checksum", st_server_hash(st->server, st->server_len));
+    }
+    if (st->client)
+        st_put_rows(g, "client_state", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, st->n_clients, P,
+                    "client,param", NULL, st->first, st->n_local, st->client);
     H5_CHECK(H5Gclose(g));
+}
+
+uint64_t st_server_hash(const double *v, size_t n) {
+    uint64_t h = 0x243f6a8885a308d3ULL;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b;
+        memcpy(&b, &v[i], sizeof b);
+        h = rng_mix64(h ^ b);
+    }
+    return h;
 }

@@ -92,10 +92,14 @@ void optim_prox_grad(float *g, const float *p, const float *ref, size_t n, doubl
 // ----------------------------------------------------------------------------
 // local training
 
-void train_local(const ModelLayout *L, float *params, const float *ref, const Dataset *ds,
-                 const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round,
-                 Workspace *ws, bool threaded, TrainStats *stats) {
+/* train_local's loop; corr/gmean (SCAFFOLD, train_local_corrected) or both NULL. Without
+ * them the loop performs exactly train_local's operations. */
+static void train_loop(const ModelLayout *L, float *params, const float *ref, const Dataset *ds,
+                       const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round,
+                       Workspace *ws, bool threaded, const float *corr, float *gmean,
+                       TrainStats *stats) {
     TrainStats st = {0.0, 0, 0};
+    if (gmean) memset(gmean, 0, L->n_params * sizeof(float));
     size_t n = ds->n;
     if (n == 0) {
         if (stats) *stats = st;
@@ -143,6 +147,10 @@ void train_local(const ModelLayout *L, float *params, const float *ref, const Da
             loss_sum += model_loss_grad_rows(L, params, ds, ws->perm + s, B, ws, threaded);
             float *g = ws->grad + off, *p = params + off;
             if (prox) optim_prox_grad(g, p, ref + off, nt, opts->mu);
+            if (gmean) /* the raw gradient's running sum, before the correction */
+                for (size_t j = 0; j < nt; j++) gmean[off + j] += g[j];
+            if (corr) /* g - c_i + c, with corr = c - c_i */
+                for (size_t j = 0; j < nt; j++) g[j] += corr[off + j];
             if (adam)
                 optim_adam_step(p, g, ws->m + off, ws->v + off, nt, opts->lr, opts->beta1,
                                 opts->beta2, opts->eps, ++t);
@@ -152,5 +160,22 @@ void train_local(const ModelLayout *L, float *params, const float *ref, const Da
         }
     }
     st.loss_mean = st.steps ? loss_sum / (double)st.steps : 0.0;
+    if (gmean && st.steps) {
+        const float inv = (float)(1.0 / (double)st.steps);
+        for (size_t j = off; j < P; j++) gmean[j] *= inv;
+    }
     if (stats) *stats = st;
+}
+
+void train_local(const ModelLayout *L, float *params, const float *ref, const Dataset *ds,
+                 const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round,
+                 Workspace *ws, bool threaded, TrainStats *stats) {
+    train_loop(L, params, ref, ds, opts, seed, client, round, ws, threaded, NULL, NULL, stats);
+}
+
+void train_local_corrected(const ModelLayout *L, float *params, const Dataset *ds,
+                           const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round,
+                           Workspace *ws, bool threaded, const float *corr, float *gmean,
+                           TrainStats *stats) {
+    train_loop(L, params, NULL, ds, opts, seed, client, round, ws, threaded, corr, gmean, stats);
 }

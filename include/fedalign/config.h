@@ -36,6 +36,12 @@ typedef enum {
     FA_METHOD_KRUM,
     FA_METHOD_MULTIKRUM,
     FA_METHOD_FLTRUST,
+    /* server optimizers (Reddi et al. 2021; Hsu et al. 2019) and drift correction */
+    FA_METHOD_FEDAVGM,
+    FA_METHOD_FEDADAM,
+    FA_METHOD_FEDYOGI,
+    FA_METHOD_FEDADAGRAD,
+    FA_METHOD_SCAFFOLD,
     FA_METHOD_COUNT
 } FaMethod;
 
@@ -140,6 +146,16 @@ typedef struct {
     size_t stop_after_round;       /* checkpoint and stop after this phase-2 round (0 = off) */
     size_t stop_before_phase; /* checkpoint and stop when a method reaches phase 1..3 (0 = off) */
     bool save_models;         /* store every personalized model [C, P] */
+
+    /* server optimizers (fedavgm, fedadam, fedyogi, fedadagrad; --alpha is FedAvgM's and
+     * SCAFFOLD's server learning rate) */
+    double server_lr;       /* eta of FedAdam/FedYogi/FedAdagrad: per-coordinate step */
+    double server_beta1;    /* first-moment decay */
+    double server_beta2;    /* second-moment decay (FedAdam, FedYogi) */
+    double server_tau;      /* adaptivity tau in m / (sqrt(v) + tau) */
+    double server_momentum; /* FedAvgM's beta */
+    /* suite: comma list of suite row names, "all", or "" = the default suite */
+    char methods[1024];
 
     /* data command */
     bool describe;

@@ -36,9 +36,16 @@
 #define FA_SPLIT_MIN_CHUNKS 4
 
 /* Method specs: the one --method/--ablate/--init/--no-personalize asks for, or the
- * full list run by `fedalign suite`. Returns the count written (<= cap). */
+ * list run by `fedalign suite`: the default rows (the methods marked in_default_suite in
+ * the method table), every method's rows (--methods all), or the rows --methods names,
+ * in its order (an unknown or repeated name fails on every rank with the list of valid
+ * names). Returns the count written (<= cap). */
 size_t fl_method_from_config(const Config *c, MethodSpec *out);
 size_t fl_suite_methods(const Config *c, MethodSpec *out, size_t cap);
+/* room for every row of `fedalign suite --methods all` */
+#define FA_MAX_SUITE_METHODS 128
+/* does the run (one method, or the suite's rows) include SCAFFOLD (its control variates)? */
+bool fl_run_has_scaffold(const Config *c);
 
 typedef struct Pipeline Pipeline;
 
@@ -79,6 +86,10 @@ typedef struct FlHooks {
  * a resume reads the checkpoint straight into them). */
 typedef struct {
     float *global, *prev, *foundation; /* (P) each */
+    double *server;                    /* (2P) server state: optimizer moments or SCAFFOLD's c */
+    size_t *server_len;                /* doubles of it in use (0 = none) */
+    float *client;     /* (n_local, P) SCAFFOLD's c_i, NULL when the run has no SCAFFOLD */
+    bool *client_live; /* client belongs to the method in phase 2 */
     bool *have_foundation;
     double *acc_public;
 } FlState;

@@ -22,6 +22,7 @@
 #include "fedalign/config.h"
 #include "fedalign/robust.h"
 #include "fedalign/round.h"
+#include "fedalign/server_opt.h"
 
 typedef struct Pipeline Pipeline;
 typedef struct MethodResult MethodResult;
@@ -43,6 +44,10 @@ typedef struct {
     void (*server_step)(const RoundBuf *b, float *out, const float *base, double alpha);
     /* robust aggregation (FA_ROBUST_NONE: the round's weighted sums and server_step) */
     FaRobust robust;
+    /* server optimizers and drift correction (server_opt.h, scaffold.c) */
+    FaServerOpt sopt;      /* != NONE: server_opt_step with its state replaces server_step */
+    bool scaffold;         /* SCAFFOLD's control variates and corrected local steps */
+    bool in_default_suite; /* a row of `fedalign suite` without --methods */
 } MethodDef;
 
 /* The row of method m (every FaMethod has one). */

@@ -132,5 +132,14 @@ typedef struct {
 void train_local(const ModelLayout *L, float *params, const float *ref, const Dataset *ds,
                  const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round,
                  Workspace *ws, bool threaded, TrainStats *stats);
+/* SCAFFOLD's local training (Karimireddy et al. 2020): train_local (no proximal term)
+ * with every step's gradient corrected to g + corr (corr = c - c_i, P floats), and
+ * gmean (P) = the mean over the steps of the raw mini-batch gradients g (0 outside the
+ * trainable part; all 0 when no step ran): option II's new control variate (algorithm.md).
+ * With corr = 0 the model gets train_local's bits. */
+void train_local_corrected(const ModelLayout *L, float *params, const Dataset *ds,
+                           const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round,
+                           Workspace *ws, bool threaded, const float *corr, float *gmean,
+                           TrainStats *stats);
 
 #endif

@@ -113,6 +113,14 @@ typedef struct {
     float *global;     /* (P) caller-owned buffers: written from / read into */
     float *prev;       /* (P) */
     float *foundation; /* (P) */
+    /* the state of the method in phase 2 (server_opt.h, SCAFFOLD): written when present,
+     * read when the file has it */
+    double *server;    /* (server_cap) rank 0's server state, identical on every rank */
+    size_t server_len; /* doubles in use (0 = none; on reading: as found) */
+    size_t server_cap; /* reading: room in server */
+    float *client;     /* (n_local, P) per-client state rows (NULL = none) */
+    bool client_found; /* reading: the file held client rows (read into client) */
+    size_t n_clients, first, n_local; /* the rows' extent */
 } CheckpointState;
 
 void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params);

@@ -68,6 +68,25 @@ GP fedmetaalign --dropout 0.3
 GP fedmetaalign --client-frac 0.5
 GP fedmetaalign --optimizer sgd
 GP fedmetaalign --hidden 16
+# server optimizers and SCAFFOLD (issue 16): each flag moves the methods that read it only
+GP fedavgm --server-momentum 0.5
+GP fedavgm --alpha 0.5
+-  fedavgm --server-lr 0.02
+GP fedadam --server-lr 0.02
+GP fedadam --server-beta1 0.5
+GP fedadam --server-beta2 0.9
+GP fedadam --server-tau 0.01
+-  fedadam --alpha 0.5
+-  fedadam --server-momentum 0.5
+GP fedyogi --server-beta2 0.9
+GP fedadagrad --server-tau 0.01
+-  fedadagrad --server-beta2 0.9
+GP scaffold --alpha 0.5
+GP scaffold --lr 0.01
+-  scaffold --server-lr 0.02
+-  fedavg --server-momentum 0.5
+-  fedavg --server-lr 0.02
+-  fedmetaalign --server-tau 0.01
 # phases 0 and 1 feed Fed-Meta-Align's starting model
 GP fedmetaalign --p0-epochs 1
 GP fedmetaalign --p0-lr 0.01

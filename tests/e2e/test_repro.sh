@@ -60,6 +60,24 @@ for m in median trimmedmean krum multikrum fltrust; do
   done
 done
 
+# the server optimizers and SCAFFOLD (issue 16): server state on rank 0, control variates
+# per client and a second exact Reduce; the same contract at -n 1..4 x 1-2 threads
+NEW="fedavgm+P,fedadam+P,fedyogi+P,fedadagrad+P,scaffold+P"
+nref=""
+for cfg in "1 1" "2 1" "3 1" "4 1" "1 2" "2 2"; do
+  set -- $cfg
+  extra=""
+  [ "$2" = 2 ] && [ "$1" = 1 ] && extra="--threads-over batch"
+  out=$WORK/new_n$1_t$2.txt
+  OMP_NUM_THREADS=$2 mpirun_n "$1" "$FEDALIGN" suite --preset tiny --quiet $extra --methods "$NEW" \
+    --output "$WORK/n_$1_$2.h5" > "$out" 2>&1 || { fail "suite --methods -n $1 threads $2 failed"; continue; }
+  s=$(sig "$out")
+  [ "$(echo "$s" | wc -l)" = 5 ] || fail "suite --methods -n $1 threads $2: $(echo "$s" | wc -l) rows"
+  if [ -z "$nref" ]; then nref=$s; echo "$nref"; continue; fi
+  [ "$s" = "$nref" ] && pass "server optimizers, scaffold: -n $1 OMP_NUM_THREADS=$2 identical" \
+    || { fail "server optimizers, scaffold: -n $1 OMP_NUM_THREADS=$2 differ"; diff <(echo "$nref") <(echo "$s") >&2; }
+done
+
 # phase-1 ring alone
 rref=""
 for n in 1 2 3 4; do
