@@ -222,8 +222,8 @@ static int cmd_config(int argc, char **argv) {
     return cfg.command == FA_CMD_DATA ? run_data(&cfg) : run_methods(&cfg);
 }
 
-/* `fedalign completion [bash]`: the script from every command's tables; jobs and the
- * build install it (bash-completion's completions directory) */
+/* `fedalign completion [bash]`: the script from every command's tables; the build writes
+ * it and cmake --install puts it in bash-completion's completions directory */
 static int cmd_completion(int argc, char **argv) {
     if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
         if (comm_rank() == 0)
@@ -236,7 +236,7 @@ static int cmd_completion(int argc, char **argv) {
         fa_fail("completion: unknown shell '%s' (only bash)\nHINT: fedalign completion --help",
                 argv[argc - 1]);
     if (comm_rank() != 0) return FA_EXIT_OK;
-    Config cfg;
+    static Config cfg; /* only its table is used; static like cmd_config's */
     config_defaults(&cfg);
     const OptSet run = config_option_set(&cfg);
     CompleteCmd cc[N_COMMANDS];
