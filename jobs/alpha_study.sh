@@ -11,7 +11,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$root/results/alpha}
-CSV=${CSV:-$root/../shared/datasets/electrical_fault_kaggle/classData.csv}
+# the Kaggle classData.csv: data/ in the checkout first (data/electrical_fault_kaggle/README.md)
+CSV=${CSV:-$root/data/electrical_fault_kaggle/classData.csv}
+[ -f "$CSV" ] || CSV=$root/../shared/datasets/electrical_fault_kaggle/classData.csv
 RANKS=${RANKS:-$(nproc)}
 SEEDS=${SEEDS:-"1 2 3"}
 ALPHAS=${ALPHAS:-"0.25 0.5 0.75 1"}

@@ -4,7 +4,10 @@
 # the Slurm test installs slurm-wlm and munge itself).
 # As root it runs apt-get; otherwise it prints the command to run.
 set -euo pipefail
-PKGS="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
+# help2man: the man page, bash-completion: its completions directory, pkg-config: fedalign.pc
+# (cmake/FedalignInstall.cmake; the install test checks all three)
+PKGS="build-essential cmake pkg-config help2man bash-completion
+      openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
       librandom123-dev libcmocka-dev libcsv-dev python3 python3-h5py python3-numpy python3-matplotlib
       clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 missing=""

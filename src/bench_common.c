@@ -237,6 +237,17 @@ static const OptDef bench_opts[] = {
 };
 #define N_BENCH_OPTS (sizeof bench_opts / sizeof bench_opts[0])
 
+/* the table and the sub-benchmark names, for the generated shell completion (complete.c) */
+const OptDef *bench_option_table(size_t *n) {
+    *n = N_BENCH_OPTS;
+    return bench_opts;
+}
+
+const char *const *bench_sub_names(size_t *n) {
+    *n = B_COUNT;
+    return bench_names;
+}
+
 /* What no option sets: 0 in a count or a size means "not given" (no option accepts 0
  * there: every list has >= 1 entry, every such size >= 1), filled in by opts_defaults
  * once --quick is known. */

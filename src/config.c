@@ -633,18 +633,9 @@ const char *config_result_keys(void) {
 void config_usage(FILE *out) {
     Config d;
     config_defaults(&d);
-    fprintf(out,
-            "Usage: fedalign COMMAND [options]\n"
-            "       fedalign --version | --help\n"
-            "Commands:\n"
-            "  run      one method (--method), phases 0-3 as the method defines\n"
-            "  suite    every method and ablation on identical data, splits and seeds\n"
-            "  data     inspect the clients' data (--describe, --export DIR)\n"
-            "  export   one client's model as int8 C99 for a microcontroller "
-            "(fedalign export --help)\n"
-            "  bench    systems micro-benchmarks (fedalign bench --help)\n"
-            "Options of run, suite and data (defaults of preset 'small' in brackets; every flag "
-            "overrides the preset):\n");
+    /* the usage line and the command list come from main.c's command table */
+    fprintf(out, "Options of run, suite and data (defaults of preset 'small' in brackets; every "
+                 "flag overrides the preset):\n");
     opt_usage(fa_opts, N_OPTS, &d, out);
     fprintf(out,
             "Presets: tiny (4 clients, 5 rounds; tests), small (10, 20), paper (10, 30), "

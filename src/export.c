@@ -524,6 +524,12 @@ static const OptDef export_opts[] = {
 };
 #define N_EXPORT_OPTS (sizeof export_opts / sizeof export_opts[0])
 
+/* the table itself, for the generated shell completion (complete.c) */
+const OptDef *export_option_table(size_t *n) {
+    *n = N_EXPORT_OPTS;
+    return export_opts;
+}
+
 static void export_defaults(ExportOpts *o) {
     memset(o, 0, sizeof *o);
     snprintf(o->prefix, sizeof o->prefix, "model");

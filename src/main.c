@@ -8,11 +8,14 @@
  * Exit codes: 0 ok, 1 runtime failure, 2 bad input (on every rank), 3 stopped on
  * request (SIGTERM/SIGUSR1, --stop-after-round) with a checkpoint to resume from.
  * Output names, checkpoints, signals and resume live in runctl.c.
+ * Commands: one table (below); dispatch, the top-level --help and the generated shell
+ * completion read it, so a command cannot be missing from one of them.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "complete.h"
 #include "fedalign/bench.h"
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
@@ -147,29 +150,129 @@ static int run_methods(Config *cfg) {
     return status;
 }
 
+// ----------------------------------------------------------------------------
+// the command table
+
+static int cmd_config(int argc, char **argv);
+static int cmd_completion(int argc, char **argv);
+
+static const char *const *no_words(size_t *n) {
+    *n = 0;
+    return NULL;
+}
+
+typedef struct {
+    const char *name, *summary;
+    int (*main)(int argc, char **argv);     /* argv[1] is the command word */
+    const OptDef *(*options)(size_t *n);    /* its own flags; NULL: none */
+    bool run_flags;                         /* also takes the run/suite/data flags */
+    const char *const *(*words)(size_t *n); /* positional words (completion) */
+} Command;
+
+static const Command commands[] = {
+    {"run", "one method (--method), phases 0-3 as the method defines", cmd_config, NULL, true,
+     no_words},
+    {"suite", "every method and ablation on identical data, splits and seeds", cmd_config, NULL,
+     true, no_words},
+    {"data", "inspect the clients' data (--describe, --export DIR)", cmd_config, NULL, true,
+     no_words},
+    {"export", "one client's model as int8 C99 for a microcontroller (fedalign export --help)",
+     export_main, export_option_table, true, no_words},
+    {"bench", "systems micro-benchmarks (fedalign bench --help)", bench_main, bench_option_table,
+     false, bench_sub_names},
+    {"completion", "print the bash completion script, generated from these option tables",
+     cmd_completion, NULL, false, no_words},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out) {
+    fputs("Usage: fedalign COMMAND [options]\n"
+          "       fedalign --version | --help\n"
+          "Commands:\n",
+          out);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
+    config_usage(out);
+}
+
+/* "run, suite, ... or completion" for messages */
+static void command_list(char *buf, size_t cap) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < N_COMMANDS && used < cap; i++) {
+        const char *sep = i == 0 ? "" : i + 1 < N_COMMANDS ? ", " : " or ";
+        int k = snprintf(buf + used, cap - used, "%s%s", sep, commands[i].name);
+        if (k < 0) break;
+        used += (size_t)k;
+    }
+}
+
+/* `fedalign run|suite|data`: the option table of config.c */
+static int cmd_config(int argc, char **argv) {
+    static Config cfg; /* large (paths); static keeps it off the stack */
+    config_defaults(&cfg);
+    char err[1024];
+    if (config_parse(&cfg, argc, argv, err, sizeof err) != 0 ||
+        config_validate(&cfg, err, sizeof err) != 0)
+        fa_fail("%s\nHINT: fedalign --help lists every option", err);
+    if (cfg.command == FA_CMD_HELP) {
+        if (comm_rank() == 0) usage(stdout);
+        return FA_EXIT_OK;
+    }
+    return cfg.command == FA_CMD_DATA ? run_data(&cfg) : run_methods(&cfg);
+}
+
+/* `fedalign completion [bash]`: the script from every command's tables; the build writes
+ * it and cmake --install puts it in bash-completion's completions directory */
+static int cmd_completion(int argc, char **argv) {
+    if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+        if (comm_rank() == 0)
+            puts("usage: fedalign completion [bash]\n"
+                 "  prints the bash completion script: source it, or install it as\n"
+                 "  share/bash-completion/completions/fedalign (cmake --install does)");
+        return FA_EXIT_OK;
+    }
+    if (argc > 3 || (argc == 3 && strcmp(argv[2], "bash") != 0))
+        fa_fail("completion: unknown shell '%s' (only bash)\nHINT: fedalign completion --help",
+                argv[argc - 1]);
+    if (comm_rank() != 0) return FA_EXIT_OK;
+    static Config cfg; /* only its table is used; static like cmd_config's */
+    config_defaults(&cfg);
+    const OptSet run = config_option_set(&cfg);
+    CompleteCmd cc[N_COMMANDS];
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const Command *c = &commands[i];
+        CompleteCmd *o = &cc[i];
+        memset(o, 0, sizeof *o);
+        o->name = c->name;
+        int t = 0;
+        if (c->options) o->defs[t] = c->options(&o->n_defs[t]), t++;
+        if (c->run_flags) o->defs[t] = run.defs, o->n_defs[t] = run.n;
+        o->words = c->words(&o->n_words);
+    }
+    complete_bash(stdout, cc, N_COMMANDS);
+    return FA_EXIT_OK;
+}
+
 int main(int argc, char **argv) {
     comm_init(&argc, &argv);
     int status = FA_EXIT_OK;
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+    const char *word = argc > 1 ? argv[1] : "";
+    const Command *cmd = NULL;
+    for (size_t i = 0; i < N_COMMANDS && !cmd; i++)
+        if (strcmp(word, commands[i].name) == 0) cmd = &commands[i];
+    if (strcmp(word, "--version") == 0) {
         if (comm_rank() == 0) printf("fedalign %s (git %s)\n", FEDALIGN_VERSION, FEDALIGN_GIT);
-    } else if (argc > 1 && strcmp(argv[1], "export") == 0) { /* int8 C export (export.c) */
-        status = export_main(argc, argv);
-    } else if (argc > 1 && strcmp(argv[1], "bench") == 0) { /* micro-benchmarks (bench.c) */
-        status = bench_main(argc, argv);
+    } else if (strcmp(word, "--help") == 0 || strcmp(word, "-h") == 0 ||
+               strcmp(word, "help") == 0) {
+        if (comm_rank() == 0) usage(stdout);
+    } else if (cmd) {
+        status = cmd->main(argc, argv);
     } else {
-        static Config cfg; /* large (paths); static keeps it off the stack */
-        config_defaults(&cfg);
-        char err[1024];
-        if (config_parse(&cfg, argc, argv, err, sizeof err) != 0 ||
-            config_validate(&cfg, err, sizeof err) != 0)
-            fa_fail("%s\nHINT: fedalign --help lists every option", err);
-        if (cfg.command == FA_CMD_HELP) {
-            if (comm_rank() == 0) config_usage(stdout);
-        } else if (cfg.command == FA_CMD_DATA) {
-            status = run_data(&cfg);
-        } else {
-            status = run_methods(&cfg);
-        }
+        char names[256];
+        command_list(names, sizeof names);
+        if (argc < 2) fa_fail("no command given (expected %s)\nHINT: fedalign --help", names);
+        fa_fail("unknown command '%s' (expected %s)\nHINT: fedalign --help", word, names);
     }
     comm_finalize();
     return status;

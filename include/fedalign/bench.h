@@ -17,11 +17,17 @@
 #include <stddef.h>
 
 #include "fedalign/model.h"
+#include "fedalign/opttab.h"
 
 /* `fedalign bench [SUB...] [options] [-- run flags]`: argv[1] is "bench". Called by
  * main() right after comm_init() on every rank; collective over MPI_COMM_WORLD.
  * Returns the exit code (0 ok); bad options end every rank through fa_fail (code 2). */
 int bench_main(int argc, char **argv);
+
+/* The option table of `fedalign bench` and its sub-benchmark names (n of each), for the
+ * generated shell completion. */
+const OptDef *bench_option_table(size_t *n);
+const char *const *bench_sub_names(size_t *n);
 
 /* Order statistics of repeated measurements. */
 typedef struct {

@@ -185,7 +185,8 @@ int config_parse_options(Config *c, int argc, char *const argv[], char *err, siz
 OptSet config_option_set(Config *c);
 /* Range and consistency checks independent of the data; -1 with a message naming the flag. */
 int config_validate(const Config *c, char *err, size_t errlen);
-/* Usage text with live defaults. */
+/* The options part of the usage text, with live defaults (the usage line and the command
+ * list are printed from main.c's command table before it). */
 void config_usage(FILE *out);
 /* Print the effective configuration as a boxed two-column table. */
 void config_print(const Config *c, FILE *out);

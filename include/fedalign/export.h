@@ -51,4 +51,8 @@ int export_load_client(const Config *cfg, size_t client, FedData *fd, char *err,
  * 0 at once (it is a serial tool: run it without mpirun). Returns the exit code. */
 int export_main(int argc, char **argv);
 
+/* The option table of `fedalign export` (its own flags; it also takes the run flags,
+ * config_option_set), for the generated shell completion. */
+const OptDef *export_option_table(size_t *n);
+
 #endif

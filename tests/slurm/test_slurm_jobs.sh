@@ -129,7 +129,8 @@ wait_jobs() {  # wait_jobs SECONDS ID...: 0 when every job and task reached a fi
 show_log() { echo "---- $1 (last 30 lines) ----" >&2; tail -n 30 "$1" >&2 2>/dev/null; echo "----" >&2; }
 
 # ---- submit every jobs/*.sbatch at tiny size -------------------------------------------
-csv=${FA_SHARED_DATASETS:-$root/../shared/datasets}/electrical_fault_kaggle/classData.csv
+# CTest sets FA_SHARED_DATASETS to where the real data is (data/ first, tests/CMakeLists.txt)
+csv=${FA_SHARED_DATASETS:-$root/data}/electrical_fault_kaggle/classData.csv
 if [ -f "$csv" ]; then paper_ds=electrical,csv; else paper_ds=electrical,mechanical; echo "note: $csv not found; paper_compare uses built-in data only"; fi
 declare -A jobid expect nres
 export FA_BIN=$FEDALIGN FA_PRESET=tiny FA_CSV=$csv

@@ -342,7 +342,7 @@ static void test_many_features_list(void **state) {
 }
 
 // ----------------------------------------------------------------------------
-// real data (../shared/datasets)
+// real data (data/<name>/ in the checkout, else the older location; tests/CMakeLists.txt)
 
 static bool have_file(const char *path) { return access(path, R_OK) == 0; }
 
@@ -350,7 +350,10 @@ static void test_real_classdata(void **state) {
     (void)state;
     char path[1024];
     snprintf(path, sizeof path, "%s/electrical_fault_kaggle/classData.csv", FA_SHARED_DATASETS);
-    if (!have_file(path)) skip();
+    if (!have_file(path)) {
+        print_message("skipped: %s not found (data/electrical_fault_kaggle/README.md)\n", path);
+        skip();
+    }
     CsvSpec s;
     spec_init(&s, FA_SHARED_DATASETS, "electrical_fault_kaggle/classData.csv", "G,C,B,A", "",
               NULL);
@@ -385,7 +388,10 @@ static void test_real_detect(void **state) {
     char path[1024];
     snprintf(path, sizeof path, "%s/electrical_fault_kaggle/detect_dataset.csv",
              FA_SHARED_DATASETS);
-    if (!have_file(path)) skip();
+    if (!have_file(path)) {
+        print_message("skipped: %s not found (data/electrical_fault_kaggle/README.md)\n", path);
+        skip();
+    }
     CsvSpec s;
     spec_init(&s, FA_SHARED_DATASETS, "electrical_fault_kaggle/detect_dataset.csv", "Output (S)",
               "", NULL);

@@ -316,7 +316,11 @@ static void test_feddata_real_classdata(void **state) {
     DataSpec s = base_spec(FA_DATA_CSV);
     snprintf(s.csv.path, sizeof s.csv.path, "%s/electrical_fault_kaggle/classData.csv",
              FA_SHARED_DATASETS);
-    if (access(s.csv.path, R_OK) != 0) skip();
+    if (access(s.csv.path, R_OK) != 0) {
+        print_message("skipped: %s not found (data/electrical_fault_kaggle/README.md)\n",
+                      s.csv.path);
+        skip();
+    }
     snprintf(s.csv.label_cols, sizeof s.csv.label_cols, "G,C,B,A");
     s.part.min_per_client = 40;
     s.split.block = true;

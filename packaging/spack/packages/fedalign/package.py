@@ -1,0 +1,64 @@
+# fedalign: a Spack package (packaging/spack/README.md). Its dependency list is checked
+# against the find_* calls of the CMake files by tests/install/test_spack_deps.py: a new
+# find_package in CMakeLists.txt without its depends_on here fails that test.
+from spack.package import *
+
+
+class Fedalign(CMakePackage):
+    """MPI + OpenMP + parallel HDF5 benchmark suite for federated learning of TinyML
+    fault classifiers on heterogeneous IoT devices: the Fed-Meta-Align pipeline
+    (arXiv 2508.11794) and its baselines, bit-identical for any number of ranks and
+    threads."""
+
+    homepage = "https://arxiv.org/abs/2508.11794"
+
+    license("BSD-3-Clause")
+
+    # No release tarball is published: build a checkout with
+    #   spack develop --path /path/to/fedalign fedalign@0.1.0 && spack install fedalign
+    version("0.1.0")
+
+    variant(
+        "isa",
+        default="portable",
+        values=("portable", "avx2", "native"),
+        multi=False,
+        description="portable x86-64 (SSE2); avx2 = x86-64-v3, same bits, ~1.45x faster "
+        "training; native = -march=native (homogeneous clusters only)",
+    )
+    variant("sanitizers", default=False, description="build with ASan and UBSan")
+
+    depends_on("c", type="build")
+    depends_on("cmake@3.20:", type="build")
+    depends_on("help2man", type="build")  # the man page, generated from --help
+    depends_on("mpi")
+    depends_on("hdf5+mpi")  # parallel HDF5: CMakeLists.txt refuses a serial one
+    depends_on("random123")
+    depends_on("libcsv")
+    depends_on("cmocka", type="test")
+    depends_on("llvm-openmp", when="%apple-clang")  # gcc and clang bring their OpenMP
+
+    # What each find_* of the CMake files looks for -> the Spack package that provides it
+    # (None: the compiler). tests/install/test_spack_deps.py reads this table and the
+    # depends_on calls above: every find has a row, every row's package a depends_on,
+    # and every depends_on (but the build tools) a row.
+    cmake_finds = {
+        "MPI": "mpi",
+        "OpenMP": None,
+        "HDF5": "hdf5",
+        "Random123/philox.h": "random123",
+        "csv.h": "libcsv",
+        "csv": "libcsv",
+        "cmocka": "cmocka",
+        "cmocka.h": "cmocka",
+        "help2man": "help2man",
+    }
+
+    def cmake_args(self):
+        isa = self.spec.variants["isa"].value
+        return [
+            self.define("FEDALIGN_ENABLE_AVX2", isa == "avx2"),
+            self.define("FEDALIGN_ENABLE_NATIVE", isa == "native"),
+            self.define_from_variant("FEDALIGN_ENABLE_SANITIZERS", "sanitizers"),
+            self.define("BUILD_TESTING", self.run_tests),
+        ]
