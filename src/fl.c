@@ -88,10 +88,9 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
         fa_fail("%d ranks but only %zu clients: every rank needs at least one client "
                 "(use --clients >= %d or fewer ranks)",
                 pl->size, cfg->clients, pl->size);
-    size_t first, count;
-    comm_block(cfg->clients, pl->rank, pl->size, &first, &count);
     /* the public data is needed on rank 0 only (phase 0 runs there) */
-    feddata_build(&pl->fd, &cfg->data, cfg->seed, cfg->clients, first, count, pl->rank == 0);
+    feddata_build_ranks(&pl->fd, &cfg->data, cfg->seed, cfg->clients, pl->rank, pl->size,
+                        cfg->assign == FA_ASSIGN_BALANCED, pl->rank == 0);
     for (size_t i = 0; i < pl->fd.n_local; i++)
         if (pl->fd.clients[i].train.n == 0)
             die(__FILE__, __LINE__, "client %lld has no training rows",
@@ -249,10 +248,10 @@ static void summarize_clients(Pipeline *pl, const double *vals, double out[3], u
         lh[i] = (double)(pl->hash[i] >> 32); /* 32-bit halves travel exactly as doubles */
         ll[i] = (double)(pl->hash[i] & 0xffffffffu);
     }
-    comm_gatherv_doubles(vals, n, all, 0);
+    feddata_gather_doubles(&pl->fd, vals, all);
     if (hash) { /* same on every rank */
-        comm_gatherv_doubles(lh, n, hi, 0);
-        comm_gatherv_doubles(ll, n, lo, 0);
+        feddata_gather_doubles(&pl->fd, lh, hi);
+        feddata_gather_doubles(&pl->fd, ll, lo);
     }
     double buf[4] = {0, 0, 0, 0};
     if (pl->rank == 0) {

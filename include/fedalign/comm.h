@@ -77,6 +77,11 @@ void comm_reduce_timers(const Timers *t, double *tmin, double *tavg, double *tma
 
 /* Block distribution of n_items over the ranks: first item and count of rank r. */
 void comm_block(size_t n_items, int rank, int size, size_t *first, size_t *count);
+/* Balanced distribution (--assign balanced): owner[t] in [0, size) for every item, by
+ * greedy longest-processing-time on weight[t] (heaviest first, ties by lower t; each to
+ * the least-loaded rank, ties by lower rank). A function of its arguments only, so every
+ * rank computes the same map. Local. */
+void comm_balanced(size_t n_items, const uint64_t *weight, int size, int32_t *owner);
 
 /* Where the job ran, for scaling studies (results file root attributes, banner). The
  * environment variables it records, in order (rank 0's values, "" when unset). */
