@@ -324,8 +324,8 @@ static size_t slab_bytes(void) {
  * the columns ids of every row of an [R, C] one (rc true, other = R): one hyperslab per
  * run of consecutive ids (one in all for a block assignment). HDF5 walks a selection in
  * file order, ascending ids, which is the order of the local buffer. */
-static void dset_xfer_ids(hid_t d, hid_t mtype, const size_t *ids, size_t n, bool rc,
-                          hsize_t other, void *buf, bool write) {
+static void dset_xfer_ids(hid_t d, hid_t mtype, const size_t *ids, size_t n, bool rc, hsize_t other,
+                          void *buf, bool write) {
     if (n == 0 || other == 0) {
         hsize_t start[2] = {0, 0}, none[2] = {0, 0};
         dset_xfer_block(d, mtype, start, none, buf, write);

@@ -544,8 +544,8 @@ typedef struct {
 } MethodArgs;
 static int method_thunk(StoreFile *f, void *ctx, char *err, size_t errlen) {
     MethodArgs *a = ctx;
-    return read_method_impl(f, a->index, a->res, a->n_clients, a->ids, a->n_local, a->n_params,
-                            err, errlen);
+    return read_method_impl(f, a->index, a->res, a->n_clients, a->ids, a->n_local, a->n_params, err,
+                            errlen);
 }
 /* collective over MPI_COMM_WORLD */
 int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients,

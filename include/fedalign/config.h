@@ -118,7 +118,7 @@ typedef struct {
     /* execution */
     FaThreadsOver threads_over;
     FaAssign assign; /* clients to ranks: contiguous blocks or balanced by training rows */
-    int threads; /* 0 = OMP default */
+    int threads;     /* 0 = OMP default */
     bool verbose;
     bool quiet;      /* no per-round lines */
     double watchdog; /* seconds a rank may be silent at an agreement point (0 = off) */

@@ -83,8 +83,7 @@ void store_write_method(StoreFile *f, size_t index, const MethodResult *res, siz
 /* Read a method group written by store_write_method back into res (allocated here as
  * fl.c would; rank-local rows only). Returns -1 with a message if missing/mismatched. */
 int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients,
-                      const size_t *ids, size_t n_local, size_t n_params, char *err,
-                      size_t errlen);
+                      const size_t *ids, size_t n_local, size_t n_params, char *err, size_t errlen);
 
 /* The command line of the run (Config.cmdline: argv[1..] separated by '\n') into
  * buf[cap]; -1 with a message when absent. */
