@@ -142,6 +142,14 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
         pl->attacker[i] = cfg->attack != FA_ATTACK_NONE && rng_uniform(&r) < cfg->attack_frac;
         pl->speed[i] = exp(cfg->speed_spread * rng_normal(&r));
     }
+    pl->rtrain = xcalloc(cfg->rounds ? cfg->rounds : 1, sizeof(double));
+    /* training rows per rank: what --assign balances (one allreduce at setup) */
+    double rows[2] = {0.0, 0.0};
+    for (size_t i = 0; i < n; i++) rows[0] += (double)pl->fd.clients[i].train.n;
+    rows[1] = rows[0];
+    comm_allreduce_max_double(rows, 1);
+    comm_allreduce_sum_double(rows + 1, 1);
+    pl->rows_imbalance = rows[1] > 0.0 ? rows[0] * pl->size / rows[1] : fa_nan();
     /* pl->st (stored deltas): allocated by phase2_rounds when a method needs them */
     setup_norm(pl);
     (void)setup_timers;
@@ -150,6 +158,7 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
 
 void fl_free(Pipeline *pl) {
     if (!pl) return;
+    free(pl->rtrain);
     free(pl->attacker);
     free(pl->speed);
     free(pl->hash);
@@ -326,6 +335,7 @@ void fl_result_init(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
 void fl_checkpoint(Pipeline *pl, const FlHooks *h, MethodResult *res, int phase, size_t round) {
     if (!h || !h->checkpoint) return;
     comm_bcast_floats(pl->global, pl->P, 0);
+    if (phase == 2) fl_reduce_train_times(pl, res, round);
     timer_start(&pl->t, FA_T_IO);
     h->checkpoint(h->ctx, res, phase, round);
     timer_stop(&pl->t, FA_T_IO);
@@ -377,6 +387,7 @@ static void summarize(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
     }
     memcpy(res->final_global, pl->global, pl->P * sizeof(float));
     res->checksum = fa_checksum(pl->global, pl->P);
+    res->rows_imbalance = pl->rows_imbalance;
 }
 
 /* Server-dynamics summaries (dynamics.h) of a federated method, the same on every rank:

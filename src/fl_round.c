@@ -146,6 +146,33 @@ static void record_round(Pipeline *pl, bool dual, MethodResult *res, size_t r, d
     res->round_selected[r] = (size_t)x->selected;
 }
 
+/* Load balance: one max and one sum over ranks of the rounds this process timed (at a
+ * checkpoint and at the end, never per round, so the round keeps its one Reduce); the
+ * rounds before a resume keep the values the checkpoint holds. */
+void fl_reduce_train_times(Pipeline *pl, MethodResult *res, size_t upto) {
+    const size_t r0 = pl->rtrain_from, m = upto > r0 ? upto - r0 : 0;
+    double *mx = xmalloc((m ? m : 1) * sizeof(double)), *sm = xmalloc((m ? m : 1) * sizeof(double));
+    memcpy(mx, pl->rtrain + r0, m * sizeof(double));
+    memcpy(sm, pl->rtrain + r0, m * sizeof(double));
+    comm_allreduce_max_double(mx, m);
+    comm_allreduce_sum_double(sm, m);
+    for (size_t k = 0; k < m; k++) {
+        res->round_train_max[r0 + k] = mx[k];
+        res->round_train_mean[r0 + k] = sm[k] / pl->size;
+    }
+    double s = 0.0;
+    size_t cnt = 0;
+    for (size_t r = 0; r < upto; r++) {
+        double q = res->round_train_max[r] / res->round_train_mean[r];
+        if (!isfinite(q)) continue; /* no time at all (0/0), or not timed */
+        s += q;
+        cnt++;
+    }
+    res->train_imbalance = cnt ? s / (double)cnt : fa_nan();
+    free(sm);
+    free(mx);
+}
+
 /* Phase 2: rounds round0..R-1 of local training and exact aggregation, then the
  * evaluation of the final model. Returns FA_STOPPED after a requested stop (signal or
  * --stop-after-round), having checkpointed; 0 when all rounds ran. */
@@ -168,6 +195,7 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         pl->st.norm2 = xcalloc(n ? n : 1, sizeof(double));
         pl->st.alist = xcalloc(n ? n : 1, sizeof(size_t));
     }
+    pl->rtrain_from = round0;
     for (size_t r = round0;; r++) {
         int64_t cnt[3];
         if (pl->freeze_round == r + 1 && pl->rank == pl->freeze_rank) raise(SIGSTOP);
@@ -178,6 +206,7 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
             res->round_loss[r] =
                 cnt[1] ? fixed_to_double(cnt[2]) * 1024.0 / (double)cnt[1] : fa_nan();
             res->round_time[r] = timer_now() - t0;
+            fl_reduce_train_times(pl, res, R);
             return 0;
         }
         if (need_prev) { /* the last global update: reference "prev", and dynamics */
@@ -187,10 +216,12 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         memcpy(pl->prev, pl->global, P * sizeof(float));
         select_clients(pl, r);
         pl->rb.round = r;
+        const double train0 = pl->t.acc[FA_T_TRAIN];
         timer_start(&pl->t, FA_T_TRAIN);
         kern_train_clients(pl, ms, &rr, r, &o);
         timer_stop(&pl->t, FA_T_TRAIN);
         move_agg_time(pl);
+        pl->rtrain[r] = pl->t.acc[FA_T_TRAIN] - train0;
         timer_start(&pl->t, FA_T_AGG);
         round_sum_threads(&pl->rb);
         timer_stop(&pl->t, FA_T_AGG);

@@ -49,6 +49,9 @@ struct Pipeline {
     double *speed;           /* (n) device speed factor (time multiplier) */
     unsigned char *attacker; /* (n) */
     Timers t;
+    double *rtrain;        /* (rounds) this rank's local-training seconds of round r */
+    size_t rtrain_from;    /* first round timed by this process (a resume starts later) */
+    double rows_imbalance; /* max / mean over ranks of training rows held (fl_setup) */
     /* test hook (tests/e2e/test_watchdog.sh): FEDALIGN_TEST_FREEZE=RANK:ROUND makes that
      * rank stop itself (SIGSTOP) at the start of that phase-2 round, a frozen rank on cue */
     int freeze_rank;
@@ -73,6 +76,10 @@ int phase2_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t r
                  const FlHooks *hooks);
 void phase3_from_global(Pipeline *pl, const MethodSpec *ms, MethodResult *res);
 void phase3_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res);
+
+/* fl_round.c: the per-rank training times of rounds [pl->rtrain_from, upto) into
+ * res->round_train_max/mean and train_imbalance (collective) */
+void fl_reduce_train_times(Pipeline *pl, MethodResult *res, size_t upto);
 
 /* fl.c: checkpoint at a boundary (phase, round = the cursor to resume from) */
 void fl_checkpoint(Pipeline *pl, const FlHooks *h, MethodResult *res, int phase, size_t round);
