@@ -41,7 +41,7 @@ static const char *const late_names[] = {"drop", "discount"};
 static const char *const late_descs[] = {"ignored", "weight * deadline / time"};
 static const char *const optimizer_names[] = {"adam", "sgd"};
 static const char *const assign_names[] = {"block", "balanced"};
-static const char *const assign_descs[] = {"contiguous id ranges", "greedy by training rows (LPT)"};
+static const char *const assign_descs[] = {"contiguous id ranges", "greedy by training rows, LPT"};
 static const char *const ablate_names[] = {"phase0", "phase1", "similarity"}; /* bit i */
 
 const FaEnum fa_enum_method = {fa_method_names, NULL, FA_METHOD_COUNT};

@@ -67,8 +67,9 @@ bool comm_any(bool local);
 void comm_send_floats(const float *buf, size_t n, int dest, int tag);
 void comm_recv_floats(float *buf, size_t n, int src, int tag);
 
-/* Gather per-client doubles to root in global client order: rank r contributes
- * counts[r] values (block distribution). all (sum of counts) is needed on root only. */
+/* Gather doubles to root, rank 0's first, then rank 1's, ...: global client order for a
+ * block distribution; feddata_gather_doubles reorders for any assignment. all (the sum
+ * of the counts) is needed on root only. */
 void comm_gatherv_doubles(const double *local, size_t n_local, double *all, int root);
 
 /* Per-phase timer statistics over ranks: min/avg/max of t->acc, and the phase's
