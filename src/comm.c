@@ -655,3 +655,58 @@ void comm_block(size_t n_items, int rank, int size, size_t *first, size_t *count
     *first = f;
     *count = e - f;
 }
+
+// ----------------------------------------------------------------------------
+// balanced assignment (local, no MPI)
+
+/* heap order of ranks: least load first, ties to the lower rank (a deterministic order) */
+static bool lpt_before(const uint64_t *load, int a, int b) {
+    return load[a] < load[b] || (load[a] == load[b] && a < b);
+}
+
+static void lpt_sift_down(int *heap, int n, const uint64_t *load, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && lpt_before(load, heap[l], heap[m])) m = l;
+        if (r < n && lpt_before(load, heap[r], heap[m])) m = r;
+        if (m == i) return;
+        int t = heap[i];
+        heap[i] = heap[m];
+        heap[m] = t;
+        i = m;
+    }
+}
+
+typedef struct {
+    uint64_t w;
+    size_t id;
+} LptItem;
+
+/* heaviest first, ties by id, so the order is total and the same everywhere */
+static int lpt_cmp(const void *pa, const void *pb) {
+    const LptItem *a = pa, *b = pb;
+    if (a->w != b->w) return a->w > b->w ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* local. Greedy longest-processing-time: items by decreasing weight go to the rank with
+ * the least load so far. With weight >= 1 and n_items >= size the first `size` items go
+ * to distinct ranks, so every rank gets at least one. O(n log n + n log size). */
+void comm_balanced(size_t n_items, const uint64_t *weight, int size, int32_t *owner) {
+    CHECK(size >= 1, "comm_balanced: %d ranks", size);
+    LptItem *it = xmalloc((n_items ? n_items : 1) * sizeof *it);
+    for (size_t t = 0; t < n_items; t++) it[t] = (LptItem){weight[t], t};
+    qsort(it, n_items, sizeof *it, lpt_cmp);
+    uint64_t *load = xcalloc((size_t)size, sizeof *load);
+    int *heap = xmalloc((size_t)size * sizeof *heap);
+    for (int r = 0; r < size; r++) heap[r] = r; /* all loads 0: already a heap in rank order */
+    for (size_t k = 0; k < n_items; k++) {
+        int r = heap[0];
+        owner[it[k].id] = r;
+        load[r] += it[k].w;
+        lpt_sift_down(heap, size, load, 0);
+    }
+    free(heap);
+    free(load);
+    free(it);
+}

@@ -44,6 +44,8 @@ static const char *const threads_over_names[] = {"auto", "clients", "batch"};
 static const char *const late_names[] = {"drop", "discount"};
 static const char *const late_descs[] = {"ignored", "weight * deadline / time"};
 static const char *const optimizer_names[] = {"adam", "sgd"};
+static const char *const assign_names[] = {"block", "balanced"};
+static const char *const assign_descs[] = {"contiguous id ranges", "greedy by training rows, LPT"};
 static const char *const ablate_names[] = {"phase0", "phase1", "similarity"}; /* bit i */
 
 const FaEnum fa_enum_method = {fa_method_names, NULL, FA_METHOD_COUNT};
@@ -55,12 +57,14 @@ const FaEnum fa_enum_attack = ENUM_OF(attack_names, NULL);
 const FaEnum fa_enum_threads_over = ENUM_OF(threads_over_names, NULL);
 const FaEnum fa_enum_late = ENUM_OF(late_names, late_descs);
 const FaEnum fa_enum_optimizer = ENUM_OF(optimizer_names, NULL);
+const FaEnum fa_enum_assign = ENUM_OF(assign_names, assign_descs);
 static const FaEnum ablate_enum = ENUM_OF(ablate_names, NULL);
 
 /* OPT_ENUM stores an int into these fields (opttab.c) */
 _Static_assert(sizeof(FaScore) == sizeof(int) && sizeof(FaReference) == sizeof(int) &&
                    sizeof(FaInit) == sizeof(int) && sizeof(FaThreadsOver) == sizeof(int) &&
-                   sizeof(FaMethod) == sizeof(int) && sizeof(FaOptimizer) == sizeof(int),
+                   sizeof(FaMethod) == sizeof(int) && sizeof(FaOptimizer) == sizeof(int) &&
+                   sizeof(FaAssign) == sizeof(int),
                "enum fields must be int-sized");
 _Static_assert(FA_ABLATE_PHASE0 == 1u && FA_ABLATE_PHASE1 == 2u && FA_ABLATE_SIMILARITY == 4u,
                "ablate_names[i] is bit i");
@@ -137,6 +141,7 @@ void config_defaults(Config *c) {
     c->server_beta2 = 0.99;   /* Reddi et al. 2021 */
     c->server_tau = 1e-3;     /* Reddi et al. 2021 */
     c->server_momentum = 0.9; /* Hsu et al. 2019 */
+    c->assign = FA_ASSIGN_BLOCK;
     snprintf(c->dataset_str, sizeof c->dataset_str, "electrical");
     snprintf(c->partition_str, sizeof c->partition_str, "dirichlet:0.5");
     config_apply_preset(c, "small");
@@ -483,6 +488,8 @@ static const OptDef fa_opts[] = {
         "multikrum: updates averaged, the M best scores (0 = accepted updates - F)"),
     ENUM("threads-over", "KIND", threads_over, fa_enum_threads_over, 0, "Execution",
          "what OpenMP threads split"),
+    ENUM("assign", "KIND", assign, fa_enum_assign, 0, "Execution",
+         "which rank holds which client; results are the same bits either way"),
     BOOL("verbose", OPT_FLAG, verbose, 0, "Execution", "per-rank diagnostics on stderr"),
     BOOL("quiet", OPT_FLAG, quiet, 0, "Execution", "no per-round lines"),
     NUM("watchdog", "SEC", OPT_DOUBLE, watchdog, 0, 1e7, 0, "Execution",

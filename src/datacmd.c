@@ -24,7 +24,8 @@ void datacmd_describe(const FedData *fd, FILE *out) {
     const DataInfo *info = &fd->info;
     size_t k = info->k;
     fprintf(out, "# data: %s, %zu features, %zu classes; clients %zu..%zu of %zu\n", info->name,
-            info->d, k, fd->first, fd->first + fd->n_local - (fd->n_local ? 1 : 0), fd->n_clients);
+            info->d, k, fd->n_local ? fd->ids[0] : 0, fd->n_local ? fd->ids[fd->n_local - 1] : 0,
+            fd->n_clients);
     fprintf(out, "# classes:");
     for (size_t c = 0; c < k; c++) fprintf(out, " k%zu=%s", c, info->class_names[c]);
     fprintf(out, "\n# %8s %9s %9s %9s %9s |", "client", "train", "val", "test", "rows");

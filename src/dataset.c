@@ -121,6 +121,54 @@ static void scan_split(SplitScan *sc, const SplitSpec *sp, const size_t *hist, s
     }
 }
 
+/* Training rows of a client with this label histogram (split_rows keeps exactly these):
+ * the weight of --assign balanced, known on every rank before any client is built. */
+static uint64_t train_rows_of(const SplitSpec *sp, const size_t *hist, size_t k) {
+    uint64_t rows = 0;
+    for (size_t c = 0; c < k; c++) {
+        size_t nv, nt;
+        split_counts(hist[c], sp->val_frac, sp->test_frac, &nv, &nt);
+        rows += hist[c] - nv - nt;
+    }
+    return rows;
+}
+
+// ----------------------------------------------------------------------------
+// which clients this rank builds
+
+/* A given id range (feddata_build), or this rank's share of an assignment over
+ * ranks (feddata_build_ranks), which may need every client's training rows. */
+typedef struct {
+    bool ranked;
+    int rank, size;
+    bool balanced;
+} Want;
+
+/* Set fd->ids, fd->n_local, fd->clients (and fd->owner for a ranked build) from the
+ * assignment; weight[t] = training rows of client t, the same on every rank. */
+static void assign_clients(FedData *fd, const Want *w, const uint64_t *weight) {
+    if (!w->ranked) return; /* feddata_build set the range */
+    const size_t C = fd->n_clients;
+    fd->owner = xmalloc(C * sizeof *fd->owner);
+    if (w->balanced) {
+        comm_balanced(C, weight, w->size, fd->owner);
+    } else {
+        for (int r = 0; r < w->size; r++) {
+            size_t first, count;
+            comm_block(C, r, w->size, &first, &count);
+            for (size_t t = first; t < first + count; t++) fd->owner[t] = r;
+        }
+    }
+    size_t n = 0;
+    for (size_t t = 0; t < C; t++) n += fd->owner[t] == w->rank;
+    fd->n_local = n;
+    fd->ids = xmalloc((n ? n : 1) * sizeof *fd->ids);
+    n = 0;
+    for (size_t t = 0; t < C; t++)
+        if (fd->owner[t] == w->rank) fd->ids[n++] = t; /* ascending: the file order */
+    fd->clients = xcalloc(n ? n : 1, sizeof *fd->clients);
+}
+
 static void check_splits(const SplitScan *sc, const SplitSpec *sp) {
     if (!sc->any) return;
     if (sc->min_test == 0)
@@ -220,7 +268,8 @@ static void build_gen_client(ClientData *cd, const DataSpec *spec, const DataInf
     dataset_free(&all);
 }
 
-static void build_generated(FedData *fd, const DataSpec *spec, uint64_t seed, bool want_public) {
+static void build_generated(FedData *fd, const DataSpec *spec, uint64_t seed, bool want_public,
+                            const Want *want) {
     gen_info(spec->kind, &spec->gen, &fd->info);
     const DataInfo *info = &fd->info;
     CHECK(info->k >= 2 && info->k <= FA_MAX_CLASSES && info->d >= 1 && info->d <= FA_MAX_FEATURES,
@@ -230,6 +279,7 @@ static void build_generated(FedData *fd, const DataSpec *spec, uint64_t seed, bo
      * rows must fail on every rank alike, so every rank looks at every client's sizes
      * (a histogram draw per client: cheap next to generating the samples). */
     SplitScan sc = {0};
+    uint64_t *weight = xmalloc(fd->n_clients * sizeof *weight);
     for (size_t t = 0; t < fd->n_clients; t++) {
         size_t hist[FA_MAX_CLASSES], n = 0;
         partition_gen_hist(&spec->part, seed, t, info->k, spec->samples_per_client, hist);
@@ -239,15 +289,19 @@ static void build_generated(FedData *fd, const DataSpec *spec, uint64_t seed, bo
                     "least 1 row per client or more samples per client)",
                     t);
         scan_split(&sc, &spec->split, hist, info->k, t);
+        weight[t] = train_rows_of(&spec->split, hist, info->k);
     }
     check_splits(&sc, &spec->split);
     fd->n_public = spec->public_samples;
+    assign_clients(fd, want, weight);
+    free(weight);
 
-    const size_t first = fd->first, n_local = fd->n_local;
+    const size_t n_local = fd->n_local;
+    const size_t *ids = fd->ids;
     ClientData *clients = fd->clients;
     /* clients are independent; generation dominates the setup time */
 #pragma omp parallel for schedule(dynamic, 1)
-    for (size_t i = 0; i < n_local; i++) build_gen_client(&clients[i], spec, info, seed, first + i);
+    for (size_t i = 0; i < n_local; i++) build_gen_client(&clients[i], spec, info, seed, ids[i]);
 
     if (want_public && spec->public_samples > 0) {
         size_t n = spec->public_samples, d = info->d, k = info->k;
@@ -370,7 +424,8 @@ static void load_csv_agreed(const CsvSpec *cs, Dataset *out, DataInfo *info, int
     if (rc) fa_fail("%s", err);
 }
 
-static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool want_public) {
+static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool want_public,
+                      const Want *want) {
     char err[1024 + FA_PATH_LEN];
     CsvSpec cs = spec->csv;
     bool by_column = spec->part.kind == FA_PART_COLUMN;
@@ -441,6 +496,7 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
     for (size_t i = 0; i < np; i++)
         if (client_of[i] >= 0) count[(size_t)client_of[i] * K + (size_t)py[i]]++;
     SplitScan sc = {0};
+    uint64_t *weight = xmalloc(fd->n_clients * sizeof *weight);
     for (size_t t = 0; t < fd->n_clients; t++) {
         size_t rows = 0;
         for (size_t c = 0; c < K; c++) rows += count[t * K + c];
@@ -449,19 +505,24 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
                     "rows of %s over %zu clients",
                     t, np, spec->csv.path, fd->n_clients);
         scan_split(&sc, &spec->split, count + t * K, K, t);
+        weight[t] = train_rows_of(&spec->split, count + t * K, K);
     }
     check_splits(&sc, &spec->split);
+    assign_clients(fd, want, weight);
+    free(weight);
 
     double sd[FA_MAX_FEATURES] = {0};
     if (spec->perturb > 0.0 && np > 1)
         for (size_t j = 0; j < d; j++) sd[j] = dataset_column_sd(all.x, d, j, pool, np);
 
-    /* this rank's clients: their rows in file order */
+    /* this rank's clients: their rows in file order; local[t] = index of client t here */
+    int64_t *local = xmalloc(fd->n_clients * sizeof *local);
+    for (size_t t = 0; t < fd->n_clients; t++) local[t] = -1;
+    for (size_t l = 0; l < fd->n_local; l++) local[fd->ids[l]] = (int64_t)l;
     size_t *off = xcalloc(fd->n_local + 1, sizeof *off);
     for (size_t i = 0; i < np; i++) {
         int64_t t = client_of[i];
-        if (t >= (int64_t)fd->first && t < (int64_t)(fd->first + fd->n_local))
-            off[(size_t)t - fd->first + 1]++;
+        if (t >= 0 && local[t] >= 0) off[local[t] + 1]++;
     }
     for (size_t l = 0; l < fd->n_local; l++) off[l + 1] += off[l];
     size_t *rows = xmalloc((off[fd->n_local] ? off[fd->n_local] : 1) * sizeof *rows);
@@ -469,11 +530,11 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
     memcpy(fill, off, fd->n_local * sizeof *fill);
     for (size_t i = 0; i < np; i++) {
         int64_t t = client_of[i];
-        if (t >= (int64_t)fd->first && t < (int64_t)(fd->first + fd->n_local))
-            rows[fill[(size_t)t - fd->first]++] = pool[i];
+        if (t >= 0 && local[t] >= 0) rows[fill[local[t]]++] = pool[i];
     }
+    free(local);
     for (size_t l = 0; l < fd->n_local; l++) {
-        size_t t = fd->first + l;
+        size_t t = fd->ids[l];
         ClientData *cd = &fd->clients[l];
         Dataset mine;
         dataset_take(&mine, &all, rows + off[l], off[l + 1] - off[l]);
@@ -501,17 +562,72 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
 // ----------------------------------------------------------------------------
 // public
 
+static void build(FedData *fd, const DataSpec *spec, uint64_t seed, bool want_public,
+                  const Want *want) {
+    if (spec->kind == FA_DATA_CSV) build_csv(fd, spec, seed, want_public, want);
+    else build_generated(fd, spec, seed, want_public, want);
+}
+
 void feddata_build(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_clients, size_t first,
                    size_t n_local, bool want_public) {
     memset(fd, 0, sizeof *fd);
     CHECK(n_clients > 0 && first <= n_clients && n_local <= n_clients - first,
           "bad client range [%zu, %zu) of %zu", first, first + n_local, n_clients);
     fd->n_clients = n_clients;
-    fd->first = first;
     fd->n_local = n_local;
+    fd->ids = xmalloc((n_local ? n_local : 1) * sizeof *fd->ids);
+    for (size_t l = 0; l < n_local; l++) fd->ids[l] = first + l;
     fd->clients = xcalloc(n_local ? n_local : 1, sizeof *fd->clients);
-    if (spec->kind == FA_DATA_CSV) build_csv(fd, spec, seed, want_public);
-    else build_generated(fd, spec, seed, want_public);
+    const Want want = {false, 0, 1, false};
+    build(fd, spec, seed, want_public, &want);
+}
+
+void feddata_build_ranks(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_clients,
+                         int rank, int size, bool balanced, bool want_public) {
+    memset(fd, 0, sizeof *fd);
+    CHECK(n_clients > 0 && size >= 1 && rank >= 0 && rank < size && (size_t)size <= n_clients,
+          "bad assignment: rank %d of %d, %zu clients", rank, size, n_clients);
+    fd->n_clients = n_clients;
+    const Want want = {true, rank, size, balanced};
+    build(fd, spec, seed, want_public, &want);
+}
+
+size_t feddata_local(const FedData *fd, size_t t) {
+    size_t lo = 0, hi = fd->n_local;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (fd->ids[mid] < t) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < fd->n_local && fd->ids[lo] == t ? lo : SIZE_MAX;
+}
+
+/* Rank r sends its values in its id order, so the gathered array is the ranks' id lists
+ * one after another: walking the ids in order, client t's value is the next unread one
+ * of its owner's part. Without an owner map (a range build) the parts are ranges in
+ * rank order already. */
+void feddata_gather_doubles(const FedData *fd, const double *local, double *all) {
+    const size_t C = fd->n_clients;
+    const int size = comm_is_initialized() ? comm_size() : 1;
+    if (!comm_is_initialized()) {
+        for (size_t l = 0; l < fd->n_local; l++) all[fd->ids[l]] = local[l];
+        return;
+    }
+    if (!fd->owner) {
+        comm_gatherv_doubles(local, fd->n_local, all, 0);
+        return;
+    }
+    const bool root = comm_rank() == 0;
+    double *cat = root ? xmalloc(C * sizeof *cat) : NULL;
+    comm_gatherv_doubles(local, fd->n_local, cat, 0);
+    if (root) {
+        size_t *next = xcalloc((size_t)size + 1, sizeof *next); /* each rank's next slot */
+        for (size_t t = 0; t < C; t++) next[fd->owner[t] + 1]++;
+        for (int r = 0; r < size; r++) next[r + 1] += next[r];
+        for (size_t t = 0; t < C; t++) all[t] = cat[next[fd->owner[t]]++];
+        free(next);
+    }
+    free(cat);
 }
 
 void feddata_free(FedData *fd) {
@@ -523,6 +639,8 @@ void feddata_free(FedData *fd) {
         }
     }
     free(fd->clients);
+    free(fd->ids);
+    free(fd->owner);
     dataset_free(&fd->public_data);
     memset(fd, 0, sizeof *fd);
 }
@@ -575,13 +693,8 @@ uint64_t feddata_hash(const FedData *fd) {
     }
     double *ahi = root ? xmalloc(C * sizeof(double)) : NULL;
     double *alo = root ? xmalloc(C * sizeof(double)) : NULL;
-    if (comm_is_initialized()) {
-        comm_gatherv_doubles(hi, n, ahi, 0);
-        comm_gatherv_doubles(lo, n, alo, 0);
-    } else {
-        memcpy(ahi, hi, n * sizeof(double));
-        memcpy(alo, lo, n * sizeof(double));
-    }
+    feddata_gather_doubles(fd, hi, ahi);
+    feddata_gather_doubles(fd, lo, alo);
     uint64_t h = 0;
     if (root) {
         h = 0x6a09e667f3bcc908ULL;

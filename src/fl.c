@@ -88,10 +88,9 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
         fa_fail("%d ranks but only %zu clients: every rank needs at least one client "
                 "(use --clients >= %d or fewer ranks)",
                 pl->size, cfg->clients, pl->size);
-    size_t first, count;
-    comm_block(cfg->clients, pl->rank, pl->size, &first, &count);
     /* the public data is needed on rank 0 only (phase 0 runs there) */
-    feddata_build(&pl->fd, &cfg->data, cfg->seed, cfg->clients, first, count, pl->rank == 0);
+    feddata_build_ranks(&pl->fd, &cfg->data, cfg->seed, cfg->clients, pl->rank, pl->size,
+                        cfg->assign == FA_ASSIGN_BALANCED, pl->rank == 0);
     for (size_t i = 0; i < pl->fd.n_local; i++)
         if (pl->fd.clients[i].train.n == 0)
             die(__FILE__, __LINE__, "client %lld has no training rows",
@@ -143,6 +142,14 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
         pl->attacker[i] = cfg->attack != FA_ATTACK_NONE && rng_uniform(&r) < cfg->attack_frac;
         pl->speed[i] = exp(cfg->speed_spread * rng_normal(&r));
     }
+    pl->rtrain = xcalloc(cfg->rounds ? cfg->rounds : 1, sizeof(double));
+    /* training rows per rank: what --assign balances (one allreduce at setup) */
+    double rows[2] = {0.0, 0.0};
+    for (size_t i = 0; i < n; i++) rows[0] += (double)pl->fd.clients[i].train.n;
+    rows[1] = rows[0];
+    comm_allreduce_max_double(rows, 1);
+    comm_allreduce_sum_double(rows + 1, 1);
+    pl->rows_imbalance = rows[1] > 0.0 ? rows[0] * pl->size / rows[1] : fa_nan();
     /* pl->st (stored deltas): allocated by phase2_rounds when a method needs them */
     pl->sstate = xcalloc(2 * P, sizeof(double)); /* server optimizer moments / SCAFFOLD c */
     if (fl_run_has_scaffold(cfg)) scaffold_alloc(pl);
@@ -153,6 +160,7 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
 
 void fl_free(Pipeline *pl) {
     if (!pl) return;
+    free(pl->rtrain);
     free(pl->attacker);
     free(pl->speed);
     free(pl->hash);
@@ -291,10 +299,10 @@ static void summarize_clients(Pipeline *pl, const double *vals, double out[3], u
         lh[i] = (double)(pl->hash[i] >> 32); /* 32-bit halves travel exactly as doubles */
         ll[i] = (double)(pl->hash[i] & 0xffffffffu);
     }
-    comm_gatherv_doubles(vals, n, all, 0);
+    feddata_gather_doubles(&pl->fd, vals, all);
     if (hash) { /* same on every rank */
-        comm_gatherv_doubles(lh, n, hi, 0);
-        comm_gatherv_doubles(ll, n, lo, 0);
+        feddata_gather_doubles(&pl->fd, lh, hi);
+        feddata_gather_doubles(&pl->fd, ll, lo);
     }
     double buf[4] = {0, 0, 0, 0};
     if (pl->rank == 0) {
@@ -375,6 +383,7 @@ void fl_checkpoint(Pipeline *pl, const FlHooks *h, MethodResult *res, int phase,
     comm_bcast_floats(pl->global, pl->P, 0);
     /* the server state too: rank 0's is written, every rank resumes with it */
     if (pl->sstate_len) comm_bcast_doubles(pl->sstate, pl->sstate_len, 0);
+    if (phase == 2) fl_reduce_train_times(pl, res, round);
     timer_start(&pl->t, FA_T_IO);
     h->checkpoint(h->ctx, res, phase, round);
     timer_stop(&pl->t, FA_T_IO);
@@ -426,6 +435,7 @@ static void summarize(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
     }
     memcpy(res->final_global, pl->global, pl->P * sizeof(float));
     res->checksum = fa_checksum(pl->global, pl->P);
+    res->rows_imbalance = pl->rows_imbalance;
 }
 
 /* Server-dynamics summaries (dynamics.h) of a federated method, the same on every rank:

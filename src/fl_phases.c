@@ -133,10 +133,8 @@ void phase0(Pipeline *pl) {
     memcpy(pl->global, pl->foundation, pl->P * sizeof(float));
 }
 
-/* Owner rank of global client t: floor(t * R / C) (block distribution). */
-static int owner_of(const Pipeline *pl, size_t t) {
-    return (int)(((unsigned __int128)t * (unsigned)pl->size) / pl->cfg->clients);
-}
+/* Owner rank of global client t (--assign: blocks or balanced), the same on every rank. */
+static int owner_of(const Pipeline *pl, size_t t) { return pl->fd.owner[t]; }
 
 /* The ring's client sequence: ids in order, or a seeded permutation; --ring-clients K
  * keeps K clients of a seeded sample (in id order unless --ring-perm). Same on every rank. */
@@ -175,7 +173,8 @@ size_t fl_ring_order(const Config *c, size_t **order_out) {
 /* Phase 1: the model travels as a token through the client sequence; the holder
  * trains it on the client's P1 slice (threads split the batch) and passes it on.
  * A message is sent only where consecutive clients live on different ranks, so in
- * id order it goes rank 0 -> 1 -> ... -> R-1 -> 0 once per pass. The token's last
+ * id order with block assignment it goes rank 0 -> 1 -> ... -> R-1 -> 0 once per pass
+ * (balanced assignment scatters ids over ranks: up to one message per visit). The token's last
  * float counts visits: an arriving token must carry exactly the expected count. */
 void phase1(Pipeline *pl, int64_t *visit_log) {
     const Config *c = pl->cfg;
@@ -207,7 +206,8 @@ void phase1(Pipeline *pl, int64_t *visit_log) {
             if (pl->rank != own) continue;
             CHECK(pl->token[P] == (float)visit, "ring token out of order: visit %zu carries %g",
                   visit, (double)pl->token[P]);
-            const ClientData *cd = &pl->fd.clients[t - pl->fd.first];
+            const size_t l = feddata_local(&pl->fd, t);
+            const ClientData *cd = &pl->fd.clients[l];
             /* the P1 slice: a seeded p1_frac of the client's train rows */
             size_t ns = (size_t)ceil(c->p1_frac * (double)cd->train.n);
             if (ns < 1) ns = 1;
@@ -222,7 +222,7 @@ void phase1(Pipeline *pl, int64_t *visit_log) {
             train_local(&pl->L, pl->token, NULL, &slice, &o, c->seed, (uint64_t)cd->id,
                         FA_ROUND_P1 + pass, &pl->ws[0], true, &ts);
             dataset_free(&slice);
-            if (visit_log && pass == 0) visit_log[t - pl->fd.first] = (int64_t)visit;
+            if (visit_log && pass == 0) visit_log[l] = (int64_t)visit;
             pl->token[P] += 1.0f;
         }
     }

@@ -256,7 +256,7 @@ static void robust_round(Pipeline *pl, Gather *g, const TrainOpts *o, MethodResu
                 "fixed-point range; HINT: bound the updates with --clip, or lower --lr",
                 r + 1);
     for (size_t i = 0; i < n; i++) {
-        const size_t t = pl->fd.first + i;
+        const size_t t = pl->fd.ids[i];
         res->rc_weight[r * n + i] = g->all[t];
         if (g->rp.rule == FA_ROBUST_FLTRUST) res->rc_cos[r * n + i] = g->all[C + t];
     }
@@ -290,6 +290,33 @@ static void server_update(Pipeline *pl, const MethodDef *def, const ServerOpt *s
     else def->server_step(&pl->rb, pl->global, pl->global, pl->cfg->alpha);
 }
 
+/* Load balance: one max and one sum over ranks of the rounds this process timed (at a
+ * checkpoint and at the end, never per round, so the round keeps its one Reduce); the
+ * rounds before a resume keep the values the checkpoint holds. */
+void fl_reduce_train_times(Pipeline *pl, MethodResult *res, size_t upto) {
+    const size_t r0 = pl->rtrain_from, m = upto > r0 ? upto - r0 : 0;
+    double *mx = xmalloc((m ? m : 1) * sizeof(double)), *sm = xmalloc((m ? m : 1) * sizeof(double));
+    memcpy(mx, pl->rtrain + r0, m * sizeof(double));
+    memcpy(sm, pl->rtrain + r0, m * sizeof(double));
+    comm_allreduce_max_double(mx, m);
+    comm_allreduce_sum_double(sm, m);
+    for (size_t k = 0; k < m; k++) {
+        res->round_train_max[r0 + k] = mx[k];
+        res->round_train_mean[r0 + k] = sm[k] / pl->size;
+    }
+    double s = 0.0;
+    size_t cnt = 0;
+    for (size_t r = 0; r < upto; r++) {
+        double q = res->round_train_max[r] / res->round_train_mean[r];
+        if (!isfinite(q)) continue; /* no time at all (0/0), or not timed */
+        s += q;
+        cnt++;
+    }
+    res->train_imbalance = cnt ? s / (double)cnt : fa_nan();
+    free(sm);
+    free(mx);
+}
+
 /* The round loop of phase 2 from round round0, then the evaluation of the final model;
  * g: the robust methods' gather (g->on), else unused. */
 static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,
@@ -308,6 +335,7 @@ static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
     if (round0 == 0) memcpy(pl->prev, pl->global, P * sizeof(float));
     const bool two_pass = round_two_pass(&rr),
                need_prev = rr.dynamics || (dual && !rr.mean_reference);
+    pl->rtrain_from = round0;
     for (size_t r = round0;; r++) {
         int64_t cnt[3];
         if (pl->freeze_round == r + 1 && pl->rank == pl->freeze_rank) raise(SIGSTOP);
@@ -318,6 +346,7 @@ static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
             res->round_loss[r] =
                 cnt[1] ? fixed_to_double(cnt[2]) * 1024.0 / (double)cnt[1] : fa_nan();
             res->round_time[r] = timer_now() - t0;
+            fl_reduce_train_times(pl, res, R);
             return 0;
         }
         if (need_prev) { /* the last global update: reference "prev", and dynamics */
@@ -328,10 +357,12 @@ static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         if (def->scaffold) scaffold_begin_round(pl);
         select_clients(pl, r);
         pl->rb.round = r;
+        const double train0 = pl->t.acc[FA_T_TRAIN];
         timer_start(&pl->t, FA_T_TRAIN);
         kern_train_clients(pl, ms, &rr, r, &o);
         timer_stop(&pl->t, FA_T_TRAIN);
         move_agg_time(pl);
+        pl->rtrain[r] = pl->t.acc[FA_T_TRAIN] - train0;
         timer_start(&pl->t, FA_T_AGG);
         round_sum_threads(&pl->rb);
         timer_stop(&pl->t, FA_T_AGG);

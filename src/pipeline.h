@@ -60,6 +60,9 @@ struct Pipeline {
     float *cscr;       /* (nthreads, 2P) SCAFFOLD scratch: c - c_i, then the new c_i */
     int64_t *cacc;     /* (nthreads, P) exact sums of the c_i deltas, then (P) their sum */
     bool *cok;         /* (nthreads) no overflow in cacc */
+    double *rtrain;        /* (rounds) this rank's local-training seconds of round r */
+    size_t rtrain_from;    /* first round timed by this process (a resume starts later) */
+    double rows_imbalance; /* max / mean over ranks of training rows held (fl_setup) */
     /* test hook (tests/e2e/test_watchdog.sh): FEDALIGN_TEST_FREEZE=RANK:ROUND makes that
      * rank stop itself (SIGSTOP) at the start of that phase-2 round, a frozen rank on cue */
     int freeze_rank;
@@ -104,6 +107,9 @@ void scaffold_commit(Pipeline *pl, size_t i, int tid);
 /* round end: the exact sum of the c_i deltas to rank 0 (one Reduce of P int64), and
  * c += sum / N there. Collective. */
 void scaffold_end_round(Pipeline *pl, Timers *t);
+/* fl_round.c: the per-rank training times of rounds [pl->rtrain_from, upto) into
+ * res->round_train_max/mean and train_imbalance (collective) */
+void fl_reduce_train_times(Pipeline *pl, MethodResult *res, size_t upto);
 
 /* fl.c: checkpoint at a boundary (phase, round = the cursor to resume from) */
 void fl_checkpoint(Pipeline *pl, const FlHooks *h, MethodResult *res, int phase, size_t round);

@@ -129,7 +129,7 @@ void report_method(FILE *out, const Config *c, const MethodResult *r, int ranks,
             "budget_public_epochs=%.3f budget_client_epochs=%.3f rounds_to_target=%ld "
             "secs_to_target=%.6f t_train_max=%.6f t_ring_span=%.6f t_agg_max=%.6f t_comm_max=%.6f "
             "acc_int8_mean=%.6f int8_drop_mean=%.6f osc_cos_lag1=%.4f osc_update_cos=%.4f "
-            "two_cycle=%d\n",
+            "two_cycle=%d train_imbalance=%.4f rows_imbalance=%.4f\n",
             r->spec.name, dataset_key(c), c->clients, ranks, threads, (unsigned long long)c->seed,
             r->acc_global, r->acc_personal_mean, (unsigned long long)r->checksum, r->time_total,
             (unsigned long long)r->checksum_personal, r->acc_personal_std, r->acc_personal_worst,
@@ -137,7 +137,8 @@ void report_method(FILE *out, const Config *c, const MethodResult *r, int ranks,
             r->phase_acc_mean[0], r->phase_acc_mean[1], r->acc_public, r->budget_public_epochs,
             r->budget_client_epochs, r->rounds_to_target, r->secs_to_target, r->tmax[FA_T_TRAIN],
             r->tspan[FA_T_RING], r->tmax[FA_T_AGG], r->tmax[FA_T_COMM], r->acc_int8_mean,
-            r->int8_drop_mean, r->osc_cos_lag1, r->osc_update_cos, r->two_cycle ? 1 : 0);
+            r->int8_drop_mean, r->osc_cos_lag1, r->osc_update_cos, r->two_cycle ? 1 : 0,
+            r->train_imbalance, r->rows_imbalance);
     fflush(out);
 }
 

@@ -123,6 +123,15 @@ const FaField fa_result_fields[] = {
      "the final global model (rank 0's)"},
     {"personal_models", RF(personal_models), FA_FT_F32, FA_SHAPE_CP, 0, FA_FILL_ZERO, FA_UNIT_NONE,
      "every client's final model; only with --save-models"},
+    /* load balance over ranks (--assign); wall times, so they differ from run to run */
+    {"round_train_max", RF(round_train_max), FA_FT_F64, FA_SHAPE_R, 0, FA_FILL_NAN, FA_UNIT_SECONDS,
+     "local-training wall time of round r on the slowest rank"},
+    {"round_train_mean", RF(round_train_mean), FA_FT_F64, FA_SHAPE_R, 0, FA_FILL_NAN,
+     FA_UNIT_SECONDS, "local-training wall time of round r, mean over ranks"},
+    {"train_imbalance", RF(train_imbalance), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN, FA_UNIT_NONE,
+     "mean over rounds of round_train_max / round_train_mean (1 = balanced)"},
+    {"rows_imbalance", RF(rows_imbalance), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN, FA_UNIT_NONE,
+     "max / mean over ranks of the training rows each rank holds (1 = balanced)"},
 };
 const size_t fa_result_nfields = sizeof fa_result_fields / sizeof fa_result_fields[0];
 

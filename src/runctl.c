@@ -367,8 +367,8 @@ static void write_file(RunCtl *rc, const char *path, size_t n_done, const Method
     store_write_run(f, c, &info, rc->ranks, rc->threads, fl_threads_over_clients(rc->pl), P);
     store_write_clients(f, fd, comm_rank());
     for (size_t m = 0; m < n_done; m++)
-        store_write_method(f, m, &rc->res[m], c->clients, fd->first, fd->n_local, P);
-    if (partial) store_write_method(f, n_done, partial, c->clients, fd->first, fd->n_local, P);
+        store_write_method(f, m, &rc->res[m], c->clients, fd->ids, fd->n_local, P);
+    if (partial) store_write_method(f, n_done, partial, c->clients, fd->ids, fd->n_local, P);
     if (st) store_write_state(f, st, P);
     store_close(f);
     /* the checkpoint is ours to replace; the results only with --overwrite */
@@ -384,7 +384,7 @@ static void method_state(RunCtl *rc, const FlState *fs, CheckpointState *st) {
     st->server_cap = 2 * fl_layout(rc->pl)->n_params;
     st->client = *fs->client_live ? fs->client : NULL;
     st->n_clients = rc->cfg->clients;
-    st->first = fd->first;
+    st->ids = fd->ids;
     st->n_local = fd->n_local;
 }
 
@@ -446,7 +446,7 @@ static void read_methods(RunCtl *rc, StoreFile *f, const CheckpointState *st) {
     char err[1024];
     for (size_t m = 0; m <= st->method_index && m < rc->n_methods; m++) {
         bool in_progress = m == st->method_index && st->phase < 4;
-        if (store_read_method(f, m, &rc->res[m], c->clients, fd->first, fd->n_local, P, err,
+        if (store_read_method(f, m, &rc->res[m], c->clients, fd->ids, fd->n_local, P, err,
                               sizeof err) != 0) {
             store_close(f);
             fa_fail("--resume: %s", err);

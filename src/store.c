@@ -320,10 +320,42 @@ static size_t slab_bytes(void) {
     return FA_STORE_SLAB_BYTES;
 }
 
-/* Per-client rows [first, first + n) of a [C] (width 0) or [C, width] dataset, in slabs
- * of at most slab_bytes() per call. Ranks agree on the number of collective calls; in
- * the calls past its own rows a rank selects none. */
-void st_dset_xfer_rows(hid_t d, hid_t mtype, size_t first, size_t n, size_t width, void *buf,
+/* The rows ids[0..n) (ascending) of a [C] or [C, w] dataset (rc false, other = w), or
+ * the columns ids of every row of an [R, C] one (rc true, other = R): one hyperslab per
+ * run of consecutive ids (one in all for a block assignment). HDF5 walks a selection in
+ * file order, ascending ids, which is the order of the local buffer. */
+static void dset_xfer_ids(hid_t d, hid_t mtype, const size_t *ids, size_t n, bool rc, hsize_t other,
+                          void *buf, bool write) {
+    if (n == 0 || other == 0) {
+        hsize_t start[2] = {0, 0}, none[2] = {0, 0};
+        dset_xfer_block(d, mtype, start, none, buf, write);
+        return;
+    }
+    hid_t fspace = H5_ID(H5Dget_space(d));
+    H5S_seloper_t op = H5S_SELECT_SET;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && ids[j] == ids[j - 1] + 1) j++;
+        hsize_t start[2] = {rc ? 0 : ids[i], rc ? ids[i] : 0};
+        hsize_t count[2] = {rc ? other : j - i, rc ? j - i : other};
+        H5_CHECK(H5Sselect_hyperslab(fspace, op, start, NULL, count, NULL));
+        op = H5S_SELECT_OR;
+        i = j;
+    }
+    const hsize_t npts = (hsize_t)n * other;
+    hid_t mspace = H5_ID(H5Screate_simple(1, &npts, NULL));
+    hid_t dxpl = dxpl_collective();
+    if (write) H5_CHECK(H5Dwrite(d, mtype, mspace, fspace, dxpl, buf));
+    else H5_CHECK(H5Dread(d, mtype, mspace, fspace, dxpl, buf));
+    H5_CHECK(H5Pclose(dxpl));
+    H5_CHECK(H5Sclose(mspace));
+    H5_CHECK(H5Sclose(fspace));
+}
+
+/* Per-client rows ids[0..n) (ascending global ids) of a [C] (width 0) or [C, width]
+ * dataset, in slabs of at most slab_bytes() per call. Ranks agree on the number of
+ * collective calls; in the calls past its own rows a rank selects none. */
+void st_dset_xfer_rows(hid_t d, hid_t mtype, const size_t *ids, size_t n, size_t width, void *buf,
                        bool write) {
     const size_t w = width ? width : 1, esz = H5Tget_size(mtype);
     size_t per = slab_bytes() / (w * esz);
@@ -333,18 +365,16 @@ void st_dset_xfer_rows(hid_t d, hid_t mtype, size_t first, size_t n, size_t widt
     for (size_t it = 0; it < (size_t)iters; it++) {
         size_t r0 = it * per < n ? it * per : n;
         size_t r1 = r0 + per < n ? r0 + per : n;
-        hsize_t start[2] = {first + r0, 0}, count[2] = {r1 - r0, w};
-        dset_xfer_block(d, mtype, start, count, (char *)buf + r0 * w * esz, write);
+        dset_xfer_ids(d, mtype, ids + r0, r1 - r0, false, w, (char *)buf + r0 * w * esz, write);
     }
 }
 
-/* Per-round per-client [R, C] block: columns [first, first + n) of every round; the
- * memory layout (round, local client) row-major is exactly the hyperslab's. */
-void st_dset_xfer_rc(hid_t d, hid_t mtype, void *buf, size_t R, size_t first, size_t n,
+/* Per-round per-client [R, C] block: columns ids[0..n) of every round; the memory
+ * layout (round, local client) row-major is the selection's file order. */
+void st_dset_xfer_rc(hid_t d, hid_t mtype, void *buf, size_t R, const size_t *ids, size_t n,
                      bool write) {
     if (R == 0) return;
-    hsize_t start[2] = {0, first}, count[2] = {R, n};
-    dset_xfer_block(d, mtype, start, count, buf, write);
+    dset_xfer_ids(d, mtype, ids, n, true, R, buf, write);
 }
 
 /* Dimensions of dataset `name` in loc; returns its rank, or -1 when absent. */
@@ -370,11 +400,11 @@ void st_put_global(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int nd
 
 /* Create + write a per-client [C] or [C, width] dataset (rank-local rows). */
 void st_put_rows(hid_t loc, const char *name, hid_t ftype, hid_t mtype, size_t C, size_t width,
-                 const char *dim_names, const char *units, size_t first, size_t n,
+                 const char *dim_names, const char *units, const size_t *ids, size_t n,
                  const void *buf) {
     hsize_t dims[2] = {C, width};
     hid_t d = st_dset_create(loc, name, ftype, width ? 2 : 1, dims, dim_names, units);
-    st_dset_xfer_rows(d, mtype, first, n, width, (void *)buf, true);
+    st_dset_xfer_rows(d, mtype, ids, n, width, (void *)buf, true);
     H5_CHECK(H5Dclose(d));
 }
 

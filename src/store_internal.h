@@ -82,14 +82,15 @@ hid_t st_dset_create(hid_t loc, const char *name, hid_t ftype, int ndims, const 
                      const char *dim_names, const char *units);
 void st_dset_write_global(hid_t d, hid_t mtype, const void *buf);
 void st_dset_read_global(hid_t d, hid_t mtype, void *buf);
-void st_dset_xfer_rows(hid_t d, hid_t mtype, size_t first, size_t n, size_t width, void *buf,
+void st_dset_xfer_rows(hid_t d, hid_t mtype, const size_t *ids, size_t n, size_t width, void *buf,
                        bool write);
-void st_dset_xfer_rc(hid_t d, hid_t mtype, void *buf, size_t R, size_t first, size_t n, bool write);
+void st_dset_xfer_rc(hid_t d, hid_t mtype, void *buf, size_t R, const size_t *ids, size_t n,
+                     bool write);
 int st_dset_dims(hid_t loc, const char *name, hsize_t *dims, int maxdims);
 void st_put_global(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int ndims,
                    const hsize_t *dims, const char *dim_names, const char *units, const void *buf);
 void st_put_rows(hid_t loc, const char *name, hid_t ftype, hid_t mtype, size_t C, size_t width,
-                 const char *dim_names, const char *units, size_t first, size_t n, const void *buf);
+                 const char *dim_names, const char *units, const size_t *ids, size_t n, const void *buf);
 hid_t st_group_open_or_create(hid_t loc, const char *name);
 hid_t st_group_replace(hid_t loc, const char *name);
 

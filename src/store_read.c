@@ -69,7 +69,7 @@ static int read_personal_impl(StoreFile *f, const char *method, size_t client, f
             rc = -1;
         } else {
             hid_t d = H5_ID(H5Dopen2(g, "personal_models", H5P_DEFAULT));
-            st_dset_xfer_rows(d, H5T_NATIVE_FLOAT, client, 1, n_params, params, false);
+            st_dset_xfer_rows(d, H5T_NATIVE_FLOAT, &client, 1, n_params, params, false);
             H5_CHECK(H5Dclose(d));
         }
         H5_CHECK(H5Gclose(g));
@@ -131,7 +131,9 @@ static void read_named(hid_t g, const char *name, hid_t mtype, void *buf) {
 // methods
 
 typedef struct {
-    size_t R, C, first, n, P;
+    size_t R, C;
+    const size_t *ids;
+    size_t n, P;
 } Extent;
 
 /* elements of attribute `name` (1 for a scalar), -1 when absent */
@@ -215,9 +217,9 @@ static void read_dset_field(hid_t g, const FaField *fd, MethodResult *res, const
     hid_t mt = st_field_mtype(fd);
     hid_t d = H5_ID(H5Dopen2(g, fd->name, H5P_DEFAULT));
     switch (fd->shape) {
-    case FA_SHAPE_C: st_dset_xfer_rows(d, mt, e->first, e->n, 0, buf, false); break;
-    case FA_SHAPE_CP: st_dset_xfer_rows(d, mt, e->first, e->n, e->P, buf, false); break;
-    case FA_SHAPE_RC: st_dset_xfer_rc(d, mt, buf, e->R, e->first, e->n, false); break;
+    case FA_SHAPE_C: st_dset_xfer_rows(d, mt, e->ids, e->n, 0, buf, false); break;
+    case FA_SHAPE_CP: st_dset_xfer_rows(d, mt, e->ids, e->n, e->P, buf, false); break;
+    case FA_SHAPE_RC: st_dset_xfer_rc(d, mt, buf, e->R, e->ids, e->n, false); break;
     case FA_SHAPE_TIMERS:
         st_dset_read_global(d, H5T_NATIVE_DOUBLE, tt);
         for (size_t i = 0; i < FA_T_COUNT; i++)
@@ -261,7 +263,7 @@ static int check_method(hid_t g, const char *gname, MethodResult *tmp, Extent *e
 /* collective over MPI_COMM_WORLD. Every attribute and shape is checked before anything
  * is allocated, so on -1 res is left zeroed (nothing to free). */
 static int read_method_impl(StoreFile *f, size_t index, MethodResult *res, size_t n_clients,
-                            size_t first, size_t n_local, size_t n_params, char *err,
+                            const size_t *ids, size_t n_local, size_t n_params, char *err,
                             size_t errlen) {
     char ebuf[512];
     if (!err || !errlen) {
@@ -285,7 +287,7 @@ static int read_method_impl(StoreFile *f, size_t index, MethodResult *res, size_
         return -1;
     }
     hid_t g = H5_ID(H5Gopen2(methods, fc.found, H5P_DEFAULT));
-    Extent e = {0, n_clients, first, n_local, n_params};
+    Extent e = {0, n_clients, ids, n_local, n_params};
     MethodResult tmp; /* the attributes, before res is allocated */
     memset(&tmp, 0, sizeof tmp);
     int rc = check_method(g, fc.found, &tmp, &e, err, errlen);
@@ -394,7 +396,7 @@ static int read_method_state(StoreFile *f, hid_t g, CheckpointState *st, size_t 
             0)
             return -1;
         hid_t ds = H5_ID(H5Dopen2(g, "client_state", H5P_DEFAULT));
-        st_dset_xfer_rows(ds, H5T_NATIVE_FLOAT, st->first, st->n_local, n_params, st->client,
+        st_dset_xfer_rows(ds, H5T_NATIVE_FLOAT, st->ids, st->n_local, n_params, st->client,
                           false);
         H5_CHECK(H5Dclose(ds));
         st->client_found = true;
@@ -583,18 +585,21 @@ int store_read_personal(StoreFile *f, const char *method, size_t client, float *
 }
 
 typedef struct {
-    size_t index, n_clients, first, n_local, n_params;
+    size_t index, n_clients;
+    const size_t *ids;
+    size_t n_local, n_params;
     MethodResult *res;
 } MethodArgs;
 static int method_thunk(StoreFile *f, void *ctx, char *err, size_t errlen) {
     MethodArgs *a = ctx;
-    return read_method_impl(f, a->index, a->res, a->n_clients, a->first, a->n_local, a->n_params,
-                            err, errlen);
+    return read_method_impl(f, a->index, a->res, a->n_clients, a->ids, a->n_local, a->n_params, err,
+                            errlen);
 }
 /* collective over MPI_COMM_WORLD */
-int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients, size_t first,
-                      size_t n_local, size_t n_params, char *err, size_t errlen) {
-    MethodArgs a = {index, n_clients, first, n_local, n_params, res};
+int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients,
+                      const size_t *ids, size_t n_local, size_t n_params, char *err,
+                      size_t errlen) {
+    MethodArgs a = {index, n_clients, ids, n_local, n_params, res};
     return st_soft_read(f, method_thunk, &a, err, errlen);
 }
 

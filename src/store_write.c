@@ -14,7 +14,7 @@
 #include "store_internal.h"
 
 // C = clients, R = phase-2 rounds, K = classes, P = parameters, T = FA_T_COUNT timers,
-// n = this rank's clients starting at global id `first`.
+// n = this rank's clients, global ids ids[0..n) ascending (any assignment to ranks).
 
 // ----------------------------------------------------------------------------
 // clients
@@ -35,14 +35,14 @@ void store_write_clients(StoreFile *f, const FedData *fd, int rank) {
         rk[i] = (int32_t)rank;
     }
     st_put_rows(g, "label_hist", H5T_STD_I64LE, H5T_NATIVE_INT64, C, K, "client,class", NULL,
-                fd->first, n, hist);
-    st_put_rows(g, "n_train", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->first, n,
+                fd->ids, n, hist);
+    st_put_rows(g, "n_train", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->ids, n,
                 cnt);
-    st_put_rows(g, "n_val", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->first, n,
+    st_put_rows(g, "n_val", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->ids, n,
                 cnt + n);
-    st_put_rows(g, "n_test", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->first, n,
+    st_put_rows(g, "n_test", H5T_STD_I64LE, H5T_NATIVE_INT64, C, 0, "client", NULL, fd->ids, n,
                 cnt + 2 * n);
-    st_put_rows(g, "rank", H5T_STD_I32LE, H5T_NATIVE_INT32, C, 0, "client", NULL, fd->first, n, rk);
+    st_put_rows(g, "rank", H5T_STD_I32LE, H5T_NATIVE_INT32, C, 0, "client", NULL, fd->ids, n, rk);
     free(rk);
     free(cnt);
     free(hist);
@@ -53,7 +53,9 @@ void store_write_clients(StoreFile *f, const FedData *fd, int rank) {
 // methods
 
 typedef struct {
-    size_t R, C, first, n, P;
+    size_t R, C;
+    const size_t *ids;
+    size_t n, P;
 } Extent;
 
 /* The table itself, as /methods attribute method_fields: a 1-D compound of strings
@@ -170,12 +172,12 @@ static void write_dset_field(hid_t g, const FaField *fd, const MethodResult *res
         break;
     }
     case FA_SHAPE_C:
-        st_put_rows(g, fd->name, ft, mt, e->C, 0, dims, units, e->first, e->n, buf);
+        st_put_rows(g, fd->name, ft, mt, e->C, 0, dims, units, e->ids, e->n, buf);
         break;
     case FA_SHAPE_RC: {
         hsize_t d[2] = {e->R, e->C};
         hid_t ds = st_dset_create(g, fd->name, ft, 2, d, dims, units);
-        st_dset_xfer_rc(ds, mt, (void *)buf, e->R, e->first, e->n, true);
+        st_dset_xfer_rc(ds, mt, (void *)buf, e->R, e->ids, e->n, true);
         H5_CHECK(H5Dclose(ds));
         break;
     }
@@ -184,7 +186,7 @@ static void write_dset_field(hid_t g, const FaField *fd, const MethodResult *res
         /* optional: all ranks must agree whether it exists; any rank holding it decides */
         if (comm_any(p != NULL)) {
             static float none[1];
-            st_put_rows(g, fd->name, ft, mt, e->C, e->P, dims, units, e->first, e->n, p ? p : none);
+            st_put_rows(g, fd->name, ft, mt, e->C, e->P, dims, units, e->ids, e->n, p ? p : none);
         }
         break;
     default: CHECK(0, "field %s: shape %d is not a dataset", fd->name, (int)fd->shape);
@@ -209,8 +211,8 @@ void st_write_placement(hid_t root) {
 
 /* collective over MPI_COMM_WORLD */
 void store_write_method(StoreFile *f, size_t index, const MethodResult *res, size_t n_clients,
-                        size_t first, size_t n_local, size_t n_params) {
-    const Extent e = {res->rounds, n_clients, first, n_local, n_params};
+                        const size_t *ids, size_t n_local, size_t n_params) {
+    const Extent e = {res->rounds, n_clients, ids, n_local, n_params};
     hid_t methods = st_group_open_or_create(f->file, "methods");
     write_field_list(methods);
     char gname[96];
@@ -290,7 +292,7 @@ void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params)
     }
     if (st->client)
         st_put_rows(g, "client_state", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, st->n_clients, P,
-                    "client,param", NULL, st->first, st->n_local, st->client);
+                    "client,param", NULL, st->ids, st->n_local, st->client);
     H5_CHECK(H5Gclose(g));
 }
 

@@ -67,8 +67,9 @@ bool comm_any(bool local);
 void comm_send_floats(const float *buf, size_t n, int dest, int tag);
 void comm_recv_floats(float *buf, size_t n, int src, int tag);
 
-/* Gather per-client doubles to root in global client order: rank r contributes
- * counts[r] values (block distribution). all (sum of counts) is needed on root only. */
+/* Gather doubles to root, rank 0's first, then rank 1's, ...: global client order for a
+ * block distribution; feddata_gather_doubles reorders for any assignment. all (the sum
+ * of the counts) is needed on root only. */
 void comm_gatherv_doubles(const double *local, size_t n_local, double *all, int root);
 /* The same for floats: the robust methods gather every accepted client update (P floats
  * each, n_local = this rank's accepted updates x P) to rank 0 in client order, exactly
@@ -81,6 +82,11 @@ void comm_reduce_timers(const Timers *t, double *tmin, double *tavg, double *tma
 
 /* Block distribution of n_items over the ranks: first item and count of rank r. */
 void comm_block(size_t n_items, int rank, int size, size_t *first, size_t *count);
+/* Balanced distribution (--assign balanced): owner[t] in [0, size) for every item, by
+ * greedy longest-processing-time on weight[t] (heaviest first, ties by lower t; each to
+ * the least-loaded rank, ties by lower rank). A function of its arguments only, so every
+ * rank computes the same map. Local. */
+void comm_balanced(size_t n_items, const uint64_t *weight, int size, int32_t *owner);
 
 /* Where the job ran, for scaling studies (results file root attributes, banner). The
  * environment variables it records, in order (rank 0's values, "" when unset). */

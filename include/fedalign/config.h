@@ -63,12 +63,14 @@ typedef enum {
     FA_ATTACK_NAN
 } FaAttack;
 typedef enum { FA_THREADS_AUTO = 0, FA_THREADS_CLIENTS, FA_THREADS_BATCH } FaThreadsOver;
+/* --assign: which rank holds which client (results do not depend on it) */
+typedef enum { FA_ASSIGN_BLOCK = 0, FA_ASSIGN_BALANCED } FaAssign;
 
 /* The name table of each word-valued enum (value i is named names[i]): the parser, the
  * printed configuration and --help all use these. fa_enum_method's names are
  * fa_method_names; fa_enum_late names the bool late_discount (drop = 0, discount = 1). */
 extern const FaEnum fa_enum_method, fa_enum_preset, fa_enum_score, fa_enum_reference, fa_enum_init,
-    fa_enum_attack, fa_enum_threads_over, fa_enum_late, fa_enum_optimizer;
+    fa_enum_attack, fa_enum_threads_over, fa_enum_late, fa_enum_optimizer, fa_enum_assign;
 
 typedef struct {
     FaCommand command;
@@ -132,7 +134,8 @@ typedef struct {
 
     /* execution */
     FaThreadsOver threads_over;
-    int threads; /* 0 = OMP default */
+    FaAssign assign; /* clients to ranks: contiguous blocks or balanced by training rows */
+    int threads;     /* 0 = OMP default */
     bool verbose;
     bool quiet;      /* no per-round lines */
     double watchdog; /* seconds a rank may be silent at an agreement point (0 = off) */

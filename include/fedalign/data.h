@@ -183,19 +183,32 @@ typedef struct {
 typedef struct {
     DataInfo info;
     size_t n_clients;    /* C, global */
-    size_t first;        /* first global client id on this rank */
-    size_t n_local;      /* clients on this rank: ids [first, first + n_local) */
-    ClientData *clients; /* (n_local); owns */
+    size_t n_local;      /* clients on this rank */
+    size_t *ids;         /* (n_local) their global ids, ascending; owns */
+    int32_t *owner;      /* (C) rank holding client t, the same on every rank (a ranked
+                          * build, feddata_build_ranks); NULL for a range build; owns */
+    ClientData *clients; /* (n_local), clients[l].id = ids[l]; owns */
     Dataset public_data; /* phase-0 data; n = 0 unless requested */
     size_t n_public;     /* rows of public data the run uses, built or not (every rank) */
 } FedData;
 
-/* Build this rank's clients [first, first + n_local) and, if want_public, the public data.
+/* Build the clients [first, first + n_local) and, if want_public, the public data.
  * Collective when MPI is initialized (CSV bytes are broadcast from rank 0), serial
  * otherwise. Input errors go through fa_fail() (every rank sees the same input). */
 void feddata_build(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_clients, size_t first,
                    size_t n_local, bool want_public);
+/* Build rank `rank`'s share of the clients over `size` ranks (size <= n_clients): contiguous
+ * blocks (comm_block), or balanced = greedy by training rows (comm_balanced), whose rows
+ * every rank knows from the label histograms before any client is built. Sets fd->owner.
+ * Same collective and error rules as feddata_build. */
+void feddata_build_ranks(FedData *fd, const DataSpec *spec, uint64_t seed, size_t n_clients,
+                         int rank, int size, bool balanced, bool want_public);
 void feddata_free(FedData *fd);
+/* Local index of global client t, SIZE_MAX when this rank does not hold it. Local. */
+size_t feddata_local(const FedData *fd, size_t t);
+/* Each rank's per-client values local[0..n_local) into all[0..C) in client-id order on
+ * rank 0 (all is needed there only). Collective when MPI is initialized. */
+void feddata_gather_doubles(const FedData *fd, const double *local, double *all);
 
 /* Sample standard deviation (n - 1) of column j of the row-major x[., d] over the rows
  * rows[0..n) (0 when n < 2); the scale of --perturb's per-device sensor noise. */
@@ -203,8 +216,8 @@ double dataset_column_sd(const float *x, size_t d, size_t j, const size_t *rows,
 /* 64-bit hash of everything the ranks built: every client's id and train/val/test x and
  * y bits, combined in client order on rank 0 (as checksum_personal is), the public data,
  * and the feature and class names. The same for any number of ranks; a changed input
- * file changes it. Collective; every rank's clients must be its comm_block share, as
- * fl_setup builds them. */
+ * file changes it. Collective; the ranks' clients must partition all clients (a ranked
+ * build, as fl_setup makes, or ranges in rank order). */
 uint64_t feddata_hash(const FedData *fd);
 
 #endif

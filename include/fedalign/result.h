@@ -83,6 +83,13 @@ typedef struct MethodResult {
     float *final_global;    /* (P) */
     float *personal_models; /* (n_local, P) final per-client models; NULL unless --save-models */
     size_t rounds_done;     /* phase-2 rounds completed (== rounds when finished) */
+    /* load balance over ranks (--assign): a rank's local-training wall time in round r,
+     * max and mean over ranks; their ratio averaged over rounds; and max / mean over ranks
+     * of the training rows a rank holds (machine-independent) */
+    double *round_train_max;  /* (rounds) seconds */
+    double *round_train_mean; /* (rounds) seconds */
+    double train_imbalance;   /* mean over rounds of round_train_max / round_train_mean */
+    double rows_imbalance;    /* max / mean over ranks of the training rows held */
 } MethodResult;
 
 // ----------------------------------------------------------------------------

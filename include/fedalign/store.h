@@ -67,7 +67,7 @@ void store_write_run(StoreFile *f, const Config *c, const DataInfo *info, int ra
                      bool over_clients, size_t n_params);
 
 /* /clients: label_hist [C, K], n_train / n_val / n_test [C], rank [C]; each rank writes
- * its block [fd->first, fd->first + fd->n_local). */
+ * the rows of its clients fd->ids (rank [C] is the --assign map). */
 void store_write_clients(StoreFile *f, const FedData *fd, int rank);
 
 /* /methods/<index as %02zu>_<name>: attributes (name, flags, summaries, checksums as
@@ -76,14 +76,14 @@ void store_write_clients(StoreFile *f, const FedData *fd, int rank);
  * metrics [rounds, C] (score, cosine, weight, train_loss; NaN = not selected),
  * timers [FA_T_COUNT, 4] (min, avg, max, span) with a names attribute, the final
  * global model [P], and personal_models [C, P] when res->personal_models != NULL.
- * first/n_local: this rank's clients; C = n_clients. */
+ * ids[0..n_local): this rank's clients' global ids, ascending; C = n_clients. */
 void store_write_method(StoreFile *f, size_t index, const MethodResult *res, size_t n_clients,
-                        size_t first, size_t n_local, size_t n_params);
+                        const size_t *ids, size_t n_local, size_t n_params);
 
 /* Read a method group written by store_write_method back into res (allocated here as
  * fl.c would; rank-local rows only). Returns -1 with a message if missing/mismatched. */
-int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients, size_t first,
-                      size_t n_local, size_t n_params, char *err, size_t errlen);
+int store_read_method(StoreFile *f, size_t index, MethodResult *res, size_t n_clients,
+                      const size_t *ids, size_t n_local, size_t n_params, char *err, size_t errlen);
 
 /* The command line of the run (Config.cmdline: argv[1..] separated by '\n') into
  * buf[cap]; -1 with a message when absent. */
@@ -120,7 +120,8 @@ typedef struct {
     size_t server_cap; /* reading: room in server */
     float *client;     /* (n_local, P) per-client state rows (NULL = none) */
     bool client_found; /* reading: the file held client rows (read into client) */
-    size_t n_clients, first, n_local; /* the rows' extent */
+    size_t n_clients, n_local; /* the rows: n_local of n_clients */
+    const size_t *ids;                /* (n_local) their global client ids, ascending */
 } CheckpointState;
 
 void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params);

@@ -103,6 +103,8 @@ I  fedmetaalign --no-int8
 -  fedmetaalign --fedavg-uniform
 -  fedmetaalign --threads-over clients
 -  fedmetaalign --threads-over batch
+# (one rank here: --assign's reach, another client map at the same bits, is test_repro's)
+-  fedmetaalign --assign balanced
 -  fedmetaalign --checkpoint-every 1
 -  fedmetaalign --target-acc 0.5
 -  fedmetaalign --save-models

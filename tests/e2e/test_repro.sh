@@ -3,7 +3,10 @@
 # tiny`, checksum (global model) and checksum_personal (all personalized models) are
 # identical at mpiexec -n 1, 2, 3, 4 with OMP_NUM_THREADS=1 and at -n 1, 2 with
 # OMP_NUM_THREADS=2 (threads over clients and over the batch). The phase-1 ring's
-# model checksum is compared across -n the same way.
+# model checksum is compared across -n the same way. --assign balanced (clients spread
+# over ranks by training rows, not in id blocks) gives the same bits as block at any
+# -n and thread count, for every method (the ring, local, resumes across assignments),
+# while its client map in /clients/rank differs.
 . "$(dirname "$0")/common.sh"
 
 sig() { grep '^FEDALIGN_RESULT' "$1" | sed -E 's/.*method=([^ ]+).* checksum=([0-9a-f]+).* checksum_personal=([0-9a-f]+).*/\1 \2 \3/'; }
@@ -77,6 +80,53 @@ for cfg in "1 1" "2 1" "3 1" "4 1" "1 2" "2 2"; do
   [ "$s" = "$nref" ] && pass "server optimizers, scaffold: -n $1 OMP_NUM_THREADS=$2 identical" \
     || { fail "server optimizers, scaffold: -n $1 OMP_NUM_THREADS=$2 differ"; diff <(echo "$nref") <(echo "$s") >&2; }
 done
+
+# --assign: block vs balanced. 12 clients with lognormal quantity skew, so the balanced
+# map is not the block map (at -n 4, blocks of 3 vs LPT by rows); the suite covers every
+# method, the ring included; --ring-perm and --ring-clients visit the ring in other orders.
+# same_h5 compares every per-client dataset, which lands at the client's global id.
+ASG="suite --preset tiny --quiet --clients 12 --quantity-skew 1"
+OMP_NUM_THREADS=1 mpirun_n 1 "$FEDALIGN" $ASG --assign block --output "$WORK/ab_ref.h5" > "$WORK/ab_ref.txt" 2>&1 \
+  || fail "suite --assign block -n 1 failed"
+aref=$(sums "$WORK/ab_ref.txt")
+[ "$(echo "$aref" | wc -l)" -ge 11 ] || fail "assign reference printed too few result lines"
+for cfg in "2 1 block" "2 1 balanced" "3 1 balanced" "4 1 balanced" "2 2 balanced" "3 2 block"; do
+  set -- $cfg
+  out=$WORK/ab_$1_$2_$3
+  OMP_NUM_THREADS=$2 mpirun_n "$1" "$FEDALIGN" $ASG --assign "$3" --output "$out.h5" > "$out.txt" 2>&1 \
+    || { fail "suite --assign $3 -n $1 threads $2 exited non-zero"; cat "$out.txt" >&2; continue; }
+  if [ "$(sums "$out.txt")" = "$aref" ] && same_h5 "$WORK/ab_ref.h5" "$out.h5"; then
+    pass "suite --assign $3 -n $1 OMP_NUM_THREADS=$2: checksums and every per-client dataset identical"
+  else fail "suite --assign $3 -n $1 OMP_NUM_THREADS=$2 differs"; diff <(echo "$aref") <(sums "$out.txt") >&2; fi
+done
+# the flag reaches its use: the recorded client -> rank maps differ, the data do not
+/usr/bin/python3 - "$WORK/ab_4_1_balanced.h5" "$WORK/ab_3_2_block.h5" <<'PYEOF' && pass "--assign balanced records another client map than block, same rows" || fail "--assign balanced: client map"
+import sys, h5py, numpy as np
+bal, blk = (h5py.File(p, "r")["clients"] for p in sys.argv[1:])
+r, n = bal["rank"][...], bal["n_train"][...]
+assert np.array_equal(blk["rank"][...], np.arange(12) * 3 // 12), blk["rank"][...]
+assert not np.array_equal(r, np.arange(12) * 4 // 12), r
+assert np.array_equal(n, blk["n_train"][...])
+load = np.bincount(r, weights=n, minlength=4)
+block = np.bincount(np.arange(12) * 4 // 12, weights=n, minlength=4)
+print("rows per rank: balanced", load, "block", block)
+assert load.max() < block.max()
+PYEOF
+# faults and attackers are keyed by client id: the same clients misbehave on any rank
+for extra in "--ring-perm" "--ring-clients 5" "--ring-clients 5 --ring-perm" \
+  "--attack scale:0.3 --dropout 0.3 --speed-spread 0.6 --deadline 3"; do
+  a=$(OMP_NUM_THREADS=1 mpirun_n 1 "$FEDALIGN" $ASG $extra --output "$WORK/rp1.h5" | grep -o 'checksum=[^ ]*\|checksum_personal=[^ ]*' | tr '\n' ' ')
+  b=$(OMP_NUM_THREADS=1 mpirun_n 3 "$FEDALIGN" $ASG $extra --assign balanced --output "$WORK/rp3.h5" | grep -o 'checksum=[^ ]*\|checksum_personal=[^ ]*' | tr '\n' ' ')
+  rm -f "$WORK"/rp[13].h5
+  [ -n "$a" ] && [ "$a" = "$b" ] && pass "$extra: block -n 1 = balanced -n 3" || fail "$extra: '$a' vs '$b'"
+done
+# a checkpoint written under one assignment resumes under the other (rows by global id)
+rm -f "$WORK/ar.h5" "$WORK/ar.h5.ckpt"
+OMP_NUM_THREADS=1 mpirun_n 2 "$FEDALIGN" $ASG --assign block --output "$WORK/ar.h5" --stop-after-round 2 > /dev/null 2>&1
+OMP_NUM_THREADS=1 mpirun_n 3 "$FEDALIGN" $ASG --assign balanced --output "$WORK/ar.h5" --resume "$WORK/ar.h5.ckpt" > "$WORK/ar.txt" 2>&1 \
+  || { fail "resume block -n 2 -> balanced -n 3 failed"; cat "$WORK/ar.txt" >&2; }
+[ "$(sums "$WORK/ar.txt")" = "$aref" ] && same_h5 "$WORK/ab_ref.h5" "$WORK/ar.h5" \
+  && pass "stopped under block -n 2, resumed under balanced -n 3: identical" || fail "resume across assignments differs"
 
 # phase-1 ring alone
 rref=""

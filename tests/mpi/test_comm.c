@@ -216,6 +216,60 @@ static void test_block(void) {
 
 /* The phase-1 pattern: a token travels 0 -> 1 -> ... -> R-1 -> 0. Layout of the
  * message: M payload floats, a visit counter, then one visit mark per rank. */
+/* comm_balanced (--assign balanced): a pure function, checked on every rank alike */
+static void test_balanced(void) {
+    /* LPT by hand, loads (r0, r1): 5 -> r0 (5, 0), 4 -> r1 (5, 4), 3 -> r1 (5, 7),
+     * 3 -> r0 (8, 7), 3 -> r1 (8, 10) */
+    const uint64_t w[5] = {5, 4, 3, 3, 3};
+    const int32_t want[5] = {0, 1, 1, 0, 1};
+    int32_t own[5];
+    comm_balanced(5, w, 2, own);
+    for (int t = 0; t < 5; t++) EXPECT(own[t] == want[t], "item %d on rank %d", t, (int)own[t]);
+    /* equal weights: ties by id and by rank give a round robin */
+    const uint64_t e[5] = {7, 7, 7, 7, 7};
+    comm_balanced(5, e, 2, own);
+    for (int t = 0; t < 5; t++) EXPECT(own[t] == t % 2, "tie item %d on rank %d", t, (int)own[t]);
+    /* lognormal sizes (sigma 1): every rank gets an item, the loads are within one item
+     * of the mean (LPT bound), and far flatter than blocks on the same sizes */
+    enum { NB = 1000 };
+    uint64_t *lw = malloc(NB * sizeof *lw), tot = 0, wmax = 0;
+    int32_t *lo = malloc(NB * sizeof *lo);
+    Rng r;
+    rng_init(&r, SEED, FA_RNG_PARTITION, 0, 0, 0);
+    for (size_t t = 0; t < NB; t++) {
+        lw[t] = 1 + (uint64_t)(60.0 * exp(rng_normal(&r)));
+        tot += lw[t];
+        if (lw[t] > wmax) wmax = lw[t];
+    }
+    for (int R = 1; R <= 8; R++) {
+        comm_balanced(NB, lw, R, lo);
+        uint64_t load[8] = {0}, blk[8] = {0}, cnt[8] = {0};
+        for (size_t t = 0; t < NB; t++) {
+            EXPECT(lo[t] >= 0 && lo[t] < R, "owner %d of %d ranks", (int)lo[t], R);
+            if (lo[t] < 0 || lo[t] >= R) continue;
+            load[lo[t]] += lw[t];
+            cnt[lo[t]]++;
+            size_t f, c;
+            for (int q = 0; q < R; q++) {
+                comm_block(NB, q, R, &f, &c);
+                if (t >= f && t < f + c) blk[q] += lw[t];
+            }
+        }
+        uint64_t mx = 0, bmx = 0;
+        for (int q = 0; q < R; q++) {
+            EXPECT(cnt[q] > 0, "rank %d of %d got no item", q, R);
+            mx = load[q] > mx ? load[q] : mx;
+            bmx = blk[q] > bmx ? blk[q] : bmx;
+        }
+        EXPECT((double)mx <= (double)tot / R + (double)wmax, "R=%d: max load %llu", R,
+               (unsigned long long)mx);
+        if (R > 1) EXPECT(mx < bmx, "R=%d: balanced %llu not below block %llu", R,
+                          (unsigned long long)mx, (unsigned long long)bmx);
+    }
+    free(lo);
+    free(lw);
+}
+
 static void test_ring(void) {
     int rank = comm_rank(), size = comm_size();
     size_t R = (size_t)size;
@@ -327,6 +381,7 @@ int main(int argc, char **argv) {
     test_bcast();
     test_gatherv();
     test_block();
+    test_balanced();
     test_ring();
     test_all_any();
     test_timers();

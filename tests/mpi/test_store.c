@@ -148,12 +148,25 @@ static void compare_results(const char *what, const MethodResult *got, const Met
 }
 
 /* personal models: a function of (client, parameter) only */
-static float *make_personal(size_t first, size_t n, size_t P) {
+static float *make_personal(const size_t *ids, size_t n, size_t P) {
     float *m = xmalloc((n ? n : 1) * P * sizeof(float));
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < P; j++)
-            m[i * P + j] = (float)((double)(first + i) * 0.25 - (double)j / 7.0);
+            m[i * P + j] = (float)((double)ids[i] * 0.25 - (double)j / 7.0);
     return m;
+}
+
+/* this rank's clients of C: its comm_block range (scattered = false), or every
+ * size-th id from its rank on, a non-contiguous set as --assign balanced makes */
+static size_t *my_ids(size_t C, bool scattered, size_t *n) {
+    size_t *ids = xmalloc((C ? C : 1) * sizeof *ids), k = 0, first, cnt;
+    comm_block(C, comm_rank(), comm_size(), &first, &cnt);
+    for (size_t t = 0; t < C; t++)
+        if (scattered ? t % (size_t)comm_size() == (size_t)comm_rank()
+                      : t >= first && t < first + cnt)
+            ids[k++] = t;
+    *n = k;
+    return ids;
 }
 
 // ----------------------------------------------------------------------------
@@ -258,15 +271,15 @@ static void test_pipeline(void) {
     timers_reset(&setup);
     Pipeline *pl = fl_setup(&c, &setup);
     const FedData *fd = fl_data(pl);
-    const size_t P = fl_layout(pl)->n_params, C = fd->n_clients, first = fd->first,
-                 n = fd->n_local;
+    const size_t P = fl_layout(pl)->n_params, C = fd->n_clients, n = fd->n_local;
+    const size_t *ids = fd->ids;
     MethodSpec spec;
     fl_method_from_config(&c, &spec);
     MethodResult res;
     fl_result_init(pl, &spec, &res);
     CHECK(fl_run_method(pl, &spec, &res, NULL, NULL) == 0, "fl_run_method stopped");
     EXPECT(res.personal_models != NULL, "--save-models gave no personal models");
-    if (!res.personal_models) res.personal_models = make_personal(first, n, P);
+    if (!res.personal_models) res.personal_models = make_personal(ids, n, P);
 
     char final_path[512], tmp[600];
     path_in(final_path, sizeof final_path, "run.h5");
@@ -275,14 +288,14 @@ static void test_pipeline(void) {
     StoreFile *f = store_create(tmp);
     store_write_run(f, &c, &fd->info, comm_size(), fl_threads(pl), fl_threads_over_clients(pl), P);
     store_write_clients(f, fd, comm_rank());
-    store_write_method(f, 0, &res, C, first, n, P);
+    store_write_method(f, 0, &res, C, ids, n, P);
     /* a second copy without personal models, a name with '@' and index 1 */
     MethodResult res2 = res;
     res2.personal_models = NULL;
     snprintf(res2.spec.name, sizeof res2.spec.name, "fedavg@found+P");
-    store_write_method(f, 1, &res2, C, first, n, P);
+    store_write_method(f, 1, &res2, C, ids, n, P);
     /* writing index 1 twice replaces it */
-    store_write_method(f, 1, &res2, C, first, n, P);
+    store_write_method(f, 1, &res2, C, ids, n, P);
 
     float *gl = xmalloc(P * sizeof(float)), *pv = xmalloc(P * sizeof(float)),
           *fo = xmalloc(P * sizeof(float));
@@ -306,13 +319,13 @@ static void test_pipeline(void) {
     if (r) {
         MethodResult g, back;
         bcast_globals(&g, &res, P);
-        EXPECT(store_read_method(r, 0, &back, C, first, n, P, err, sizeof err) == 0, "read 0: %s",
+        EXPECT(store_read_method(r, 0, &back, C, ids, n, P, err, sizeof err) == 0, "read 0: %s",
                err);
         compare_results("pipeline/0", &back, &res, &g, n, P);
         fl_result_free(&back);
 
         snprintf(g.spec.name, sizeof g.spec.name, "fedavg@found+P");
-        EXPECT(store_read_method(r, 1, &back, C, first, n, P, err, sizeof err) == 0, "read 1: %s",
+        EXPECT(store_read_method(r, 1, &back, C, ids, n, P, err, sizeof err) == 0, "read 1: %s",
                err);
         compare_results("pipeline/1", &back, &res2, &g, n, P);
         EXPECT(back.personal_models == NULL, "method 1 has no personal models");
@@ -320,13 +333,13 @@ static void test_pipeline(void) {
         free_globals(&g);
 
         /* wrong shapes and a missing index fail cleanly, with the same message everywhere */
-        EXPECT(store_read_method(r, 0, &back, C + 1, first, n, P, err, sizeof err) == -1 &&
+        EXPECT(store_read_method(r, 0, &back, C + 1, ids, n, P, err, sizeof err) == -1 &&
                    strstr(err, "expected") && same_on_all(err),
                "C mismatch: %s", err);
-        EXPECT(store_read_method(r, 0, &back, C, first, n, P + 1, err, sizeof err) == -1 &&
+        EXPECT(store_read_method(r, 0, &back, C, ids, n, P + 1, err, sizeof err) == -1 &&
                    strstr(err, "final_global") && same_on_all(err),
                "P mismatch: %s", err);
-        EXPECT(store_read_method(r, 7, &back, C, first, n, P, err, sizeof err) == -1 &&
+        EXPECT(store_read_method(r, 7, &back, C, ids, n, P, err, sizeof err) == -1 &&
                    strstr(err, "no method 7") && same_on_all(err),
                "missing index: %s", err);
 
@@ -379,8 +392,8 @@ static double fab_value(int kind, size_t client, size_t round) {
     return (double)kind + (double)client / 3.0 - (double)round * 1e-3;
 }
 
-static void fab_fill(MethodResult *res, size_t R, size_t first, size_t n, size_t P, bool models,
-                     const char *name) {
+static void fab_fill(MethodResult *res, size_t R, const size_t *ids, size_t n, size_t P,
+                     bool models, const char *name) {
     fl_result_alloc(res, R, n, P); /* the table's shapes and fills */
     res->rounds = R;
     res->rounds_done = R ? R - 1 : 0;
@@ -404,10 +417,10 @@ static void fab_fill(MethodResult *res, size_t R, size_t first, size_t n, size_t
     double *rc[6] = {res->rc_score, res->rc_cos, res->rc_weight, res->rc_loss, res->rc_status,
                      res->rc_time};
     for (int k = 0; k < 5; k++)
-        for (size_t i = 0; i < n; i++) acc[k][i] = fab_value(10 + k, first + i, 0);
+        for (size_t i = 0; i < n; i++) acc[k][i] = fab_value(10 + k, ids[i], 0);
     for (int k = 0; k < 6; k++)
         for (size_t r = 0; r < R; r++)
-            for (size_t i = 0; i < n; i++) rc[k][r * n + i] = fab_value(20 + k, first + i, r);
+            for (size_t i = 0; i < n; i++) rc[k][r * n + i] = fab_value(20 + k, ids[i], r);
     res->acc_global = 0.5;
     res->acc_personal_mean = nan("");
     res->acc_personal_std = -0.0;
@@ -433,13 +446,13 @@ static void fab_fill(MethodResult *res, size_t R, size_t first, size_t n, size_t
     }
     for (size_t j = 0; j < P; j++) res->final_global[j] = (float)j * -1.5f;
     /* models only where the rank has clients: whether the dataset exists is agreed */
-    res->personal_models = models && n ? make_personal(first, n, P) : NULL;
+    res->personal_models = models && n ? make_personal(ids, n, P) : NULL;
 }
 
 static void test_fabricated(void) {
     const size_t C = 3, P = 37;
-    size_t first, n;
-    comm_block(C, comm_rank(), comm_size(), &first, &n);
+    size_t n, bn;
+    size_t *ids = my_ids(C, true, &n), *bids = my_ids(C, false, &bn);
     static Config c;
     config_defaults(&c);
     config_apply_preset(&c, "tiny");
@@ -456,16 +469,16 @@ static void test_fabricated(void) {
     snprintf(info.class_names[2], FA_NAME_LEN, "LLLG");
 
     MethodResult a, b;
-    fab_fill(&a, 4, first, n, P, true, "fedprox+P");
-    fab_fill(&b, 0, first, n, P, false, "local+P");
+    fab_fill(&a, 4, ids, n, P, true, "fedprox+P");
+    fab_fill(&b, 0, ids, n, P, false, "local+P");
 
     char path[512], err[1024];
     path_in(path, sizeof path, "fab.h5");
     setenv("FEDALIGN_STORE_SLAB_BYTES", "64", 1); /* one row per collective call */
     StoreFile *f = store_create(path);
     store_write_run(f, &c, &info, comm_size(), 1, false, P);
-    store_write_method(f, 3, &a, C, first, n, P);
-    store_write_method(f, 4, &b, C, first, n, P);
+    store_write_method(f, 3, &a, C, ids, n, P);
+    store_write_method(f, 4, &b, C, ids, n, P);
     store_close(f);
 
     StoreFile *r = store_open_read(path, err, sizeof err);
@@ -473,16 +486,24 @@ static void test_fabricated(void) {
     if (r) {
         MethodResult g, back;
         bcast_globals(&g, &a, P);
-        EXPECT(store_read_method(r, 3, &back, C, first, n, P, err, sizeof err) == 0, "fab 3: %s",
+        EXPECT(store_read_method(r, 3, &back, C, ids, n, P, err, sizeof err) == 0, "fab 3: %s",
                err);
         compare_results("fab/3", &back, &a, &g, n, P);
         /* the file has models when any rank had them */
         EXPECT(back.personal_models != NULL, "fab/3 personal models not read");
         fl_result_free(&back);
+        /* written from scattered ids, read as blocks: every row sits at its global id */
+        MethodResult ab;
+        fab_fill(&ab, 4, bids, bn, P, true, "fedprox+P");
+        EXPECT(store_read_method(r, 3, &back, C, bids, bn, P, err, sizeof err) == 0,
+               "fab 3 as blocks: %s", err);
+        compare_results("fab/3 as blocks", &back, &ab, &g, bn, P);
+        fl_result_free(&back);
+        fl_result_free(&ab);
         free_globals(&g);
 
         bcast_globals(&g, &b, P);
-        EXPECT(store_read_method(r, 4, &back, C, first, n, P, err, sizeof err) == 0, "fab 4: %s",
+        EXPECT(store_read_method(r, 4, &back, C, ids, n, P, err, sizeof err) == 0, "fab 4: %s",
                err);
         compare_results("fab/4", &back, &b, &g, n, P);
         EXPECT(back.rounds == 0 && back.personal_models == NULL, "fab/4");
@@ -498,16 +519,18 @@ static void test_fabricated(void) {
     unsetenv("FEDALIGN_STORE_SLAB_BYTES");
     fl_result_free(&a);
     fl_result_free(&b);
+    free(bids);
+    free(ids);
 }
 
 /* Checkpoint scalars no writer produces are refused as damage even with a valid
  * state_checksum: method 3 of fab_fill has rounds 4, rounds_done 3. */
 static void test_state_ranges(void) {
     const size_t C = 5, P = 7;
-    size_t first, n;
-    comm_block(C, comm_rank(), comm_size(), &first, &n);
+    size_t n;
+    size_t *ids = my_ids(C, false, &n);
     MethodResult a;
-    fab_fill(&a, 4, first, n, P, false, "fedprox+P");
+    fab_fill(&a, 4, ids, n, P, false, "fedprox+P");
     float v[7] = {0};
     struct {
         size_t nm, mi;
@@ -538,7 +561,7 @@ static void test_state_ranges(void) {
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         StoreFile *f = store_create(path);
         store_write_run(f, &c, &info, comm_size(), 1, false, P);
-        store_write_method(f, 3, &a, C, first, n, P);
+        store_write_method(f, 3, &a, C, ids, n, P);
         CheckpointState st = {42, cases[k].nm, cases[k].mi, cases[k].phase, cases[k].round,
                               false, 0.5, v, v, v};
         store_write_state(f, &st, P);
@@ -560,6 +583,7 @@ static void test_state_ranges(void) {
         store_close(r);
     }
     fl_result_free(&a);
+    free(ids);
 }
 
 // ----------------------------------------------------------------------------

@@ -141,7 +141,8 @@ static void test_enum_round_trip(void **state) {
     } t[] = {{"method", &fa_enum_method},         {"preset", &fa_enum_preset},
              {"score", &fa_enum_score},           {"reference", &fa_enum_reference},
              {"init", &fa_enum_init},             {"threads-over", &fa_enum_threads_over},
-             {"late", &fa_enum_late},             {"optimizer", &fa_enum_optimizer}};
+             {"late", &fa_enum_late},             {"optimizer", &fa_enum_optimizer},
+             {"assign", &fa_enum_assign}};
     for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
         char flag[64];
         snprintf(flag, sizeof flag, "--%s", t[k].flag);
@@ -178,7 +179,7 @@ static void test_result_bits(void **state) {
     snprintf(padded, sizeof padded, ",%s,", keys);
     const char *in[] = {",seed,", ",lr,", ",clients,", ",attack,", ",no-int8,", ",target-acc,"};
     const char *out[] = {",output,", ",save-models,", ",quiet,", ",threads-over,",
-                         ",checkpoint-every,", ",describe,", ",resume,"};
+                         ",checkpoint-every,", ",describe,", ",resume,", ",assign,"};
     for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) assert_non_null(strstr(padded, in[i]));
     for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) assert_null(strstr(padded, out[i]));
 
@@ -188,6 +189,9 @@ static void test_result_bits(void **state) {
     assert_int_equal(parse_run(&b, "--output", "x.h5", err), 0);
     assert_true(store_config_hash(&b) == h0);
     assert_int_equal(parse_run(&b, "--threads-over", "batch", err), 0);
+    assert_true(store_config_hash(&b) == h0);
+    /* a checkpoint resumes under the other assignment (test_repro does it) */
+    assert_int_equal(parse_run(&b, "--assign", "balanced", err), 0);
     assert_true(store_config_hash(&b) == h0);
     assert_int_equal(parse_run(&b, "--save-models", NULL, err), 0);
     assert_true(store_config_hash(&b) != h0);

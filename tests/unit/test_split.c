@@ -183,9 +183,9 @@ static void test_split_random_deterministic(void **state) {
 static void assert_clients_equal(const FedData *whole, const FedData *part) {
     for (size_t l = 0; l < part->n_local; l++) {
         const ClientData *p = &part->clients[l];
-        const ClientData *w = &whole->clients[part->first + l];
+        const ClientData *w = &whole->clients[part->ids[l]];
         assert_int_equal(p->id, w->id);
-        assert_int_equal(p->id, (int64_t)(part->first + l));
+        assert_int_equal(p->id, (int64_t)part->ids[l]);
         assert_ds_equal(&p->train, &w->train);
         assert_ds_equal(&p->val, &w->val);
         assert_ds_equal(&p->test, &w->test);
