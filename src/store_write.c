@@ -53,7 +53,7 @@ void store_write_clients(StoreFile *f, const FedData *fd, int rank) {
 // methods
 
 typedef struct {
-    size_t R, C, first, n, P;
+    size_t R, C, first, n, P, K;
 } Extent;
 
 /* The table itself, as /methods attribute method_fields: a 1-D compound of strings
@@ -180,6 +180,15 @@ static void write_dset_field(hid_t g, const FaField *fd, const MethodResult *res
         break;
     }
     case FA_SHAPE_TIMERS: write_timers(g, fd, p); break;
+    case FA_SHAPE_K:
+    case FA_SHAPE_KK: { /* the leading K (K * K) elements of the in-memory array */
+        hsize_t d[2] = {e->K, e->K};
+        st_put_global(g, fd->name, ft, mt, fd->shape == FA_SHAPE_K ? 1 : 2, d, dims, units, buf);
+        break;
+    }
+    case FA_SHAPE_CK:
+        st_put_rows(g, fd->name, ft, mt, e->C, e->K, dims, units, e->first, e->n, buf);
+        break;
     case FA_SHAPE_CP:
         /* optional: all ranks must agree whether it exists; any rank holding it decides */
         if (comm_any(p != NULL)) {
@@ -210,7 +219,7 @@ void st_write_placement(hid_t root) {
 /* collective over MPI_COMM_WORLD */
 void store_write_method(StoreFile *f, size_t index, const MethodResult *res, size_t n_clients,
                         size_t first, size_t n_local, size_t n_params) {
-    const Extent e = {res->rounds, n_clients, first, n_local, n_params};
+    const Extent e = {res->rounds, n_clients, first, n_local, n_params, res->n_classes};
     hid_t methods = st_group_open_or_create(f->file, "methods");
     write_field_list(methods);
     char gname[96];
