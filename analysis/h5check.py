@@ -263,8 +263,10 @@ class Checker:
             self.bad(f"{g.name}: rounds_done {done} not in [0, rounds={R}]")
         if rtt is not None and R is not None and not -1 <= rtt <= R:
             self.bad(f"{g.name}: rounds_to_target {rtt} not in [-1, rounds]")
+        K = got.get("classes")  # the per-class datasets (classification metrics)
         shapes = {"R+1": (None if R is None else R + 1,), "R": (R,), "C": (C,), "R,C": (R, C),
-                  "T,4": (len(TIMER_NAMES), 4), "P": (P,), "C,P": (C, P)}
+                  "T,4": (len(TIMER_NAMES), 4), "P": (P,), "C,P": (C, P),
+                  "K": (K,), "C,K": (C, K), "K,K": (K, K)}
         known = set()
         for name, shape, typ, unit in fields:
             known.add(name)

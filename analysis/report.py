@@ -441,6 +441,10 @@ def stats(cfg, name):
         ("osc_cos_lag1", mean_sd([num(m.osc_cos_lag1) for _, m in ms])[0]),
         ("osc_update_cos", mean_sd([num(m.osc_update_cos) for _, m in ms])[0]),
         ("two_cycle_seeds", sum(1 for _, m in ms if num(m.two_cycle, 0) == 1)),
+        # macro-F1 (files with the classification metrics; NaN before): global model on
+        # the pooled test rows, and the mean over clients of the final models'
+        ("f1_global", mean_sd([num(getattr(m, "f1_global", None)) for _, m in ms])[0]),
+        ("f1_pers", mean_sd([num(getattr(m, "f1_personal_mean", None)) for _, m in ms])[0]),
     ])
 
 
@@ -557,10 +561,12 @@ def write_tables(configs, outdir, files_read):
             s = st[(c.label, n)]
             rows.append([n, pm(s["pers_mean"], s["pers_sd_seeds"]), pct(s["pers_sd_clients"]),
                          pct(s["worst"]), pm(s["global_mean"], s["global_sd_seeds"]),
+                         pct(s["f1_pers"]), pct(s["f1_global"]),
                          pct(s["acc_p0"]), pct(s["acc_p1"]), pct(s["acc_p2"]),
                          fnum(s["budget_public_epochs"]), fnum(s["budget_client_epochs"]),
                          server_cell(s), s["n_seeds"]])
-        lines += [md_table(["method", "personalized", "sd clients", "worst", "global", "p0", "p1",
+        lines += [md_table(["method", "personalized", "sd clients", "worst", "global",
+                            "F1 pers", "F1 global", "p0", "p1",
                             "p2", "pub.ep", "client.ep", "server", "n"], rows), ""]
     md = "\n".join(lines)
     written = []
@@ -571,7 +577,8 @@ def write_tables(configs, outdir, files_read):
 
     cols = ["n_seeds", "pers_mean", "pers_sd_seeds", "pers_sd_clients", "worst", "global_mean",
             "global_sd_seeds", "acc_p0", "acc_p1", "acc_p2", "budget_public_epochs",
-            "budget_client_epochs", "osc_cos_lag1", "osc_update_cos", "two_cycle_seeds"]
+            "budget_client_epochs", "osc_cos_lag1", "osc_update_cos", "two_cycle_seeds",
+            "f1_global", "f1_pers"]
     is_acc = lambda k: k not in ("n_seeds", "budget_public_epochs", "budget_client_epochs",
                                  "osc_cos_lag1", "osc_update_cos", "two_cycle_seeds")
     colname = lambda k: k + ("_pct" if is_acc(k) else "")
@@ -660,6 +667,50 @@ def plot_phases(cfg, outdir, written):
     fig.suptitle(f"{name}: per-device accuracy after each phase\n{cfg.label}{more}", fontsize=11)
     fig.tight_layout()
     save(fig, os.path.join(outdir, f"phases_{cfg.slug}.png"), written)
+
+
+def plot_confusion(cfg, outdir, written):
+    """One panel per method: the final models' confusion matrix (confusion_personal),
+    pooled over clients and summed over seeds; colour = share of the true class's rows,
+    numbers = counts. Files without the classification metrics are skipped."""
+    names = [n for n in cfg.method_names()
+             if any(getattr(m, "confusion_personal", None) is not None for _, m in cfg.methods(n))]
+    if not names:
+        return
+    try:  # class names from the root attribute, for the axes
+        with h5py.File(cfg.runs[0].path, "r") as f:
+            classes = [text(x) for x in np.asarray(f.attrs.get("class_names", []))]
+    except (OSError, KeyError):
+        classes = None
+    cols = min(4, len(names))
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows + 0.6), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for ax, n in zip(axes.flat, names):
+        mats = [m.confusion_personal for _, m in cfg.methods(n)
+                if getattr(m, "confusion_personal", None) is not None]
+        cm = np.sum(mats, axis=0)
+        K = cm.shape[0]
+        share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+        ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
+        for i in range(K):
+            for j in range(K):
+                ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=7,
+                        color="white" if share[i, j] > 0.5 else "black")
+        lab = classes if classes and len(classes) == K else [str(i) for i in range(K)]
+        ax.set_xticks(range(K))
+        ax.set_yticks(range(K))
+        ax.set_xticklabels(lab, fontsize=6, rotation=90)
+        ax.set_yticklabels(lab, fontsize=6)
+        f1 = mean_sd([num(getattr(m, "f1_personal", None)) for _, m in cfg.methods(n)])[0]
+        ax.set_title(f"{n}\npooled macro-F1 {pct(f1)} %", fontsize=8)
+        ax.set_xlabel("predicted", fontsize=7)
+        ax.set_ylabel("true", fontsize=7)
+    fig.suptitle(f"final models' confusion, pooled over clients and {len(cfg.seeds)} seed(s)\n"
+                 f"{cfg.label}", fontsize=10)
+    fig.tight_layout()
+    save(fig, os.path.join(outdir, f"confusion_{cfg.slug}.png"), written)
 
 
 def plot_convergence(cfg, outdir, written):
@@ -817,7 +868,7 @@ def main(argv):
     # the folder is regenerated: remove what an earlier report wrote there (only our
     # own file names), so no stale plot of a configuration no longer given survives
     stale = [x for x in os.listdir(a.out) if re.match(
-        r"^(comparison(_long)?\.(md|csv)|scaling\.(md|csv)|(phases|convergence|weights|scaling|weak|hybrid)_.*\.png)$", x)]
+        r"^(comparison(_long)?\.(md|csv)|scaling\.(md|csv)|(phases|convergence|weights|scaling|weak|hybrid|confusion)_.*\.png)$", x)]
     for x in stale:
         os.remove(os.path.join(a.out, x))
     if stale:
@@ -827,6 +878,7 @@ def main(argv):
     for c in configs:
         plot_phases(c, a.out, written)
         plot_convergence(c, a.out, written)
+        plot_confusion(c, a.out, written)
         plot_weights(c, a.out, written, a.weights_seeds)
     if scaling_report(runs, configs, a.out, written) == 0:
         print("report: note: no scaling plot: no two files of the same configuration and seed "

@@ -47,6 +47,9 @@ static const char *const optimizer_names[] = {"adam", "sgd"};
 static const char *const assign_names[] = {"block", "balanced"};
 static const char *const assign_descs[] = {"contiguous id ranges", "greedy by training rows, LPT"};
 static const char *const ablate_names[] = {"phase0", "phase1", "similarity"}; /* bit i */
+static const char *const row_order_names[] = {"file", "shuffled"};
+static const char *const row_order_descs[] = {"each class in file order",
+                                              "seeded shuffle within each class"};
 
 const FaEnum fa_enum_method = {fa_method_names, NULL, FA_METHOD_COUNT};
 const FaEnum fa_enum_preset = ENUM_OF(preset_names, NULL);
@@ -59,12 +62,13 @@ const FaEnum fa_enum_late = ENUM_OF(late_names, late_descs);
 const FaEnum fa_enum_optimizer = ENUM_OF(optimizer_names, NULL);
 const FaEnum fa_enum_assign = ENUM_OF(assign_names, assign_descs);
 static const FaEnum ablate_enum = ENUM_OF(ablate_names, NULL);
+static const FaEnum row_order_enum = ENUM_OF(row_order_names, row_order_descs);
 
 /* OPT_ENUM stores an int into these fields (opttab.c) */
 _Static_assert(sizeof(FaScore) == sizeof(int) && sizeof(FaReference) == sizeof(int) &&
                    sizeof(FaInit) == sizeof(int) && sizeof(FaThreadsOver) == sizeof(int) &&
                    sizeof(FaMethod) == sizeof(int) && sizeof(FaOptimizer) == sizeof(int) &&
-                   sizeof(FaAssign) == sizeof(int),
+                   sizeof(FaAssign) == sizeof(int) && sizeof(FaRowOrder) == sizeof(int),
                "enum fields must be int-sized");
 _Static_assert(FA_ABLATE_PHASE0 == 1u && FA_ABLATE_PHASE1 == 2u && FA_ABLATE_SIMILARITY == 4u,
                "ablate_names[i] is bit i");
@@ -262,6 +266,22 @@ static const char *show_partition(const void *t, char *buf, size_t cap) {
     return ((const Config *)t)->partition_str;
 }
 
+/* A number like any other, but remembered as given: the column partition refuses an
+ * explicit skew (its client sizes are the data's) while the default stays harmless. */
+static int parse_quantity(void *t, const char *v, char *err, size_t errlen) {
+    Config *c = t;
+    double q;
+    if (!opt_parse_double(v, &q) || !(q >= 0.0 && q <= 3.0))
+        return opt_fail(err, errlen, "--quantity-skew: expected a number in [0, 3], got '%s'", v);
+    c->data.part.quantity_sigma = q;
+    c->data.part.quantity_given = true;
+    return 0;
+}
+static const char *show_quantity(const void *t, char *buf, size_t cap) {
+    snprintf(buf, cap, "%g", ((const Config *)t)->data.part.quantity_sigma);
+    return buf;
+}
+
 static int parse_public(void *t, const char *v, char *err, size_t errlen) {
     Config *c = t;
     if (strncmp(v, "csv:", 4) != 0 || !v[4])
@@ -413,8 +433,8 @@ static const OptDef fa_opts[] = {
     NUM("perturb", "F", OPT_DOUBLE, data.perturb, 0, 5, R, "Problem",
         "csv: per-device sensor gain/offset/noise level"),
     CUSTOM("partition", "SPEC", partition, NULL, R, "Partition", "dirichlet:BETA|iid|column:NAME"),
-    NUM("quantity-skew", "SIGMA", OPT_DOUBLE, data.part.quantity_sigma, 0, 3, R, "Partition",
-        "client sizes ~ lognormal(0, SIGMA)"),
+    CUSTOM("quantity-skew", "SIGMA", quantity, NULL, R, "Partition",
+           "client size weights ~ lognormal(0, SIGMA), 0..3 (not with column:NAME)"),
     NUM("min-samples", "N", OPT_SIZE, data.part.min_per_client, 1, 1e9, R, "Partition",
         "minimum rows per client"),
     NUM("val-frac", "F", OPT_DOUBLE, data.split.val_frac, 0.01, 0.5, R, "Partition",
@@ -423,6 +443,8 @@ static const OptDef fa_opts[] = {
         "test fraction of each client's rows"),
     BOOL("block-split", OPT_FLAG, data.split.block, R, "Partition",
          "contiguous blocks per class instead of a random split (time series)"),
+    ENUM("row-order", "KIND", data.part.row_order, row_order_enum, R, "Partition",
+         "csv dirichlet: row order each class is cut in"),
     CUSTOM("hidden", "H1,H2", hidden, NULL, R, "Model", "hidden layer widths"),
     ENUM("optimizer", "NAME", local.opt, fa_enum_optimizer, R, "Training", "local optimizer"),
     NUM("lr", "LR", OPT_DOUBLE, local.lr, 1e-7, 10, R, "Training", "local learning rate"),
@@ -596,6 +618,19 @@ int config_validate(const Config *c, char *err, size_t errlen) {
     if (c->data.kind != FA_DATA_CSV && c->data.samples_per_client < c->data.part.min_per_client)
         return opt_fail(err, errlen, "--samples (%zu) must be at least --min-samples (%zu)",
                         c->data.samples_per_client, c->data.part.min_per_client);
+    if (c->data.part.kind == FA_PART_COLUMN && c->data.part.quantity_given &&
+        c->data.part.quantity_sigma > 0.0)
+        return opt_fail(err, errlen,
+                        "--quantity-skew does not apply to --partition column:%s: each client is "
+                        "one value of that column, so its size is the data's (leave "
+                        "--quantity-skew out or give 0)",
+                        c->data.part.column);
+    if (c->data.part.row_order != FA_ROWS_FILE &&
+        (c->data.kind != FA_DATA_CSV || c->data.part.kind != FA_PART_DIRICHLET))
+        return opt_fail(err, errlen,
+                        "--row-order shuffled applies to --dataset csv:PATH with --partition "
+                        "dirichlet:BETA only (iid already assigns rows at random; a column "
+                        "partition and generated devices have no row order to cut)");
     if (c->ablate && c->method != FA_METHOD_FEDMETAALIGN)
         return opt_fail(err, errlen, "--ablate applies to --method fedmetaalign only");
     if (c->methods[0] && c->command != FA_CMD_SUITE)

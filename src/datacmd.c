@@ -11,14 +11,59 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include <csv.h>
 
+#include "fedalign/check.h"
+
 // ----------------------------------------------------------------------------
 // describe
+
+/* One client's row: id, split sizes, rows, label histogram. */
+static void describe_row(const ClientData *cd, size_t k, FILE *out) {
+    size_t rows = cd->train.n + cd->val.n + cd->test.n;
+    fprintf(out, "  %8lld %9zu %9zu %9zu %9zu |", (long long)cd->id, cd->train.n, cd->val.n,
+            cd->test.n, rows);
+    for (size_t c = 0; c < k; c++) fprintf(out, " %7zu", cd->hist[c]);
+    fputc('\n', out);
+}
+
+static int cmp_size(const void *a, const void *b) {
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* "min / median / max" of v[0..n) (sorts v) */
+static void print_spread(FILE *out, const char *what, size_t *v, size_t n) {
+    qsort(v, n, sizeof *v, cmp_size);
+    fprintf(out, "# %-26s min %zu, median %zu, max %zu\n", what, v[0], v[n / 2], v[n - 1]);
+}
+
+/* The summary printed instead of the middle rows of a long table: the spread over all
+ * clients of their sizes and of how many classes each holds. */
+static void describe_summary(const FedData *fd, size_t k, FILE *out) {
+    const size_t n = fd->n_local;
+    size_t *v = xmalloc(n * sizeof *v);
+    for (size_t l = 0; l < n; l++) {
+        const ClientData *cd = &fd->clients[l];
+        v[l] = cd->train.n + cd->val.n + cd->test.n;
+    }
+    print_spread(out, "rows per client:", v, n);
+    for (size_t l = 0; l < n; l++) v[l] = fd->clients[l].train.n;
+    print_spread(out, "train rows per client:", v, n);
+    for (size_t l = 0; l < n; l++) v[l] = fd->clients[l].test.n;
+    print_spread(out, "test rows per client:", v, n);
+    for (size_t l = 0; l < n; l++) {
+        v[l] = 0;
+        for (size_t c = 0; c < k; c++) v[l] += fd->clients[l].hist[c] > 0;
+    }
+    print_spread(out, "classes present per client:", v, n);
+    free(v);
+}
 
 void datacmd_describe(const FedData *fd, FILE *out) {
     const DataInfo *info = &fd->info;
@@ -36,17 +81,18 @@ void datacmd_describe(const FedData *fd, FILE *out) {
     }
     fputc('\n', out);
 
+    /* a long table shows its first and last rows; the summary below covers them all */
+    const size_t n = fd->n_local;
+    const bool cut = n > FA_DESCRIBE_MAX_ROWS;
     size_t tot[3] = {0, 0, 0}, hist[FA_MAX_CLASSES] = {0};
-    for (size_t l = 0; l < fd->n_local; l++) {
+    for (size_t l = 0; l < n; l++) {
         const ClientData *cd = &fd->clients[l];
-        size_t rows = cd->train.n + cd->val.n + cd->test.n;
-        fprintf(out, "  %8lld %9zu %9zu %9zu %9zu |", (long long)cd->id, cd->train.n, cd->val.n,
-                cd->test.n, rows);
-        for (size_t c = 0; c < k; c++) {
-            fprintf(out, " %7zu", cd->hist[c]);
-            hist[c] += cd->hist[c];
-        }
-        fputc('\n', out);
+        if (!cut || l < FA_DESCRIBE_EDGE_ROWS || l >= n - FA_DESCRIBE_EDGE_ROWS)
+            describe_row(cd, k, out);
+        if (cut && l == FA_DESCRIBE_EDGE_ROWS)
+            fprintf(out, "  %8s (%zu clients not shown; the summary below covers all %zu)\n",
+                    "...", n - 2 * FA_DESCRIBE_EDGE_ROWS, n);
+        for (size_t c = 0; c < k; c++) hist[c] += cd->hist[c];
         tot[0] += cd->train.n;
         tot[1] += cd->val.n;
         tot[2] += cd->test.n;
@@ -54,7 +100,8 @@ void datacmd_describe(const FedData *fd, FILE *out) {
     fprintf(out, "  %8s %9zu %9zu %9zu %9zu |", "total", tot[0], tot[1], tot[2],
             tot[0] + tot[1] + tot[2]);
     for (size_t c = 0; c < k; c++) fprintf(out, " %7zu", hist[c]);
-    fprintf(out, "\n# total over %zu clients; public data: %zu rows\n", fd->n_local, fd->n_public);
+    fprintf(out, "\n# total over %zu clients; public data: %zu rows\n", n, fd->n_public);
+    if (cut) describe_summary(fd, k, out);
 }
 
 // ----------------------------------------------------------------------------

@@ -23,6 +23,7 @@
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
 #include "fedalign/dynamics.h"
+#include "fedalign/metrics.h"
 #include "fedalign/rng.h"
 #include "pipeline.h"
 
@@ -133,6 +134,7 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
     pl->sel = xcalloc(n ? n : 1, 1);
     pl->cu = xcalloc(n ? n : 1, sizeof(ClientUpdate));
     pl->hash = xcalloc(n ? n : 1, sizeof(uint64_t));
+    pl->conf = xcalloc((n ? n : 1) * pl->fd.info.k * pl->fd.info.k, sizeof(int64_t));
     pl->speed = xcalloc(n ? n : 1, sizeof(double));
     pl->attacker = xcalloc(n ? n : 1, 1);
     /* per-device speed factors and attackers: fixed per client, from the seed */
@@ -164,6 +166,7 @@ void fl_free(Pipeline *pl) {
     free(pl->attacker);
     free(pl->speed);
     free(pl->hash);
+    free(pl->conf);
     free(pl->cu);
     free(pl->sel);
     round_buf_free(&pl->rb);
@@ -366,6 +369,7 @@ void fl_result_init(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
     const size_t R = ms->method == FA_METHOD_LOCAL ? 0 : pl->cfg->rounds;
     fl_result_alloc(res, R, pl->fd.n_local, pl->P);
     res->spec = *ms;
+    res->n_classes = pl->fd.info.k;
     res->rounds = R;
     res->rounds_done = 0;
     res->rounds_to_target = -1;
@@ -438,6 +442,24 @@ static void summarize(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
     res->rows_imbalance = pl->rows_imbalance;
 }
 
+/* Macro-F1 and recall (metrics.h) from the per-client confusion counts of the last
+ * evaluation: after phase 2 the model acc_p2 evaluates (`final` false; pooled only for a
+ * global model), after phase 3 the final models. Collective. */
+static void summarize_metrics(Pipeline *pl, const MethodSpec *ms, MethodResult *res, bool final) {
+    const size_t n = pl->fd.n_local, K = pl->fd.info.k;
+    metrics_clients(pl->conf, n, K, final ? res->f1_p3 : res->f1_p2,
+                    final ? res->recall_p3 : res->recall_p2);
+    if (final) {
+        res->f1_personal =
+            metrics_pooled(pl->conf, n, K, res->confusion_personal, res->recall_personal);
+        double sm[3];
+        summarize_clients(pl, res->f1_p3, sm, NULL);
+        res->f1_personal_mean = sm[0];
+    } else if (ms->method != FA_METHOD_LOCAL) {
+        res->f1_global = metrics_pooled(pl->conf, n, K, res->confusion_global, res->recall_global);
+    }
+}
+
 /* Server-dynamics summaries (dynamics.h) of a federated method, the same on every rank:
  * per client the lag-1 autocorrelation of its cosines and weights over rounds, averaged
  * over clients; rank 0's mean cosine between consecutive global updates. */
@@ -498,9 +520,11 @@ int fl_run_method(Pipeline *pl, const MethodSpec *ms, MethodResult *res, const F
     }
     if (phase == 2) { /* federated rounds, or local-only training */
         if (def->phase2(pl, ms, res, round0, hooks) == FA_STOPPED) return FA_STOPPED;
+        summarize_metrics(pl, ms, res, false);
         if (boundary(pl, hooks, res, ++phase, true)) return FA_STOPPED;
     }
     def->phase3(pl, ms, res);
+    summarize_metrics(pl, ms, res, true);
     summarize(pl, ms, res);
     if (res->rounds > 0) summarize_dynamics(pl, res);
     res->rounds_done = res->rounds;

@@ -24,6 +24,12 @@
 // ----------------------------------------------------------------------------
 // kernels: the parallel regions outside the round (fl_round.c has the round's)
 
+/* Client i's confusion counts, for the metrics of the evaluation just done (fl.c). */
+static void keep_confusion(Pipeline *pl, size_t i, const EvalResult *er) {
+    const size_t kk = pl->fd.info.k * pl->fd.info.k;
+    for (size_t j = 0; j < kk; j++) pl->conf[i * kk + j] = (int64_t)er->confusion[j];
+}
+
 /* Evaluate params on every local client's test split (or val when use_val).
  * acc_out (n) may be NULL; sums go to cnt[0..3) = correct, rows, fixed loss. */
 void kern_eval_clients(Pipeline *pl, const float *params, bool use_val, double *acc_out,
@@ -38,7 +44,10 @@ void kern_eval_clients(Pipeline *pl, const float *params, bool use_val, double *
         const Dataset *ds = use_val ? &pl->fd.clients[i].val : &pl->fd.clients[i].test;
         EvalResult er;
         model_evaluate(&pl->L, params, ds, &pl->ws[tid], !pl->over_clients, &er);
-        if (acc_out) acc_out[i] = ds->n ? er.acc : fa_nan();
+        if (acc_out) {
+            acc_out[i] = ds->n ? er.acc : fa_nan();
+            keep_confusion(pl, i, &er);
+        }
         correct += (int64_t)er.correct;
         rows += (int64_t)er.n;
         /* loss sums are for display: clamp so a diverged model cannot overflow */
@@ -73,6 +82,7 @@ void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *opts, u
         EvalResult er;
         model_evaluate(&pl->L, w, &cd->test, &pl->ws[tid], inner, &er);
         acc_out[i] = cd->test.n ? er.acc : fa_nan();
+        keep_confusion(pl, i, &er);
         pl->hash[i] = fa_checksum(w, P);
         if (models_out) memcpy(models_out + i * P, w, P * sizeof(float));
         if (int8_out) { /* deployment: int8 model calibrated on the client's train rows */

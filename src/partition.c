@@ -8,8 +8,11 @@
  *
  * Streams: (seed, FA_RNG_PARTITION, client, 0, 0) for partition_gen_hist (feddata.c
  * uses (client, 1, 0) for the label order); the pool uses sub-stream FA_POOL_SUB:
- * (class k, attempt a) for Dirichlet draws, (client t, 0) for quantity weights and
- * (0, 1) for the IID shuffle. Nothing here allocates per client beyond O(C) arrays.
+ * (class k, attempt a) for Dirichlet draws, (client t, 0) for the IID quantity weights and
+ * (0, 1) for the IID shuffle; the Dirichlet quantity weights use (client t, 0) of
+ * FA_POOL_QTY_SUB and the within-class row shuffle (class k, 0) of FA_POOL_ORDER_SUB, so
+ * neither shares a stream with a class's Dirichlet draw. Nothing here allocates per
+ * client beyond O(C) arrays.
  */
 #include "fedalign/data.h"
 
@@ -24,6 +27,8 @@
 // N = rows in the pool, C = clients, K = classes
 
 #define FA_POOL_SUB 16
+#define FA_POOL_QTY_SUB 17   /* Dirichlet partition: quantity weights */
+#define FA_POOL_ORDER_SUB 18 /* Dirichlet partition: --row-order shuffled */
 /* A Dirichlet draw that leaves more than this many clients short is not redrawn: the
  * number of short clients is roughly Poisson, so P(a redraw leaves none short) is about
  * exp(-20) = 2e-9 and the remaining redraws would only cost time (10,000 clients at
@@ -193,6 +198,19 @@ static void repair_min(int64_t *client_of_row, size_t n, size_t c, size_t min) {
 // ----------------------------------------------------------------------------
 // pool partitions
 
+/* Lognormal quantity weights of the C clients from sub-stream `sub` into w; returns
+ * their sum. */
+static double quantity_weights(double sigma, uint64_t seed, uint64_t sub, size_t c, double *w) {
+    double wsum = 0.0;
+    for (size_t t = 0; t < c; t++) {
+        Rng q;
+        rng_init(&q, seed, FA_RNG_PARTITION, t, 0, sub);
+        w[t] = quantity_weight(sigma, rng_normal(&q));
+        wsum += w[t];
+    }
+    return wsum;
+}
+
 static void pool_iid(const PartitionSpec *ps, uint64_t seed, size_t n, size_t c,
                      int64_t *client_of_row) {
     size_t *order = xmalloc(n * sizeof *order);
@@ -202,13 +220,7 @@ static void pool_iid(const PartitionSpec *ps, uint64_t seed, size_t n, size_t c,
     rng_shuffle(&r, order, n);
 
     double *w = xmalloc(c * sizeof *w);
-    double wsum = 0.0;
-    for (size_t t = 0; t < c; t++) {
-        Rng q;
-        rng_init(&q, seed, FA_RNG_PARTITION, t, 0, FA_POOL_SUB);
-        w[t] = quantity_weight(ps->quantity_sigma, rng_normal(&q));
-        wsum += w[t];
-    }
+    double wsum = quantity_weights(ps->quantity_sigma, seed, FA_POOL_SUB, c, w);
     size_t *sizes = xmalloc(c * sizeof *sizes);
     round_cumulative(n, w, wsum, c, sizes);
     size_t at = 0;
@@ -219,14 +231,43 @@ static void pool_iid(const PartitionSpec *ps, uint64_t seed, size_t n, size_t c,
     free(order);
 }
 
-/* Counts of one class over clients for attempt `a`: Dirichlet(beta) proportions,
- * cumulative rounding. p (C) and cnt (C) are scratch/output. */
+/* Counts of one class over clients for attempt `a`: Dirichlet(beta) proportions, times
+ * the clients' quantity weights qw (NULL = no quantity skew: the proportions as drawn,
+ * so sigma = 0 reproduces the partition without weights bit for bit), cumulative
+ * rounding. p (C) and cnt (C) are scratch/output. */
 static void dirichlet_class(const PartitionSpec *ps, uint64_t seed, size_t k, size_t a, size_t n_k,
-                            size_t c, double *p, size_t *cnt) {
+                            size_t c, const double *qw, double *p, size_t *cnt) {
     Rng r;
     rng_init(&r, seed, FA_RNG_PARTITION, k, a, FA_POOL_SUB);
     rng_dirichlet(&r, ps->beta, c, p);
-    round_cumulative(n_k, p, 1.0, c, cnt);
+    double psum = 1.0;
+    if (qw) {
+        psum = 0.0;
+        for (size_t t = 0; t < c; t++) psum += p[t] *= qw[t];
+    }
+    round_cumulative(n_k, p, psum, c, cnt);
+}
+
+/* The attempt whose draw the partition uses: the first that leaves no client below the
+ * minimum, or the last tried. */
+static size_t dirichlet_attempt(const PartitionSpec *ps, uint64_t seed, const size_t *n_k,
+                                size_t n_classes, size_t c, const double *qw, double *p,
+                                size_t *cnt) {
+    size_t *tot = xmalloc(c * sizeof *tot), chosen = 0;
+    for (size_t a = 0; a <= ps->retry_cap; a++) {
+        memset(tot, 0, c * sizeof *tot);
+        for (size_t k = 0; k < n_classes; k++) {
+            if (n_k[k] == 0) continue;
+            dirichlet_class(ps, seed, k, a, n_k[k], c, qw, p, cnt);
+            for (size_t t = 0; t < c; t++) tot[t] += cnt[t];
+        }
+        size_t n_short = 0;
+        for (size_t t = 0; t < c; t++) n_short += tot[t] < ps->min_per_client;
+        chosen = a;
+        if (n_short == 0 || n_short > FA_POOL_HOPELESS_SHORT) break;
+    }
+    free(tot);
+    return chosen;
 }
 
 static void pool_dirichlet(const PartitionSpec *ps, uint64_t seed, const int32_t *y, size_t n,
@@ -236,35 +277,35 @@ static void pool_dirichlet(const PartitionSpec *ps, uint64_t seed, const int32_t
     for (size_t i = 0; i < n; i++) n_k[y[i]]++;
     off[0] = 0;
     for (size_t k = 0; k < n_classes; k++) off[k + 1] = off[k] + n_k[k];
-    size_t *rows = xmalloc(n * sizeof *rows), fill[FA_MAX_CLASSES];
+    size_t *rows = xmalloc((n ? n : 1) * sizeof *rows), fill[FA_MAX_CLASSES];
     memcpy(fill, off, n_classes * sizeof *fill);
     for (size_t i = 0; i < n; i++) rows[fill[y[i]]++] = i;
-
-    double *p = xmalloc(c * sizeof *p);
-    size_t *cnt = xmalloc(c * sizeof *cnt), *tot = xmalloc(c * sizeof *tot);
-    size_t chosen = 0;
-    for (size_t a = 0; a <= ps->retry_cap; a++) {
-        memset(tot, 0, c * sizeof *tot);
+    /* --row-order shuffled: a random order within each class, so the chunks below are
+     * random samples of the class instead of stretches of the file */
+    if (ps->row_order == FA_ROWS_SHUFFLED)
         for (size_t k = 0; k < n_classes; k++) {
-            if (n_k[k] == 0) continue;
-            dirichlet_class(ps, seed, k, a, n_k[k], c, p, cnt);
-            for (size_t t = 0; t < c; t++) tot[t] += cnt[t];
+            Rng r;
+            rng_init(&r, seed, FA_RNG_PARTITION, k, 0, FA_POOL_ORDER_SUB);
+            rng_shuffle(&r, rows + off[k], n_k[k]);
         }
-        size_t n_short = 0;
-        for (size_t t = 0; t < c; t++) n_short += tot[t] < ps->min_per_client;
-        chosen = a;
-        if (n_short == 0 || n_short > FA_POOL_HOPELESS_SHORT) break;
+
+    double *p = xmalloc(c * sizeof *p), *qw = NULL;
+    size_t *cnt = xmalloc(c * sizeof *cnt);
+    if (ps->quantity_sigma > 0.0) {
+        qw = xmalloc(c * sizeof *qw);
+        quantity_weights(ps->quantity_sigma, seed, FA_POOL_QTY_SUB, c, qw);
     }
-    /* Assign the chosen draw: each class's rows, in file order, in contiguous chunks to
-     * clients 0..C-1 (a device sees stretches of each class's time series). */
+    size_t chosen = dirichlet_attempt(ps, seed, n_k, n_classes, c, qw, p, cnt);
+    /* Assign the chosen draw: each class's rows, in that order, in contiguous chunks to
+     * clients 0..C-1 (file order: a device sees stretches of each class's time series). */
     for (size_t k = 0; k < n_classes; k++) {
         if (n_k[k] == 0) continue;
-        dirichlet_class(ps, seed, k, chosen, n_k[k], c, p, cnt);
+        dirichlet_class(ps, seed, k, chosen, n_k[k], c, qw, p, cnt);
         size_t at = off[k];
         for (size_t t = 0; t < c; t++)
             for (size_t j = 0; j < cnt[t]; j++) client_of_row[rows[at++]] = (int64_t)t;
     }
-    free(tot);
+    free(qw);
     free(cnt);
     free(p);
     free(rows);

@@ -46,6 +46,8 @@ struct Pipeline {
     ClientUpdate *cu;        /* (n) what each local client sent this round */
     unsigned char *sel;      /* (n) selected this round */
     uint64_t *hash;          /* (n) checksum of each client's final model */
+    int64_t *conf;           /* (n, K, K) each client's test confusion counts from the last
+                              * evaluation that kept per-client accuracies (metrics.h) */
     size_t flash;            /* int8 model data bytes (same for every client) */
     double *speed;           /* (n) device speed factor (time multiplier) */
     unsigned char *attacker; /* (n) */

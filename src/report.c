@@ -98,6 +98,12 @@ void report_method(FILE *out, const Config *c, const MethodResult *r, int ranks,
         out,
         "#   global model on pooled test rows: %s%%   personal: %.2f +/- %.2f%%, worst %.2f%%\n", g,
         100.0 * r->acc_personal_mean, 100.0 * r->acc_personal_std, 100.0 * r->acc_personal_worst);
+    char f1g[16], f1p[16], f1m[16];
+    pct(f1g, sizeof f1g, r->f1_global);
+    pct(f1p, sizeof f1p, r->f1_personal);
+    pct(f1m, sizeof f1m, r->f1_personal_mean);
+    fprintf(out, "#   macro-F1 %%: global model %s, final models pooled %s, mean over clients %s\n",
+            f1g, f1p, f1m);
     if (isfinite(r->acc_int8_mean))
         fprintf(out,
                 "#   int8 deployment: %.2f%% mean accuracy (%+.2f points vs float), %.0f bytes of "
@@ -129,7 +135,8 @@ void report_method(FILE *out, const Config *c, const MethodResult *r, int ranks,
             "budget_public_epochs=%.3f budget_client_epochs=%.3f rounds_to_target=%ld "
             "secs_to_target=%.6f t_train_max=%.6f t_ring_span=%.6f t_agg_max=%.6f t_comm_max=%.6f "
             "acc_int8_mean=%.6f int8_drop_mean=%.6f osc_cos_lag1=%.4f osc_update_cos=%.4f "
-            "two_cycle=%d train_imbalance=%.4f rows_imbalance=%.4f\n",
+            "two_cycle=%d train_imbalance=%.4f rows_imbalance=%.4f f1_global=%.6f "
+            "f1_personal=%.6f f1_personal_mean=%.6f\n",
             r->spec.name, dataset_key(c), c->clients, ranks, threads, (unsigned long long)c->seed,
             r->acc_global, r->acc_personal_mean, (unsigned long long)r->checksum, r->time_total,
             (unsigned long long)r->checksum_personal, r->acc_personal_std, r->acc_personal_worst,
@@ -138,7 +145,8 @@ void report_method(FILE *out, const Config *c, const MethodResult *r, int ranks,
             r->budget_client_epochs, r->rounds_to_target, r->secs_to_target, r->tmax[FA_T_TRAIN],
             r->tspan[FA_T_RING], r->tmax[FA_T_AGG], r->tmax[FA_T_COMM], r->acc_int8_mean,
             r->int8_drop_mean, r->osc_cos_lag1, r->osc_update_cos, r->two_cycle ? 1 : 0,
-            r->train_imbalance, r->rows_imbalance);
+            r->train_imbalance, r->rows_imbalance, r->f1_global, r->f1_personal,
+            r->f1_personal_mean);
     fflush(out);
 }
 
@@ -147,27 +155,32 @@ void report_suite_table(FILE *out, const Config *c, const MethodResult *rs, size
         out,
         "\n# SUITE %s, %zu clients, %zu rounds, seed %llu (accuracy %% on clients' test splits)\n",
         dataset_key(c), c->clients, c->rounds, (unsigned long long)c->seed);
-    fprintf(out, "| %-28s | %8s | %17s | %8s | %8s | %9s | %9s | %9s | %-13s |\n", "method",
-            "global", "personal mean+-sd", "worst", "int8", "pub.ep", "client.ep", "time_s",
-            "server");
+    fprintf(out, "| %-28s | %8s | %17s | %8s | %8s | %8s | %8s | %9s | %9s | %9s | %-13s |\n",
+            "method", "global", "personal mean+-sd", "worst", "F1 glob", "F1 pers", "int8",
+            "pub.ep", "client.ep", "time_s", "server");
     fprintf(out,
             "|------------------------------|----------|-------------------|----------|----------|"
-            "-----------|-----------|-----------|---------------|\n");
+            "----------|----------|-----------|-----------|-----------|---------------|\n");
     for (size_t i = 0; i < n; i++) {
         const MethodResult *r = &rs[i];
-        char g[16], q[16];
+        char g[16], q[16], fg[16], fp[16];
         pct(g, sizeof g, r->acc_global);
         pct(q, sizeof q, r->acc_int8_mean);
+        pct(fg, sizeof fg, r->f1_global);
+        pct(fp, sizeof fp, r->f1_personal_mean);
         /* the dynamics flag: "2-cycle" with the lag-1 autocorrelation of the clients' cosines */
         char dyn[24] = "-";
         if (r->rounds > 0)
             snprintf(dyn, sizeof dyn, "%s %+.2f", r->two_cycle ? "2-cycle" : "ok", r->osc_cos_lag1);
         fprintf(out,
-                "| %-28s | %8s | %8.2f +- %5.2f | %8.2f | %8s | %9.2f | %9.2f | %9.3f | %-13s |\n",
+                "| %-28s | %8s | %8.2f +- %5.2f | %8.2f | %8s | %8s | %8s | %9.2f | %9.2f | %9.3f | "
+                "%-13s |\n",
                 r->spec.name, g, 100.0 * r->acc_personal_mean, 100.0 * r->acc_personal_std,
-                100.0 * r->acc_personal_worst, q, r->budget_public_epochs, r->budget_client_epochs,
-                r->time_total, dyn);
+                100.0 * r->acc_personal_worst, fg, fp, q, r->budget_public_epochs,
+                r->budget_client_epochs, r->time_total, dyn);
     }
+    fprintf(out, "# F1 glob: macro-F1 of the global model on the pooled test rows; F1 pers: mean over "
+                 "clients of the final models' macro-F1\n");
     fprintf(out, "# server: 2-cycle when the clients' cosines to the round mean flip every round "
                  "(lag-1 autocorrelation shown) or every global step reverses the last\n");
     fflush(out);

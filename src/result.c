@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "fedalign/check.h"
+#include "fedalign/data.h"
 
 #define RF(member) offsetof(MethodResult, member)
 
@@ -116,6 +117,32 @@ const FaField fa_result_fields[] = {
      "cosine of the client's update to the previous global update (0 in round 0)"},
     {"rc_time", RF(rc_time), FA_FT_F64, FA_SHAPE_RC, 0, FA_FILL_NAN, FA_UNIT_SECONDS,
      "simulated device time of the local training (NaN: not selected)"},
+    /* classification metrics (metrics.h: recall NaN without support; macro-F1 over the
+     * classes present or predicted) */
+    {"classes", RF(n_classes), FA_FT_SIZE, FA_SHAPE_ATTR, 1, FA_FILL_ZERO, FA_UNIT_NONE,
+     "K, the number of classes (the K of the per-class fields)"},
+    {"f1_global", RF(f1_global), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN, FA_UNIT_FRACTION,
+     "macro-F1 of the final global model on the pooled test rows (NaN for local-only)"},
+    {"f1_personal", RF(f1_personal), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN, FA_UNIT_FRACTION,
+     "macro-F1 of the final per-client models on the pooled test rows (confusion_personal)"},
+    {"f1_personal_mean", RF(f1_personal_mean), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN,
+     FA_UNIT_FRACTION, "mean over clients of f1_p3"},
+    {"f1_p2", RF(f1_p2), FA_FT_F64, FA_SHAPE_C, 0, FA_FILL_NAN, FA_UNIT_FRACTION,
+     "client's test macro-F1 of the model acc_p2 evaluates"},
+    {"f1_p3", RF(f1_p3), FA_FT_F64, FA_SHAPE_C, 0, FA_FILL_NAN, FA_UNIT_FRACTION,
+     "client's test macro-F1 of its final model (acc_p3)"},
+    {"recall_p2", RF(recall_p2), FA_FT_F64, FA_SHAPE_CK, 0, FA_FILL_NAN, FA_UNIT_FRACTION,
+     "client's per-class test recall of the model acc_p2 evaluates (NaN: class absent)"},
+    {"recall_p3", RF(recall_p3), FA_FT_F64, FA_SHAPE_CK, 0, FA_FILL_NAN, FA_UNIT_FRACTION,
+     "client's per-class test recall of its final model"},
+    {"recall_global", RF(recall_global), FA_FT_F64, FA_SHAPE_K, 0, FA_FILL_NAN, FA_UNIT_FRACTION,
+     "per-class recall of the global model on the pooled test rows (NaN for local-only)"},
+    {"recall_personal", RF(recall_personal), FA_FT_F64, FA_SHAPE_K, 0, FA_FILL_NAN,
+     FA_UNIT_FRACTION, "per-class recall of the final models on the pooled test rows"},
+    {"confusion_global", RF(confusion_global), FA_FT_SIZE, FA_SHAPE_KK, 0, FA_FILL_ZERO,
+     FA_UNIT_NONE, "test rows of the global model, pooled over clients [true, predicted]"},
+    {"confusion_personal", RF(confusion_personal), FA_FT_SIZE, FA_SHAPE_KK, 0, FA_FILL_ZERO,
+     FA_UNIT_NONE, "the same for each client's final model, pooled over clients"},
     /* timers and models */
     {"timers", RF(tmin), FA_FT_F64, FA_SHAPE_TIMERS, 0, FA_FILL_ZERO, FA_UNIT_SECONDS,
      "per-phase time over ranks; columns min, avg, max, span"},
@@ -144,8 +171,9 @@ _Static_assert(offsetof(MethodResult, tavg) ==
                        offsetof(MethodResult, tmax) + FA_T_COUNT * sizeof(double),
                "tmin, tavg, tmax, tspan must be adjacent");
 
-const char *const fa_shape_names[FA_SHAPE_COUNT] = {"attr", "R+1", "R", "C",
-                                                    "R,C",  "T,4", "P", "C,P"};
+const char *const fa_shape_names[FA_SHAPE_COUNT] = {"attr", "R+1", "R", "C",   "R,C",
+                                                    "T,4",  "P",   "C,P", "K", "C,K",
+                                                    "K,K"};
 const char *const fa_unit_names[FA_UNIT_COUNT] = {"", "s", "fraction", "epochs", "bytes"};
 const char *const fa_type_names[FA_FT_COUNT] = {"float64", "float32", "int64",  "int64",
                                                 "hex",     "bool",    "string", "string"};
@@ -176,10 +204,22 @@ size_t fa_field_len(const FaField *fd, size_t R, size_t n, size_t P) {
     case FA_SHAPE_TIMERS: return 4 * (size_t)FA_T_COUNT;
     case FA_SHAPE_P: return P;
     case FA_SHAPE_CP: return n * P;
+    case FA_SHAPE_K: return FA_MAX_CLASSES;
+    case FA_SHAPE_CK: return n * FA_MAX_CLASSES;
+    case FA_SHAPE_KK: return FA_MAX_CLASSES * FA_MAX_CLASSES;
     default: break;
     }
     CHECK(0, "field %s: unknown shape %d", fd->name, (int)fd->shape);
     return 0;
+}
+
+size_t fa_field_klen(const FaField *fd, size_t n, size_t K) {
+    switch (fd->shape) {
+    case FA_SHAPE_K: return K;
+    case FA_SHAPE_CK: return n * K;
+    case FA_SHAPE_KK: return K * K;
+    default: return 0;
+    }
 }
 
 /* attributes and the timers live in the struct; every other dataset behind a pointer */

@@ -434,6 +434,9 @@ const char *st_field_dims(const FaField *fd) {
     case FA_SHAPE_TIMERS: return "timer,stat";
     case FA_SHAPE_P: return "param";
     case FA_SHAPE_CP: return "client,param";
+    case FA_SHAPE_K: return "class";
+    case FA_SHAPE_CK: return "client,class";
+    case FA_SHAPE_KK: return "class,predicted";
     default: return "";
     }
 }

@@ -133,7 +133,7 @@ static void read_named(hid_t g, const char *name, hid_t mtype, void *buf) {
 typedef struct {
     size_t R, C;
     const size_t *ids;
-    size_t n, P;
+    size_t n, P, K;
 } Extent;
 
 /* elements of attribute `name` (1 for a scalar), -1 when absent */
@@ -193,6 +193,9 @@ static int field_file_dims(const FaField *fd, const Extent *e, hsize_t d[2]) {
     case FA_SHAPE_RC: d[0] = e->R, d[1] = e->C; return 2;
     case FA_SHAPE_TIMERS: d[0] = FA_T_COUNT, d[1] = 4; return 2;
     case FA_SHAPE_CP: d[0] = e->C, d[1] = e->P; return 2;
+    case FA_SHAPE_K: d[0] = e->K; return 1;
+    case FA_SHAPE_CK: d[0] = e->C, d[1] = e->K; return 2;
+    case FA_SHAPE_KK: d[0] = e->K, d[1] = e->K; return 2;
     default: CHECK(0, "field %s: shape %d is not a dataset", fd->name, (int)fd->shape);
     }
     return 0;
@@ -212,13 +215,15 @@ static void read_dset_field(hid_t g, const FaField *fd, MethodResult *res, const
     void *p = fa_field_ptr(fd, res);
     const size_t len = fa_field_len(fd, e->R, e->n, e->P);
     const bool conv = fd->type == FA_FT_SIZE || fd->type == FA_FT_LONG;
-    void *buf = conv ? xmalloc((len ? len : 1) * sizeof(int64_t)) : p;
+    /* zeroed: a K-shaped field fills only its leading part, the rest stays padding */
+    void *buf = conv ? xcalloc(len ? len : 1, sizeof(int64_t)) : p;
     double tt[FA_T_COUNT * 4];
     hid_t mt = st_field_mtype(fd);
     hid_t d = H5_ID(H5Dopen2(g, fd->name, H5P_DEFAULT));
     switch (fd->shape) {
     case FA_SHAPE_C: st_dset_xfer_rows(d, mt, e->ids, e->n, 0, buf, false); break;
     case FA_SHAPE_CP: st_dset_xfer_rows(d, mt, e->ids, e->n, e->P, buf, false); break;
+    case FA_SHAPE_CK: st_dset_xfer_rows(d, mt, e->ids, e->n, e->K, buf, false); break;
     case FA_SHAPE_RC: st_dset_xfer_rc(d, mt, buf, e->R, e->ids, e->n, false); break;
     case FA_SHAPE_TIMERS:
         st_dset_read_global(d, H5T_NATIVE_DOUBLE, tt);
@@ -250,6 +255,12 @@ static int check_method(hid_t g, const char *gname, MethodResult *tmp, Extent *e
         }
     }
     e->R = tmp->rounds;
+    e->K = tmp->n_classes;
+    if (e->K > FA_MAX_CLASSES) {
+        snprintf(err, errlen, "method group '%s': %zu classes (at most %d)", gname, e->K,
+                 FA_MAX_CLASSES);
+        return -1;
+    }
     for (size_t k = 0; k < fa_result_nfields; k++) {
         const FaField *fd = &fa_result_fields[k];
         if (fd->shape == FA_SHAPE_ATTR || optional_absent(g, fd)) continue;
@@ -287,7 +298,7 @@ static int read_method_impl(StoreFile *f, size_t index, MethodResult *res, size_
         return -1;
     }
     hid_t g = H5_ID(H5Gopen2(methods, fc.found, H5P_DEFAULT));
-    Extent e = {0, n_clients, ids, n_local, n_params};
+    Extent e = {0, n_clients, ids, n_local, n_params, 0};
     MethodResult tmp; /* the attributes, before res is allocated */
     memset(&tmp, 0, sizeof tmp);
     int rc = check_method(g, fc.found, &tmp, &e, err, errlen);

@@ -55,7 +55,7 @@ void store_write_clients(StoreFile *f, const FedData *fd, int rank) {
 typedef struct {
     size_t R, C;
     const size_t *ids;
-    size_t n, P;
+    size_t n, P, K;
 } Extent;
 
 /* The table itself, as /methods attribute method_fields: a 1-D compound of strings
@@ -182,6 +182,15 @@ static void write_dset_field(hid_t g, const FaField *fd, const MethodResult *res
         break;
     }
     case FA_SHAPE_TIMERS: write_timers(g, fd, p); break;
+    case FA_SHAPE_K:
+    case FA_SHAPE_KK: { /* the leading K (K * K) elements of the in-memory array */
+        hsize_t d[2] = {e->K, e->K};
+        st_put_global(g, fd->name, ft, mt, fd->shape == FA_SHAPE_K ? 1 : 2, d, dims, units, buf);
+        break;
+    }
+    case FA_SHAPE_CK:
+        st_put_rows(g, fd->name, ft, mt, e->C, e->K, dims, units, e->ids, e->n, buf);
+        break;
     case FA_SHAPE_CP:
         /* optional: all ranks must agree whether it exists; any rank holding it decides */
         if (comm_any(p != NULL)) {
@@ -212,7 +221,7 @@ void st_write_placement(hid_t root) {
 /* collective over MPI_COMM_WORLD */
 void store_write_method(StoreFile *f, size_t index, const MethodResult *res, size_t n_clients,
                         const size_t *ids, size_t n_local, size_t n_params) {
-    const Extent e = {res->rounds, n_clients, ids, n_local, n_params};
+    const Extent e = {res->rounds, n_clients, ids, n_local, n_params, res->n_classes};
     hid_t methods = st_group_open_or_create(f->file, "methods");
     write_field_list(methods);
     char gname[96];

@@ -118,12 +118,21 @@ int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group,
 
 typedef enum { FA_PART_DIRICHLET = 0, FA_PART_IID = 1, FA_PART_COLUMN = 2 } FaPartKind;
 
+/* How a CSV pool's rows of each class are ordered before the Dirichlet partition cuts
+ * them into per-client chunks: file order (a device gets contiguous stretches of each
+ * class, e.g. of a time-ordered file) or a seeded shuffle within each class (a device
+ * gets a random sample of each class). */
+typedef enum { FA_ROWS_FILE = 0, FA_ROWS_SHUFFLED = 1 } FaRowOrder;
+
 typedef struct {
     FaPartKind kind;
     double beta;              /* Dirichlet concentration (label skew), > 0 */
     double quantity_sigma;    /* quantity skew: client sizes ~ lognormal(0, sigma), 0 = equal */
     size_t min_per_client;    /* minimum rows per client */
     size_t retry_cap;         /* Dirichlet redraws before the deterministic repair */
+    FaRowOrder row_order;     /* CSV Dirichlet: row order before the label partition */
+    bool quantity_given;      /* --quantity-skew was on the command line (the column
+                               * partition refuses it: its sizes are the data's) */
     char column[FA_NAME_LEN]; /* FA_PART_COLUMN: CSV column that names the client */
 } PartitionSpec;
 
@@ -136,9 +145,12 @@ void partition_gen_hist(const PartitionSpec *ps, uint64_t seed, uint64_t client,
 /* A pool of labelled rows (real data): assign every row to one of n_clients clients.
  * client_of_row (n) gets a client id or -1 (row unused). With FA_PART_COLUMN, group
  * gives the client of each row. Deterministic in seed. Dirichlet: per class, split
- * its rows by Dirichlet(beta) proportions; redraw up to retry_cap times until every
- * client has min_per_client rows, then repair deterministically by moving rows from
- * the largest clients. Returns 0, or -1 with a message when impossible
+ * its rows (in file order, or shuffled within the class: ps->row_order) into contiguous
+ * chunks by Dirichlet(beta) proportions times each client's lognormal quantity weight
+ * (renormalized per class; weight 1 when quantity_sigma = 0); redraw up to retry_cap
+ * times until every client has min_per_client rows, then repair deterministically by
+ * moving rows from the largest clients. IID: a seeded shuffle cut into chunks sized by
+ * the quantity weights. Returns 0, or -1 with a message when impossible
  * (n < n_clients * min_per_client, too few groups, ...). */
 int partition_pool(const PartitionSpec *ps, uint64_t seed, const int32_t *y, size_t n,
                    size_t n_classes, const int32_t *group, size_t n_groups, size_t n_clients,

@@ -16,7 +16,12 @@
 
 /* Print a fixed-width table of this rank's clients to out: client id, train/val/test
  * sizes and the label histogram over all the client's rows (one column per class, with
- * a legend of class names), then a totals line over these clients. */
+ * a legend of class names), then a totals line over these clients. Above
+ * FA_DESCRIBE_MAX_ROWS clients only the first and last FA_DESCRIBE_EDGE_ROWS rows are
+ * printed, followed by the min/median/max over all clients of their sizes and of the
+ * number of classes each holds. */
+#define FA_DESCRIBE_MAX_ROWS 50
+#define FA_DESCRIBE_EDGE_ROWS 10
 void datacmd_describe(const FedData *fd, FILE *out);
 
 /* Write one CSV per local client, dir/client_<id>.csv, with a header of the feature

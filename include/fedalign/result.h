@@ -90,6 +90,20 @@ typedef struct MethodResult {
     double *round_train_mean; /* (rounds) seconds */
     double train_imbalance;   /* mean over rounds of round_train_max / round_train_mean */
     double rows_imbalance;    /* max / mean over ranks of the training rows held */
+    /* classification metrics (metrics.h), from exact confusion counts. K = n_classes;
+     * in memory the K-shaped arrays are FA_MAX_CLASSES wide and hold their values in
+     * the first K (n*K, K*K) elements, so they are allocated before K is known. p2 is the
+     * model acc_p2 evaluates (global; local-only: the local model), p3 the final model. */
+    size_t n_classes;
+    double f1_global;        /* macro-F1 of the global model, pooled test rows (NaN: local) */
+    double f1_personal;      /* macro-F1 of the final models, pooled test rows */
+    double f1_personal_mean; /* mean over clients of f1_p3 */
+    double *f1_p2, *f1_p3;   /* (n_local) per-client macro-F1 */
+    double *recall_p2, *recall_p3;      /* (n_local, K) per-client per-class recall */
+    double *recall_global;              /* (K) pooled recall of the global model */
+    double *recall_personal;            /* (K) pooled recall of the final models */
+    size_t *confusion_global;           /* (K, K) pooled counts [true][predicted] */
+    size_t *confusion_personal;         /* (K, K) the same for the final models */
 } MethodResult;
 
 // ----------------------------------------------------------------------------
@@ -119,6 +133,9 @@ typedef enum {
     FA_SHAPE_TIMERS, /* dataset [T, 4] from tmin, tavg, tmax, tspan */
     FA_SHAPE_P,      /* dataset [P], rank 0's values */
     FA_SHAPE_CP,     /* dataset [C, P], per-client models; optional (NULL = not stored) */
+    FA_SHAPE_K,      /* dataset [K] (K = n_classes), rank 0's values */
+    FA_SHAPE_CK,     /* dataset [C, K], per-client rows */
+    FA_SHAPE_KK,     /* dataset [K, K], rank 0's values */
     FA_SHAPE_COUNT
 } FaShapeKind;
 
@@ -147,6 +164,10 @@ typedef struct {
 extern const FaField fa_result_fields[];
 extern const size_t fa_result_nfields;
 
+/* elements of a K-shaped field (FA_SHAPE_K, _CK, _KK) in the file for n clients and K
+ * classes: the leading part of its in-memory array; 0 for any other shape */
+size_t fa_field_klen(const FaField *fd, size_t n, size_t K);
+
 /* names as stored in the file's method_fields attribute and in docs/results-format.md */
 extern const char *const fa_shape_names[FA_SHAPE_COUNT]; /* "attr", "R+1", "R", "C", ... */
 extern const char *const fa_unit_names[FA_UNIT_COUNT];   /* "", "s", "fraction", ... */
@@ -154,7 +175,8 @@ extern const char *const fa_type_names[FA_FT_COUNT];     /* "float64", "float32"
 
 /* bytes of one element of type t (for FA_FT_STR: the member's size, given as count) */
 size_t fa_field_elem_size(const FaField *fd);
-/* elements of a dataset field for R rounds, n clients and P parameters (in memory) */
+/* elements of a dataset field for R rounds, n clients and P parameters (in memory; the
+ * K-shaped ones at their FA_MAX_CLASSES width) */
 size_t fa_field_len(const FaField *fd, size_t R, size_t n, size_t P);
 /* the member of res a field describes: the value for attributes, the array for
  * datasets (NULL for an absent optional one) */

@@ -94,7 +94,8 @@ static bool bits_eq(const void *a, const void *b, size_t bytes) { return memcmp(
 
 /* is a dataset field rank 0's (global) rather than per-client rows? */
 static bool global_field(const FaField *fd) {
-    return fd->shape == FA_SHAPE_R1 || fd->shape == FA_SHAPE_R || fd->shape == FA_SHAPE_P;
+    return fd->shape == FA_SHAPE_R1 || fd->shape == FA_SHAPE_R || fd->shape == FA_SHAPE_P ||
+           fd->shape == FA_SHAPE_K || fd->shape == FA_SHAPE_KK;
 }
 
 /* Rank 0's copy of the global (non per-client) parts of res, on every rank: the file
@@ -130,7 +131,7 @@ static void compare_results(const char *what, const MethodResult *got, const Met
         const FaField *fd = &fa_result_fields[k];
         /* attributes, timers and global datasets are rank 0's; rows the owner's */
         bool per_client = fd->shape == FA_SHAPE_C || fd->shape == FA_SHAPE_RC ||
-                          fd->shape == FA_SHAPE_CP;
+                          fd->shape == FA_SHAPE_CP || fd->shape == FA_SHAPE_CK;
         const MethodResult *ref = per_client ? want : g;
         const void *x = fa_field_cptr(fd, got), *y = fa_field_cptr(fd, ref);
         size_t bytes = fa_field_len(fd, R, n, P) * fa_field_elem_size(fd);
@@ -438,6 +439,28 @@ static void fab_fill(MethodResult *res, size_t R, const size_t *ids, size_t n, s
     res->secs_to_target = R ? 0.25 : nan("");
     res->budget_public_epochs = 3;
     res->budget_client_epochs = 4.5;
+    /* classification metrics: K = 3 of the FA_MAX_CLASSES-wide arrays, odd values */
+    const size_t K = 3;
+    res->n_classes = K;
+    res->f1_global = 0.375;
+    res->f1_personal = nan("");
+    res->f1_personal_mean = -0.0;
+    for (size_t i = 0; i < n; i++) {
+        res->f1_p2[i] = fab_value(30, ids[i], 0);
+        res->f1_p3[i] = fab_value(31, ids[i], 0);
+        for (size_t c = 0; c < K; c++) {
+            res->recall_p2[i * K + c] = fab_value(32, ids[i], c);
+            res->recall_p3[i * K + c] = fab_value(33, ids[i], c);
+        }
+    }
+    for (size_t c = 0; c < K; c++) {
+        res->recall_global[c] = fab_value(34, 99, c);
+        res->recall_personal[c] = fab_value(35, 99, c);
+        for (size_t j = 0; j < K; j++) {
+            res->confusion_global[c * K + j] = c * 1000000007u + j;
+            res->confusion_personal[c * K + j] = (c + 1) * (j + 2);
+        }
+    }
     for (int i = 0; i < FA_T_COUNT; i++) {
         res->tmin[i] = i;
         res->tavg[i] = i + 0.5;

@@ -2,8 +2,10 @@
  * test_partition.c: label/quantity skew for generated clients (partition_gen_hist) and
  * for a pool of real rows (partition_pool): termination and speed of the Dirichlet
  * partition at 10,000 clients and beta = 0.01, the minimum per client, the impossible
- * case, IID balance, the column partition and determinism.
+ * case, IID balance, the column partition and determinism; the quantity skew and the
+ * row order of the Dirichlet pool partition.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -281,6 +283,75 @@ static void test_pool_column(void **state) {
     free(y);
 }
 
+/* coefficient of variation of the client sizes */
+static double size_cv(const size_t *cnt, size_t c) {
+    double m = 0.0, v = 0.0;
+    for (size_t t = 0; t < c; t++) m += (double)cnt[t] / (double)c;
+    for (size_t t = 0; t < c; t++) v += ((double)cnt[t] - m) * ((double)cnt[t] - m) / (double)c;
+    return sqrt(v) / m;
+}
+
+/* --quantity-skew acts on the Dirichlet pool partition: with a large beta (near-equal
+ * label shares) sigma = 0 gives near-equal sizes and sigma = 1.5 spread them, every row
+ * still assigned, the same on a second call. */
+static void test_pool_dirichlet_quantity_skew(void **state) {
+    (void)state;
+    const size_t n = 20000, k = 4, c = 20;
+    int32_t *y = make_labels(n, k);
+    int64_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    char err[256];
+    PartitionSpec p0 = spec(FA_PART_DIRICHLET, 100.0, 0.0, 1);
+    PartitionSpec p1 = spec(FA_PART_DIRICHLET, 100.0, 1.5, 1);
+    assert_int_equal(partition_pool(&p0, 7, y, n, k, NULL, 0, c, a, err, sizeof err), 0);
+    size_t *c0 = client_counts(a, n, c);
+    assert_int_equal(partition_pool(&p1, 7, y, n, k, NULL, 0, c, a, err, sizeof err), 0);
+    size_t *c1 = client_counts(a, n, c);
+    double cv0 = size_cv(c0, c), cv1 = size_cv(c1, c);
+    print_message("  size CV: sigma 0 %.3f, sigma 1.5 %.3f\n", cv0, cv1);
+    assert_true(cv0 < 0.1);
+    assert_true(cv1 > 0.5);
+    assert_int_equal(partition_pool(&p1, 7, y, n, k, NULL, 0, c, b, err, sizeof err), 0);
+    assert_memory_equal(a, b, n * sizeof *a);
+    free(c1);
+    free(c0);
+    free(b);
+    free(a);
+    free(y);
+}
+
+/* --row-order: the same per-client class counts; file order gives each client one
+ * contiguous run of rows per class, the shuffle does not. */
+static void test_pool_row_order(void **state) {
+    (void)state;
+    const size_t n = 6000, k = 3, c = 5;
+    int32_t *y = make_labels(n, k);
+    int64_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    char err[256];
+    PartitionSpec pf = spec(FA_PART_DIRICHLET, 0.5, 0.0, 1);
+    PartitionSpec ps = pf;
+    ps.row_order = FA_ROWS_SHUFFLED;
+    assert_int_equal(partition_pool(&pf, 3, y, n, k, NULL, 0, c, a, err, sizeof err), 0);
+    assert_int_equal(partition_pool(&ps, 3, y, n, k, NULL, 0, c, b, err, sizeof err), 0);
+    size_t runs_file = 0, runs_shuf = 0, ca[16 * 3] = {0}, cb[16 * 3] = {0};
+    for (size_t i = 0; i < n; i++) {
+        ca[(size_t)a[i] * k + (size_t)y[i]]++;
+        cb[(size_t)b[i] * k + (size_t)y[i]]++;
+        runs_file += i == 0 || a[i] != a[i - 1] || y[i] != y[i - 1];
+        runs_shuf += i == 0 || b[i] != b[i - 1] || y[i] != y[i - 1];
+    }
+    assert_memory_equal(ca, cb, sizeof ca);
+    size_t cells = 0;
+    for (size_t j = 0; j < c * k; j++) cells += ca[j] > 0;
+    print_message("  runs: file %zu (cells %zu), shuffled %zu\n", runs_file, cells, runs_shuf);
+    assert_int_equal(runs_file, cells);
+    assert_true(runs_shuf > 10 * cells);
+    assert_int_equal(partition_pool(&ps, 3, y, n, k, NULL, 0, c, a, err, sizeof err), 0);
+    assert_memory_equal(a, b, n * sizeof *a);
+    free(b);
+    free(a);
+    free(y);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gen_hist_basic),
@@ -290,6 +361,8 @@ int main(void) {
         cmocka_unit_test(test_pool_impossible),
         cmocka_unit_test(test_pool_iid),
         cmocka_unit_test(test_pool_column),
+        cmocka_unit_test(test_pool_dirichlet_quantity_skew),
+        cmocka_unit_test(test_pool_row_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
