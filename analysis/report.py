@@ -52,7 +52,8 @@ except ImportError as e:  # pragma: no cover
 
 # schema 2 lists a method group's fields in /methods attribute method_fields; schema 1
 # files (no list) are read from the group's own attributes and datasets
-SCHEMA_VERSIONS = (1, 2)
+# (schema 3: typed cfg.* attributes, dimension scales, provenance)
+SCHEMA_VERSIONS = (1, 2, 3)
 PHASES = ["foundation (p0)", "meta-init (p1)", "federated/global (p2)", "personalized (p3)"]
 # Runs are grouped by the cfg.* keys that change results: the file lists them in its
 # result_keys attribute (the option table's affects-results bit, config_result_keys()).
@@ -81,6 +82,21 @@ def text(v):
     if isinstance(v, (bytes, np.bytes_)):
         return v.decode("ascii", "replace")
     return str(v)
+
+
+def cfg_text(v):
+    """A cfg.* attribute as the text fedalign prints for it (opt_format), whether the file
+    stores it as a string (schema <= 2) or typed (schema 3: integers, float64, int8 flags),
+    so runs of both schemas group together: flags yes/no, floats as C's %.6g."""
+    if isinstance(v, np.ndarray) and v.shape == ():
+        v = v[()]
+    if isinstance(v, np.int8):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return format(float(v), ".6g")
+    return text(v)
 
 
 def num(v, default=math.nan):
@@ -176,7 +192,7 @@ class Run:
     def __init__(self, path, f):
         self.path = path
         a = f.attrs
-        self.cfg = {k[4:]: text(v) for k, v in a.items() if k.startswith("cfg.")}
+        self.cfg = {k[4:]: cfg_text(v) for k, v in a.items() if k.startswith("cfg.")}
         self.dataset = text(a["dataset"]) if "dataset" in a else self.cfg.get("dataset", "?")
         self.n_ranks = int(num(a.get("n_ranks"), 1))
         self.n_threads = int(num(a.get("n_threads"), 1))

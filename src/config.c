@@ -580,6 +580,18 @@ static void visit_flags(const Config *c, unsigned any_of, ConfigVisitor fn, void
 
 void config_visit(const Config *c, ConfigVisitor fn, void *ctx) { visit_flags(c, 0, fn, ctx); }
 
+void config_visit_typed(const Config *c, ConfigTypedVisitor fn, void *ctx) {
+    char buf[FA_PATH_LEN + 32];
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const OptDef *o = &fa_opts[i];
+        if (o->flags & OPT_CMDONLY) continue; /* the keys of config_visit, in its order */
+        OptValue v;
+        opt_value(o, c, &v);
+        opt_format(o, c, buf, sizeof buf);
+        fn(ctx, o->name, &v, buf);
+    }
+}
+
 void config_visit_results(const Config *c, ConfigVisitor fn, void *ctx) {
     visit_flags(c, OPT_RESULTS | OPT_WRITTEN, fn, ctx);
 }

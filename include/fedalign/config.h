@@ -168,6 +168,12 @@ void config_print(const Config *c, FILE *out);
 typedef void (*ConfigVisitor)(void *ctx, const char *key, const char *value);
 void config_visit(const Config *c, ConfigVisitor fn, void *ctx);
 
+/* Like config_visit, with each value's type from the option table as well (numbers as
+ * numbers, flags as booleans, the rest as text): the results file's typed cfg.* keys. */
+typedef void (*ConfigTypedVisitor)(void *ctx, const char *key, const OptValue *v,
+                                   const char *text);
+void config_visit_typed(const Config *c, ConfigTypedVisitor fn, void *ctx);
+
 /* Like config_visit, but only the values that determine what the results file holds:
  * the options marked OPT_RESULTS (they change results) or OPT_WRITTEN (they change which
  * arrays are written, e.g. --save-models) in the option table; no output-path, checkpoint,
