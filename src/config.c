@@ -466,7 +466,9 @@ static const OptDef fa_opts[] = {
     ENUM("threads-over", "KIND", threads_over, fa_enum_threads_over, 0, "Execution",
          "what OpenMP threads split"),
     BOOL("verbose", OPT_FLAG, verbose, 0, "Execution", "per-rank diagnostics on stderr"),
-    BOOL("quiet", OPT_FLAG, quiet, 0, "Execution", "no per-round lines"),
+    BOOL("quiet", OPT_FLAG, quiet, 0, "Execution",
+         "print only results (FEDALIGN_RESULT lines, the suite table) and errors: no banner, "
+         "rounds or progress"),
     NUM("watchdog", "SEC", OPT_DOUBLE, watchdog, 0, 1e7, 0, "Execution",
         "end the job when a rank is silent this long at a round or phase boundary (0 = off)"),
     STR("output", "FILE", out_path, "(auto)", OPT_NONEMPTY, "Output",

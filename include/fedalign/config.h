@@ -117,7 +117,7 @@ typedef struct {
     FaThreadsOver threads_over;
     int threads; /* 0 = OMP default */
     bool verbose;
-    bool quiet;      /* no per-round lines */
+    bool quiet;      /* results and errors only (report.h) */
     double watchdog; /* seconds a rank may be silent at an agreement point (0 = off) */
 
     /* output, checkpoints */
