@@ -6,7 +6,9 @@ Usage: /usr/bin/python3 analysis/h5check.py [-q] FILE [FILE ...]
 Checks schema_version, the required root attributes, /clients, every /methods group
 against the field list the file carries (/methods attribute method_fields: every listed
 attribute and dataset present with its type, shape consistent with n_clients, rounds and
-n_params, and units; nothing unlisted) and /checkpoint when present;
+n_params, and units; nothing unlisted but the dimension scales), the typed cfg.*
+attributes, the provenance attributes, a dimension scale on every dimension of every
+dataset (named as its dims attribute says) and /checkpoint when present;
 docs/results-format.md is the reference.
 Prints every problem found ("FILE: problem") and exits 1 if there was any, 0 if the
 file is valid. Needs Debian's python3-h5py, which belongs to /usr/bin/python3 (the
@@ -21,7 +23,7 @@ try:
 except ImportError as e:  # pragma: no cover
     sys.exit(f"h5check: {e}; run with /usr/bin/python3 (Debian python3-h5py)")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TIMER_NAMES = ["setup", "phase0", "ring", "train", "aggregate", "comm", "personalize",
                "eval", "io", "total"]
 METHOD_NAMES = ["fedmetaalign", "fedavg", "fedprox", "local"]
@@ -52,6 +54,11 @@ def real(v):
     if isinstance(v, (float, np.floating)):
         return float(v)
     return None
+
+
+def is_scale(obj):
+    """An HDF5 dimension scale (H5DS): the datasets named by the dims attributes."""
+    return isinstance(obj, h5py.Dataset) and text(obj.attrs.get("CLASS")) == "DIMENSION_SCALE"
 
 
 class Checker:
@@ -123,7 +130,21 @@ class Checker:
             self.bad(f"{d.name}: attribute 'dims' missing")
         elif len(dims.split(",")) != d.ndim:
             self.bad(f"{d.name}: dims '{dims}' does not name {d.ndim} dimension(s)")
+        else:
+            self.scales(d, dims.split(","))
         return d
+
+    def scales(self, d, names):
+        """Every dimension i of d has the dimension scale names[i] of its length attached
+        (H5DS, what netCDF-4 readers such as xarray's h5netcdf engine need)."""
+        for i, nm in enumerate(names):
+            sc = [s for s in d.dims[i].values()]
+            if len(sc) != 1:
+                self.bad(f"{d.name}: dimension {i} ({nm}) has {len(sc)} dimension scales, "
+                         "expected 1")
+            elif sc[0].name.rsplit("/", 1)[-1] != nm or sc[0].shape != (d.shape[i],):
+                self.bad(f"{d.name}: dimension {i} has scale {sc[0].name} {sc[0].shape}, "
+                         f"expected '{nm}' of length {d.shape[i]}")
 
     def units(self, d, want):
         if d is not None and text(d.attrs.get("units")) != want:
@@ -181,13 +202,22 @@ class Checker:
         cfg = [k for k in f.attrs if k.startswith("cfg.")]
         if not cfg:
             self.bad("/: no cfg.* configuration attributes")
-        for k in cfg:
-            if text(f.attrs[k]) is None:
-                self.bad(f"/: attribute '{k}' is not a string")
+        for k in cfg:  # typed from the option table (schema 3): a scalar number or text
+            v = f.attrs[k]
+            if text(v) is None and integer(v) is None and real(v) is None:
+                self.bad(f"/: attribute '{k}' is not a scalar string, integer or float")
         if "cfg.clients" in f.attrs and r.get("n_clients") is not None:
-            if text(f.attrs["cfg.clients"]) != str(r["n_clients"]):
-                self.bad(f"/: cfg.clients '{text(f.attrs['cfg.clients'])}' != n_clients "
-                         f"{r['n_clients']}")
+            if integer(f.attrs["cfg.clients"]) != r["n_clients"]:
+                self.bad(f"/: cfg.clients {f.attrs['cfg.clients']!r} is not the integer "
+                         f"n_clients {r['n_clients']}")
+        for k in ("compiler", "c_flags", "build_type", "build_isa", "openmp_version",
+                  "mpi_library", "hdf5_version", "cpu_model", "hostnames"):
+            self.attr(f, k, "str")
+        for k in ("n_nodes", "ranks_per_node"):
+            self.attr(f, k, "int")
+        dirty = self.attr(f, "git_dirty", "int")
+        if dirty is not None and dirty not in (-1, 0, 1):
+            self.bad(f"/: git_dirty {dirty} is not -1, 0 or 1")
         return r
 
     def clients(self, g, r):
@@ -297,7 +327,7 @@ class Checker:
                 if text(d.attrs.get("columns")) != "min,avg,max,span":
                     self.bad(f"{d.name}: attribute 'columns' should be 'min,avg,max,span'")
         for k in g:
-            if k not in known:
+            if k not in known and not is_scale(g[k]):
                 self.bad(f"{g.name}: member '{k}' is not in method_fields")
 
     def checkpoint(self, g, r):

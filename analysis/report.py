@@ -13,7 +13,13 @@ results/) and writes into DIR (default report/):
                       Fed-Meta-Align against the personalized baselines
   comparison.csv      the same, one row per method (wide: <config>:<column>)
   comparison_long.csv one row per (configuration, method)
-  phases_<cfg>.png    per-device accuracy after each phase for Fed-Meta-Align
+  tidy_rounds.csv, tidy_clients.csv  long tables: one row per method x client x round,
+                      and one per method x client with the final metrics (analysis/clients.py)
+  phases_<cfg>.png    per-device accuracy after each phase for Fed-Meta-Align (bars up to
+                      20 clients, the distribution over clients (ECDF) above)
+  clients_<cfg>.png   per-client accuracy distributions across methods (ECDF and box plots,
+                      worst decile marked)
+  client_rounds_<cfg>.png  per-client accuracy per round (rc_score, where recorded)
   convergence_<cfg>.png  global-model accuracy per round per method (mean over seeds, band +-1 sd)
   weights_<cfg>_s<seed>.png  aggregation weight, cosine and local score per client per round
   scaling_<cfg>_s<seed>.png, weak_<cfg>_cpr<N>_s<seed>.png, hybrid_<cfg>_s<seed>.png,
@@ -46,13 +52,15 @@ try:
     from matplotlib.ticker import MaxNLocator
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from scaling import scaling_report
+    from clients import MAX_BARS, write_tidy, plot_clients, plot_client_rounds
 except ImportError as e:  # pragma: no cover
     sys.exit(f"report: {e}; run with /usr/bin/python3 (Debian python3-h5py, python3-numpy, "
              "python3-matplotlib)")
 
 # schema 2 lists a method group's fields in /methods attribute method_fields; schema 1
 # files (no list) are read from the group's own attributes and datasets
-SCHEMA_VERSIONS = (1, 2)
+# (schema 3: typed cfg.* attributes, dimension scales, provenance)
+SCHEMA_VERSIONS = (1, 2, 3)
 PHASES = ["foundation (p0)", "meta-init (p1)", "federated/global (p2)", "personalized (p3)"]
 # Runs are grouped by the cfg.* keys that change results: the file lists them in its
 # result_keys attribute (the option table's affects-results bit, config_result_keys()).
@@ -81,6 +89,21 @@ def text(v):
     if isinstance(v, (bytes, np.bytes_)):
         return v.decode("ascii", "replace")
     return str(v)
+
+
+def cfg_text(v):
+    """A cfg.* attribute as the text fedalign prints for it (opt_format), whether the file
+    stores it as a string (schema <= 2) or typed (schema 3: integers, float64, int8 flags),
+    so runs of both schemas group together: flags yes/no, floats as C's %.6g."""
+    if isinstance(v, np.ndarray) and v.shape == ():
+        v = v[()]
+    if isinstance(v, np.int8):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return format(float(v), ".6g")
+    return text(v)
 
 
 def num(v, default=math.nan):
@@ -176,7 +199,7 @@ class Run:
     def __init__(self, path, f):
         self.path = path
         a = f.attrs
-        self.cfg = {k[4:]: text(v) for k, v in a.items() if k.startswith("cfg.")}
+        self.cfg = {k[4:]: cfg_text(v) for k, v in a.items() if k.startswith("cfg.")}
         self.dataset = text(a["dataset"]) if "dataset" in a else self.cfg.get("dataset", "?")
         self.n_ranks = int(num(a.get("n_ranks"), 1))
         self.n_threads = int(num(a.get("n_threads"), 1))
@@ -638,11 +661,33 @@ def plot_phases(cfg, outdir, written):
     if not ms:
         return
     show = ms[:6]
-    fig, axes = plt.subplots(len(show), 1, figsize=(max(7, 1.0 + 0.75 * cfg.runs[0].n_clients) + 3, 2.9 * len(show) + 0.6),
-                             squeeze=False, sharey=True)
+    # bars per device up to MAX_BARS clients; above, the distribution over clients (the
+    # figure's size never depends on the number of clients)
+    bars = max(a.size for _, m in show for a in m.acc_p if a is not None) <= MAX_BARS
+    fig, axes = plt.subplots(len(show), 1, figsize=(min(7, 1.0 + 0.75 * cfg.runs[0].n_clients) + 3 if bars else 10,
+                                                    2.9 * len(show) + 0.6),
+                             squeeze=False, sharey=bars)
     colors = ["#8c8c8c", "#4c9bd6", "#f29e38", "#3a9e52"]
     for ax, (r, m) in zip(axes[:, 0], show):
         C = max(a.size for a in m.acc_p if a is not None)
+        if not bars:
+            for i in range(4):
+                a = m.acc_p[i]
+                if a is None or not np.isfinite(a).any():
+                    ax.plot([], [], color=colors[i], label=f"{PHASES[i]}: not run")
+                    continue
+                v = np.sort(a[np.isfinite(a)]) * 100
+                ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", color=colors[i], lw=1.5,
+                        label=f"{PHASES[i]} (mean {v.mean():.1f} %, worst decile ≤ {np.percentile(v, 10):.1f} %)")
+            ax.axhspan(0, 0.1, color="0.88", zorder=0)
+            ax.set_xlim(0, 100)
+            ax.set_ylim(0, 1)
+            ax.set_xlabel("test accuracy (%)")
+            ax.set_ylabel("fraction of clients ≤ x")
+            ax.grid(alpha=0.3)
+            ax.set_title(f"seed {r.seed}: {C} clients (shaded: worst decile)", fontsize=10, loc="left")
+            ax.legend(fontsize=7.5, loc="upper left")
+            continue
         x = np.arange(C)
         wbar = 0.2
         for i in range(4):
@@ -662,7 +707,8 @@ def plot_phases(cfg, outdir, written):
         ax.grid(axis="y", alpha=0.3)
         ax.set_title(f"seed {r.seed}", fontsize=10, loc="left")
         ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.85)
-    axes[-1, 0].set_xlabel("device (client id)")
+    if bars:
+        axes[-1, 0].set_xlabel("device (client id)")
     more = f" (first {len(show)} of {len(ms)} seeds)" if len(ms) > len(show) else ""
     fig.suptitle(f"{name}: per-device accuracy after each phase\n{cfg.label}{more}", fontsize=11)
     fig.tight_layout()
@@ -868,15 +914,18 @@ def main(argv):
     # the folder is regenerated: remove what an earlier report wrote there (only our
     # own file names), so no stale plot of a configuration no longer given survives
     stale = [x for x in os.listdir(a.out) if re.match(
-        r"^(comparison(_long)?\.(md|csv)|scaling\.(md|csv)|(phases|convergence|weights|scaling|weak|hybrid|confusion)_.*\.png)$", x)]
+        r"^(comparison(_long)?\.(md|csv)|tidy_(rounds|clients)\.csv|scaling\.(md|csv)|(phases|convergence|weights|scaling|weak|hybrid|confusion|clients|client_rounds)_.*\.png)$", x)]
     for x in stale:
         os.remove(os.path.join(a.out, x))
     if stale:
         print(f"report: note: removed {len(stale)} file(s) of an earlier report in {a.out}")
     configs, _ = make_configs(runs)
     md, summary, written = write_tables(configs, a.out, [r.path for r in runs])
+    write_tidy(configs, a.out, written)
     for c in configs:
         plot_phases(c, a.out, written)
+        plot_clients(c, a.out, written, save)
+        plot_client_rounds(c, a.out, written, save)
         plot_convergence(c, a.out, written)
         plot_confusion(c, a.out, written)
         plot_weights(c, a.out, written, a.weights_seeds)

@@ -9,6 +9,7 @@ set -euo pipefail
 PKGS="build-essential cmake pkg-config help2man bash-completion
       openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
       librandom123-dev libcmocka-dev libcsv-dev python3 python3-h5py python3-numpy python3-matplotlib
+      python3-pandas python3-xarray python3-h5netcdf
       clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 missing=""
 for p in $PKGS; do

@@ -169,6 +169,16 @@ const CommPlacement *comm_placement(void) {
     return &g_place;
 }
 
+/* local */
+void comm_library_version(char *buf, size_t cap) {
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    if (MPI_Get_library_version(v, &len) != MPI_SUCCESS) len = 0;
+    v[len < (int)sizeof v ? len : (int)sizeof v - 1] = '\0';
+    v[strcspn(v, "\n")] = '\0'; /* the later lines are build details (repo rev, date) */
+    snprintf(buf, cap, "%s", v[0] ? v : "unknown");
+}
+
 /* collective over MPI_COMM_WORLD */
 void comm_init(int *argc, char ***argv) {
     int provided = 0;

@@ -513,7 +513,9 @@ static const OptDef fa_opts[] = {
     ENUM("assign", "KIND", assign, fa_enum_assign, 0, "Execution",
          "which rank holds which client; results are the same bits either way"),
     BOOL("verbose", OPT_FLAG, verbose, 0, "Execution", "per-rank diagnostics on stderr"),
-    BOOL("quiet", OPT_FLAG, quiet, 0, "Execution", "no per-round lines"),
+    BOOL("quiet", OPT_FLAG, quiet, 0, "Execution",
+         "print only results (FEDALIGN_RESULT lines, the suite table) and errors: no banner, "
+         "rounds or progress"),
     NUM("watchdog", "SEC", OPT_DOUBLE, watchdog, 0, 1e7, 0, "Execution",
         "end the job when a rank is silent this long at a round or phase boundary (0 = off)"),
     STR("output", "FILE", out_path, "(auto)", OPT_NONEMPTY, "Output",
@@ -654,6 +656,18 @@ static void visit_flags(const Config *c, unsigned any_of, ConfigVisitor fn, void
 }
 
 void config_visit(const Config *c, ConfigVisitor fn, void *ctx) { visit_flags(c, 0, fn, ctx); }
+
+void config_visit_typed(const Config *c, ConfigTypedVisitor fn, void *ctx) {
+    char buf[FA_PATH_LEN + 32];
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const OptDef *o = &fa_opts[i];
+        if (o->flags & OPT_CMDONLY) continue; /* the keys of config_visit, in its order */
+        OptValue v;
+        opt_value(o, c, &v);
+        opt_format(o, c, buf, sizeof buf);
+        fn(ctx, o->name, &v, buf);
+    }
+}
 
 void config_visit_results(const Config *c, ConfigVisitor fn, void *ctx) {
     visit_flags(c, OPT_RESULTS | OPT_WRITTEN, fn, ctx);

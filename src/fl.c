@@ -124,7 +124,7 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
     pl->prev = xalloc_aligned(P * sizeof(float));
     pl->ref = xalloc_aligned(P * sizeof(float));
     pl->mean = xalloc_aligned(P * sizeof(float));
-    pl->token = xalloc_aligned((P + 1) * sizeof(float));
+    pl->token = xalloc_aligned((P + 2) * sizeof(float)); /* + visit count, progress slot */
     pl->init = xalloc_aligned(P * sizeof(float));
     pl->foundation = xalloc_aligned(P * sizeof(float));
     round_buf_init(&pl->rb, P, pl->nthreads);

@@ -18,6 +18,7 @@
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
 #include "fedalign/quant.h"
+#include "fedalign/report.h"
 #include "fedalign/rng.h"
 #include "pipeline.h"
 
@@ -67,6 +68,13 @@ void kern_eval_clients(Pipeline *pl, const float *params, bool use_val, double *
 void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *opts, uint64_t round,
                       bool train, double *acc_out, float *models_out, double *int8_out) {
     const size_t n = pl->fd.n_local, P = pl->P;
+    /* progress of rank 0's clients (a block like every rank's), printed by its thread 0 */
+    Progress pg;
+    progress_begin(&pg, pl->rank == 0 && !pl->cfg->quiet,
+                   round == FA_ROUND_P3 ? "personalization (rank 0's clients)"
+                                        : "local training (rank 0's clients)",
+                   0, n);
+    size_t done = 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
     for (size_t i = 0; i < n; i++) {
         int tid = omp_get_thread_num();
@@ -91,6 +99,10 @@ void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *opts, u
             int8_out[i] = qe.acc_int8;
             pl->flash = qe.flash_bytes;
         }
+        size_t now_done;
+#pragma omp atomic capture
+        now_done = ++done;
+        if (tid == 0) progress_update(&pg, now_done);
     }
 }
 
@@ -122,6 +134,11 @@ void phase0(Pipeline *pl) {
             dataset_take(&tr, pub, rows, ntr);
             dataset_take(&te, pub, rows + ntr, pub->n - ntr);
             TrainStats ts;
+            /* one training call (no progress inside it): say what the wait is */
+            if (!c->quiet && o.epochs > 0.0)
+                fprintf(stderr, "# progress phase 0: foundation model, %g epochs over %zu public "
+                                "rows on rank 0\n",
+                        o.epochs, ntr);
             if (o.epochs > 0.0)
                 train_local(&pl->L, pl->foundation, NULL, &tr, &o, c->seed, FA_CLIENT_PUBLIC, 0,
                             &pl->ws[0], true, &ts);
@@ -194,9 +211,12 @@ void phase1(Pipeline *pl, int64_t *visit_log) {
     CHECK((double)m * (double)c->p1_passes < 16777216.0, "ring longer than 2^24 visits");
     comm_barrier();
     timer_start(&pl->t, FA_T_RING);
+    Progress pg; /* printed by the token's holder; token[P + 1] = last interval printed */
+    progress_begin(&pg, !c->quiet, "ring (client visits)", 0, m * c->p1_passes);
     if (pl->rank == 0) {
         memcpy(pl->token, pl->global, P * sizeof(float));
         pl->token[P] = 0.0f;
+        pl->token[P + 1] = 0.0f;
     }
     int holder = 0;
     size_t visit = 0;
@@ -209,8 +229,8 @@ void phase1(Pipeline *pl, int64_t *visit_log) {
             size_t t = order[k];
             int own = owner_of(pl, t);
             if (own != holder) {
-                if (pl->rank == holder) comm_send_floats(pl->token, P + 1, own, 17);
-                if (pl->rank == own) comm_recv_floats(pl->token, P + 1, holder, 17);
+                if (pl->rank == holder) comm_send_floats(pl->token, P + 2, own, 17);
+                if (pl->rank == own) comm_recv_floats(pl->token, P + 2, holder, 17);
                 holder = own;
             }
             if (pl->rank != own) continue;
@@ -234,11 +254,12 @@ void phase1(Pipeline *pl, int64_t *visit_log) {
             dataset_free(&slice);
             if (visit_log && pass == 0) visit_log[l] = (int64_t)visit;
             pl->token[P] += 1.0f;
+            progress_update_shared(&pg, visit + 1, &pl->token[P + 1]);
         }
     }
     if (holder != 0) {
-        if (pl->rank == holder) comm_send_floats(pl->token, P + 1, 0, 17);
-        if (pl->rank == 0) comm_recv_floats(pl->token, P + 1, holder, 17);
+        if (pl->rank == holder) comm_send_floats(pl->token, P + 2, 0, 17);
+        if (pl->rank == 0) comm_recv_floats(pl->token, P + 2, holder, 17);
     }
     if (pl->rank == 0)
         CHECK(pl->token[P] == (float)visit, "ring returned with %g visits, expected %zu",

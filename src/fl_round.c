@@ -336,6 +336,10 @@ static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
     const bool two_pass = round_two_pass(&rr),
                need_prev = rr.dynamics || (dual && !rr.mean_reference);
     pl->rtrain_from = round0;
+    Progress pg;
+    char what[96];
+    snprintf(what, sizeof what, "%s rounds", ms->name);
+    progress_begin(&pg, pl->rank == 0 && !c->quiet, what, round0, R);
     for (size_t r = round0;; r++) {
         int64_t cnt[3];
         if (pl->freeze_round == r + 1 && pl->rank == pl->freeze_rank) raise(SIGSTOP);
@@ -382,6 +386,7 @@ static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
                 res->round_update_cos[r] = vec_cosine(pl->tmodel, pl->ref, P);
             }
             if (!c->quiet) report_round(stdout, &pl->rb.x, res, r, R);
+            progress_update(&pg, r + 1);
         }
         res->rounds_done = r + 1;
         /* a stop request travels in the round's Reduce/broadcast: no extra collective */

@@ -86,8 +86,9 @@ static int run_methods(Config *cfg) {
         report_banner(stdout, cfg, ranks, rc.threads, fl_threads_over_clients(pl),
                       fl_layout(pl)->n_params);
         report_data(stdout, cfg, &fd->info, totals);
-        printf("# setup %.3f s | results %s | checkpoint %s\n", setup.acc[FA_T_SETUP],
-               cfg->out_path, rc.ckpt);
+        if (!cfg->quiet)
+            printf("# setup %.3f s | results %s | checkpoint %s\n", setup.acc[FA_T_SETUP],
+                   cfg->out_path, rc.ckpt);
     }
 
     // ------------------------------------------------------------------
@@ -112,7 +113,8 @@ static int run_methods(Config *cfg) {
         rc.current = m;
         bool from_ckpt = rc.resumed && m == m0 && (cur.phase > 0 || cur.round > 0);
         if (!from_ckpt) fl_result_init(pl, &specs[m], res);
-        if (rank == 0) report_method_header(stdout, res, &specs[m]);
+        if (rank == 0 && !cfg->quiet)
+            report_method_header(stdout, res, &specs[m], m + 1, rc.n_methods);
         if (fl_run_method(pl, &specs[m], res, from_ckpt ? &cur : NULL, &hooks) == FA_STOPPED) {
             if (rank == 0) {
                 printf("# stopped: method %s after round %zu; checkpoint %s\n", specs[m].name,
@@ -141,7 +143,8 @@ static int run_methods(Config *cfg) {
         runctl_finish(&rc, &io);
         if (rank == 0 && cfg->command == FA_CMD_SUITE)
             report_suite_table(stdout, cfg, rc.res, rc.n_methods);
-        if (rank == 0) printf("# results written to %s (io %.3f s)\n", cfg->out_path, io);
+        if (rank == 0 && !cfg->quiet)
+            printf("# results written to %s (io %.3f s)\n", cfg->out_path, io);
     }
     for (size_t m = 0; m < rc.n_methods; m++)
         if (rc.res[m].round_acc) fl_result_free(&rc.res[m]);

@@ -229,6 +229,24 @@ void opt_format(const OptDef *o, const void *target, char *buf, size_t cap) {
     }
 }
 
+void opt_value(const OptDef *o, const void *target, OptValue *out) {
+    const char *base = target;
+    memset(out, 0, sizeof *out);
+    switch (o->type) {
+    case OPT_FLAG: out->kind = OPT_V_BOOL, out->b = *(const bool *)(base + o->off); break;
+    case OPT_NOFLAG: out->kind = OPT_V_BOOL, out->b = !*(const bool *)(base + o->off); break;
+    case OPT_DOUBLE: out->kind = OPT_V_FLOAT, out->f = *(const double *)(base + o->off); break;
+    case OPT_SIZE:
+        out->kind = OPT_V_INT, out->i = (int64_t) * (const size_t *)(base + o->off);
+        break;
+    case OPT_INT: out->kind = OPT_V_INT, out->i = *(const int *)(base + o->off); break;
+    case OPT_U64: out->kind = OPT_V_UINT, out->u = *(const uint64_t *)(base + o->off); break;
+    case OPT_ENUM:
+    case OPT_STR:
+    case OPT_CUSTOM: out->kind = OPT_V_TEXT; break;
+    }
+}
+
 /* the help text, with the names of a word-valued option appended from its table */
 static void help_text(const OptDef *o, char *buf, size_t cap) {
     int k = snprintf(buf, cap, "%s", o->help);

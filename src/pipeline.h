@@ -34,7 +34,7 @@ struct Pipeline {
     float *prev;       /* (P) previous global (for the "prev" reference) */
     float *ref;        /* (P) the previous global update (reference "prev", dynamics) */
     float *mean;       /* (P) the round's mean update (second pass of two-pass rules) */
-    float *token;      /* (P + 1) ring token: model and visit counter */
+    float *token;      /* (P + 2) ring token: model, visit counter, progress slot */
     float *init;       /* (P) random initialization incl. standardization */
     float *foundation; /* (P) phase-0 model, computed once per process */
     bool have_foundation;

@@ -5,11 +5,13 @@
 #include "fedalign/report.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fedalign/aggregate.h"
 #include "fedalign/comm.h"
 #include "fedalign/method.h"
+#include "fedalign/provenance.h"
 #include "fedalign/timer.h"
 
 static void pct(char *buf, size_t cap, double v) {
@@ -19,6 +21,7 @@ static void pct(char *buf, size_t cap, double v) {
 
 void report_banner(FILE *out, const Config *c, int ranks, int threads, bool over_clients,
                    size_t n_params) {
+    if (c->quiet) return;
     fprintf(out, "# fedalign %s (%s): Fed-Meta-Align federated TinyML benchmark\n",
             FEDALIGN_VERSION, FEDALIGN_GIT);
     fprintf(out,
@@ -36,11 +39,12 @@ void report_banner(FILE *out, const Config *c, int ranks, int threads, bool over
     for (int i = 2; i < FA_PLACE_ENV; i++)
         if (p->env[i][0]) fprintf(out, " | %s %s", comm_place_env_names[i], p->env[i]);
     fprintf(out, "\n# hosts %.200s%s\n", p->hosts, strlen(p->hosts) > 200 ? ",..." : "");
+    provenance_print(out); /* the keys of the results file's provenance attributes */
     config_print(c, out);
 }
 
 void report_data(FILE *out, const Config *c, const DataInfo *info, const size_t totals[4]) {
-    (void)c;
+    if (c->quiet) return;
     fprintf(out, "| %-22s | %-44s |\n", "data", info->name);
     fprintf(out, "| %-22s | %-44zu |\n", "features (D)", info->d);
     fprintf(out, "| %-22s | %-44zu |\n", "classes (K)", info->k);
@@ -66,15 +70,17 @@ void report_round(FILE *out, const RoundScalars *x, const MethodResult *res, siz
     fflush(out);
 }
 
-void report_method_header(FILE *out, const MethodResult *r, const MethodSpec *ms) {
+void report_method_header(FILE *out, const MethodResult *r, const MethodSpec *ms, size_t index,
+                          size_t n) {
     (void)r;
-    fprintf(out, "\n== method %s: phase0 %s, phase1 %s, weights %s, personalize %s ==\n", ms->name,
-            ms->phase0 ? "yes" : "no", ms->phase1 ? "yes" : "no",
+    fprintf(out, "\n== method %zu/%zu %s: phase0 %s, phase1 %s, weights %s, personalize %s ==\n",
+            index, n, ms->name, ms->phase0 ? "yes" : "no", ms->phase1 ? "yes" : "no",
             ms->similarity                                     ? "dual-criterion"
             : method_def(ms->method)->robust != FA_ROBUST_NONE ? fa_method_names[ms->method]
             : ms->method == FA_METHOD_LOCAL                    ? "-"
                                                                : "FedAvg",
             ms->personalize ? "yes" : "no");
+    fflush(out);
 }
 
 static const char *dataset_key(const Config *c) {
@@ -83,7 +89,37 @@ static const char *dataset_key(const Config *c) {
                                                 : "csv";
 }
 
+/* the machine-readable line; its keys never change (new ones are appended) */
+static void result_line(FILE *out, const Config *c, const MethodResult *r, int ranks,
+                        int threads) {
+    fprintf(out,
+            "FEDALIGN_RESULT method=%s dataset=%s clients=%zu ranks=%d threads=%d seed=%llu "
+            "acc_global=%.6f acc_personal_mean=%.6f checksum=%016llx time_total_s=%.6f "
+            "checksum_personal=%016llx acc_personal_std=%.6f acc_personal_worst=%.6f rounds=%zu "
+            "init=%s personalize=%d acc_foundation=%.6f acc_metainit=%.6f acc_public=%.6f "
+            "budget_public_epochs=%.3f budget_client_epochs=%.3f rounds_to_target=%ld "
+            "secs_to_target=%.6f t_train_max=%.6f t_ring_span=%.6f t_agg_max=%.6f t_comm_max=%.6f "
+            "acc_int8_mean=%.6f int8_drop_mean=%.6f osc_cos_lag1=%.4f osc_update_cos=%.4f "
+            "two_cycle=%d train_imbalance=%.4f rows_imbalance=%.4f f1_global=%.6f "
+            "f1_personal=%.6f f1_personal_mean=%.6f\n",
+            r->spec.name, dataset_key(c), c->clients, ranks, threads, (unsigned long long)c->seed,
+            r->acc_global, r->acc_personal_mean, (unsigned long long)r->checksum, r->time_total,
+            (unsigned long long)r->checksum_personal, r->acc_personal_std, r->acc_personal_worst,
+            r->rounds, r->spec.phase0 ? "foundation" : "random", r->spec.personalize ? 1 : 0,
+            r->phase_acc_mean[0], r->phase_acc_mean[1], r->acc_public, r->budget_public_epochs,
+            r->budget_client_epochs, r->rounds_to_target, r->secs_to_target, r->tmax[FA_T_TRAIN],
+            r->tspan[FA_T_RING], r->tmax[FA_T_AGG], r->tmax[FA_T_COMM], r->acc_int8_mean,
+            r->int8_drop_mean, r->osc_cos_lag1, r->osc_update_cos, r->two_cycle ? 1 : 0,
+            r->train_imbalance, r->rows_imbalance, r->f1_global, r->f1_personal,
+            r->f1_personal_mean);
+    fflush(out);
+}
+
 void report_method(FILE *out, const Config *c, const MethodResult *r, int ranks, int threads) {
+    if (c->quiet) { /* results only */
+        result_line(out, c, r, ranks, threads);
+        return;
+    }
     char a[4][16], pub[16];
     for (int k = 0; k < 4; k++) pct(a[k], sizeof a[k], r->phase_acc_mean[k]);
     pct(pub, sizeof pub, r->acc_public);
@@ -127,26 +163,7 @@ void report_method(FILE *out, const Config *c, const MethodResult *r, int ranks,
     }
     fprintf(out, "checksum=%016llx checksum_personal=%016llx\n", (unsigned long long)r->checksum,
             (unsigned long long)r->checksum_personal);
-    fprintf(out,
-            "FEDALIGN_RESULT method=%s dataset=%s clients=%zu ranks=%d threads=%d seed=%llu "
-            "acc_global=%.6f acc_personal_mean=%.6f checksum=%016llx time_total_s=%.6f "
-            "checksum_personal=%016llx acc_personal_std=%.6f acc_personal_worst=%.6f rounds=%zu "
-            "init=%s personalize=%d acc_foundation=%.6f acc_metainit=%.6f acc_public=%.6f "
-            "budget_public_epochs=%.3f budget_client_epochs=%.3f rounds_to_target=%ld "
-            "secs_to_target=%.6f t_train_max=%.6f t_ring_span=%.6f t_agg_max=%.6f t_comm_max=%.6f "
-            "acc_int8_mean=%.6f int8_drop_mean=%.6f osc_cos_lag1=%.4f osc_update_cos=%.4f "
-            "two_cycle=%d train_imbalance=%.4f rows_imbalance=%.4f f1_global=%.6f "
-            "f1_personal=%.6f f1_personal_mean=%.6f\n",
-            r->spec.name, dataset_key(c), c->clients, ranks, threads, (unsigned long long)c->seed,
-            r->acc_global, r->acc_personal_mean, (unsigned long long)r->checksum, r->time_total,
-            (unsigned long long)r->checksum_personal, r->acc_personal_std, r->acc_personal_worst,
-            r->rounds, r->spec.phase0 ? "foundation" : "random", r->spec.personalize ? 1 : 0,
-            r->phase_acc_mean[0], r->phase_acc_mean[1], r->acc_public, r->budget_public_epochs,
-            r->budget_client_epochs, r->rounds_to_target, r->secs_to_target, r->tmax[FA_T_TRAIN],
-            r->tspan[FA_T_RING], r->tmax[FA_T_AGG], r->tmax[FA_T_COMM], r->acc_int8_mean,
-            r->int8_drop_mean, r->osc_cos_lag1, r->osc_update_cos, r->two_cycle ? 1 : 0,
-            r->train_imbalance, r->rows_imbalance, r->f1_global, r->f1_personal,
-            r->f1_personal_mean);
+    result_line(out, c, r, ranks, threads);
     fflush(out);
 }
 
@@ -184,4 +201,51 @@ void report_suite_table(FILE *out, const Config *c, const MethodResult *rs, size
     fprintf(out, "# server: 2-cycle when the clients' cosines to the round mean flip every round "
                  "(lag-1 autocorrelation shown) or every global step reverses the last\n");
     fflush(out);
+}
+
+// ----------------------------------------------------------------------------
+// progress: long phases on stderr, by time (never per batch), so stdout keeps only what
+// scripts parse; FEDALIGN_PROGRESS_SECS sets the interval (tests use a short one)
+
+double report_progress_interval(void) {
+    const char *e = getenv("FEDALIGN_PROGRESS_SECS");
+    char *end = NULL;
+    double v = e && *e ? strtod(e, &end) : 0.0;
+    return end && !*end && v > 0.0 && isfinite(v) ? v : 10.0;
+}
+
+void progress_begin(Progress *p, bool on, const char *what, size_t done0, size_t total) {
+    snprintf(p->what, sizeof p->what, "%s", what);
+    p->on = on;
+    p->done0 = done0;
+    p->total = total;
+    p->interval = report_progress_interval();
+    p->t0 = timer_now();
+    p->next = p->t0 + p->interval;
+}
+
+static void progress_print(const Progress *p, size_t done, double now) {
+    const double el = now - p->t0;
+    const double rate = done > p->done0 && el > 0.0 ? (double)(done - p->done0) / el : 0.0;
+    char eta[32] = "?";
+    if (rate > 0.0) snprintf(eta, sizeof eta, "%.0f s", (double)(p->total - done) / rate);
+    fprintf(stderr, "# progress %s %zu/%zu (%.0f%%) | %.0f s elapsed | ETA %s\n", p->what, done,
+            p->total, p->total ? 100.0 * (double)done / (double)p->total : 100.0, el, eta);
+    fflush(stderr);
+}
+
+void progress_update(Progress *p, size_t done) {
+    if (!p->on) return;
+    double now = timer_now();
+    if (now < p->next || done >= p->total) return;
+    progress_print(p, done, now);
+    p->next = now + p->interval;
+}
+
+void progress_update_shared(Progress *p, size_t done, float *slot) {
+    if (!p->on) return;
+    double now = timer_now(), k = floor((now - p->t0) / p->interval);
+    if (k <= (double)*slot || done >= p->total) return;
+    progress_print(p, done, now);
+    *slot = (float)k;
 }

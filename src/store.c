@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hdf5_hl.h>
+
 #include "fedalign/comm.h"
 #include "fedalign/rng.h"
 #include "store_internal.h"
@@ -423,11 +425,86 @@ hid_t st_group_replace(hid_t loc, const char *name) {
 }
 
 // ----------------------------------------------------------------------------
+// dimension scales: the "dims" names as HDF5 dimension scales (H5DS), so netCDF-4 readers
+// (xarray's h5netcdf engine) see named dimensions without phony_dims
+
+static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, void *ctx) {
+    (void)g, (void)info;
+    char ***names = ctx;
+    size_t n = 0;
+    while ((*names)[n]) n++;
+    char **grown = xcalloc(n + 2, sizeof(char *));
+    memcpy(grown, *names, n * sizeof(char *));
+    free(*names);
+    *names = grown;
+    (*names)[n] = xmalloc(strlen(name) + 1);
+    memcpy((*names)[n], name, strlen(name) + 1);
+    (*names)[n + 1] = NULL;
+    return 0;
+}
+
+/* the scale dataset `dim` of length n in g: found (it must have length n: two sizes under
+ * one name is a schema error) or created holding 0..n-1 (rank 0's write) */
+static hid_t scale_for(hid_t g, const char *dim, hsize_t n) {
+    hsize_t have[2];
+    int nd = st_dset_dims(g, dim, have, 2);
+    if (nd >= 0) {
+        CHECK(nd == 1 && have[0] == n, "dimension '%s' has two sizes in one group (%llu, %llu)",
+              dim, (unsigned long long)have[0], (unsigned long long)n);
+        return H5_ID(H5Dopen2(g, dim, H5P_DEFAULT));
+    }
+    int64_t *idx = xmalloc((n ? n : 1) * sizeof(int64_t));
+    for (hsize_t i = 0; i < n; i++) idx[i] = (int64_t)i;
+    hid_t s = st_dset_create(g, dim, H5T_STD_I64LE, 1, &n, dim, NULL);
+    st_dset_write_global(s, H5T_NATIVE_INT64, idx);
+    free(idx);
+    H5_CHECK(H5DSset_scale(s, dim));
+    return s;
+}
+
+/* Attach a scale to every dimension of every dataset of g, named by the dataset's "dims"
+ * attribute. Collective: every rank lists the same members in name order and makes the
+ * same calls. */
+void st_attach_scales(hid_t g) {
+    char **names = xcalloc(1, sizeof(char *));
+    hsize_t at = 0;
+    H5_CHECK(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &at, collect_name, &names));
+    for (size_t k = 0; names[k]; k++) {
+        hid_t d = H5_ID(H5Oopen(g, names[k], H5P_DEFAULT));
+        if (H5Iget_type(d) != H5I_DATASET) {
+            H5_CHECK(H5Oclose(d));
+            continue;
+        }
+        char dims[256];
+        if (H5_ID(H5DSis_scale(d)) == 0 && st_attr_get_str(d, "dims", dims, sizeof dims) == 0) {
+            hsize_t shape[8];
+            hid_t sp = H5_ID(H5Dget_space(d));
+            int nd = H5Sget_simple_extent_dims(sp, shape, NULL);
+            CHECK(nd >= 1 && nd <= 8, "dataset %s: rank %d", names[k], nd);
+            H5_CHECK(H5Sclose(sp));
+            char *save = NULL;
+            int i = 0;
+            for (char *tok = strtok_r(dims, ",", &save); tok && i < nd;
+                 tok = strtok_r(NULL, ",", &save), i++) {
+                hid_t sc = scale_for(g, tok, shape[i]);
+                H5_CHECK(H5DSattach_scale(d, sc, (unsigned)i));
+                H5_CHECK(H5Dclose(sc));
+            }
+            CHECK(i == nd, "dataset %s: dims '%s' names %d of %d dimensions", names[k], dims, i,
+                  nd);
+        }
+        H5_CHECK(H5Oclose(d));
+    }
+    for (size_t k = 0; names[k]; k++) free(names[k]);
+    free(names);
+}
+
+// ----------------------------------------------------------------------------
 // the method field table in the file
 
 const char *st_field_dims(const FaField *fd) {
     switch (fd->shape) {
-    case FA_SHAPE_R1:
+    case FA_SHAPE_R1: return "eval_round"; /* R + 1: phi^0..phi^R, not the R rounds */
     case FA_SHAPE_R: return "round";
     case FA_SHAPE_C: return "client";
     case FA_SHAPE_RC: return "round,client";
@@ -669,6 +746,13 @@ void store_finish(const char *tmp_path, const char *final_path, bool success, bo
 // ----------------------------------------------------------------------------
 // run attributes, config hash, clients
 
+/* local: the library linked at run time, which may differ from the headers' version */
+void store_hdf5_version(char *buf, size_t cap) {
+    unsigned maj = 0, min = 0, rel = 0;
+    if (H5get_libversion(&maj, &min, &rel) < 0) snprintf(buf, cap, "unknown");
+    else snprintf(buf, cap, "%u.%u.%u", maj, min, rel);
+}
+
 typedef struct {
     uint64_t h;
 } HashCtx;
@@ -690,10 +774,25 @@ uint64_t store_config_hash(const Config *c) {
     return rng_mix64(hc.h);
 }
 
-static void cfg_attr_visit(void *ctx, const char *key, const char *value) {
+/* cfg.<flag> with the option's type: int64 (uint64 for the seed), float64, int8 0/1 for
+ * flags, strings for words, lists and paths; the value is rank 0's (every rank parsed the
+ * same argv, so the kinds agree and the collective writes match) */
+static void cfg_attr_visit(void *ctx, const char *key, const OptValue *v, const char *text) {
+    hid_t root = *(hid_t *)ctx;
     char name[128];
     snprintf(name, sizeof name, "cfg.%s", key);
-    st_attr_str(*(hid_t *)ctx, name, value);
+    switch (v->kind) {
+    case OPT_V_INT: st_attr_i64(root, name, v->i); break;
+    case OPT_V_UINT: {
+        uint64_t u = v->u;
+        comm_bcast_bytes(&u, sizeof u, 0);
+        st_attr_put(root, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, 0, &u);
+        break;
+    }
+    case OPT_V_FLOAT: st_attr_f64(root, name, v->f); break;
+    case OPT_V_BOOL: st_attr_bool(root, name, v->b); break;
+    case OPT_V_TEXT: st_attr_str(root, name, text); break;
+    }
 }
 
 /* collective over MPI_COMM_WORLD */
@@ -702,7 +801,6 @@ void store_write_run(StoreFile *f, const Config *c, const DataInfo *info, int ra
     hid_t root = f->file;
     st_attr_i32(root, "schema_version", FA_SCHEMA_VERSION);
     st_attr_str(root, "fedalign_version", FEDALIGN_VERSION);
-    st_attr_str(root, "git_describe", FEDALIGN_GIT);
     char utc[32] = "", host[256] = "";
     if (comm_rank() == 0) {
         time_t now = time(NULL);
@@ -725,7 +823,7 @@ void store_write_run(StoreFile *f, const Config *c, const DataInfo *info, int ra
     st_attr_hex(root, "config_hash", store_config_hash(c));
     st_attr_str(root, "cmdline", c->cmdline);
     st_attr_str(root, "result_keys", config_result_keys()); /* what report.py groups by */
-    st_write_placement(root);
+    st_write_provenance(root, false); /* git_describe among them */
     st_attr_hex(root, "data_hash", info->data_hash); /* a resume checks its input against it */
-    config_visit(c, cfg_attr_visit, &root);
+    config_visit_typed(c, cfg_attr_visit, &root);
 }

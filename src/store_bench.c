@@ -106,11 +106,9 @@ void store_write_bench(const char *path, const BenchMeta *meta, const BenchRow *
         bench_attr_str(file, "kind", "fedalign bench results");
         bench_attr_i32(file, "schema_version", FA_BENCH_SCHEMA_VERSION);
         bench_attr_str(file, "fedalign_version", FEDALIGN_VERSION);
-        bench_attr_str(file, "git_describe", FEDALIGN_GIT);
         bench_attr_str(file, "created_utc", utc);
         bench_attr_str(file, "host", host);
         bench_attr_str(file, "cpu", meta->cpu ? meta->cpu : "unknown");
-        bench_attr_str(file, "build_isa", meta->build_isa ? meta->build_isa : "unknown");
         bench_attr_str(file, "cmdline", meta->cmdline ? meta->cmdline : "");
         bench_attr_i32(file, "n_ranks", (int32_t)meta->ranks);
         bench_attr_i32(file, "n_threads", (int32_t)meta->threads);
@@ -135,6 +133,9 @@ void store_write_bench(const char *path, const BenchMeta *meta, const BenchRow *
                 snprintf(names + have, sizeof names - have, "%s%s", have ? "," : "", rows[i].name);
         }
         bench_attr_str(file, "datasets", names);
+        /* git_describe and build_isa among them (the library's; meta->build_isa is the
+         * same macro test compiled with the same flags) */
+        st_write_provenance(file, true);
         H5_CHECK(H5Fclose(file));
     }
     store_finish(tmp, path, true, true); /* preflight refused an existing file */

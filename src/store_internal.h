@@ -71,8 +71,10 @@ void st_attr_bool(hid_t loc, const char *name, bool b);
 void st_attr_f64(hid_t loc, const char *name, double v);
 void st_attr_f64s(hid_t loc, const char *name, const double *v, size_t n);
 void st_attr_hex(hid_t loc, const char *name, uint64_t v);
-/* the placement root attributes (n_nodes, ranks_per_node, hostnames, env.*): store_write.c */
-void st_write_placement(hid_t root);
+/* the provenance root attributes (placement: n_nodes, ranks_per_node, hostnames, env.*;
+ * provenance_visit: compiler, c_flags, ..., git_dirty): store_write.c. local: written by
+ * rank 0 alone (bench files), else collective with rank 0's values */
+void st_write_provenance(hid_t root, bool local);
 /* readers: -1 when absent */
 int st_attr_get(hid_t loc, const char *name, hid_t mtype, void *out);
 int st_attr_get_str(hid_t loc, const char *name, char *out, size_t cap);
@@ -91,6 +93,8 @@ void st_put_global(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int nd
                    const hsize_t *dims, const char *dim_names, const char *units, const void *buf);
 void st_put_rows(hid_t loc, const char *name, hid_t ftype, hid_t mtype, size_t C, size_t width,
                  const char *dim_names, const char *units, const size_t *ids, size_t n, const void *buf);
+/* H5DS dimension scales for every dataset of g from its "dims" attribute (store.c) */
+void st_attach_scales(hid_t g);
 hid_t st_group_open_or_create(hid_t loc, const char *name);
 hid_t st_group_replace(hid_t loc, const char *name);
 

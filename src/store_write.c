@@ -9,6 +9,7 @@
 
 #include "fedalign/aggregate.h"
 #include "fedalign/comm.h"
+#include "fedalign/provenance.h"
 #include "fedalign/result.h"
 #include "fedalign/rng.h"
 #include "store_internal.h"
@@ -46,6 +47,7 @@ void store_write_clients(StoreFile *f, const FedData *fd, int rank) {
     free(rk);
     free(cnt);
     free(hist);
+    st_attach_scales(g);
     H5_CHECK(H5Gclose(g));
 }
 
@@ -203,19 +205,49 @@ static void write_dset_field(hid_t g, const FaField *fd, const MethodResult *res
     free(conv);
 }
 
-/* Provenance for scaling studies (root attributes, docs/results-format.md): where the
- * ranks ran, and the binding and Slurm ids as env.<NAME> when set. The placement is the
- * same on every rank, so the "when set" test agrees and the collective writes match. */
-void st_write_placement(hid_t root) {
+/* Provenance (root attributes, docs/results-format.md 2.1): where the ranks ran, the
+ * binding and Slurm ids as env.<NAME> when set, and the build and library facts of
+ * provenance_visit. With local (a bench file, written by rank 0 alone) the values are
+ * written as they are; otherwise rank 0's are broadcast first (collective). The
+ * placement is the same on every rank, so the "when set" test agrees and the collective
+ * writes match. */
+typedef struct {
+    hid_t loc;
+    bool local;
+} ProvCtx;
+
+static void prov_str(const ProvCtx *pc, const char *name, const char *value) {
+    if (!pc->local) {
+        st_attr_str(pc->loc, name, value);
+        return;
+    }
+    hid_t t = st_str_type(strlen(value) + 1);
+    st_attr_put(pc->loc, name, t, t, 0, 0, value);
+    H5_CHECK(H5Tclose(t));
+}
+
+static void prov_i32(const ProvCtx *pc, const char *name, int32_t v) {
+    if (pc->local) st_attr_put(pc->loc, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 0, 0, &v);
+    else st_attr_i32(pc->loc, name, v);
+}
+
+static void prov_visit(void *ctx, const char *key, const char *text, const int64_t *ival) {
+    if (ival) prov_i32(ctx, key, (int32_t)*ival);
+    else prov_str(ctx, key, text);
+}
+
+void st_write_provenance(hid_t root, bool local) {
+    const ProvCtx pc = {root, local};
     const CommPlacement *p = comm_placement();
-    st_attr_i32(root, "n_nodes", (int32_t)p->nodes);
-    st_attr_i32(root, "ranks_per_node", (int32_t)p->ranks_per_node);
-    st_attr_str(root, "hostnames", p->hosts);
+    prov_i32(&pc, "n_nodes", (int32_t)p->nodes);
+    prov_i32(&pc, "ranks_per_node", (int32_t)p->ranks_per_node);
+    prov_str(&pc, "hostnames", p->hosts);
     for (int i = 0; i < FA_PLACE_ENV; i++) {
         char name[64];
         snprintf(name, sizeof name, "env.%s", comm_place_env_names[i]);
-        if (p->env[i][0]) st_attr_str(root, name, p->env[i]);
+        if (p->env[i][0]) prov_str(&pc, name, p->env[i]);
     }
+    provenance_visit(prov_visit, (void *)&pc);
 }
 
 /* collective over MPI_COMM_WORLD */
@@ -233,6 +265,7 @@ void store_write_method(StoreFile *f, size_t index, const MethodResult *res, siz
         if (fd->shape == FA_SHAPE_ATTR) write_attr_field(g, fd, fa_field_cptr(fd, res));
         else write_dset_field(g, fd, res, &e);
     }
+    st_attach_scales(g);
     H5_CHECK(H5Gclose(g));
     H5_CHECK(H5Gclose(methods));
 }
@@ -302,6 +335,7 @@ void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params)
     if (st->client)
         st_put_rows(g, "client_state", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, st->n_clients, P,
                     "client,param", NULL, st->ids, st->n_local, st->client);
+    st_attach_scales(g);
     H5_CHECK(H5Gclose(g));
 }
 

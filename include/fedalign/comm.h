@@ -103,4 +103,8 @@ typedef struct {
  * this call is local. Before comm_init: this process alone. */
 const CommPlacement *comm_placement(void);
 
+/* The first line of MPI_Get_library_version (e.g. "Open MPI v4.1.4, package: ...") into
+ * buf[cap], for the provenance block (local; valid before MPI_Init too). */
+void comm_library_version(char *buf, size_t cap);
+
 #endif

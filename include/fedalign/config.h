@@ -137,7 +137,7 @@ typedef struct {
     FaAssign assign; /* clients to ranks: contiguous blocks or balanced by training rows */
     int threads;     /* 0 = OMP default */
     bool verbose;
-    bool quiet;      /* no per-round lines */
+    bool quiet;      /* results and errors only (report.h) */
     double watchdog; /* seconds a rank may be silent at an agreement point (0 = off) */
 
     /* output, checkpoints */
@@ -198,6 +198,12 @@ void config_print(const Config *c, FILE *out);
  * by the results file, so both always list the same keys. */
 typedef void (*ConfigVisitor)(void *ctx, const char *key, const char *value);
 void config_visit(const Config *c, ConfigVisitor fn, void *ctx);
+
+/* Like config_visit, with each value's type from the option table as well (numbers as
+ * numbers, flags as booleans, the rest as text): the results file's typed cfg.* keys. */
+typedef void (*ConfigTypedVisitor)(void *ctx, const char *key, const OptValue *v,
+                                   const char *text);
+void config_visit_typed(const Config *c, ConfigTypedVisitor fn, void *ctx);
 
 /* Like config_visit, but only the values that determine what the results file holds:
  * the options marked OPT_RESULTS (they change results) or OPT_WRITTEN (they change which

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "fedalign/check.h"
@@ -111,6 +112,20 @@ int opt_fail(char *err, size_t errlen, const char *fmt, ...) FA_PRINTF(3, 4);
 bool opt_parse_double(const char *s, double *out);
 
 void opt_format(const OptDef *o, const void *target, char *buf, size_t cap);
+
+/* The value of o in target with its type, for typed records (results-file attributes):
+ * integers (OPT_SIZE, OPT_INT) as i, OPT_U64 as u, OPT_DOUBLE as f, flags as b (true when
+ * the flag was given: --no-x sets b for a false field); enums, strings and custom options
+ * are text (kind OPT_V_TEXT: opt_format gives it). */
+typedef enum { OPT_V_TEXT = 0, OPT_V_INT, OPT_V_UINT, OPT_V_FLOAT, OPT_V_BOOL } OptValueKind;
+typedef struct {
+    OptValueKind kind;
+    int64_t i;
+    uint64_t u;
+    double f;
+    bool b;
+} OptValue;
+void opt_value(const OptDef *o, const void *target, OptValue *out);
 
 /* One help line per option ("--name ARG  help: names [default]"), grouped under the
  * group names; defaults (may be NULL) is a target struct holding the defaults to show. */

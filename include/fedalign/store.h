@@ -24,9 +24,12 @@
 #include "fedalign/data.h"
 #include "fedalign/fl.h"
 
-#define FA_SCHEMA_VERSION 2
+#define FA_SCHEMA_VERSION 3
 
 typedef struct StoreFile StoreFile;
+
+/* The HDF5 library's version "major.minor.release" into buf[cap] (local; provenance). */
+void store_hdf5_version(char *buf, size_t cap);
 
 /* Before any work: is `final_path` usable? Fails (-1, message) when it exists and
  * !overwrite, when it is a directory or another non-regular file (device, FIFO, socket),

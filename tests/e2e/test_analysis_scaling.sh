@@ -11,7 +11,7 @@ cd "$WORK"
 mkdir -p res
 run() { # run RANKS THREADS CLIENTS OUT
   OMP_NUM_THREADS=$2 OMP_PROC_BIND=close SLURM_JOB_ID=4242 mpirun_n "$1" "$FEDALIGN" run --preset tiny \
-    --quiet --clients "$3" --output "res/$4.h5" > "res/$4.txt" 2>&1 || fail "run $4 failed"
+    --clients "$3" --output "res/$4.h5" > "res/$4.txt" 2>&1 || fail "run $4 failed"
 }
 for n in 1 2 3; do
   run "$n" 1 6 "strong_r$n"

@@ -18,8 +18,8 @@ mpirun_n 2 "$FEDALIGN" $ARGS --output c.h5 --stop-after-round 2 > stop.txt 2>&1;
 vecs=$("$PY" - c.h5.ckpt <<'PYEOF'
 import sys, h5py
 g = h5py.File(sys.argv[1], "r")["checkpoint"]
-for d in g:
-    if isinstance(g[d], h5py.Dataset):
+for d in g:  # the state vectors; "param" is their dimension scale (indices, not state)
+    if isinstance(g[d], h5py.Dataset) and g[d].attrs.get("CLASS") != b"DIMENSION_SCALE":
         print(d if d + "_checksum" in g.attrs else "NOCHECKSUM:" + d)
 PYEOF
 )

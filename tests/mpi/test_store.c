@@ -236,7 +236,7 @@ static void raw_checks(const char *path, const MethodResult *res, const char *gn
         if (H5Tget_size(t) < sizeof dn) H5Aread(a, t, dn);
         H5Tclose(t);
         H5Aclose(a);
-        EXPECT(strcmp(units, "s") == 0 && strcmp(dn, "round") == 0,
+        EXPECT(strcmp(units, "s") == 0 && strcmp(dn, "eval_round") == 0,
                "round_time units '%s' dims '%s'", units, dn);
         H5Dclose(d);
         snprintf(dname, sizeof dname, "/methods/%s/rc_loss", gname);

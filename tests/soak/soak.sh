@@ -25,7 +25,7 @@ pick() { local a=("$@"); echo "${a[RANDOM % ${#a[@]}]}"; }
 draw() {
   local cmd=run
   [ $((RANDOM % 8)) = 0 ] && cmd=suite
-  ARGS="$cmd --preset tiny --quiet --seed $((RANDOM % 1000 + 1)) --rounds $((RANDOM % 20 + 5))"
+  ARGS="$cmd --preset tiny --seed $((RANDOM % 1000 + 1)) --rounds $((RANDOM % 20 + 5))"
   [ $cmd = run ] && ARGS="$ARGS --method $(pick fedmetaalign fedavg fedprox)"
   [ $cmd = suite ] && ARGS="$ARGS --rounds $((RANDOM % 6 + 3))" # 14 methods: keep it short
   [ $((RANDOM % 2)) = 0 ] && ARGS="$ARGS --dropout 0.$((RANDOM % 4 + 1))"

@@ -32,7 +32,7 @@ class Fedalign(CMakePackage):
     depends_on("cmake@3.20:", type="build")
     depends_on("help2man", type="build")  # the man page, generated from --help
     depends_on("mpi")
-    depends_on("hdf5+mpi")  # parallel HDF5: CMakeLists.txt refuses a serial one
+    depends_on("hdf5+mpi+hl")  # parallel HDF5 (a serial one is refused); hl: dimension scales
     depends_on("random123")
     depends_on("libcsv")
     depends_on("cmocka", type="test")
