@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages fedalign needs to build, test and analyse
-# (clang + libclang-rt for the fuzz test, arm-none-eabi + qemu for the Cortex-M4 test;
+# (clang + libclang-rt for the fuzz test, arm-none-eabi + qemu for the Cortex-M4 test,
+# libsimgrid-dev (smpicc, smpirun) for the SMPI test;
 # the Slurm test installs slurm-wlm and munge itself).
 # As root it runs apt-get; otherwise it prints the command to run.
 set -euo pipefail
-PKGS="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
+PKGS="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libsimgrid-dev
       librandom123-dev libcmocka-dev libcsv-dev python3 python3-h5py python3-numpy python3-matplotlib
       clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 missing=""
