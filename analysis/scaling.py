@@ -339,7 +339,8 @@ def smpi_report(dirs, outdir):
                 a.set_xlabel("simulated ranks")
                 a.set_ylabel(yl)
                 a.grid(alpha=0.3)
-                a.legend(fontsize=7.5)
+                if a.get_legend_handles_labels()[0]:  # a platform without this kind stays empty
+                    a.legend(fontsize=7.5)
             bx.set_yscale("log")
             ax.set_title(f"{kind} scaling on {pf} (SMPI)", fontsize=10)
         save(fig, os.path.join(outdir, f"smpi_{kind}.png"), written)
