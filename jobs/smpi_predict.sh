@@ -12,7 +12,7 @@
 #   FA_PLATFORMS     platform files ("jobs/platforms/fat_tree_1024.xml jobs/platforms/edge_iot_1024.xml")
 #   FA_MODELS        --hidden values ("64,32 512,512")
 #   FA_RANKS         rank points ("1 4 16 64 256 1024"); FA_RANKS_<model> (512_512) overrides per model
-#   FA_CPR           weak: clients per rank ("1")
+#   FA_CPR           weak: clients per rank ("1"; "" = no weak series)
 #   FA_STRONG_CLIENTS strong: total clients ("10000 100000"; "" = no strong series);
 #                    a strong point needs ranks <= clients
 #   FA_ARGS          run flags ("--preset tiny --rounds 3 --samples 100 --watchdog 0": the
@@ -41,7 +41,8 @@ fi
 read -r -a args <<< "${FA_ARGS:---preset tiny --rounds 3 --samples 100 --watchdog 0}"
 
 point() { # point PLATFORM MODEL KIND CLIENTS RANKS
-  local pf=$1 model=$2 kind=$3 c=$4 p=$5 name
+  local pf model=$2 kind=$3 c=$4 p=$5 name
+  pf=$(readlink -f "$1") # the run's working directory is $out
   name=$(basename "$pf" .xml)_${model/,/_}_${kind}_c${c}_r${p}
   [ -s "$out/$name.txt" ] && return 0 # a rerun completes a partial study
   local t0=$SECONDS
@@ -58,7 +59,7 @@ for pf in ${FA_PLATFORMS:-$root/jobs/platforms/fat_tree_1024.xml $root/jobs/plat
   for model in ${FA_MODELS:-64,32 512,512}; do
     v=FA_RANKS_${model/,/_}
     ranks=${!v:-${FA_RANKS:-1 4 16 64 256 1024}}
-    for cpr in ${FA_CPR:-1}; do
+    for cpr in ${FA_CPR-1}; do
       for p in $ranks; do point "$pf" "$model" weak $((cpr * p)) "$p"; done
     done
     for c in ${FA_STRONG_CLIENTS-10000 100000}; do
