@@ -302,14 +302,21 @@ def smpi_series(points):
 
 
 def smpi_limit(pts):
-    """First rank count whose efficiency is below 90 %, and the phase whose (max over
-    ranks) time grew most from the first point to it; (None, None) when none is."""
-    for pt in pts:
-        if pt["eff"] < 0.9:
-            grow = {k: pt["phases"][k] - pts[0]["phases"][k] * (
-                1.0 if pt["kind"] == "weak" else pts[0]["ranks"] / pt["ranks"]) for k in SMPI_PHASES}
-            return pt["ranks"], max(grow, key=grow.get)
-    return None, None
+    """First rank count whose efficiency is below 90 %, and the phase that costs most at
+    the largest point: the one whose (max over ranks) time exceeds its ideal most (weak:
+    the first point's time; strong: that time x p0/p); (None, None) when none is below."""
+    below = [pt for pt in pts if pt["eff"] < 0.9]
+    if not below:
+        return None, None
+    last = pts[-1]
+    scale = 1.0 if last["kind"] == "weak" else pts[0]["ranks"] / last["ranks"]
+    grow = {k: last["phases"][k] - pts[0]["phases"][k] * scale for k in SMPI_PHASES}
+    return below[0]["ranks"], max(grow, key=grow.get)
+
+
+def smpi_eff(e):
+    """Efficiency to 3 decimals, or 2 significant digits below 0.01 (the edge network's)."""
+    return f"{e:.3f}" if e >= 0.01 or e == 0 else f"{e:.2g}"
 
 
 def smpi_report(dirs, outdir):
@@ -348,15 +355,15 @@ def smpi_report(dirs, outdir):
              "| platform | kind | model | clients | ranks | time_s | efficiency | "
              + " | ".join(SMPI_PHASES) + " | host_s |", "|" + "---|" * (len(SMPI_PHASES) + 8)]
     summary = ["", "| platform | kind | model | clients | efficiency at the largest point | "
-               "below 90 % from | limiting phase |", "|---|---|---|---|---|---|---|"]
+               "below 90 % from | limiting phase (at the largest point) |", "|---|---|---|---|---|---|---|"]
     for k, s in series.items():
         for p in s:
             lines.append(f"| {k[0]} | {k[1]} | {k[2]} | {p['clients']} | {p['ranks']} | {p['time']:.4g} | "
-                         f"{p['eff']:.3f} | " + " | ".join(f"{p['phases'][x]:.3g}" for x in SMPI_PHASES)
+                         f"{smpi_eff(p['eff'])} | " + " | ".join(f"{p['phases'][x]:.3g}" for x in SMPI_PHASES)
                          + f" | {p['host_s']:.0f} |")
         at, why = smpi_limit(s)
         summary.append(f"| {k[0]} | {k[1]} | {k[2]} | {k[3]}{'' if k[1] == 'strong' else '/rank'} | "
-                       f"{s[-1]['eff']:.3f} at {s[-1]['ranks']} | {at or '-'} | {why or '-'} |")
+                       f"{smpi_eff(s[-1]['eff'])} at {s[-1]['ranks']} | {at or '-'} | {why or '-'} |")
     path = os.path.join(outdir, "smpi.md")
     with open(path, "w") as f:
         f.write("\n".join(lines + summary) + "\n")

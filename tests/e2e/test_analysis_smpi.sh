@@ -3,7 +3,7 @@
 # tests/data/smpi (the "# smpi" header, phase table and FEDALIGN_RESULT line that
 # jobs/smpi_predict.sh writes) makes smpi_weak.png, smpi_strong.png and smpi.md with the
 # efficiency of every point and, per series, where it falls below 90 % and which phase
-# grew most: comm for the fat-tree weak series, the ring for the edge one, phase 0 (the
+# exceeds its ideal time most at the largest point: comm for the fat-tree weak series, the ring for the edge one, phase 0 (the
 # serial part) for the strong one.
 . "$(dirname "$0")/common.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
