@@ -1,4 +1,6 @@
-"""scaling.py: the scaling part of analysis/report.py (imported by it, not run alone).
+"""scaling.py: the scaling part of analysis/report.py (imported by it), and run alone as
+`scaling.py --smpi DIR... --out OUT` for the SMPI predictions of jobs/smpi_predict.sh
+(smpi_weak.png, smpi_strong.png, smpi.md: see the SMPI section at the end).
 
 From the results files of jobs/strong_scaling.sbatch, weak_scaling.sbatch and
 hybrid_sweep.sbatch (or any runs of one configuration at several -n / OMP_NUM_THREADS)
@@ -246,3 +248,135 @@ def scaling_report(runs, configs, outdir, written):
     if rows:
         write_table(rows, outdir, written)
     return n
+
+
+# ----------------------------------------------------------------------------
+# SMPI predictions (jobs/smpi_predict.sh): simulated runs, read from their stdout
+
+# the phase table's rows (fa_timer_names) that the scaled work spends time in
+SMPI_PHASES = ["setup", "phase0", "ring", "train", "aggregate", "comm", "personalize", "eval"]
+
+
+def smpi_read(path):
+    """One prediction file: its '# smpi k=v ...' header, the FEDALIGN_RESULT line's total
+    and the phase table's max-over-ranks column. None when the run left no result."""
+    head, res, ph, on = {}, None, OrderedDict(), False
+    with open(path) as f:
+        for line in f:
+            if line.startswith("# smpi "):
+                head = dict(kv.split("=", 1) for kv in line[7:].split())
+            elif line.startswith("FEDALIGN_RESULT "):
+                res = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+            elif line.startswith("# phase"):
+                on = True
+            elif on:
+                m = re.match(r"\s+(\w+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", line)
+                if m:
+                    ph[m.group(1)] = float(m.group(4))
+                else:
+                    on = False
+    if not head or res is None:
+        return None
+    return dict(platform=head["platform"], model=head["model"], kind=head["kind"],
+                clients=int(head["clients"]), ranks=int(head["ranks"]),
+                host_s=float(head.get("host_s", "nan")), time=float(res["time_total_s"]),
+                phases=OrderedDict((k, ph.get(k, 0.0)) for k in SMPI_PHASES))
+
+
+def smpi_series(points):
+    """(platform, kind, model, clients for strong) -> points sorted by ranks, with the
+    efficiency against the smallest rank count p0: weak T(p0)/T(p), strong
+    T(p0) p0 / (T(p) p)."""
+    out = OrderedDict()
+    for pt in sorted(points, key=lambda x: (x["platform"], x["kind"], x["model"], x["clients"])):
+        key = (pt["platform"], pt["kind"], pt["model"],
+               pt["clients"] if pt["kind"] == "strong" else pt["clients"] // pt["ranks"])
+        out.setdefault(key, []).append(pt)
+    for key, pts in out.items():
+        pts.sort(key=lambda x: x["ranks"])
+        p0, t0 = pts[0]["ranks"], pts[0]["time"]
+        for pt in pts:
+            pt["eff"] = (t0 / pt["time"] if key[1] == "weak"
+                         else t0 * p0 / (pt["time"] * pt["ranks"])) if pt["time"] > 0 else float("nan")
+    return out
+
+
+def smpi_limit(pts):
+    """First rank count whose efficiency is below 90 %, and the phase that costs most at
+    the largest point: the one whose (max over ranks) time exceeds its ideal most (weak:
+    the first point's time; strong: that time x p0/p); (None, None) when none is below."""
+    below = [pt for pt in pts if pt["eff"] < 0.9]
+    if not below:
+        return None, None
+    last = pts[-1]
+    scale = 1.0 if last["kind"] == "weak" else pts[0]["ranks"] / last["ranks"]
+    grow = {k: last["phases"][k] - pts[0]["phases"][k] * scale for k in SMPI_PHASES}
+    return below[0]["ranks"], max(grow, key=grow.get)
+
+
+def smpi_eff(e):
+    """Efficiency to 3 decimals, or 2 significant digits below 0.01 (the edge network's)."""
+    return f"{e:.3f}" if e >= 0.01 or e == 0 else f"{e:.2g}"
+
+
+def smpi_report(dirs, outdir):
+    """Plots and a table of every prediction series in the folders; returns the paths."""
+    pts = [p for d in dirs for f in sorted(os.listdir(d)) if f.endswith(".txt")
+           for p in [smpi_read(os.path.join(d, f))] if p]
+    if not pts:
+        raise SystemExit(f"scaling.py: no SMPI prediction runs in {', '.join(dirs)}")
+    os.makedirs(outdir, exist_ok=True)
+    series, written = smpi_series(pts), []
+    platforms = sorted({k[0] for k in series})
+    for kind in ("weak", "strong"):
+        keys = [k for k in series if k[1] == kind]
+        if not keys:
+            continue
+        fig, axes = plt.subplots(2, len(platforms), figsize=(5.2 * len(platforms), 7.5), squeeze=False)
+        for j, pf in enumerate(platforms):
+            ax, bx = axes[0][j], axes[1][j]
+            for k in [k for k in keys if k[0] == pf]:
+                s = series[k]
+                lab = f"--hidden {k[2]}, " + (f"{k[3]} clients" if kind == "strong" else f"{k[3]}/rank")
+                ax.plot([p["ranks"] for p in s], [p["eff"] for p in s], "o-", label=lab)
+                bx.plot([p["ranks"] for p in s], [p["time"] for p in s], "o-", label=lab)
+            ax.axhline(0.9, color="k", ls="--", lw=1)
+            for a, yl in ((ax, "parallel efficiency"), (bx, "simulated time (s)")):
+                a.set_xscale("log", base=2)
+                a.set_xlabel("simulated ranks")
+                a.set_ylabel(yl)
+                a.grid(alpha=0.3)
+                if a.get_legend_handles_labels()[0]:  # a platform without this kind stays empty
+                    a.legend(fontsize=7.5)
+            bx.set_yscale("log")
+            ax.set_title(f"{kind} scaling on {pf} (SMPI)", fontsize=10)
+        save(fig, os.path.join(outdir, f"smpi_{kind}.png"), written)
+    lines = ["# SMPI predictions (simulated seconds; phases: max over ranks)", "",
+             "| platform | kind | model | clients | ranks | time_s | efficiency | "
+             + " | ".join(SMPI_PHASES) + " | host_s |", "|" + "---|" * (len(SMPI_PHASES) + 8)]
+    summary = ["", "| platform | kind | model | clients | efficiency at the largest point | "
+               "below 90 % from | limiting phase (at the largest point) |", "|---|---|---|---|---|---|---|"]
+    for k, s in series.items():
+        for p in s:
+            lines.append(f"| {k[0]} | {k[1]} | {k[2]} | {p['clients']} | {p['ranks']} | {p['time']:.4g} | "
+                         f"{smpi_eff(p['eff'])} | " + " | ".join(f"{p['phases'][x]:.3g}" for x in SMPI_PHASES)
+                         + f" | {p['host_s']:.0f} |")
+        at, why = smpi_limit(s)
+        summary.append(f"| {k[0]} | {k[1]} | {k[2]} | {k[3]}{'' if k[1] == 'strong' else '/rank'} | "
+                       f"{smpi_eff(s[-1]['eff'])} at {s[-1]['ranks']} | {at or '-'} | {why or '-'} |")
+    path = os.path.join(outdir, "smpi.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines + summary) + "\n")
+    written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description="SMPI prediction plots (jobs/smpi_predict.sh); "
+                                 "measured runs go through analysis/report.py")
+    ap.add_argument("--smpi", nargs="+", required=True, metavar="DIR", help="prediction folders")
+    ap.add_argument("--out", required=True, help="report folder")
+    a = ap.parse_args()
+    for p in smpi_report(a.smpi, a.out):
+        print(p)

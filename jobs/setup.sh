@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages fedalign needs to build, test and analyse
-# (clang + libclang-rt for the fuzz test, arm-none-eabi + qemu for the Cortex-M4 test;
+# (clang + libclang-rt for the fuzz test, arm-none-eabi + qemu for the Cortex-M4 test,
+# libsimgrid-dev (smpicc, smpirun) for the SMPI test;
 # the Slurm test installs slurm-wlm and munge itself).
 # As root it runs apt-get; otherwise it prints the command to run.
 set -euo pipefail
 # help2man: the man page, bash-completion: its completions directory, pkg-config: fedalign.pc
 # (cmake/FedalignInstall.cmake; the install test checks all three)
 PKGS="build-essential cmake pkg-config help2man bash-completion
-      openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
+      openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libsimgrid-dev
       librandom123-dev libcmocka-dev libcsv-dev python3 python3-h5py python3-numpy python3-matplotlib
       python3-pandas python3-xarray python3-h5netcdf
       clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"

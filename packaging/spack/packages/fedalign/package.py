@@ -27,6 +27,12 @@ class Fedalign(CMakePackage):
         "training; native = -march=native (homogeneous clusters only)",
     )
     variant("sanitizers", default=False, description="build with ASan and UBSan")
+    variant(
+        "smpi",
+        default=False,
+        description="build for SimGrid SMPI (smpirun on a simulated platform; no OpenMP, "
+        "no results file: docs/scaling.md)",
+    )
 
     depends_on("c", type="build")
     depends_on("cmake@3.20:", type="build")
@@ -36,6 +42,7 @@ class Fedalign(CMakePackage):
     depends_on("random123")
     depends_on("libcsv")
     depends_on("cmocka", type="test")
+    depends_on("simgrid+smpi", when="+smpi")  # smpicc, smpirun
     depends_on("llvm-openmp", when="%apple-clang")  # gcc and clang bring their OpenMP
 
     # What each find_* of the CMake files looks for -> the Spack package that provides it
@@ -52,6 +59,7 @@ class Fedalign(CMakePackage):
         "cmocka": "cmocka",
         "cmocka.h": "cmocka",
         "help2man": "help2man",
+        "smpicc": "simgrid",
     }
 
     def cmake_args(self):
@@ -60,5 +68,6 @@ class Fedalign(CMakePackage):
             self.define("FEDALIGN_ENABLE_AVX2", isa == "avx2"),
             self.define("FEDALIGN_ENABLE_NATIVE", isa == "native"),
             self.define_from_variant("FEDALIGN_ENABLE_SANITIZERS", "sanitizers"),
+            self.define_from_variant("FEDALIGN_ENABLE_SMPI", "smpi"),
             self.define("BUILD_TESTING", self.run_tests),
         ]
