@@ -6,17 +6,18 @@
 # preset small otherwise (10 devices, 20 rounds), then analysis/regime_map.py draws the
 # paired difference of fedmetaalign+P against the best personalized baseline of the same
 # seed as a heatmap with the count of seeds Fed-Meta-Align wins in each cell.
-# Expected cost: about 10-15 minutes on 2 cores at the defaults (45 suites).
+# Expected cost: about 15 minutes on 2 free cores at the defaults (36 suites; the
+# data-rich end, 1,500 rows per device, is the paper preset of jobs/paper_grid.sh).
 # Results: $OUT/regime_n<samples>_h<h>_s<seed>.h5 (+ .txt logs); the figure and table in
 # $REPORT (default report/regime).
-#   bash jobs/regime_map.sh     # OUT=results/regime SAMPLES="50 100 200 600 1500" HETS="0 1 2" SEEDS="1 2 3"
+#   bash jobs/regime_map.sh     # OUT=results/regime SAMPLES="50 100 200 600" HETS="0 1 2" SEEDS="1 2 3"
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$root/results/regime}
 REPORT=${REPORT:-$root/report/regime}
 RANKS=${RANKS:-$(nproc)}
 SEEDS=${SEEDS:-"1 2 3"}
-SAMPLES=${SAMPLES:-"50 100 200 600 1500"}
+SAMPLES=${SAMPLES:-"50 100 200 600"}
 HETS=${HETS:-"0 1 2"}
 PRESET=${PRESET:-small}
 EXTRA=${EXTRA:-} # more suite flags for every run, e.g. "--rounds 10"
