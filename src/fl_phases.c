@@ -75,8 +75,8 @@ static double p3_select_client(Pipeline *pl, const ClientData *cd, const Persona
     size_t best_e = 0, since = 0, e = 0;
     memcpy(best, w, P * sizeof(float));
     while (e < n_ep) {
-        train_epochs(&pl->L, w, NULL, &cd->train, o, pl->cfg->seed, (uint64_t)cd->id,
-                     FA_ROUND_P3, e, e + 1, ws, inner, NULL);
+        train_epochs(&pl->L, w, NULL, &cd->train, o, pl->cfg->seed, (uint64_t)cd->id, FA_ROUND_P3,
+                     e, e + 1, ws, inner, NULL);
         e++;
         size_t c = have_val ? val_correct(pl, w, &cd->val, ws, inner) : 0;
         if (!have_val || c > best_correct) {
@@ -98,8 +98,8 @@ static double p3_select_client(Pipeline *pl, const ClientData *cd, const Persona
 void kern_personalize(Pipeline *pl, const float *start, const PersonalizePlan *plan,
                       double *acc_out, float *models_out, double *int8_out) {
     const size_t n = pl->fd.n_local, P = pl->P;
-    float *bestbuf = plan->p3 && plan->select ? xmalloc((size_t)pl->nthreads * P * sizeof(float))
-                                              : NULL;
+    float *bestbuf =
+        plan->p3 && plan->select ? xmalloc((size_t)pl->nthreads * P * sizeof(float)) : NULL;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
     for (size_t i = 0; i < n; i++) {
         int tid = omp_get_thread_num();
@@ -113,8 +113,8 @@ void kern_personalize(Pipeline *pl, const float *start, const PersonalizePlan *p
                         plan->pre_round, &pl->ws[tid], inner, &ts);
         double best = fa_nan(), run = fa_nan();
         if (plan->p3 && plan->select) {
-            best = p3_select_client(pl, cd, plan, w, bestbuf + (size_t)tid * P, &pl->ws[tid],
-                                    inner, &run);
+            best = p3_select_client(pl, cd, plan, w, bestbuf + (size_t)tid * P, &pl->ws[tid], inner,
+                                    &run);
         } else if (plan->p3) {
             train_local(&pl->L, w, NULL, &cd->train, plan->p3, pl->cfg->seed, (uint64_t)cd->id,
                         FA_ROUND_P3, &pl->ws[tid], inner, &ts);

@@ -150,9 +150,9 @@ void report_suite_table(FILE *out, const Config *c, const MethodResult *rs, size
         out,
         "\n# SUITE %s, %zu clients, %zu rounds, seed %llu (accuracy %% on clients' test splits)\n",
         dataset_key(c), c->clients, c->rounds, (unsigned long long)c->seed);
-    fprintf(out, "| %-28s | %8s | %17s | %8s | %8s | %9s | %9s | %11s | %9s | %-13s |\n",
-            "method", "global", "personal mean+-sd", "worst", "int8", "pub.ep", "client.ep",
-            "p3 kept/run", "time_s", "server");
+    fprintf(out, "| %-28s | %8s | %17s | %8s | %8s | %9s | %9s | %11s | %9s | %-13s |\n", "method",
+            "global", "personal mean+-sd", "worst", "int8", "pub.ep", "client.ep", "p3 kept/run",
+            "time_s", "server");
     fprintf(out,
             "|------------------------------|----------|-------------------|----------|----------|"
             "-----------|-----------|-------------|-----------|---------------|\n");

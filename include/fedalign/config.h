@@ -95,11 +95,11 @@ typedef struct {
     bool fedavg_uniform; /* FedAvg unweighted instead of by samples */
     /* phase 3 */
     bool personalize;
-    double p3_epochs;       /* the budget (val) or the epoch count (fixed) */
+    double p3_epochs; /* the budget (val) or the epoch count (fixed) */
     double p3_lr;
-    FaP3Select p3_select;   /* --p3-select */
-    size_t p3_patience;     /* epochs without a better val accuracy before stopping (0 = off) */
-    bool int8; /* int8-quantize every final client model and report its accuracy */
+    FaP3Select p3_select; /* --p3-select */
+    size_t p3_patience;   /* epochs without a better val accuracy before stopping (0 = off) */
+    bool int8;            /* int8-quantize every final client model and report its accuracy */
 
     /* client faults and attackers (deterministic from the seed) */
     double dropout;      /* per-round probability that a selected client drops out */
