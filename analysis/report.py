@@ -53,6 +53,7 @@ try:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from scaling import scaling_report
     from clients import MAX_BARS, write_tidy, plot_clients, plot_client_rounds
+    import regime_map
 except ImportError as e:  # pragma: no cover
     sys.exit(f"report: {e}; run with /usr/bin/python3 (Debian python3-h5py, python3-numpy, "
              "python3-matplotlib)")
@@ -468,6 +469,11 @@ def stats(cfg, name):
         # the pooled test rows, and the mean over clients of the final models'
         ("f1_global", mean_sd([num(getattr(m, "f1_global", None)) for _, m in ms])[0]),
         ("f1_pers", mean_sd([num(getattr(m, "f1_personal_mean", None)) for _, m in ms])[0]),
+        # phase 3 (files before --p3-select: NaN): epochs actually trained per client, the
+        # mean epoch the clients kept and the mean epochs they trained, mean over seeds
+        ("budget_client_epochs_used", mean_sd([num(m.budget_client_epochs_used) for _, m in ms])[0]),
+        ("p3_epoch_kept", mean_sd([num(m.p3_epoch_best_mean) for _, m in ms])[0]),
+        ("p3_epochs_run", mean_sd([num(m.p3_epochs_run_mean) for _, m in ms])[0]),
     ])
 
 
@@ -519,6 +525,13 @@ def server_cell(s):
     return f"{tag} lag1 {fnum(s['osc_cos_lag1'])} upd {fnum(s['osc_update_cos'])}"
 
 
+def p3_cell(s):
+    """Phase 3: mean kept epoch / mean epochs trained, and the client epochs actually used."""
+    if not math.isfinite(s["p3_epochs_run"]):
+        return "—"
+    return f"{s['p3_epoch_kept']:.1f}/{s['p3_epochs_run']:.1f} ({fnum(s['budget_client_epochs_used'])})"
+
+
 def write_tables(configs, outdir, files_read):
     names = []
     for c in configs:
@@ -534,7 +547,9 @@ def write_tables(configs, outdir, files_read):
              "worst client, mean over seeds; `global` = the final global model on the pooled "
              "test rows of all clients (— for local-only); `p0..p2` = mean over clients after "
              "phase 0 (foundation), 1 (meta-init), 2 (federated model); `pub.ep`/`client.ep` = "
-             "epochs over the public data / per client over its own train data; `server` = "
+             "epochs over the public data / per client over its own train data (planned); "
+             "`p3 kept/run (used)` = phase 3: mean epoch the clients kept / mean epochs they "
+             "trained (early stopping), and the client epochs actually used; `server` = "
              "server dynamics: `2-cycle (k/n)` when k of n seeds are in a period-2 cycle (the "
              "clients' cosines to the round mean flip every round, or every global step "
              "reverses the last), `lag1` the lag-1 autocorrelation of those cosines, `upd` the "
@@ -587,10 +602,10 @@ def write_tables(configs, outdir, files_read):
                          pct(s["f1_pers"]), pct(s["f1_global"]),
                          pct(s["acc_p0"]), pct(s["acc_p1"]), pct(s["acc_p2"]),
                          fnum(s["budget_public_epochs"]), fnum(s["budget_client_epochs"]),
-                         server_cell(s), s["n_seeds"]])
+                         p3_cell(s), server_cell(s), s["n_seeds"]])
         lines += [md_table(["method", "personalized", "sd clients", "worst", "global",
-                            "F1 pers", "F1 global", "p0", "p1",
-                            "p2", "pub.ep", "client.ep", "server", "n"], rows), ""]
+                            "F1 pers", "F1 global", "p0", "p1", "p2", "pub.ep", "client.ep",
+                            "p3 kept/run (used)", "server", "n"], rows), ""]
     md = "\n".join(lines)
     written = []
     p = os.path.join(outdir, "comparison.md")
@@ -601,9 +616,10 @@ def write_tables(configs, outdir, files_read):
     cols = ["n_seeds", "pers_mean", "pers_sd_seeds", "pers_sd_clients", "worst", "global_mean",
             "global_sd_seeds", "acc_p0", "acc_p1", "acc_p2", "budget_public_epochs",
             "budget_client_epochs", "osc_cos_lag1", "osc_update_cos", "two_cycle_seeds",
-            "f1_global", "f1_pers"]
+            "f1_global", "f1_pers", "budget_client_epochs_used", "p3_epoch_kept", "p3_epochs_run"]
     is_acc = lambda k: k not in ("n_seeds", "budget_public_epochs", "budget_client_epochs",
-                                 "osc_cos_lag1", "osc_update_cos", "two_cycle_seeds")
+                                 "osc_cos_lag1", "osc_update_cos", "two_cycle_seeds",
+                                 "budget_client_epochs_used", "p3_epoch_kept", "p3_epochs_run")
     colname = lambda k: k + ("_pct" if is_acc(k) else "")
     val = lambda s, k: (s[k] if k in ("n_seeds", "two_cycle_seeds") else
                         ("" if not math.isfinite(s[k]) else
@@ -914,7 +930,7 @@ def main(argv):
     # the folder is regenerated: remove what an earlier report wrote there (only our
     # own file names), so no stale plot of a configuration no longer given survives
     stale = [x for x in os.listdir(a.out) if re.match(
-        r"^(comparison(_long)?\.(md|csv)|tidy_(rounds|clients)\.csv|scaling\.(md|csv)|(phases|convergence|weights|scaling|weak|hybrid|confusion|clients|client_rounds)_.*\.png)$", x)]
+        r"^(comparison(_long)?\.(md|csv)|tidy_(rounds|clients)\.csv|scaling\.(md|csv)|regime_map\.(md|csv|png)|(phases|convergence|weights|scaling|weak|hybrid|confusion|clients|client_rounds)_.*\.png)$", x)]
     for x in stale:
         os.remove(os.path.join(a.out, x))
     if stale:
@@ -933,6 +949,13 @@ def main(argv):
         print("report: note: no scaling plot: no two files of the same configuration and seed "
               "differ in ranks/threads, and no weak-scaling series (run the same command at "
               "another -n, or jobs/*_scaling.sbatch)")
+    # the regime map (analysis/regime_map.py) when the suites span more than one cell of
+    # rows per device x heterogeneity, e.g. the output of jobs/regime_map.sh
+    cells = regime_map.summarize(regime_map.cells_of(
+        [x for x in map(regime_map.read_run, [r.path for r in runs]) if x is not None]))
+    if len(cells) > 1:
+        _, w = regime_map.write(cells, a.out)
+        written += w
     for c in configs:
         for m in c.mismatches:
             print(f"report: warning: {c.label}: {m}", file=sys.stderr)

@@ -50,6 +50,9 @@ static const char *const ablate_names[] = {"phase0", "phase1", "similarity"}; /*
 static const char *const row_order_names[] = {"file", "shuffled"};
 static const char *const row_order_descs[] = {"each class in file order",
                                               "seeded shuffle within each class"};
+static const char *const p3_select_names[] = {"val", "fixed"};
+static const char *const p3_select_descs[] = {"best validation epoch, early stopping",
+                                              "exactly --p3-epochs (the old behaviour)"};
 
 const FaEnum fa_enum_method = {fa_method_names, NULL, FA_METHOD_COUNT};
 const FaEnum fa_enum_preset = ENUM_OF(preset_names, NULL);
@@ -63,12 +66,14 @@ const FaEnum fa_enum_optimizer = ENUM_OF(optimizer_names, NULL);
 const FaEnum fa_enum_assign = ENUM_OF(assign_names, assign_descs);
 static const FaEnum ablate_enum = ENUM_OF(ablate_names, NULL);
 static const FaEnum row_order_enum = ENUM_OF(row_order_names, row_order_descs);
+static const FaEnum p3_select_enum = ENUM_OF(p3_select_names, p3_select_descs);
 
 /* OPT_ENUM stores an int into these fields (opttab.c) */
 _Static_assert(sizeof(FaScore) == sizeof(int) && sizeof(FaReference) == sizeof(int) &&
                    sizeof(FaInit) == sizeof(int) && sizeof(FaThreadsOver) == sizeof(int) &&
                    sizeof(FaMethod) == sizeof(int) && sizeof(FaOptimizer) == sizeof(int) &&
-                   sizeof(FaAssign) == sizeof(int) && sizeof(FaRowOrder) == sizeof(int),
+                   sizeof(FaAssign) == sizeof(int) && sizeof(FaRowOrder) == sizeof(int) &&
+                   sizeof(FaP3Select) == sizeof(int),
                "enum fields must be int-sized");
 _Static_assert(FA_ABLATE_PHASE0 == 1u && FA_ABLATE_PHASE1 == 2u && FA_ABLATE_SIMILARITY == 4u,
                "ablate_names[i] is bit i");
@@ -121,8 +126,12 @@ void config_defaults(Config *c) {
     c->reference = FA_REF_MEAN;
     c->fedavg_uniform = false;
     c->personalize = true;
-    c->p3_epochs = 3.0;
-    c->p3_lr = 1e-3;
+    /* phase 3: what a practitioner runs on a small device (reasons: docs/algorithm.md,
+     * "Why these defaults"); --p3-select fixed --p3-epochs 3 --p3-lr 1e-3 is the old one */
+    c->p3_epochs = 20.0;
+    c->p3_lr = 3e-3;
+    c->p3_select = FA_P3_VAL;
+    c->p3_patience = 5;
     c->int8 = true;
     c->dropout = 0.0;
     c->speed_spread = 0.0;
@@ -157,7 +166,7 @@ bool config_apply_preset(Config *c, const char *name) {
         size_t clients, samples, public_samples, rounds, window;
         double p0_epochs;
     } sz[] = {{4, 400, 1600, 5, 256, 3},       /* tiny: tests */
-              {10, 600, 4000, 20, 1024, 5},    /* small: the default */
+              {10, 200, 4000, 20, 1024, 5},    /* small: the default (docs/reproducing.md, 0) */
               {10, 1500, 10000, 30, 1024, 10}, /* paper */
               {1000, 200, 20000, 50, 512, 5}}; /* large */
     _Static_assert(sizeof sz / sizeof sz[0] == sizeof preset_names / sizeof preset_names[0],
@@ -479,8 +488,12 @@ static const OptDef fa_opts[] = {
          "FedProx and --reference prev then aggregate in one pass with no extra Allreduce"),
     BOOL("no-personalize", OPT_NOFLAG, personalize, R, "Phase 3", "skip phase-3 personalization"),
     NUM("p3-epochs", "E", OPT_DOUBLE, p3_epochs, 0.01, 1000, R, "Phase 3",
-        "personalization epochs"),
+        "personalization epoch budget (val) or epochs (fixed)"),
     NUM("p3-lr", "LR", OPT_DOUBLE, p3_lr, 1e-7, 10, R, "Phase 3", "personalization learning rate"),
+    ENUM("p3-select", "MODE", p3_select, p3_select_enum, R, "Phase 3",
+         "which personalization epoch each client keeps"),
+    NUM("p3-patience", "N", OPT_SIZE, p3_patience, 0, 1000, R, "Phase 3",
+        "val: stop after N epochs without a better validation accuracy (0 = whole budget)"),
     BOOL("no-int8", OPT_NOFLAG, int8, R, "Phase 3",
          "skip the int8 quantization and int8 accuracy of the final client models"),
     NUM("dropout", "P", OPT_DOUBLE, dropout, 0, 1, R, "Faults",
@@ -694,8 +707,8 @@ void config_usage(FILE *out) {
                  "flag overrides the preset):\n");
     opt_usage(fa_opts, N_OPTS, &d, out);
     fprintf(out,
-            "Presets: tiny (4 clients, 5 rounds; tests), small (10, 20), paper (10, 30), "
-            "large (1000, 50).\n"
+            "Presets: tiny (4 clients, 400 rows each, 5 rounds; tests), small (10, 200, 20), "
+            "paper (10, 1500, 30), large (1000, 200, 50).\n"
             "Exit codes: 0 ok (also: resuming a run that is already complete), 1 runtime "
             "failure or INVALID verification,\n"
             "  2 bad input (flags, files, rank counts), 3 stopped on request (SIGTERM/SIGUSR1, "

@@ -437,6 +437,14 @@ static void summarize(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
         comm_allreduce_max_double(&fl, 1);
         res->int8_flash_bytes = fl;
     }
+    /* phase 3's kept and trained epochs, and the client budget actually used */
+    summarize_clients(pl, res->p3_epoch_best, sm, NULL);
+    res->p3_epoch_best_mean = sm[0];
+    summarize_clients(pl, res->p3_epochs_run, sm, NULL);
+    res->p3_epochs_run_mean = sm[0];
+    res->budget_client_epochs_used = res->budget_client_epochs;
+    if (ms->personalize && c->p3_select == FA_P3_VAL && isfinite(sm[0]))
+        res->budget_client_epochs_used += sm[0] - c->p3_epochs;
     memcpy(res->final_global, pl->global, pl->P * sizeof(float));
     res->checksum = fa_checksum(pl->global, pl->P);
     res->rows_imbalance = pl->rows_imbalance;

@@ -63,18 +63,60 @@ void kern_eval_clients(Pipeline *pl, const float *params, bool use_val, double *
     cnt[2] = loss;
 }
 
+/* Validation rows of params that the model classifies correctly: an integer, so the
+ * comparison between epochs is exact whatever the thread count. */
+static size_t val_correct(Pipeline *pl, const float *params, const Dataset *val, Workspace *ws,
+                          bool inner) {
+    EvalResult er;
+    model_evaluate(&pl->L, params, val, ws, inner, &er);
+    return er.correct;
+}
+
+/* Phase 3 with model selection on one client (docs/algorithm.md, "Phase 3"): train w one
+ * epoch at a time up to the budget, keep the epoch (0 = the start) with the most correct
+ * validation rows, earliest on ties, stop after `patience` epochs without a better one.
+ * w ends as the kept model; best is scratch (P). Returns the kept epoch. */
+static double p3_select_client(Pipeline *pl, const ClientData *cd, const PersonalizePlan *plan,
+                               float *w, float *best, Workspace *ws, bool inner, double *run) {
+    const TrainOpts *o = plan->p3;
+    const size_t P = pl->P, n_ep = train_epoch_count(o, cd->train.n, NULL);
+    const bool have_val = cd->val.n > 0; /* without validation rows: the last epoch */
+    size_t best_correct = have_val ? val_correct(pl, w, &cd->val, ws, inner) : 0;
+    size_t best_e = 0, since = 0, e = 0;
+    memcpy(best, w, P * sizeof(float));
+    while (e < n_ep) {
+        train_epochs(&pl->L, w, NULL, &cd->train, o, pl->cfg->seed, (uint64_t)cd->id, FA_ROUND_P3,
+                     e, e + 1, ws, inner, NULL);
+        e++;
+        size_t c = have_val ? val_correct(pl, w, &cd->val, ws, inner) : 0;
+        if (!have_val || c > best_correct) {
+            best_correct = c;
+            best_e = e;
+            since = 0;
+            memcpy(best, w, P * sizeof(float));
+        } else if (plan->patience && ++since >= plan->patience) break;
+    }
+    memcpy(w, best, P * sizeof(float));
+    /* a partial last epoch counts as its fraction */
+    *run = fmin((double)e, o->epochs);
+    return fmin((double)best_e, o->epochs);
+}
+
 /* Phase 3 (or local-only training): every client from `start`, trained on its own
- * train split, evaluated on its test split; per-client hash of the final model. */
-void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *opts, uint64_t round,
-                      bool train, double *acc_out, float *models_out, double *int8_out) {
+ * train split as `plan` says, evaluated on its test split; per-client hash of the final
+ * model. */
+void kern_personalize(Pipeline *pl, const float *start, const PersonalizePlan *plan,
+                      double *acc_out, float *models_out, double *int8_out) {
     const size_t n = pl->fd.n_local, P = pl->P;
     /* progress of rank 0's clients (a block like every rank's), printed by its thread 0 */
     Progress pg;
     progress_begin(&pg, pl->rank == 0 && !pl->cfg->quiet,
-                   round == FA_ROUND_P3 ? "personalization (rank 0's clients)"
+                   plan->p3 ? "personalization (rank 0's clients)"
                                         : "local training (rank 0's clients)",
                    0, n);
     size_t done = 0;
+    float *bestbuf =
+        plan->p3 && plan->select ? xmalloc((size_t)pl->nthreads * P * sizeof(float)) : NULL;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
     for (size_t i = 0; i < n; i++) {
         int tid = omp_get_thread_num();
@@ -82,11 +124,21 @@ void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *opts, u
         float *w = pl->tmodel + (size_t)tid * P;
         const bool inner = !pl->over_clients;
         memcpy(w, start, P * sizeof(float));
-        if (train) {
-            TrainStats ts;
-            train_local(&pl->L, w, NULL, &cd->train, opts, pl->cfg->seed, (uint64_t)cd->id, round,
-                        &pl->ws[tid], inner, &ts);
+        TrainStats ts;
+        if (plan->pre)
+            train_local(&pl->L, w, NULL, &cd->train, plan->pre, pl->cfg->seed, (uint64_t)cd->id,
+                        plan->pre_round, &pl->ws[tid], inner, &ts);
+        double best = fa_nan(), run = fa_nan();
+        if (plan->p3 && plan->select) {
+            best = p3_select_client(pl, cd, plan, w, bestbuf + (size_t)tid * P, &pl->ws[tid], inner,
+                                    &run);
+        } else if (plan->p3) {
+            train_local(&pl->L, w, NULL, &cd->train, plan->p3, pl->cfg->seed, (uint64_t)cd->id,
+                        FA_ROUND_P3, &pl->ws[tid], inner, &ts);
+            best = run = plan->p3->epochs;
         }
+        if (plan->epoch_best) plan->epoch_best[i] = best;
+        if (plan->epochs_run) plan->epochs_run[i] = run;
         EvalResult er;
         model_evaluate(&pl->L, w, &cd->test, &pl->ws[tid], inner, &er);
         acc_out[i] = cd->test.n ? er.acc : fa_nan();
@@ -104,6 +156,7 @@ void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *opts, u
         now_done = ++done;
         if (tid == 0) progress_update(&pg, now_done);
     }
+    free(bestbuf);
 }
 
 // ----------------------------------------------------------------------------
@@ -291,43 +344,69 @@ int phase2_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t r
     TrainOpts o = c->local;
     o.mu = 0.0;
     o.epochs = c->local.epochs * (double)c->rounds;
+    PersonalizePlan plan = {.pre = o.epochs > 0.0 ? &o : NULL, .pre_round = FA_ROUND_LOCAL};
     timer_start(&pl->t, FA_T_TRAIN);
-    kern_personalize(pl, pl->global, &o, FA_ROUND_LOCAL, o.epochs > 0.0, res->acc_p2, NULL, NULL);
+    kern_personalize(pl, pl->global, &plan, res->acc_p2, NULL, NULL);
     timer_stop(&pl->t, FA_T_TRAIN);
     return 0;
 }
 
-/* Local-only phase 3: further local epochs, the same budget as a method's +P. The local
- * models are rebuilt from the shared start (train + fine-tune in one call) rather than
- * stored between phases: O(P) memory per thread. Local-only has no global model: its
- * "global" is the shared start. */
-void phase3_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
-    const Config *c = pl->cfg;
-    TrainOpts o3 = c->local;
-    o3.mu = 0.0;
-    o3.epochs = c->local.epochs * (double)c->rounds + (ms->personalize ? c->p3_epochs : 0.0);
-    timer_start(&pl->t, FA_T_PERSONAL);
-    kern_personalize(pl, pl->global, &o3, FA_ROUND_LOCAL, o3.epochs > 0.0, res->acc_p3,
-                     res->personal_models, c->int8 ? res->acc_int8 : NULL);
-    timer_stop(&pl->t, FA_T_PERSONAL);
-    res->acc_global = fa_nan();
-    memcpy(pl->global, ms->phase0 ? pl->foundation : pl->init, pl->P * sizeof(float));
-}
-
-/* Phase 3 of a federated method: every client fine-tunes the final global model on its
- * own train split (--p3-epochs, --p3-lr; none without personalization) and is evaluated
- * on its test split. Also the time to the target accuracy, from the round metrics. */
-void phase3_from_global(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
-    const Config *c = pl->cfg;
-    const size_t R = res->rounds;
-    res->acc_global = res->round_acc[R];
+/* The phase-3 options of a personalized row: --p3-epochs at --p3-lr, plain objective. */
+static TrainOpts p3_opts(const Config *c) {
     TrainOpts o3 = c->local;
     o3.mu = 0.0;
     o3.epochs = c->p3_epochs;
     o3.lr = c->p3_lr;
+    return o3;
+}
+
+/* Local-only phase 3: the local models are rebuilt from the shared start rather than
+ * stored between phases (O(P) memory per thread), then personalized like every +P row.
+ * With --p3-select fixed it is the old schedule: the further epochs continue the local
+ * training in the same call (same optimizer, --lr), so budgets stay equal. Local-only has
+ * no global model: its "global" is the shared start. */
+void phase3_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
+    const Config *c = pl->cfg;
+    TrainOpts pre = c->local, o3 = p3_opts(c);
+    pre.mu = 0.0;
+    pre.epochs = c->local.epochs * (double)c->rounds;
+    const bool fixed = c->p3_select == FA_P3_FIXED;
+    if (fixed && ms->personalize) pre.epochs += c->p3_epochs;
+    PersonalizePlan plan = {.pre = pre.epochs > 0.0 ? &pre : NULL,
+                            .pre_round = FA_ROUND_LOCAL,
+                            .p3 = ms->personalize && !fixed ? &o3 : NULL,
+                            .select = true,
+                            .patience = c->p3_patience,
+                            .epoch_best = res->p3_epoch_best,
+                            .epochs_run = res->p3_epochs_run};
     timer_start(&pl->t, FA_T_PERSONAL);
-    kern_personalize(pl, pl->global, &o3, FA_ROUND_P3, ms->personalize, res->acc_p3,
-                     res->personal_models, c->int8 ? res->acc_int8 : NULL);
+    kern_personalize(pl, pl->global, &plan, res->acc_p3, res->personal_models,
+                     c->int8 ? res->acc_int8 : NULL);
+    timer_stop(&pl->t, FA_T_PERSONAL);
+    if (fixed && ms->personalize) /* the old schedule: the p3 epochs ran inside `pre` */
+        for (size_t i = 0; i < pl->fd.n_local; i++)
+            res->p3_epoch_best[i] = res->p3_epochs_run[i] = c->p3_epochs;
+    res->acc_global = fa_nan();
+    memcpy(pl->global, ms->phase0 ? pl->foundation : pl->init, pl->P * sizeof(float));
+}
+
+/* Phase 3 of a federated method: every client personalizes the final global model on its
+ * own train split (--p3-select, --p3-epochs, --p3-lr, --p3-patience; none without
+ * personalization) and is evaluated on its test split. Also the time to the target
+ * accuracy, from the round metrics. */
+void phase3_from_global(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
+    const Config *c = pl->cfg;
+    const size_t R = res->rounds;
+    res->acc_global = res->round_acc[R];
+    TrainOpts o3 = p3_opts(c);
+    PersonalizePlan plan = {.p3 = ms->personalize ? &o3 : NULL,
+                            .select = c->p3_select == FA_P3_VAL,
+                            .patience = c->p3_patience,
+                            .epoch_best = res->p3_epoch_best,
+                            .epochs_run = res->p3_epochs_run};
+    timer_start(&pl->t, FA_T_PERSONAL);
+    kern_personalize(pl, pl->global, &plan, res->acc_p3, res->personal_models,
+                     c->int8 ? res->acc_int8 : NULL);
     timer_stop(&pl->t, FA_T_PERSONAL);
     if (c->target_acc > 0.0)
         for (size_t r = 0; r <= R; r++)

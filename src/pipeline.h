@@ -76,8 +76,20 @@ static inline double fa_nan(void) { return nan(""); }
 /* fl_phases.c: the kernels and phases outside the federated round */
 void kern_eval_clients(Pipeline *pl, const float *params, bool use_val, double *acc_out,
                        int64_t cnt[3]);
-void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *opts, uint64_t round,
-                      bool train, double *acc_out, float *models_out, double *int8_out);
+/* What kern_personalize trains on each client, in order: `pre` (local-only's own
+ * training; NULL = none) from the seeds of round pre_round, then phase 3 `p3` (NULL =
+ * none) from FA_ROUND_P3, keeping the best validation epoch when `select`. The per-client
+ * chosen epoch and epochs trained go to epoch_best / epochs_run (NULL = not wanted). */
+typedef struct {
+    const TrainOpts *pre;
+    uint64_t pre_round;
+    const TrainOpts *p3;
+    bool select;
+    size_t patience;
+    double *epoch_best, *epochs_run;
+} PersonalizePlan;
+void kern_personalize(Pipeline *pl, const float *start, const PersonalizePlan *plan,
+                      double *acc_out, float *models_out, double *int8_out);
 void phase0(Pipeline *pl);
 void phase1(Pipeline *pl, int64_t *visit_log);
 

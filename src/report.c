@@ -101,7 +101,8 @@ static void result_line(FILE *out, const Config *c, const MethodResult *r, int r
             "secs_to_target=%.6f t_train_max=%.6f t_ring_span=%.6f t_agg_max=%.6f t_comm_max=%.6f "
             "acc_int8_mean=%.6f int8_drop_mean=%.6f osc_cos_lag1=%.4f osc_update_cos=%.4f "
             "two_cycle=%d train_imbalance=%.4f rows_imbalance=%.4f f1_global=%.6f "
-            "f1_personal=%.6f f1_personal_mean=%.6f\n",
+            "f1_personal=%.6f f1_personal_mean=%.6f budget_client_epochs_used=%.3f "
+            "p3_epoch_best_mean=%.3f p3_epochs_run_mean=%.3f\n",
             r->spec.name, dataset_key(c), c->clients, ranks, threads, (unsigned long long)c->seed,
             r->acc_global, r->acc_personal_mean, (unsigned long long)r->checksum, r->time_total,
             (unsigned long long)r->checksum_personal, r->acc_personal_std, r->acc_personal_worst,
@@ -111,7 +112,8 @@ static void result_line(FILE *out, const Config *c, const MethodResult *r, int r
             r->tspan[FA_T_RING], r->tmax[FA_T_AGG], r->tmax[FA_T_COMM], r->acc_int8_mean,
             r->int8_drop_mean, r->osc_cos_lag1, r->osc_update_cos, r->two_cycle ? 1 : 0,
             r->train_imbalance, r->rows_imbalance, r->f1_global, r->f1_personal,
-            r->f1_personal_mean);
+            r->f1_personal_mean, r->budget_client_epochs_used, r->p3_epoch_best_mean,
+            r->p3_epochs_run_mean);
     fflush(out);
 }
 
@@ -149,6 +151,12 @@ void report_method(FILE *out, const Config *c, const MethodResult *r, int ranks,
         out,
         "#   budget: %.2f epochs over public data, %.2f epochs per client over its train data\n",
         r->budget_public_epochs, r->budget_client_epochs);
+    if (isfinite(r->p3_epochs_run_mean))
+        fprintf(out,
+                "#   personalization (%s): kept epoch %.2f of %.2f trained (mean over clients); "
+                "budget used %.2f epochs per client\n",
+                c->p3_select == FA_P3_FIXED ? "fixed epochs" : "best validation epoch",
+                r->p3_epoch_best_mean, r->p3_epochs_run_mean, r->budget_client_epochs_used);
     if (c->target_acc > 0.0) {
         if (r->rounds_to_target >= 0)
             fprintf(out, "#   target %.2f%% reached at round %ld after %.3f s\n",
@@ -172,12 +180,13 @@ void report_suite_table(FILE *out, const Config *c, const MethodResult *rs, size
         out,
         "\n# SUITE %s, %zu clients, %zu rounds, seed %llu (accuracy %% on clients' test splits)\n",
         dataset_key(c), c->clients, c->rounds, (unsigned long long)c->seed);
-    fprintf(out, "| %-28s | %8s | %17s | %8s | %8s | %8s | %8s | %9s | %9s | %9s | %-13s |\n",
+    fprintf(out,
+            "| %-28s | %8s | %17s | %8s | %8s | %8s | %8s | %9s | %9s | %11s | %9s | %-13s |\n",
             "method", "global", "personal mean+-sd", "worst", "F1 glob", "F1 pers", "int8",
-            "pub.ep", "client.ep", "time_s", "server");
+            "pub.ep", "client.ep", "p3 kept/run", "time_s", "server");
     fprintf(out,
             "|------------------------------|----------|-------------------|----------|----------|"
-            "----------|----------|-----------|-----------|-----------|---------------|\n");
+            "----------|----------|-----------|-----------|-------------|-----------|---------------|\n");
     for (size_t i = 0; i < n; i++) {
         const MethodResult *r = &rs[i];
         char g[16], q[16], fg[16], fp[16];
@@ -189,15 +198,21 @@ void report_suite_table(FILE *out, const Config *c, const MethodResult *rs, size
         char dyn[24] = "-";
         if (r->rounds > 0)
             snprintf(dyn, sizeof dyn, "%s %+.2f", r->two_cycle ? "2-cycle" : "ok", r->osc_cos_lag1);
+        /* phase 3: mean kept epoch / mean epochs trained; client.ep counts those trained */
+        char p3[24] = "-";
+        if (isfinite(r->p3_epochs_run_mean))
+            snprintf(p3, sizeof p3, "%.1f/%.1f", r->p3_epoch_best_mean, r->p3_epochs_run_mean);
         fprintf(out,
-                "| %-28s | %8s | %8.2f +- %5.2f | %8.2f | %8s | %8s | %8s | %9.2f | %9.2f | %9.3f | "
-                "%-13s |\n",
+                "| %-28s | %8s | %8.2f +- %5.2f | %8.2f | %8s | %8s | %8s | %9.2f | %9.2f | %11s | "
+                "%9.3f | %-13s |\n",
                 r->spec.name, g, 100.0 * r->acc_personal_mean, 100.0 * r->acc_personal_std,
                 100.0 * r->acc_personal_worst, fg, fp, q, r->budget_public_epochs,
-                r->budget_client_epochs, r->time_total, dyn);
+                r->budget_client_epochs_used, p3, r->time_total, dyn);
     }
     fprintf(out, "# F1 glob: macro-F1 of the global model on the pooled test rows; F1 pers: mean over "
                  "clients of the final models' macro-F1\n");
+    fprintf(out, "# client.ep: epochs per client actually trained; p3 kept/run: mean phase-3 "
+                 "epoch kept / trained (--p3-select)\n");
     fprintf(out, "# server: 2-cycle when the clients' cosines to the round mean flip every round "
                  "(lag-1 autocorrelation shown) or every global step reverses the last\n");
     fflush(out);

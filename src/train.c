@@ -17,8 +17,13 @@
  *   no batch spans two epochs). Steps = E * ceil(n / batch) + ceil(m / batch).
  *   TrainStats.loss_mean is the plain mean of the steps' batch losses (a short last batch
  *   counts as one step); stats may be NULL.
+ * train_epochs runs epochs [e0, e1) of that schedule: calling it for [0, a) and then
+ * [a, b) with the same workspace gives the bits of one train_local call of b epochs (the
+ * shuffle of epoch e and the Adam step count depend on e only), so phase 3 can evaluate
+ * between epochs (fl_phases.c) without changing what training does.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE__)
@@ -92,12 +97,21 @@ void optim_prox_grad(float *g, const float *p, const float *ref, size_t n, doubl
 // ----------------------------------------------------------------------------
 // local training
 
-/* train_local's loop; corr/gmean (SCAFFOLD, train_local_corrected) or both NULL. Without
- * them the loop performs exactly train_local's operations. */
+size_t train_epoch_count(const TrainOpts *opts, size_t n, size_t *m_last) {
+    size_t full = (size_t)floor(opts->epochs);
+    double frac = opts->epochs - (double)full;
+    double mf = ceil(frac * (double)n - 1e-9);
+    size_t m = mf <= 0.0 ? 0 : (mf >= (double)n ? n : (size_t)mf);
+    if (m_last) *m_last = m;
+    return full + (m > 0);
+}
+
+/* train_epochs' loop over epochs [e0, e1); corr/gmean (SCAFFOLD, train_local_corrected)
+ * or both NULL. Without them the loop performs exactly train_local's operations. */
 static void train_loop(const ModelLayout *L, float *params, const float *ref, const Dataset *ds,
                        const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round,
-                       Workspace *ws, bool threaded, const float *corr, float *gmean,
-                       TrainStats *stats) {
+                       size_t e0, size_t e1, Workspace *ws, bool threaded, const float *corr,
+                       float *gmean, TrainStats *stats) {
     TrainStats st = {0.0, 0, 0};
     if (gmean) memset(gmean, 0, L->n_params * sizeof(float));
     size_t n = ds->n;
@@ -122,21 +136,22 @@ static void train_loop(const ModelLayout *L, float *params, const float *ref, co
         ws->perm = xmalloc(n * sizeof(size_t));
         ws->n_perm = n;
     }
+    size_t m_last, n_epochs = train_epoch_count(opts, n, &m_last);
     size_t full = (size_t)floor(opts->epochs);
-    double frac = opts->epochs - (double)full;
-    double mf = ceil(frac * (double)n - 1e-9);
-    size_t m_last = mf <= 0.0 ? 0 : (mf >= (double)n ? n : (size_t)mf);
-    size_t n_epochs = full + (m_last > 0);
+    if (e1 > n_epochs) e1 = n_epochs;
+    CHECK(e0 <= e1, "epoch range [%zu, %zu) is empty or reversed", e0, e1);
 
     size_t P = L->n_params, off = L->train_off, nt = P - off, bs = opts->batch;
     bool adam = opts->opt == FA_OPT_ADAM, prox = ref != NULL && opts->mu > 0.0;
-    if (adam) { /* a fresh local optimizer per call */
+    if (adam && e0 == 0) { /* a fresh local optimizer per schedule */
         memset(ws->m, 0, P * sizeof(float));
         memset(ws->v, 0, P * sizeof(float));
     }
     double loss_sum = 0.0;
-    uint64_t t = 0;
-    for (size_t e = 0; e < n_epochs; e++) {
+    /* the Adam step count continues where epochs [0, e0) left it: only the last epoch of
+     * a schedule can be partial, so each earlier one took ceil(n / batch) steps */
+    uint64_t t = (uint64_t)e0 * (uint64_t)((n + bs - 1) / bs);
+    for (size_t e = e0; e < e1; e++) {
         size_t ne = e < full ? n : m_last;
         for (size_t i = 0; i < n; i++) ws->perm[i] = i;
         Rng r;
@@ -170,12 +185,20 @@ static void train_loop(const ModelLayout *L, float *params, const float *ref, co
 void train_local(const ModelLayout *L, float *params, const float *ref, const Dataset *ds,
                  const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round,
                  Workspace *ws, bool threaded, TrainStats *stats) {
-    train_loop(L, params, ref, ds, opts, seed, client, round, ws, threaded, NULL, NULL, stats);
+    train_epochs(L, params, ref, ds, opts, seed, client, round, 0, SIZE_MAX, ws, threaded, stats);
+}
+
+void train_epochs(const ModelLayout *L, float *params, const float *ref, const Dataset *ds,
+                  const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round, size_t e0,
+                  size_t e1, Workspace *ws, bool threaded, TrainStats *stats) {
+    train_loop(L, params, ref, ds, opts, seed, client, round, e0, e1, ws, threaded, NULL, NULL,
+               stats);
 }
 
 void train_local_corrected(const ModelLayout *L, float *params, const Dataset *ds,
                            const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round,
                            Workspace *ws, bool threaded, const float *corr, float *gmean,
                            TrainStats *stats) {
-    train_loop(L, params, NULL, ds, opts, seed, client, round, ws, threaded, corr, gmean, stats);
+    train_loop(L, params, NULL, ds, opts, seed, client, round, 0, SIZE_MAX, ws, threaded, corr,
+               gmean, stats);
 }

@@ -65,6 +65,8 @@ typedef enum {
 typedef enum { FA_THREADS_AUTO = 0, FA_THREADS_CLIENTS, FA_THREADS_BATCH } FaThreadsOver;
 /* --assign: which rank holds which client (results do not depend on it) */
 typedef enum { FA_ASSIGN_BLOCK = 0, FA_ASSIGN_BALANCED } FaAssign;
+/* phase 3: keep the epoch with the best validation accuracy, or train a fixed count */
+typedef enum { FA_P3_VAL = 0, FA_P3_FIXED } FaP3Select;
 
 /* The name table of each word-valued enum (value i is named names[i]): the parser, the
  * printed configuration and --help all use these. fa_enum_method's names are
@@ -108,9 +110,11 @@ typedef struct {
     bool fedavg_uniform; /* FedAvg unweighted instead of by samples */
     /* phase 3 */
     bool personalize;
-    double p3_epochs;
+    double p3_epochs; /* the budget (val) or the epoch count (fixed) */
     double p3_lr;
-    bool int8; /* int8-quantize every final client model and report its accuracy */
+    FaP3Select p3_select; /* --p3-select */
+    size_t p3_patience;   /* epochs without a better val accuracy before stopping (0 = off) */
+    bool int8;            /* int8-quantize every final client model and report its accuracy */
 
     /* client faults and attackers (deterministic from the seed) */
     double dropout;      /* per-round probability that a selected client drops out */

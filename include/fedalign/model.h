@@ -142,4 +142,14 @@ void train_local_corrected(const ModelLayout *L, float *params, const Dataset *d
                            Workspace *ws, bool threaded, const float *corr, float *gmean,
                            TrainStats *stats);
 
+/* Epochs of train_local's schedule for opts->epochs over n rows (the last one partial
+ * when the fraction leaves m_last > 0 rows; m_last may be NULL). */
+size_t train_epoch_count(const TrainOpts *opts, size_t n, size_t *m_last);
+/* Epochs [e0, e1) (e1 clamped to the schedule's end) of train_local's schedule for the
+ * same arguments: the Adam moments are reset only when e0 == 0, so consecutive ranges
+ * with the same workspace give the bits of one train_local call. stats covers the range. */
+void train_epochs(const ModelLayout *L, float *params, const float *ref, const Dataset *ds,
+                  const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round, size_t e0,
+                  size_t e1, Workspace *ws, bool threaded, TrainStats *stats);
+
 #endif

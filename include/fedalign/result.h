@@ -45,6 +45,9 @@ typedef struct MethodResult {
     double *acc_p0, *acc_p1, *acc_p2, *acc_p3;
     /* per local client: accuracy of the int8-quantized final model (NaN with --no-int8) */
     double *acc_int8;
+    /* per local client, phase 3: the kept epoch (0 = the starting model) and the epochs
+     * trained (less than --p3-epochs after early stopping); NaN without phase 3 */
+    double *p3_epoch_best, *p3_epochs_run;
     /* per-round per-client metrics (rounds, n_local), NaN when not selected */
     double *rc_score;    /* s_t */
     double *rc_cos;      /* theta_t */
@@ -77,6 +80,10 @@ typedef struct MethodResult {
     /* budgets: epochs over the public data, and mean epochs per client over its train data */
     double budget_public_epochs;
     double budget_client_epochs;
+    /* the same with phase 3's epochs actually trained (mean over clients) in place of
+     * --p3-epochs, and the mean kept epoch (NaN without phase 3) */
+    double budget_client_epochs_used;
+    double p3_epoch_best_mean, p3_epochs_run_mean;
     /* per-phase timers over ranks (stored together as one [T, 4] dataset, so the four
      * arrays must stay adjacent and in this order: result.c checks it) */
     double tmin[FA_T_COUNT], tavg[FA_T_COUNT], tmax[FA_T_COUNT], tspan[FA_T_COUNT];

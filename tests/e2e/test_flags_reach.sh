@@ -96,6 +96,11 @@ GP fedmetaalign --p1-frac 0.5
 P  fedmetaalign --p3-lr 0.01
 P  fedmetaalign --p3-epochs 1
 P  fedmetaalign --no-personalize
+P  fedmetaalign --p3-patience 1
+P  fedmetaalign --p3-select fixed
+P  local --p3-lr 0.01
+P  local --p3-patience 1
+P  local --p3-select fixed
 # int8 evaluation only
 I  fedmetaalign --no-int8
 # options of other methods, execution and output: no effect on any result
@@ -138,6 +143,12 @@ GP fltrust --lr 0.01
 -  fedavg --krum-f 0
 -  fedmetaalign --krum-m 2
 TABLE
+
+# --p3-patience acts only on model selection: the fixed schedule ignores it
+one --method fedmetaalign --quiet --p3-select fixed; fx=$OUT
+one --method fedmetaalign --quiet --p3-select fixed --p3-patience 1
+[ "$(sums "$OUT")" = "$(sums "$fx")" ] && pass "--p3-patience changes nothing with --p3-select fixed" \
+  || fail "--p3-patience changes the fixed schedule"
 
 # --quiet (left out of the table's base runs) and --output (every run above writes its
 # own file) change no result either

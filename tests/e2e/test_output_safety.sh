@@ -93,7 +93,7 @@ wait $p1; rc=$?
 
 # item 2: a full disk ends the run (exit 1, message, no hang); the old checkpoint resumes
 MNT=$WORK/mnt; mkdir -p "$MNT"
-if mount -t tmpfs -o size=256k tmpfs "$MNT" 2>/dev/null; then
+if mount -t tmpfs -o size=1m tmpfs "$MNT" 2>/dev/null; then
   mpirun_n 2 "$FEDALIGN" $T --output "$MNT/d.h5" --stop-after-round 2 > d1.txt 2>&1
   [ -f "$MNT/d.h5.ckpt" ] || fail "disk-full: no first checkpoint"
   cp "$MNT/d.h5.ckpt" keep.ckpt

@@ -90,7 +90,7 @@ out=$(mpirun_n 2 "$FEDALIGN" run --preset tiny --output /nonexistent_dir/x.h5 2>
 # issue 14 item 8: SIGUSR1 during the last (only) method's phase 3 (long personalization,
 # seconds after the last round line):
 # the run completes, exit 0, and its results file leaves no checkpoint behind
-P3="run --preset tiny --samples 4000 --p3-epochs 300"
+P3="run --preset tiny --samples 4000 --p3-epochs 300 --p3-patience 0" # no early stop: a long phase 3
 wait_for() { # wait_for FILE PATTERN: up to 120 s
   for _ in $(seq 1200); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1
 }

@@ -26,8 +26,8 @@ grep -v '^# progress' v.err | grep -q . && fail "stderr has more than progress l
 grep -q 'progress' v.out q.out && fail "progress on stdout"
 [ -s q.err ] && { fail "quiet run wrote to stderr"; head -3 q.err >&2; }
 lines=$(wc -l < q.out) rq=$(grep -c '^FEDALIGN_RESULT' q.out)
-# results + the suite table (title, header, rule, one row per method, footnote, blank)
-[ "$rq" = "$n" ] && [ "$lines" -le $((2 * n + 6)) ] && ! grep -q '^round\|^== method\|^| parameter' q.out &&
+# results + the suite table (title, header, rule, one row per method, two footnotes, blank)
+[ "$rq" = "$n" ] && [ "$lines" -le $((2 * n + 7)) ] && ! grep -q '^round\|^== method\|^| parameter' q.out &&
   pass "--quiet: $lines lines, $rq results, no rounds/banner" || fail "--quiet printed $lines lines ($rq results)"
 [ "$(sums v.out | sed 's/ checksum=[^ ]*//' | cut -d' ' -f1)" = "$(sums q.out | cut -d' ' -f1)" ] ||
   fail "quiet and verbose runs list different methods"

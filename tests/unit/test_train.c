@@ -422,6 +422,60 @@ static void test_perm_growth(void **state) {
     ds_free(&ds);
 }
 
+/* train_epochs over consecutive ranges, with an evaluation between them (phase 3's
+ * model selection does that), gives the bits of one train_local call, partial last epoch
+ * included; a range never trains past the schedule's end. */
+static void test_train_epochs_split(void **state) {
+    (void)state;
+    ModelShape s = shape_default(6, 4);
+    ModelLayout L;
+    size_t P = model_layout(&L, &s);
+    Dataset ds;
+    blobs_make(&ds, 50, 6, 4, 2);
+    float *a = malloc(P * sizeof(float)), *b = malloc(P * sizeof(float));
+    assert_non_null(a);
+    assert_non_null(b);
+    model_init(&L, a, 1, 0);
+    norm_from_data(&L, a, &ds);
+    memcpy(b, a, P * sizeof(float));
+    Workspace ws, ws2;
+    workspace_build(&ws, &L, 16);
+    workspace_build(&ws2, &L, 16);
+    TrainOpts o = opts_adam(0.01, 16, 3.5);
+    size_t m_last;
+    assert_int_equal(train_epoch_count(&o, 50, &m_last), 4);
+    assert_int_equal(m_last, 25);
+    TrainStats st;
+    train_local(&L, a, NULL, &ds, &o, 77, 3, 9, &ws, false, &st);
+    size_t steps = 0;
+    for (size_t e = 0; e < 4; e++) {
+        train_epochs(&L, b, NULL, &ds, &o, 77, 3, 9, e, e + 1, &ws2, false, &st);
+        steps += st.steps;
+        EvalResult er; /* between epochs, as phase 3 does */
+        model_evaluate(&L, b, &ds, &ws2, false, &er);
+    }
+    assert_int_equal(steps, 4 + 4 + 4 + 2);
+    assert_memory_equal(a, b, P * sizeof(float));
+    /* past the end: nothing more is trained */
+    train_epochs(&L, b, NULL, &ds, &o, 77, 3, 9, 4, 9, &ws2, false, &st);
+    assert_int_equal(st.steps, 0);
+    assert_memory_equal(a, b, P * sizeof(float));
+    /* a different split point of a longer schedule: [0, 2) + [2, 3) == 3 epochs */
+    o.epochs = 3.0;
+    model_init(&L, a, 2, 0);
+    norm_from_data(&L, a, &ds);
+    memcpy(b, a, P * sizeof(float));
+    train_local(&L, a, NULL, &ds, &o, 5, 1, 2, &ws, false, NULL);
+    train_epochs(&L, b, NULL, &ds, &o, 5, 1, 2, 0, 2, &ws2, false, NULL);
+    train_epochs(&L, b, NULL, &ds, &o, 5, 1, 2, 2, 3, &ws2, false, NULL);
+    assert_memory_equal(a, b, P * sizeof(float));
+    workspace_free(&ws2);
+    workspace_free(&ws);
+    free(a);
+    free(b);
+    ds_free(&ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adam_hand),
@@ -431,6 +485,7 @@ int main(void) {
         cmocka_unit_test(test_learn_blobs),
         cmocka_unit_test(test_fedprox),
         cmocka_unit_test(test_perm_growth),
+        cmocka_unit_test(test_train_epochs_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
