@@ -25,7 +25,9 @@
 /* after local: the robust-aggregation methods (robust.h) */
 const char *const fa_method_names[FA_METHOD_COUNT] = {"fedmetaalign", "fedavg",    "fedprox",
                                                       "local",        "median",    "trimmedmean",
-                                                      "krum",         "multikrum", "fltrust"};
+                                                      "krum",         "multikrum", "fltrust",
+                                                      /* personalized FL */
+                                                      "ditto", "fedper"};
 
 #define ENUM_OF(names, descs)                                                                      \
     { names, descs, (int)(sizeof names / sizeof names[0]) }
@@ -130,6 +132,8 @@ void config_defaults(Config *c) {
     c->trim_frac = 0.1; /* trimmed mean: 10 % cut at each end */
     c->krum_f = 1;      /* Krum: one Byzantine client assumed */
     c->krum_m = 0;      /* Multi-Krum: accepted - f updates */
+    c->ditto_lambda = 0.1;      /* Ditto: from the paper's tuning grid */
+    c->fedper_head_layers = 1;  /* FedPer: the last dense layer is the personal head */
     c->threads_over = FA_THREADS_AUTO;
     snprintf(c->dataset_str, sizeof c->dataset_str, "electrical");
     snprintf(c->partition_str, sizeof c->partition_str, "dirichlet:0.5");
@@ -475,6 +479,10 @@ static const OptDef fa_opts[] = {
         "krum, multikrum: Byzantine clients assumed (scores sum the m - F - 2 nearest)"),
     NUM("krum-m", "M", OPT_SIZE, krum_m, 0, BIG, R, "Method",
         "multikrum: updates averaged, the M best scores (0 = accepted updates - F)"),
+    NUM("ditto-lambda", "L", OPT_DOUBLE, ditto_lambda, 0, 1e9, R, "Method",
+        "ditto: weight of the personal models' pull lambda/2 |v - phi|^2 to the global model"),
+    NUM("fedper-head-layers", "K", OPT_SIZE, fedper_head_layers, 0, FA_MAX_HIDDEN + 1, R,
+        "Method", "fedper: last dense layers each client keeps (its head; 0 = FedAvg)"),
     ENUM("threads-over", "KIND", threads_over, fa_enum_threads_over, 0, "Execution",
          "what OpenMP threads split"),
     BOOL("verbose", OPT_FLAG, verbose, 0, "Execution", "per-rank diagnostics on stderr"),

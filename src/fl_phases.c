@@ -53,10 +53,12 @@ void kern_eval_clients(Pipeline *pl, const float *params, bool use_val, double *
     cnt[2] = loss;
 }
 
-/* Phase 3 (or local-only training): every client from `start`, trained on its own
- * train split, evaluated on its test split; per-client hash of the final model. */
-void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *opts, uint64_t round,
-                      bool train, double *acc_out, float *models_out, double *int8_out) {
+/* Phase 3 (or local-only training): every client from `start` (client i from
+ * start + i * stride: stride 0 = the same start for all, P = a start per client), trained
+ * on its own train split, evaluated on its test split; per-client hash of the final model. */
+void kern_personalize(Pipeline *pl, const float *start, size_t stride, const TrainOpts *opts,
+                      uint64_t round, bool train, double *acc_out, float *models_out,
+                      double *int8_out) {
     const size_t n = pl->fd.n_local, P = pl->P;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
     for (size_t i = 0; i < n; i++) {
@@ -64,7 +66,7 @@ void kern_personalize(Pipeline *pl, const float *start, const TrainOpts *opts, u
         const ClientData *cd = &pl->fd.clients[i];
         float *w = pl->tmodel + (size_t)tid * P;
         const bool inner = !pl->over_clients;
-        memcpy(w, start, P * sizeof(float));
+        memcpy(w, start + i * stride, P * sizeof(float));
         if (train) {
             TrainStats ts;
             train_local(&pl->L, w, NULL, &cd->train, opts, pl->cfg->seed, (uint64_t)cd->id, round,
@@ -261,7 +263,7 @@ int phase2_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t r
     o.mu = 0.0;
     o.epochs = c->local.epochs * (double)c->rounds;
     timer_start(&pl->t, FA_T_TRAIN);
-    kern_personalize(pl, pl->global, &o, FA_ROUND_LOCAL, o.epochs > 0.0, res->acc_p2, NULL, NULL);
+    kern_personalize(pl, pl->global, 0, &o, FA_ROUND_LOCAL, o.epochs > 0.0, res->acc_p2, NULL, NULL);
     timer_stop(&pl->t, FA_T_TRAIN);
     return 0;
 }
@@ -276,7 +278,7 @@ void phase3_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
     o3.mu = 0.0;
     o3.epochs = c->local.epochs * (double)c->rounds + (ms->personalize ? c->p3_epochs : 0.0);
     timer_start(&pl->t, FA_T_PERSONAL);
-    kern_personalize(pl, pl->global, &o3, FA_ROUND_LOCAL, o3.epochs > 0.0, res->acc_p3,
+    kern_personalize(pl, pl->global, 0, &o3, FA_ROUND_LOCAL, o3.epochs > 0.0, res->acc_p3,
                      res->personal_models, c->int8 ? res->acc_int8 : NULL);
     timer_stop(&pl->t, FA_T_PERSONAL);
     res->acc_global = fa_nan();
@@ -287,6 +289,12 @@ void phase3_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
  * own train split (--p3-epochs, --p3-lr; none without personalization) and is evaluated
  * on its test split. Also the time to the target accuracy, from the round metrics. */
 void phase3_from_global(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
+    phase3_from(pl, ms, res, pl->global, 0);
+}
+
+/* The same from per-client starts (the personalized methods' own models). */
+void phase3_from(Pipeline *pl, const MethodSpec *ms, MethodResult *res, const float *start,
+                 size_t stride) {
     const Config *c = pl->cfg;
     const size_t R = res->rounds;
     res->acc_global = res->round_acc[R];
@@ -295,7 +303,7 @@ void phase3_from_global(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
     o3.epochs = c->p3_epochs;
     o3.lr = c->p3_lr;
     timer_start(&pl->t, FA_T_PERSONAL);
-    kern_personalize(pl, pl->global, &o3, FA_ROUND_P3, ms->personalize, res->acc_p3,
+    kern_personalize(pl, start, stride, &o3, FA_ROUND_P3, ms->personalize, res->acc_p3,
                      res->personal_models, c->int8 ? res->acc_int8 : NULL);
     timer_stop(&pl->t, FA_T_PERSONAL);
     if (c->target_acc > 0.0)

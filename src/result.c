@@ -123,6 +123,9 @@ const FaField fa_result_fields[] = {
      "the final global model (rank 0's)"},
     {"personal_models", RF(personal_models), FA_FT_F32, FA_SHAPE_CP, 0, FA_FILL_ZERO, FA_UNIT_NONE,
      "every client's final model; only with --save-models"},
+    {"client_state", RF(client_state), FA_FT_F32, FA_SHAPE_CP, 0, FA_FILL_ZERO, FA_UNIT_NONE,
+     "checkpoints of ditto/fedper only: every client's personal model (ditto) or model with "
+     "its head (fedper) so far"},
 };
 const size_t fa_result_nfields = sizeof fa_result_fields / sizeof fa_result_fields[0];
 

@@ -9,7 +9,10 @@
  *                     training) and which personalization (phase 3) follows it;
  *   options           which Fed-Meta-Align parts exist (ring, ablations);
  *   robust rule       the robust-aggregation methods gather every accepted update to
- *                     rank 0 and aggregate them there (robust.h) instead of server_step.
+ *                     rank 0 and aggregate them there (robust.h) instead of server_step;
+ *   client state      the personalized methods (personal_fl.h) keep a per-client model
+ *                     beside the global one: hooks around each client's local training
+ *                     and after the server step.
  * Adding a method: one FaMethod value and name (config.h/config.c), one row here, and
  * its tests. docs/architecture.md shows where the seam sits in the data flow.
  */
@@ -18,8 +21,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fedalign/config.h"
+#include "fedalign/model.h"
 #include "fedalign/robust.h"
 #include "fedalign/round.h"
 
@@ -43,6 +48,15 @@ typedef struct {
     void (*server_step)(const RoundBuf *b, float *out, const float *base, double alpha);
     /* robust aggregation (FA_ROBUST_NONE: the round's weighted sums and server_step) */
     FaRobust robust;
+    /* personalized FL (personal_fl.h; all NULL/false for the other methods) */
+    bool client_state; /* MethodResult.client_state (n_local x P) while the method runs */
+    /* a selected client's model w before its local training (from phi^r) */
+    void (*client_begin)(Pipeline *pl, size_t i, float *w);
+    /* after it, before its update is accumulated; tid: the thread's workspace */
+    void (*client_end)(Pipeline *pl, size_t i, uint64_t round, const TrainOpts *opts, int tid,
+                       float *w);
+    /* rank 0, after the server step: phi^{r+1} in pl->global, phi^r in pl->prev */
+    void (*server_post)(Pipeline *pl);
 } MethodDef;
 
 /* The row of method m (every FaMethod has one). */

@@ -83,6 +83,9 @@ typedef struct MethodResult {
     float *final_global;    /* (P) */
     float *personal_models; /* (n_local, P) final per-client models; NULL unless --save-models */
     size_t rounds_done;     /* phase-2 rounds completed (== rounds when finished) */
+    /* (n_local, P) per-client state of a personalized method while it runs (Ditto's personal
+     * models, FedPer's heads; personal_fl.h): in checkpoints only, freed after phase 3 */
+    float *client_state;
 } MethodResult;
 
 // ----------------------------------------------------------------------------
