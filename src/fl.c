@@ -298,6 +298,8 @@ static void method_budget(const Config *c, const MethodSpec *ms, double *pub, do
     if (ms->phase1) e += ring_frac * c->p1_frac * c->p1_epochs * (double)c->p1_passes;
     if (ms->method == FA_METHOD_LOCAL) e += c->local.epochs * (double)c->rounds;
     else e += c->local.epochs * c->client_frac * (double)c->rounds;
+    /* Ditto trains the personal model as long again in each round it takes part in */
+    if (ms->method == FA_METHOD_DITTO) e += c->local.epochs * c->client_frac * (double)c->rounds;
     if (ms->personalize) e += c->p3_epochs;
     *client = e;
 }

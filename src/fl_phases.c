@@ -263,7 +263,8 @@ int phase2_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t r
     o.mu = 0.0;
     o.epochs = c->local.epochs * (double)c->rounds;
     timer_start(&pl->t, FA_T_TRAIN);
-    kern_personalize(pl, pl->global, 0, &o, FA_ROUND_LOCAL, o.epochs > 0.0, res->acc_p2, NULL, NULL);
+    kern_personalize(pl, pl->global, 0, &o, FA_ROUND_LOCAL, o.epochs > 0.0, res->acc_p2, NULL,
+                     NULL);
     timer_stop(&pl->t, FA_T_TRAIN);
     return 0;
 }

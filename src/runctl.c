@@ -216,8 +216,13 @@ static double estimate_rank_bytes(const Config *c, int ranks, size_t *n_params) 
     const double methods =
         c->command == FA_CMD_SUITE ? (double)fl_suite_methods(c, specs, FA_MAX_SUITE) : 1.0;
     const double personal = c->save_models ? n * P * 4.0 : 0.0;
+    /* a personalized method's client state (n x P) while it runs: one method at a time */
+    double state = 0.0;
+    if (c->command != FA_CMD_SUITE) state = method_def(c->method)->client_state ? n * P * 4.0 : 0.0;
+    for (size_t i = 0; c->command == FA_CMD_SUITE && i < (size_t)methods; i++)
+        if (method_def(specs[i].method)->client_state) state = n * P * 4.0;
     *n_params = Pz;
-    return data + model + n * P * 4.0 + methods * (per_method + personal);
+    return data + model + n * P * 4.0 + state + methods * (per_method + personal);
 }
 
 /* Bytes rank 0 holds beyond estimate_rank_bytes: the largest gather of a robust method in

@@ -116,6 +116,17 @@ GP fltrust --lr 0.01
 -  fedavg --trim-frac 0.25
 -  fedavg --krum-f 0
 -  fedmetaalign --krum-m 2
+# personalized FL: Ditto's lambda reaches the personal models only (its global model is
+# FedAvg's); FedPer's head size moves the shared body too
+P  ditto --ditto-lambda 1
+P  ditto --no-personalize
+GP ditto --lr 0.01
+-  ditto --fedper-head-layers 2
+-  fedavg --ditto-lambda 1
+GP fedper --fedper-head-layers 2
+P  fedper --no-personalize
+-  fedper --ditto-lambda 1
+-  fedavg --fedper-head-layers 2
 TABLE
 
 # --quiet (left out of the table's base runs) and --output (every run above writes its
