@@ -27,7 +27,7 @@ const char *const fa_method_names[FA_METHOD_COUNT] = {"fedmetaalign", "fedavg", 
                                                       "local",        "median",    "trimmedmean",
                                                       "krum",         "multikrum", "fltrust",
                                                       /* personalized FL */
-                                                      "ditto", "fedper"};
+                                                      "ditto", "fedper", "perfedavg"};
 
 #define ENUM_OF(names, descs)                                                                      \
     { names, descs, (int)(sizeof names / sizeof names[0]) }
@@ -134,6 +134,7 @@ void config_defaults(Config *c) {
     c->krum_m = 0;      /* Multi-Krum: accepted - f updates */
     c->ditto_lambda = 0.1;      /* Ditto: from the paper's tuning grid */
     c->fedper_head_layers = 1;  /* FedPer: the last dense layer is the personal head */
+    c->perfedavg_alpha = 0.01;  /* Per-FedAvg: the inner SGD step (our choice) */
     c->threads_over = FA_THREADS_AUTO;
     snprintf(c->dataset_str, sizeof c->dataset_str, "electrical");
     snprintf(c->partition_str, sizeof c->partition_str, "dirichlet:0.5");
@@ -483,6 +484,8 @@ static const OptDef fa_opts[] = {
         "ditto: weight of the personal models' pull lambda/2 |v - phi|^2 to the global model"),
     NUM("fedper-head-layers", "K", OPT_SIZE, fedper_head_layers, 0, FA_MAX_HIDDEN + 1, R,
         "Method", "fedper: last dense layers each client keeps (its head; 0 = FedAvg)"),
+    NUM("perfedavg-alpha", "A", OPT_DOUBLE, perfedavg_alpha, 0, 10, R, "Method",
+        "perfedavg: SGD step of the inner update and of the personalization step"),
     ENUM("threads-over", "KIND", threads_over, fa_enum_threads_over, 0, "Execution",
          "what OpenMP threads split"),
     BOOL("verbose", OPT_FLAG, verbose, 0, "Execution", "per-rank diagnostics on stderr"),

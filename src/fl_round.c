@@ -62,8 +62,10 @@ static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const Roun
         s = er.acc;
     }
     TrainStats ts;
-    train_local(&pl->L, w, def->proximal ? pl->global : NULL, &cd->train, opts, c->seed,
-                (uint64_t)cd->id, round, ws, inner, &ts);
+    if (def->client_train) def->client_train(pl, i, round, opts, tid, w, &ts);
+    else
+        train_local(&pl->L, w, def->proximal ? pl->global : NULL, &cd->train, opts, c->seed,
+                    (uint64_t)cd->id, round, ws, inner, &ts);
     u.loss = ts.loss_mean;
     /* Ditto: the personal model's step; FedPer: the head stays on the client */
     if (def->client_end) def->client_end(pl, i, round, opts, tid, w);

@@ -49,6 +49,11 @@ static const MethodDef methods[FA_METHOD_COUNT] = {
                           .client_begin = fedper_client_begin,
                           .client_end = fedper_client_end,
                           .server_post = fedper_server_post},
+    [FA_METHOD_PERFEDAVG] = {.id = FA_METHOD_PERFEDAVG,
+                             .phase2 = phase2_perfedavg,
+                             .phase3 = phase3_perfedavg,
+                             .server_step = round_server_step,
+                             .client_train = perfedavg_client_train},
 };
 
 const MethodDef *method_def(FaMethod m) {

@@ -8,6 +8,10 @@
  *   fedper  (Arivazhagan et al. 2019): the last --fedper-head-layers dense layers are the
  *           client's head, kept on the client; the server averages the body only. Phase 3
  *           evaluates the global body with the client's head (+P: fine-tunes it first).
+ *   perfedavg (Fallah et al. 2020, first order): the meta-learning baseline; clients train
+ *           with train_perfedavg (perfedavg.h), the server averages like FedAvg; phase 3
+ *           evaluates each client's one-step adaptation (+P: fine-tunes it first). No
+ *           per-client state: a resume needs nothing beyond the global model.
  * The per-client state is MethodResult.client_state, one (n_local, P) buffer per rank,
  * written to checkpoints with the method and read back on resume (store.h).
  */
@@ -28,6 +32,14 @@ void fedper_client_begin(Pipeline *pl, size_t i, float *w);
 void fedper_client_end(Pipeline *pl, size_t i, uint64_t round, const TrainOpts *opts, int tid,
                        float *w);
 void fedper_server_post(Pipeline *pl);
+
+/* Per-FedAvg (first order): the rounds with train_perfedavg (perfedavg.h) as the local
+ * training; phase 3 from each client's one-step adaptation phi^R - alpha grad F_i(phi^R) */
+int phase2_perfedavg(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,
+                     const FlHooks *hooks);
+void phase3_perfedavg(Pipeline *pl, const MethodSpec *ms, MethodResult *res);
+void perfedavg_client_train(Pipeline *pl, size_t i, uint64_t round, const TrainOpts *opts, int tid,
+                            float *w, TrainStats *ts);
 
 /* FedPer's first head coordinate for a layout and --fedper-head-layers K (P when K = 0);
  * fails on every rank when K exceeds the model's dense layers. */

@@ -20,6 +20,7 @@
 #define FA_ROUND_LOCAL (UINT64_C(1) << 42)
 #define FA_ROUND_ROOT (UINT64_C(1) << 43) /* + r: FLTrust's root training in round r */
 #define FA_ROUND_DITTO (UINT64_C(1) << 44) /* + r: Ditto's personal training in round r */
+#define FA_ROUND_ADAPT (UINT64_C(1) << 45) /* Per-FedAvg's one-step adaptation (phase 3) */
 #define FA_CLIENT_PUBLIC (UINT64_C(1) << 62)
 
 struct Pipeline {
@@ -59,6 +60,7 @@ struct Pipeline {
      * (n_local x P), NULL for the other methods; head_off: FedPer's first head coordinate */
     float *cstate;
     size_t head_off;
+    float *pscratch; /* (nthreads, P) Per-FedAvg's inner model w~, while it runs */
 };
 
 static inline double fa_nan(void) { return nan(""); }

@@ -40,6 +40,7 @@ typedef enum {
      * model (Ditto's personal models, FedPer's heads), checkpointed */
     FA_METHOD_DITTO,
     FA_METHOD_FEDPER,
+    FA_METHOD_PERFEDAVG, /* the meta-learning baseline: Per-FedAvg, first-order */
     FA_METHOD_COUNT
 } FaMethod;
 
@@ -130,6 +131,7 @@ typedef struct {
     /* personalized FL (personal_fl.h) */
     double ditto_lambda;       /* Ditto: lambda of the personal models' lambda/2 |v - phi|^2 */
     size_t fedper_head_layers; /* FedPer: last dense layers kept per client (0 = FedAvg) */
+    double perfedavg_alpha;    /* Per-FedAvg: inner and personalization step size alpha */
 
     /* execution */
     FaThreadsOver threads_over;

@@ -52,6 +52,9 @@ typedef struct {
     bool client_state; /* MethodResult.client_state (n_local x P) while the method runs */
     /* a selected client's model w before its local training (from phi^r) */
     void (*client_begin)(Pipeline *pl, size_t i, float *w);
+    /* the local training itself (NULL: train_local with the method's objective) */
+    void (*client_train)(Pipeline *pl, size_t i, uint64_t round, const TrainOpts *opts, int tid,
+                         float *w, TrainStats *ts);
     /* after it, before its update is accumulated; tid: the thread's workspace */
     void (*client_end)(Pipeline *pl, size_t i, uint64_t round, const TrainOpts *opts, int tid,
                        float *w);

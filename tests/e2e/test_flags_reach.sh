@@ -127,6 +127,11 @@ GP fedper --fedper-head-layers 2
 P  fedper --no-personalize
 -  fedper --ditto-lambda 1
 -  fedavg --fedper-head-layers 2
+GP perfedavg --perfedavg-alpha 0.05
+P  perfedavg --no-personalize
+-  perfedavg --ditto-lambda 1
+-  fedavg --perfedavg-alpha 0.05
+-  ditto --perfedavg-alpha 0.05
 TABLE
 
 # --quiet (left out of the table's base runs) and --output (every run above writes its

@@ -9,8 +9,10 @@
 #   still (--alpha 1e-6) the personal models stay within that of it, far closer than at
 #   lambda = 0 with the same lr, and 16x smaller lr (16x larger lambda) gives about 16x
 #   closer (checked: 8x);
+#   Per-FedAvg (first order) with alpha 0 and one mini-batch per client (D' = D) is FedAvg
+#   bit for bit, global and personal, with and without +P;
 #   stop after round 2 at -n 2 and resume at -n 3, and stop before phase 3 and resume,
-#   end identical (the per-client state is in the checkpoint);
+#   end identical for each method (Ditto's and FedPer's client state is in the checkpoint);
 #   a head larger than the model: exit 2, one message on every rank, no output.
 # Checksums across -n 1..4 x threads: test_repro.sh; flags: test_flags_reach.sh.
 . "$(dirname "$0")/common.sh"
@@ -67,15 +69,26 @@ print(f"# max |v_i - phi|: lr 1/256 lambda 0: {d[0]:.3g}, lr 1/16 lambda 16: {d[
 sys.exit(0 if d[2] < d[0] / 4 and d[2] < d[1] / 8 and d[2] > 0 else 1)
 PYEOF
 
+# Per-FedAvg: alpha 0 with a mini-batch holding all of a client's rows (so D' = D) is
+# FedAvg's local training, and its one-step adaptation the identity: FedAvg bit for bit
+for k in 1 2; do
+  p=""; [ $k = 2 ] && p=--no-personalize
+  run "fab$k" --method fedavg --batch 2048 $p
+  run "pfb$k" --method perfedavg --perfedavg-alpha 0 --batch 2048 $p
+  [ -n "$(val "fab$k" checksum)" ] && [ "$(sums "fab$k.txt" | cut -d' ' -f2-)" = "$(sums "pfb$k.txt" | cut -d' ' -f2-)" ] \
+    && pass "perfedavg --perfedavg-alpha 0, one batch per client ${p:-+P} = fedavg bit for bit" \
+    || fail "perfedavg alpha 0 ${p:-+P} ($(sums "pfb$k.txt")) differs from fedavg ($(sums "fab$k.txt"))"
+done
+
 # stop after round 2 at -n 2, resume at -n 3; stop before phase 3, resume: identical
-for m in ditto fedper; do
+for m in ditto fedper perfedavg; do
   run "ref_$m" --method "$m" --save-models
   for stop in "--stop-after-round 2" "--stop-before-phase 3"; do
     rm -f "r_$m.h5" "r_$m.h5.ckpt"
     mpirun_n 2 "$FEDALIGN" run --preset tiny --quiet --method "$m" --save-models --output "r_$m.h5" $stop \
       < /dev/null > stop.txt 2>&1; rc=$?
     [ $rc = 3 ] || { fail "$m: $stop exit $rc (want 3)"; continue; }
-    "$PY" -c "import h5py,sys; g=list(h5py.File(sys.argv[1],'r')['methods'].values())[0]; sys.exit(0 if 'client_state' in g else 1)" \
+    [ $m = perfedavg ] || "$PY" -c "import h5py,sys; g=list(h5py.File(sys.argv[1],'r')['methods'].values())[0]; sys.exit(0 if 'client_state' in g else 1)" \
       "r_$m.h5.ckpt" || fail "$m: $stop: no client_state in the checkpoint"
     mpirun_n 3 "$FEDALIGN" run --preset tiny --quiet --method "$m" --save-models --output "r_$m.h5" \
       --resume "r_$m.h5.ckpt" < /dev/null > "res_$m.txt" 2>&1 || { fail "$m: resume failed"; tail -3 "res_$m.txt" >&2; continue; }

@@ -63,7 +63,7 @@ done
 # the personalized methods (per-client state beside the global model): -n 1..4 and 2
 # threads (over clients and over the batch), with client sampling and dropouts so that
 # some clients skip rounds and keep their state
-for m in ditto fedper; do
+for m in ditto fedper perfedavg; do
   ref=""
   for cfg in "1 1" "2 1" "3 1" "4 1" "1 2 --threads-over batch" "2 2"; do
     set -- $cfg; n=$1 t=$2; shift 2
