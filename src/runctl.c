@@ -216,11 +216,14 @@ static double estimate_rank_bytes(const Config *c, int ranks, size_t *n_params) 
     const double methods =
         c->command == FA_CMD_SUITE ? (double)fl_suite_methods(c, specs, FA_MAX_SUITE) : 1.0;
     const double personal = c->save_models ? n * P * 4.0 : 0.0;
-    /* a personalized method's client state (n x P) while it runs: one method at a time */
+    /* a personalized method's per-client models (n x P: Ditto's and FedPer's state,
+     * Per-FedAvg's adapted models in phase 3, with its threads' inner models), one method
+     * at a time */
     double state = 0.0;
-    if (c->command != FA_CMD_SUITE) state = method_def(c->method)->client_state ? n * P * 4.0 : 0.0;
-    for (size_t i = 0; c->command == FA_CMD_SUITE && i < (size_t)methods; i++)
-        if (method_def(specs[i].method)->client_state) state = n * P * 4.0;
+    for (size_t i = 0; i < (c->command == FA_CMD_SUITE ? (size_t)methods : 1); i++) {
+        const MethodDef *d = method_def(c->command == FA_CMD_SUITE ? specs[i].method : c->method);
+        if (d->client_state || d->client_train) state = (n + T) * P * 4.0;
+    }
     *n_params = Pz;
     return data + model + n * P * 4.0 + state + methods * (per_method + personal);
 }
