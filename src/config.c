@@ -22,11 +22,12 @@
 // ----------------------------------------------------------------------------
 // name tables (value i is names[i]; the enums in config.h and model.h count from 0)
 
-/* after local: the robust-aggregation methods (robust.h), then the server optimizers and
- * drift correction (server_opt.h), in the order of FaMethod */
+/* after local: the robust-aggregation methods (robust.h), the server optimizers and drift
+ * correction (server_opt.h), then personalized FL (personal_fl.h), in the order of FaMethod */
 const char *const fa_method_names[FA_METHOD_COUNT] = {
     "fedmetaalign", "fedavg",  "fedprox", "local",   "median",     "trimmedmean", "krum",
-    "multikrum",    "fltrust", "fedavgm", "fedadam", "fedyogi",    "fedadagrad",  "scaffold"};
+    "multikrum",    "fltrust", "fedavgm", "fedadam", "fedyogi",    "fedadagrad",  "scaffold",
+    "ditto",        "fedper",  "perfedavg"};
 
 #define ENUM_OF(names, descs)                                                                      \
     { names, descs, (int)(sizeof names / sizeof names[0]) }
@@ -148,6 +149,9 @@ void config_defaults(Config *c) {
     c->trim_frac = 0.1; /* trimmed mean: 10 % cut at each end */
     c->krum_f = 1;      /* Krum: one Byzantine client assumed */
     c->krum_m = 0;      /* Multi-Krum: accepted - f updates */
+    c->ditto_lambda = 0.1;      /* Ditto: from the paper's tuning grid */
+    c->fedper_head_layers = 1;  /* FedPer: the last dense layer is the personal head */
+    c->perfedavg_alpha = 0.01;  /* Per-FedAvg: the inner SGD step (our choice) */
     c->threads_over = FA_THREADS_AUTO;
     c->server_lr = 0.01;      /* Reddi et al. 2021 tune eta in 10^[-3, 1]; see algorithm.md */
     c->server_beta1 = 0.9;    /* Reddi et al. 2021 */
@@ -521,6 +525,12 @@ static const OptDef fa_opts[] = {
         "krum, multikrum: Byzantine clients assumed (scores sum the m - F - 2 nearest)"),
     NUM("krum-m", "M", OPT_SIZE, krum_m, 0, BIG, R, "Method",
         "multikrum: updates averaged, the M best scores (0 = accepted updates - F)"),
+    NUM("ditto-lambda", "L", OPT_DOUBLE, ditto_lambda, 0, 1e9, R, "Method",
+        "ditto: weight of the personal models' pull lambda/2 |v - phi|^2 to the global model"),
+    NUM("fedper-head-layers", "K", OPT_SIZE, fedper_head_layers, 0, FA_MAX_HIDDEN + 1, R,
+        "Method", "fedper: last dense layers each client keeps (its head; 0 = FedAvg)"),
+    NUM("perfedavg-alpha", "A", OPT_DOUBLE, perfedavg_alpha, 0, 10, R, "Method",
+        "perfedavg: SGD step of the inner update and of the personalization step"),
     ENUM("threads-over", "KIND", threads_over, fa_enum_threads_over, 0, "Execution",
          "what OpenMP threads split"),
     ENUM("assign", "KIND", assign, fa_enum_assign, 0, "Execution",

@@ -25,6 +25,7 @@
 #include "fedalign/dynamics.h"
 #include "fedalign/metrics.h"
 #include "fedalign/rng.h"
+#include "personal_fl.h"
 #include "pipeline.h"
 
 const FedData *fl_data(const Pipeline *pl) { return &pl->fd; }
@@ -349,6 +350,8 @@ static void method_budget(const Config *c, const MethodSpec *ms, double *pub, do
     if (ms->phase1) e += ring_frac * c->p1_frac * c->p1_epochs * (double)c->p1_passes;
     if (ms->method == FA_METHOD_LOCAL) e += c->local.epochs * (double)c->rounds;
     else e += c->local.epochs * c->client_frac * (double)c->rounds;
+    /* Ditto trains the personal model as long again in each round it takes part in */
+    if (ms->method == FA_METHOD_DITTO) e += c->local.epochs * c->client_frac * (double)c->rounds;
     if (ms->personalize) e += c->p3_epochs;
     *client = e;
 }
@@ -378,6 +381,14 @@ void fl_result_init(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
     if (pl->cfg->save_models)
         res->personal_models =
             xalloc_aligned((pl->fd.n_local ? pl->fd.n_local : 1) * pl->P * sizeof(float));
+    if (method_def(ms->method)->client_state) { /* zeros until phase 2 sets it: a checkpoint
+                                                 * before then writes defined bytes */
+        const size_t bytes = (pl->fd.n_local ? pl->fd.n_local : 1) * pl->P * sizeof(float);
+        res->client_state = xalloc_aligned(bytes);
+        memset(res->client_state, 0, bytes);
+    }
+    /* a bad --fedper-head-layers fails here, before any work */
+    if (ms->method == FA_METHOD_FEDPER) fedper_head_offset(&pl->L, pl->cfg->fedper_head_layers);
 }
 
 /* Checkpoint at a boundary; the global model is made identical on every rank first

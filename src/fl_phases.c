@@ -102,10 +102,11 @@ static double p3_select_client(Pipeline *pl, const ClientData *cd, const Persona
     return fmin((double)best_e, o->epochs);
 }
 
-/* Phase 3 (or local-only training): every client from `start`, trained on its own
- * train split as `plan` says, evaluated on its test split; per-client hash of the final
- * model. */
-void kern_personalize(Pipeline *pl, const float *start, const PersonalizePlan *plan,
+/* Phase 3 (or local-only training): every client from `start` (client i from
+ * start + i * stride: stride 0 = the same start for all, P = a start per client), trained
+ * on its own train split as `plan` says, evaluated on its test split; per-client hash of
+ * the final model. */
+void kern_personalize(Pipeline *pl, const float *start, size_t stride, const PersonalizePlan *plan,
                       double *acc_out, float *models_out, double *int8_out) {
     const size_t n = pl->fd.n_local, P = pl->P;
     /* progress of rank 0's clients (a block like every rank's), printed by its thread 0 */
@@ -123,7 +124,7 @@ void kern_personalize(Pipeline *pl, const float *start, const PersonalizePlan *p
         const ClientData *cd = &pl->fd.clients[i];
         float *w = pl->tmodel + (size_t)tid * P;
         const bool inner = !pl->over_clients;
-        memcpy(w, start, P * sizeof(float));
+        memcpy(w, start + i * stride, P * sizeof(float));
         TrainStats ts;
         if (plan->pre)
             train_local(&pl->L, w, NULL, &cd->train, plan->pre, pl->cfg->seed, (uint64_t)cd->id,
@@ -346,7 +347,7 @@ int phase2_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t r
     o.epochs = c->local.epochs * (double)c->rounds;
     PersonalizePlan plan = {.pre = o.epochs > 0.0 ? &o : NULL, .pre_round = FA_ROUND_LOCAL};
     timer_start(&pl->t, FA_T_TRAIN);
-    kern_personalize(pl, pl->global, &plan, res->acc_p2, NULL, NULL);
+    kern_personalize(pl, pl->global, 0, &plan, res->acc_p2, NULL, NULL);
     timer_stop(&pl->t, FA_T_TRAIN);
     return 0;
 }
@@ -380,7 +381,7 @@ void phase3_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
                             .epoch_best = res->p3_epoch_best,
                             .epochs_run = res->p3_epochs_run};
     timer_start(&pl->t, FA_T_PERSONAL);
-    kern_personalize(pl, pl->global, &plan, res->acc_p3, res->personal_models,
+    kern_personalize(pl, pl->global, 0, &plan, res->acc_p3, res->personal_models,
                      c->int8 ? res->acc_int8 : NULL);
     timer_stop(&pl->t, FA_T_PERSONAL);
     if (fixed && ms->personalize) /* the old schedule: the p3 epochs ran inside `pre` */
@@ -395,6 +396,13 @@ void phase3_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
  * personalization) and is evaluated on its test split. Also the time to the target
  * accuracy, from the round metrics. */
 void phase3_from_global(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
+    phase3_from(pl, ms, res, pl->global, 0);
+}
+
+/* The same from per-client starts (the personalized methods' own models: client i from
+ * start + i * stride). */
+void phase3_from(Pipeline *pl, const MethodSpec *ms, MethodResult *res, const float *start,
+                 size_t stride) {
     const Config *c = pl->cfg;
     const size_t R = res->rounds;
     res->acc_global = res->round_acc[R];
@@ -405,7 +413,7 @@ void phase3_from_global(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
                             .epoch_best = res->p3_epoch_best,
                             .epochs_run = res->p3_epochs_run};
     timer_start(&pl->t, FA_T_PERSONAL);
-    kern_personalize(pl, pl->global, &plan, res->acc_p3, res->personal_models,
+    kern_personalize(pl, start, stride, &plan, res->acc_p3, res->personal_models,
                      c->int8 ? res->acc_int8 : NULL);
     timer_stop(&pl->t, FA_T_PERSONAL);
     if (c->target_acc > 0.0)

@@ -53,6 +53,8 @@ static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const Roun
     if (late) u.status |= FA_ST_LATE;
     if (late && !c->late_discount) return u; /* the server does not wait */
     memcpy(w, pl->global, pl->P * sizeof(float));
+    const MethodDef *def = method_def(ms->method);
+    if (def->client_begin) def->client_begin(pl, i, w); /* FedPer: the client's own head */
     EvalResult er;
     double s = 1.0;
     if (dual && c->score == FA_SCORE_PREACC && cd->val.n) {
@@ -60,18 +62,21 @@ static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const Roun
         s = er.acc;
     }
     TrainStats ts;
-    const MethodDef *def = method_def(ms->method);
     if (def->scaffold) {
         if (!scaffold_train(pl, i, w, opts, round, tid, &ts)) { /* c_i's delta out of range */
             u.loss = ts.loss_mean;
             u.status |= FA_ST_REJECTED;
             return u;
         }
+    } else if (def->client_train) {
+        def->client_train(pl, i, round, opts, tid, w, &ts);
     } else {
         train_local(&pl->L, w, def->proximal ? pl->global : NULL, &cd->train, opts, c->seed,
                     (uint64_t)cd->id, round, ws, inner, &ts);
     }
     u.loss = ts.loss_mean;
+    /* Ditto: the personal model's step; FedPer: the head stays on the client */
+    if (def->client_end) def->client_end(pl, i, round, opts, tid, w);
     if (dual && c->score != FA_SCORE_PREACC && cd->val.n) {
         model_evaluate(&pl->L, w, &cd->val, ws, inner, &er);
         const double x = er.loss / log((double)pl->fd.info.k); /* 1 = chance level */
@@ -79,7 +84,7 @@ static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const Roun
     }
     u.score = s; /* an attacker reports the score of its honest model */
     /* the robust methods keep every accepted update for the gather to rank 0 */
-    const bool store = round_two_pass(rr) || method_def(ms->method)->robust != FA_ROBUST_NONE;
+    const bool store = round_two_pass(rr) || def->robust != FA_ROBUST_NONE;
     round_accumulate(&pl->rb, tid, rr, &u, w, w, pl->global, pl->ref, pl->refnorm2, cd->train.n,
                      &fr, store ? pl->st.delta + i * pl->P : NULL, store ? &pl->st.norm2[i] : NULL);
     if (def->scaffold && (u.status & FA_ST_AGGREGATED)) scaffold_commit(pl, i, tid);
@@ -380,6 +385,7 @@ static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         if (pl->rank == 0) {
             timer_start(&pl->t, FA_T_AGG);
             if (!g->on) server_update(pl, def, &so);
+            if (def->server_post) def->server_post(pl); /* FedPer: the body only moves */
             timer_stop(&pl->t, FA_T_AGG);
             if (rr.dynamics && r > 0) { /* direction of this step against the last one */
                 vec_sub(pl->tmodel, pl->global, pl->prev, P);

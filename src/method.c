@@ -4,6 +4,7 @@
 #include "fedalign/method.h"
 
 #include "fedalign/check.h"
+#include "personal_fl.h"
 #include "pipeline.h"
 
 static const MethodDef methods[FA_METHOD_COUNT] = {
@@ -62,6 +63,26 @@ static const MethodDef methods[FA_METHOD_COUNT] = {
     ROBUST(FA_METHOD_MULTIKRUM, FA_ROBUST_MULTIKRUM),
     ROBUST(FA_METHOD_FLTRUST, FA_ROBUST_FLTRUST),
 #undef ROBUST
+    /* personalized FL (personal_fl.h): FedAvg's global model plus per-client state */
+    [FA_METHOD_DITTO] = {.id = FA_METHOD_DITTO,
+                         .phase2 = phase2_personal,
+                         .phase3 = phase3_personal,
+                         .server_step = round_server_step,
+                         .client_state = true,
+                         .client_end = ditto_client_end},
+    [FA_METHOD_FEDPER] = {.id = FA_METHOD_FEDPER,
+                          .phase2 = phase2_personal,
+                          .phase3 = phase3_personal,
+                          .server_step = round_server_step,
+                          .client_state = true,
+                          .client_begin = fedper_client_begin,
+                          .client_end = fedper_client_end,
+                          .server_post = fedper_server_post},
+    [FA_METHOD_PERFEDAVG] = {.id = FA_METHOD_PERFEDAVG,
+                             .phase2 = phase2_perfedavg,
+                             .phase3 = phase3_perfedavg,
+                             .server_step = round_server_step,
+                             .client_train = perfedavg_client_train},
 };
 
 const MethodDef *method_def(FaMethod m) {

@@ -19,6 +19,8 @@
 #define FA_ROUND_P3 (UINT64_C(1) << 41)
 #define FA_ROUND_LOCAL (UINT64_C(1) << 42)
 #define FA_ROUND_ROOT (UINT64_C(1) << 43) /* + r: FLTrust's root training in round r */
+#define FA_ROUND_DITTO (UINT64_C(1) << 44) /* + r: Ditto's personal training in round r */
+#define FA_ROUND_ADAPT (UINT64_C(1) << 45) /* Per-FedAvg's one-step adaptation (phase 3) */
 #define FA_CLIENT_PUBLIC (UINT64_C(1) << 62)
 
 struct Pipeline {
@@ -69,6 +71,11 @@ struct Pipeline {
      * rank stop itself (SIGSTOP) at the start of that phase-2 round, a frozen rank on cue */
     int freeze_rank;
     size_t freeze_round; /* 0 = off */
+    /* personalized FL (personal_fl.h): the running method's MethodResult.client_state
+     * (n_local x P), NULL for the other methods; head_off: FedPer's first head coordinate */
+    float *cstate;
+    size_t head_off;
+    float *pscratch; /* (nthreads, P) Per-FedAvg's inner model w~, while it runs */
 };
 
 static inline double fa_nan(void) { return nan(""); }
@@ -88,7 +95,8 @@ typedef struct {
     size_t patience;
     double *epoch_best, *epochs_run;
 } PersonalizePlan;
-void kern_personalize(Pipeline *pl, const float *start, const PersonalizePlan *plan,
+/* client i starts from start + i * stride (stride 0: one start for all, P: one each) */
+void kern_personalize(Pipeline *pl, const float *start, size_t stride, const PersonalizePlan *plan,
                       double *acc_out, float *models_out, double *int8_out);
 void phase0(Pipeline *pl);
 void phase1(Pipeline *pl, int64_t *visit_log);
@@ -100,6 +108,9 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
 int phase2_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,
                  const FlHooks *hooks);
 void phase3_from_global(Pipeline *pl, const MethodSpec *ms, MethodResult *res);
+/* phase 3 from per-client starts start + i * stride (stride 0: one start for all) */
+void phase3_from(Pipeline *pl, const MethodSpec *ms, MethodResult *res, const float *start,
+                 size_t stride);
 void phase3_local(Pipeline *pl, const MethodSpec *ms, MethodResult *res);
 
 /* scaffold.c: SCAFFOLD's control variates (docs/algorithm.md) */

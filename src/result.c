@@ -170,6 +170,9 @@ const FaField fa_result_fields[] = {
      "mean over rounds of round_train_max / round_train_mean (1 = balanced)"},
     {"rows_imbalance", RF(rows_imbalance), FA_FT_F64, FA_SHAPE_ATTR, 1, FA_FILL_NAN, FA_UNIT_NONE,
      "max / mean over ranks of the training rows each rank holds (1 = balanced)"},
+    {"client_state", RF(client_state), FA_FT_F32, FA_SHAPE_CP, 0, FA_FILL_ZERO, FA_UNIT_NONE,
+     "checkpoints of ditto/fedper only: every client's personal model (ditto) or model with "
+     "its head (fedper) so far"},
 };
 const size_t fa_result_nfields = sizeof fa_result_fields / sizeof fa_result_fields[0];
 

@@ -223,8 +223,16 @@ static double estimate_rank_bytes(const Config *c, int ranks, size_t *n_params) 
      * for every local client (n x P floats), c, and per thread two P-float scratch rows and
      * P int64 sums (docs/performance.md) */
     const double state = 2.0 * P * 8.0 + (fl_run_has_scaffold(c) ? scaffold_bytes(n, P, T) : 0.0);
+    /* a personalized method's per-client models (n x P: Ditto's and FedPer's state,
+     * Per-FedAvg's adapted models in phase 3, with its threads' inner models), one method
+     * at a time */
+    double pstate = 0.0;
+    for (size_t i = 0; i < (c->command == FA_CMD_SUITE ? (size_t)methods : 1); i++) {
+        const MethodDef *d = method_def(c->command == FA_CMD_SUITE ? specs[i].method : c->method);
+        if (d->client_state || d->client_train) pstate = (n + T) * P * 4.0;
+    }
     *n_params = Pz;
-    return data + model + n * P * 4.0 + state + methods * (per_method + personal);
+    return data + model + n * P * 4.0 + state + pstate + methods * (per_method + personal);
 }
 
 /* Bytes rank 0 holds beyond estimate_rank_bytes: the largest gather of a robust method in

@@ -42,6 +42,11 @@ typedef enum {
     FA_METHOD_FEDYOGI,
     FA_METHOD_FEDADAGRAD,
     FA_METHOD_SCAFFOLD,
+    /* personalized FL (issue 16 part C; personal_fl.h): per-client state beside the global
+     * model (Ditto's personal models, FedPer's heads), checkpointed */
+    FA_METHOD_DITTO,
+    FA_METHOD_FEDPER,
+    FA_METHOD_PERFEDAVG, /* the meta-learning baseline: Per-FedAvg, first-order */
     FA_METHOD_COUNT
 } FaMethod;
 
@@ -135,6 +140,10 @@ typedef struct {
     double trim_frac; /* trimmed mean: fraction cut at each end per coordinate */
     size_t krum_f;    /* Krum / Multi-Krum: assumed Byzantine clients f */
     size_t krum_m;    /* Multi-Krum: updates averaged (0 = accepted - f) */
+    /* personalized FL (personal_fl.h) */
+    double ditto_lambda;       /* Ditto: lambda of the personal models' lambda/2 |v - phi|^2 */
+    size_t fedper_head_layers; /* FedPer: last dense layers kept per client (0 = FedAvg) */
+    double perfedavg_alpha;    /* Per-FedAvg: inner and personalization step size alpha */
 
     /* execution */
     FaThreadsOver threads_over;

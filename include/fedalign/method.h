@@ -9,7 +9,10 @@
  *                     training) and which personalization (phase 3) follows it;
  *   options           which Fed-Meta-Align parts exist (ring, ablations);
  *   robust rule       the robust-aggregation methods gather every accepted update to
- *                     rank 0 and aggregate them there (robust.h) instead of server_step.
+ *                     rank 0 and aggregate them there (robust.h) instead of server_step;
+ *   client state      the personalized methods (personal_fl.h) keep a per-client model
+ *                     beside the global one: hooks around each client's local training
+ *                     and after the server step.
  * Adding a method: one FaMethod value and name (config.h/config.c), one row here, and
  * its tests. docs/architecture.md shows where the seam sits in the data flow.
  */
@@ -18,8 +21,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fedalign/config.h"
+#include "fedalign/model.h"
 #include "fedalign/robust.h"
 #include "fedalign/round.h"
 #include "fedalign/server_opt.h"
@@ -48,6 +53,18 @@ typedef struct {
     FaServerOpt sopt;      /* != NONE: server_opt_step with its state replaces server_step */
     bool scaffold;         /* SCAFFOLD's control variates and corrected local steps */
     bool in_default_suite; /* a row of `fedalign suite` without --methods */
+    /* personalized FL (personal_fl.h; all NULL/false for the other methods) */
+    bool client_state; /* MethodResult.client_state (n_local x P) while the method runs */
+    /* a selected client's model w before its local training (from phi^r) */
+    void (*client_begin)(Pipeline *pl, size_t i, float *w);
+    /* the local training itself (NULL: train_local with the method's objective) */
+    void (*client_train)(Pipeline *pl, size_t i, uint64_t round, const TrainOpts *opts, int tid,
+                         float *w, TrainStats *ts);
+    /* after it, before its update is accumulated; tid: the thread's workspace */
+    void (*client_end)(Pipeline *pl, size_t i, uint64_t round, const TrainOpts *opts, int tid,
+                       float *w);
+    /* rank 0, after the server step: phi^{r+1} in pl->global, phi^r in pl->prev */
+    void (*server_post)(Pipeline *pl);
 } MethodDef;
 
 /* The row of method m (every FaMethod has one). */

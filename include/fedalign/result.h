@@ -111,6 +111,9 @@ typedef struct MethodResult {
     double *recall_personal;            /* (K) pooled recall of the final models */
     size_t *confusion_global;           /* (K, K) pooled counts [true][predicted] */
     size_t *confusion_personal;         /* (K, K) the same for the final models */
+    /* (n_local, P) per-client state of a personalized method while it runs (Ditto's personal
+     * models, FedPer's heads; personal_fl.h): in checkpoints only, freed after phase 3 */
+    float *client_state;
 } MethodResult;
 
 // ----------------------------------------------------------------------------

@@ -142,6 +142,22 @@ GP fltrust --lr 0.01
 -  fedavg --trim-frac 0.25
 -  fedavg --krum-f 0
 -  fedmetaalign --krum-m 2
+# personalized FL: Ditto's lambda reaches the personal models only (its global model is
+# FedAvg's); FedPer's head size moves the shared body too
+P  ditto --ditto-lambda 1
+P  ditto --no-personalize
+GP ditto --lr 0.01
+-  ditto --fedper-head-layers 2
+-  fedavg --ditto-lambda 1
+GP fedper --fedper-head-layers 2
+P  fedper --no-personalize
+-  fedper --ditto-lambda 1
+-  fedavg --fedper-head-layers 2
+GP perfedavg --perfedavg-alpha 0.05
+P  perfedavg --no-personalize
+-  perfedavg --ditto-lambda 1
+-  fedavg --perfedavg-alpha 0.05
+-  ditto --perfedavg-alpha 0.05
 TABLE
 
 # --p3-patience acts only on model selection: the fixed schedule ignores it

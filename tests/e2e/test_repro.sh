@@ -128,6 +128,21 @@ OMP_NUM_THREADS=1 mpirun_n 3 "$FEDALIGN" $ASG --assign balanced --output "$WORK/
 [ "$(sums "$WORK/ar.txt")" = "$aref" ] && same_h5 "$WORK/ab_ref.h5" "$WORK/ar.h5" \
   && pass "stopped under block -n 2, resumed under balanced -n 3: identical" || fail "resume across assignments differs"
 
+# the personalized methods (per-client state beside the global model): -n 1..4 and 2
+# threads (over clients and over the batch), with client sampling and dropouts so that
+# some clients skip rounds and keep their state
+for m in ditto fedper perfedavg; do
+  ref=""
+  for cfg in "1 1" "2 1" "3 1" "4 1" "1 2 --threads-over batch" "2 2"; do
+    set -- $cfg; n=$1 t=$2; shift 2
+    s=$(OMP_NUM_THREADS=$t mpirun_n "$n" "$FEDALIGN" run --preset tiny --quiet --method $m --client-frac 0.6 --dropout 0.2 "$@" --output "$WORK/pf.h5" </dev/null | grep -o 'checksum=[^ ]*\|checksum_personal=[^ ]*' | tr '\n' ' ')
+    rm -f "$WORK/pf.h5"
+    [ -n "$s" ] || { fail "run --method $m -n $n threads $t printed no result"; continue; }
+    if [ -z "$ref" ]; then ref=$s; elif [ "$s" = "$ref" ]; then pass "run --method $m -n $n threads $t identical"
+    else fail "run --method $m -n $n threads $t: '$s' vs '$ref'"; fi
+  done
+done
+
 # phase-1 ring alone
 rref=""
 for n in 1 2 3 4; do
