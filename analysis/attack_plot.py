@@ -90,16 +90,27 @@ def md_table(panels, kinds, frac):
             s = f"{100 * a.mean():.1f} ± {100 * a.std(ddof=1) if len(a) > 1 else 0:.1f}"
             row.append(f"**{s}**" if round(100 * a.mean(), 1) == round(best[k], 1) else s)
         print(f"| {m} | " + " | ".join(row) + " |")
-    ranks, winners = [], []
+    ranks, ranks_rnd, winners, gaps = [], [], [], []
     for k in have:
-        means = {m: 100 * a.mean() for m, a in panels[k][frac].items()}
-        if FMA in means:
-            ranks.append(f"{1 + sum(v > means[FMA] for v in means.values())} of {len(means)}")
-        else:
-            ranks.append("-")
+        cell = panels[k][frac]
+        means = {m: 100 * a.mean() for m, a in cell.items()}
+        rnd = {m: v for m, v in means.items() if "@found" not in m}
         winners.append(max(means, key=means.get))
+        if FMA not in means:
+            ranks, ranks_rnd, gaps = ranks + ["-"], ranks_rnd + ["-"], gaps + ["-"]
+            continue
+        ranks.append(f"{1 + sum(v > means[FMA] for v in means.values())} of {len(means)}")
+        ranks_rnd.append(f"{1 + sum(v > means[FMA] for v in rnd.values())} of {len(rnd)}")
+        # paired by seed: Fed-Meta-Align minus the best other method, seed by seed
+        other = max((m for m in means if m != FMA), key=means.get)
+        d = 100 * (cell[FMA] - cell[other])
+        sd = d.std(ddof=1) if len(d) > 1 else 0.0
+        gaps.append(f"{d.mean():+.1f} ± {sd:.1f} vs {other} ({int((d > 0).sum())}/{len(d)})")
     print("| *Fed-Meta-Align's rank* | " + " | ".join(ranks) + " |")
+    print("| *its rank among the rows from random weights* | " + " | ".join(ranks_rnd) + " |")
     print("| *best method* | " + " | ".join(winners) + " |")
+    print("| *Fed-Meta-Align minus the best other, paired by seed (seeds ahead)* | "
+          + " | ".join(gaps) + " |")
 
 
 def main():
@@ -119,9 +130,13 @@ def main():
     methods = order({m for per in cells.values() for m in per})
     fracs = sorted({fr for k in kinds for fr in panels[k]})
     colors = plt.get_cmap("tab20")(np.linspace(0, 1, 20))
-    fig, axes = plt.subplots(1, len(kinds), figsize=(3.6 * len(kinds), 3.6), squeeze=False)
+    ncol = min(len(kinds), 2)
+    nrow = (len(kinds) + ncol - 1) // ncol
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol + 2.2, 3.0 * nrow), squeeze=False)
     print("| attack | method | " + " | ".join(f"{x:.1f}" for x in fracs) + " |")
-    for ax, kind in zip(axes[0], kinds):
+    for ax in axes.flat[len(kinds):]:
+        ax.set_visible(False)
+    for ax, kind in zip(axes.flat, kinds):
         for i, m in enumerate(methods):
             fr = [x for x in sorted(panels[kind]) if m in panels[kind][x]]
             if not fr:
@@ -130,7 +145,8 @@ def main():
             sd = [100 * panels[kind][x][m].std() for x in fr]
             style = dict(color="k", lw=2.2, zorder=5) if m == FMA else \
                 dict(color=colors[i % 20], lw=1, ls="--" if "@found" in m else "-")
-            ax.errorbar(fr, mean, yerr=sd, marker="o", ms=3, capsize=2, label=m, **style)
+            ax.errorbar(fr, mean, yerr=sd, marker="o", ms=3, capsize=1.5, elinewidth=0.5, label=m,
+                        **style)
             cols = {x: f"{v:.1f}" for x, v in zip(fr, mean)}
             print(f"| {kind} | {m} | " + " | ".join(cols.get(x, "-") for x in fracs) + " |")
         ax.set_title(f"attack: {kind}", fontsize=9)
@@ -139,11 +155,11 @@ def main():
         ax.set_ylim(0, 100)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    h, l = axes[0][0].get_legend_handles_labels()
-    fig.legend(h, l, loc="lower center", ncol=min(len(l), 7), fontsize=7, frameon=False)
+    h, l = axes.flat[0].get_legend_handles_labels()
+    fig.legend(h, l, loc="center right", fontsize=7, frameon=False)
     fig.suptitle("Robustness: 20 electrical devices, 20 rounds, mean ± sd over seeds "
                  "(dashed: from the foundation model)", fontsize=9)
-    fig.tight_layout(rect=(0, 0.04 + 0.035 * ((len(l) + 6) // 7), 1, 1))
+    fig.tight_layout(rect=(0, 0, 1 - 2.0 / (4.2 * ncol + 2.2), 1))
     os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
     fig.savefig(a.out, dpi=72)
     print("wrote", a.out)

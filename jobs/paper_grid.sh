@@ -7,6 +7,8 @@
 # G,C,B,A, contiguous block splits), with 3 and 10 devices, seeds 1-3, at 30 and 100
 # rounds. Expected cost: about 10 minutes on 2 cores. Results: one HDF5 file per suite in
 # $OUT (default results/paper), analysed by analysis/report.py.
+# METHODS=LIST runs only these suite rows (`fedalign suite --methods`, e.g. every
+# personalized row for docs/reproducing.md's "All personalized methods"; use its own OUT).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$root/results/paper}
@@ -18,6 +20,7 @@ SEEDS=${SEEDS:-"1 2 3"}
 ROUNDS=${ROUNDS:-"30 100"}
 DEVICES=${DEVICES:-"3 10"}
 FA=${FA_BIN:-$root/build/fedalign}
+METHODS=${METHODS:-}
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT"
@@ -30,9 +33,10 @@ for ds in $datasets; do
         f="$OUT/suite_${ds}_c${dev}_r${r}_s${s}.h5"
         [ -e "$f" ] && { echo "exists: $f"; continue; }
         args=(suite --preset paper --clients "$dev" --rounds "$r" --seed "$s" --quiet --output "$f")
+        [ -z "$METHODS" ] || args+=(--methods "$METHODS")
         [ "$ds" = csv ] && args+=(--dataset "csv:$CSV" --label-cols G,C,B,A --block-split) || args+=(--dataset "$ds")
         echo "== ${args[*]}"
-        mpirun --oversubscribe -n "$RANKS" "$FA" "${args[@]}" > "${f%.h5}.txt"
+        mpirun --oversubscribe -n "$RANKS" "$FA" "${args[@]}" > "${f%.h5}.txt" < /dev/null
       done
     done
   done
