@@ -13,8 +13,8 @@
 #            per cell with --init foundation; default "fedavg median trimmedmean fltrust";
 #            empty = none). Fed-Meta-Align always starts from its foundation model.
 #   KINDS FRACS SEEDS RANKS OUT FA_BIN as below.
-# Expected cost on 2 cores: about 40 s per suite (16 methods), i.e. ~10 minutes for the
-# four attacks at 0.3 and the clean cell with 3 seeds. Results: one HDF5 file per suite in
+# Expected cost on 2 shared cores: a few seconds per suite; the whole default sweep (102
+# suites: 3 seeds x (clean + 4 attacks x 4 fractions) x 2 inits) took about 7 minutes. Results: one HDF5 file per suite in
 # $OUT (default results/attack), plotted and tabulated by analysis/attack_plot.py.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
