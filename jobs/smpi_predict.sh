@@ -19,6 +19,13 @@
 #                    watchdog barrier polls with MPI_Testall and 1 ms sleeps, which SMPI
 #                    simulates literally; 0 makes it a plain MPI_Barrier)
 #   FA_HOST_SPEED    smpi/host-speed (default: measured by jobs/smpi_calibrate.sh)
+#   FA_SMPI_CFG      extra smpirun options ("--cfg=smpi/coll-selector:ompi": Open MPI's
+#                    collective algorithms, the MPI of the native build; SMPI's default
+#                    MPI_Allgather posts p-1 sends and receives per rank and completes them
+#                    with a linear waitany, O(p^3) host time in all: a 128-rank point took
+#                    358 s with it and 3.5 s with this, same checksums). Not passed at
+#                    one rank, which has no messages to simulate: there SimGrid 3.32's
+#                    ompi reduce pipeline (large Reduce) aborts with "Actor pid=-1 is gone"
 # Output: OUTDIR/<platform>_<model>_<kind>_c<clients>_r<ranks>.txt, each the run's stdout
 # after one "# smpi ..." line naming the point and the host seconds it took.
 # Cost: a simulated rank costs about 0.1 s of host CPU time to set up, and every client's
@@ -39,17 +46,19 @@ if [ -z "$hs" ]; then
   hs=$(cat "$out/host_speed.txt")
 fi
 read -r -a args <<< "${FA_ARGS:---preset tiny --rounds 3 --samples 100 --watchdog 0}"
+read -r -a cfg <<< "${FA_SMPI_CFG---cfg=smpi/coll-selector:ompi}"
 
 point() { # point PLATFORM MODEL KIND CLIENTS RANKS
   local pf model=$2 kind=$3 c=$4 p=$5 name
   pf=$(readlink -f "$1") # the run's working directory is $out
   name=$(basename "$pf" .xml)_${model/,/_}_${kind}_c${c}_r${p}
   [ -s "$out/$name.txt" ] && return 0 # a rerun completes a partial study
-  local t0=$SECONDS
-  (cd "$out" && smpirun -np "$p" -platform "$pf" --cfg=smpi/host-speed:"$hs" --log=root.thres:warning \
+  local t0=$SECONDS o=()
+  [ "$p" -gt 1 ] && o=("${cfg[@]}")
+  (cd "$out" && smpirun -np "$p" -platform "$pf" --cfg=smpi/host-speed:"$hs" "${o[@]}" --log=root.thres:warning \
      "$bin" run "${args[@]}" --hidden "$model" --clients "$c" > "$name.tmp" 2> "$name.err") ||
     { echo "smpi_predict: $name failed: $(tail -2 "$out/$name.err")" >&2; return 1; }
-  { echo "# smpi platform=$(basename "$pf" .xml) model=$model kind=$kind clients=$c ranks=$p host_s=$((SECONDS - t0))"
+  { echo "# smpi platform=$(basename "$pf" .xml) model=$model kind=$kind clients=$c ranks=$p host_s=$((SECONDS - t0)) cfg=$(IFS=,; echo "${o[*]}")"
     cat "$out/$name.tmp"; } > "$out/$name.txt"
   rm -f "$out/$name.tmp"
   echo "$name: $((SECONDS - t0)) s host, $(grep -o 'time_total_s=[^ ]*' "$out/$name.txt")"
