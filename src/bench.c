@@ -33,6 +33,7 @@
  * `fedalign run`.
  */
 #include "fedalign/bench.h"
+#include "fedalign/provenance.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,9 +85,8 @@ int bench_main(int argc, char **argv) {
     if (cx.rank == 0) printf("\n# fedalign bench: done in %.1f s\n", timer_now() - t0);
     if (cx.o.out[0]) {
         char *cmd = join_args(argc, argv);
-        char cpu[256];
-        bench_cpu_model(cpu, sizeof cpu);
-        BenchMeta meta = {cmd, cpu, bench_build_isa, cx.ranks, cx.threads};
+        /* the CPU model the provenance block reads once (provenance.c) */
+        BenchMeta meta = {cmd, provenance()->cpu_model, bench_build_isa, cx.ranks, cx.threads};
         store_write_bench(cx.o.out, &meta, cx.rows, cx.n_rows);
         if (cx.rank == 0) {
             printf("# HDF5 record written: %s (%zu results)\n", cx.o.out, cx.n_rows);

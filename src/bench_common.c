@@ -481,24 +481,6 @@ double bench_hwm_bytes(void) {
     return 1024.0 * (double)kb;
 }
 
-void bench_cpu_model(char *out, size_t cap) {
-    snprintf(out, cap, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "model name", 10) == 0) {
-            const char *p = strchr(line, ':');
-            if (!p) break;
-            p++;
-            while (*p == ' ' || *p == '\t') p++;
-            snprintf(out, cap, "%s", p);
-            out[strcspn(out, "\n")] = '\0';
-            break;
-        }
-    fclose(f);
-}
-
 double bench_rss_bytes(void) {
     long kb = status_kb("VmRSS");
     return kb < 0 ? nan("") : 1024.0 * (double)kb;

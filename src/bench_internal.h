@@ -115,7 +115,6 @@ double bench_cpu_now(void);                  /* CPU seconds used by this process
 double bench_hwm_bytes(void);                /* peak resident set in bytes since the last reset */
 double bench_rss_bytes(void);                /* resident set in bytes (NaN if unavailable) */
 bool bench_hwm_reset(void);                  /* false: VmHWM cannot be reset here (monotone peak) */
-void bench_cpu_model(char *out, size_t cap); /* "unknown" when /proc/cpuinfo has none */
 
 // ----------------------------------------------------------------------------
 // shared set-ups (bench_train.c, bench_round.c)

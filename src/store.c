@@ -259,6 +259,16 @@ hid_t st_dset_create(hid_t loc, const char *name, hid_t ftype, int ndims, const 
     return d;
 }
 
+/* One collective transfer of the selected elements, then the spaces are closed. */
+static void xfer_close(hid_t d, hid_t mtype, hid_t mspace, hid_t fspace, bool write, void *buf) {
+    hid_t dxpl = dxpl_collective();
+    if (write) H5_CHECK(H5Dwrite(d, mtype, mspace, fspace, dxpl, buf));
+    else H5_CHECK(H5Dread(d, mtype, mspace, fspace, dxpl, buf));
+    H5_CHECK(H5Pclose(dxpl));
+    H5_CHECK(H5Sclose(mspace));
+    H5_CHECK(H5Sclose(fspace));
+}
+
 /* Collective transfer of a block: this rank's selection is the hyperslab start/count of
  * the file space (none when it has no elements) and a contiguous memory buffer. */
 static void dset_xfer_block(hid_t d, hid_t mtype, const hsize_t *start, const hsize_t *count,
@@ -280,12 +290,7 @@ static void dset_xfer_block(hid_t d, hid_t mtype, const hsize_t *start, const hs
         H5_CHECK(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL));
         mspace = H5_ID(H5Screate_simple(nd, count, NULL));
     }
-    hid_t dxpl = dxpl_collective();
-    if (write) H5_CHECK(H5Dwrite(d, mtype, mspace, fspace, dxpl, buf));
-    else H5_CHECK(H5Dread(d, mtype, mspace, fspace, dxpl, buf));
-    H5_CHECK(H5Pclose(dxpl));
-    H5_CHECK(H5Sclose(mspace));
-    H5_CHECK(H5Sclose(fspace));
+    xfer_close(d, mtype, mspace, fspace, write, buf);
 }
 
 /* Global data: rank 0 writes the whole dataset, the others select none. An empty
@@ -346,12 +351,7 @@ static void dset_xfer_ids(hid_t d, hid_t mtype, const size_t *ids, size_t n, boo
     }
     const hsize_t npts = (hsize_t)n * other;
     hid_t mspace = H5_ID(H5Screate_simple(1, &npts, NULL));
-    hid_t dxpl = dxpl_collective();
-    if (write) H5_CHECK(H5Dwrite(d, mtype, mspace, fspace, dxpl, buf));
-    else H5_CHECK(H5Dread(d, mtype, mspace, fspace, dxpl, buf));
-    H5_CHECK(H5Pclose(dxpl));
-    H5_CHECK(H5Sclose(mspace));
-    H5_CHECK(H5Sclose(fspace));
+    xfer_close(d, mtype, mspace, fspace, write, buf);
 }
 
 /* Per-client rows ids[0..n) (ascending global ids) of a [C] (width 0) or [C, width]
