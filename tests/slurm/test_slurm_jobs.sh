@@ -202,7 +202,7 @@ fi
 # ---- requeue / resume ------------------------------------------------------------------
 if [ "${FA_SLURM_TEST_RESUME:-1}" = 1 ]; then
   echo "== requeue/resume: SIGUSR1 to a running job, requeue, --resume =="
-  rounds=${FA_SLURM_TEST_RESUME_ROUNDS:-2000}
+  rounds=${FA_SLURM_TEST_RESUME_ROUNDS:-10000} # ~10 s: still running 1 s after it starts
   out=$WORK/out/resume; mkdir -p "$out"
   log=$WORK/log/resume.out
   id=$(cd "$root" && env FA_OUT="$out" FA_CLIENTS=4 FA_RANKS=2 FA_ROUNDS="$rounds" \
@@ -211,9 +211,11 @@ if [ "${FA_SLURM_TEST_RESUME:-1}" = 1 ]; then
   id=${id%%;*}; jobs_submitted+=("$id")
   echo "submitted job $id ($rounds rounds)"
   t=0
-  until grep -q '^== method' "$log" 2>/dev/null; do
+  # the run has started once its output lock exists (runctl takes it before any work;
+  # with --quiet the log shows nothing until the results)
+  until compgen -G "$out/strong_*/r2.h5.lock" > /dev/null; do
     sleep 0.5; t=$((t + 1))
-    [ "$t" -lt 240 ] || { show_log "$log"; die "resume job $id did not start training within 120 s"; }
+    [ "$t" -lt 240 ] || { show_log "$log"; die "resume job $id did not start within 120 s"; }
   done
   sleep 1
   scancel --signal=USR1 --batch "$id" || fail "scancel --signal=USR1 --batch $id failed"
