@@ -19,6 +19,7 @@ out=${1:-results/smpi_validate_$(date -u +%Y%m%dT%H%M%SZ)}
 fa=${FEDALIGN:-$root/build/fedalign}
 bin=${FA_SMPI_BIN:-$root/build-smpi/fedalign}
 for b in "$fa" "$bin"; do [ -x "$b" ] || { echo "smpi_validate: $b not found (build it first)" >&2; exit 2; }; done
+bin=$(realpath "$bin") # smpirun runs it from inside $out
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 read -r -a args <<< "${FA_ARGS:---preset tiny --clients 16 --rounds 10 --watchdog 0}"
 mkdir -p "$out"
