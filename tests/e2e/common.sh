@@ -50,3 +50,8 @@ print("differs:", bad) if bad else None
 sys.exit(1 if bad else 0)
 PYEOF
 }
+run_tiny2() { # OUT ARGS...: run --preset tiny at -n 2 with ARGS into OUT.h5 / OUT.txt
+  local out=$1; shift
+  mpirun_n 2 "$FEDALIGN" run --preset tiny --quiet --output "$out.h5" "$@" < /dev/null > "$out.txt" 2>&1 \
+    || { fail "run $* exited $?"; tail -3 "$out.txt" >&2; }
+}

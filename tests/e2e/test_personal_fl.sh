@@ -19,11 +19,7 @@
 PY=/usr/bin/python3
 cd "$WORK"
 export OMP_NUM_THREADS=1
-run() { # OUT ARGS...: run --preset tiny with ARGS into OUT.h5 / OUT.txt
-  local out=$1; shift
-  mpirun_n 2 "$FEDALIGN" run --preset tiny --quiet --output "$out.h5" "$@" < /dev/null > "$out.txt" 2>&1 \
-    || { fail "run $* exited $?"; tail -3 "$out.txt" >&2; }
-}
+run() { run_tiny2 "$@"; }
 val() { grep '^FEDALIGN_RESULT' "$1.txt" | grep -o " $2=[^ ]*" | head -1 | cut -d= -f2; }
 
 run fa --method fedavg
