@@ -43,14 +43,22 @@ for ph in 1 2 3; do
 done
 
 # SIGUSR1 (what Slurm's --signal sends) during phase 2 of a long run: resumable
-LONG="run --preset small --rounds 3000 --quiet"
-mpirun_n 2 "$FEDALIGN" $LONG --output long_ref.h5 > lr.txt 2>&1 || fail "long reference failed"
+# The signal goes out once the run reports phase-2 rounds on stderr (progress every 0.1 s),
+# never after a fixed sleep: a fast machine finished a 3,000-round run inside 2 s (CI).
+LONG="run --preset small --rounds 12000"
+mpirun_n 2 "$FEDALIGN" $LONG --quiet --output long_ref.h5 > lr.txt 2>&1 || fail "long reference failed"
 rm -f sig.h5 sig.h5.ckpt
-"$MPIEXEC" -n 2 "$FEDALIGN" $LONG --output sig.h5 > sg.txt 2>&1 & pid=$!
-sleep 2; kill -USR1 $pid; wait $pid; rc=$?
+FEDALIGN_PROGRESS_SECS=0.1 "$MPIEXEC" -n 2 "$FEDALIGN" $LONG --output sig.h5 > sg.txt 2> sg.err & pid=$!
+t=0
+until grep -q '^# progress .* rounds ' sg.err 2>/dev/null; do
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.05; t=$((t + 1)); [ $t -lt 1200 ] || break
+done
+kill -USR1 $pid 2>/dev/null; wait $pid; rc=$?
+cat sg.err >> sg.txt
 if [ $rc = 3 ] && [ -f sig.h5.ckpt ]; then
   grep -q 'stopped' sg.txt && pass "SIGUSR1 -> checkpoint, exit 3" || fail "no stop message"
-  mpirun_n 2 "$FEDALIGN" $LONG --output sig.h5 --resume sig.h5.ckpt > sr.txt 2>&1 || fail "resume after SIGUSR1 failed"
+  mpirun_n 2 "$FEDALIGN" $LONG --quiet --output sig.h5 --resume sig.h5.ckpt > sr.txt 2>&1 || fail "resume after SIGUSR1 failed"
   [ "$(sums lr.txt)" = "$(sums sr.txt)" ] && same_h5 long_ref.h5 sig.h5 && pass "SIGUSR1 resume identical" || fail "SIGUSR1 resume differs"
 elif [ $rc = 0 ]; then fail "run finished before the signal (machine too fast for this test?)"
 else fail "SIGUSR1: exit $rc"; fi
@@ -90,15 +98,18 @@ out=$(mpirun_n 2 "$FEDALIGN" run --preset tiny --output /nonexistent_dir/x.h5 2>
 # issue 14 item 8: SIGUSR1 during the last (only) method's phase 3 (long personalization,
 # seconds after the last round line):
 # the run completes, exit 0, and its results file leaves no checkpoint behind
-P3="run --preset tiny --samples 4000 --p3-epochs 300 --p3-patience 0" # no early stop: a long phase 3
+# 8 clients per rank, no early stop: phase 3 lasts seconds. The signal goes out once rank 0
+# reports its second personalized client (progress every 0.05 s on stderr), never after a
+# fixed sleep: a fast machine ends a short phase 3 inside any sleep.
+P3="run --preset tiny --clients 16 --samples 4000 --p3-epochs 300 --p3-patience 0"
+P3_UNDER_WAY="^# progress personalization .* 2/8 "
 wait_for() { # wait_for FILE PATTERN: up to 120 s
   for _ in $(seq 1200); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1
 }
 mpirun_n 2 "$FEDALIGN" $P3 --quiet --output p3_ref.h5 > p3r.txt 2>&1 || fail "phase-3 reference failed"
 rm -f p3.h5 p3.h5.ckpt
-"$MPIEXEC" -n 2 "$FEDALIGN" $P3 --output p3.h5 > p3.txt 2>&1 & pid=$!
-if wait_for p3.txt "round    5/5"; then
-  sleep 1 # past the phase-3 boundary, where a stop request would end the run with exit 3
+FEDALIGN_PROGRESS_SECS=0.05 "$MPIEXEC" -n 2 "$FEDALIGN" $P3 --output p3.h5 > p3.txt 2>&1 & pid=$!
+if wait_for p3.txt "$P3_UNDER_WAY"; then
   kill -USR1 $pid; wait $pid; rc=$?
   if [ $rc = 0 ] && [ -f p3.h5 ] && [ ! -e p3.h5.ckpt ]; then pass "signal in the last phase 3: complete result, no stale checkpoint"
   else fail "signal in the last phase 3: exit $rc, files: $(ls p3.h5* 2>&1 | tr '\n' ' ')"; fi
@@ -109,9 +120,9 @@ else fail "phase 3 never started: $(tail -3 p3.txt)"; kill $pid; wait $pid; fi
 # the complete checkpoint stays; resuming it writes the results; resuming a complete run
 # again says so, exits 0 and removes the stale checkpoint
 rm -rf c3.h5 c3.h5.ckpt c3.h5.tmp
-"$MPIEXEC" -n 2 "$FEDALIGN" $P3 --output c3.h5 > c3.txt 2>&1 & pid=$!
-if wait_for c3.txt "round    5/5"; then
-  sleep 1; mkdir c3.h5; kill -USR1 $pid; wait $pid; rc=$?
+FEDALIGN_PROGRESS_SECS=0.05 "$MPIEXEC" -n 2 "$FEDALIGN" $P3 --output c3.h5 > c3.txt 2>&1 & pid=$!
+if wait_for c3.txt "$P3_UNDER_WAY"; then
+  mkdir c3.h5; kill -USR1 $pid; wait $pid; rc=$?
   rmdir c3.h5; rm -f c3.h5.tmp
   if [ $rc != 0 ] && [ -f c3.h5.ckpt ]; then
     cp c3.h5.ckpt keep.ckpt
