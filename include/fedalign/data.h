@@ -47,6 +47,10 @@ typedef struct {
     char name[FA_NAME_LEN]; /* "electrical", "mechanical", "csv" */
     uint64_t data_hash;     /* feddata_hash of the built data, set by the run for its results
                          * and checkpoints (0 = not computed) */
+    /* raw-window data (issue 17): each row is one window of win_len time steps by win_ch
+     * channels, stored time-major (x[t * win_ch + c]), d = win_len * win_ch; both 0 for
+     * tabular features. Models over time (cnn1d) need them; the MLP ignores them. */
+    size_t win_len, win_ch;
 } DataInfo;
 
 // ----------------------------------------------------------------------------
