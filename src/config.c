@@ -68,6 +68,14 @@ const FaEnum fa_enum_assign = ENUM_OF(assign_names, assign_descs);
 static const FaEnum ablate_enum = ENUM_OF(ablate_names, NULL);
 static const FaEnum row_order_enum = ENUM_OF(row_order_names, row_order_descs);
 static const FaEnum p3_select_enum = ENUM_OF(p3_select_names, p3_select_descs);
+static const char *const int8_weights_names[] = {"per-channel", "per-tensor"};
+static const char *const int8_weights_descs[] = {
+    "one scale per output channel (TFLite Micro's int8 scheme)",
+    "one scale per layer (Arm NN 20.08's fully-connected layer needs it)"};
+const FaEnum fa_enum_int8_weights = ENUM_OF(int8_weights_names, int8_weights_descs);
+_Static_assert(sizeof(FaInt8Weights) == sizeof(int) && FA_INT8_PER_CHANNEL == 0 &&
+                   FA_INT8_PER_TENSOR == 1,
+               "int8_weights_names[i] is value i, stored as int");
 
 /* OPT_ENUM stores an int into these fields (opttab.c) */
 _Static_assert(sizeof(FaScore) == sizeof(int) && sizeof(FaReference) == sizeof(int) &&
@@ -134,6 +142,7 @@ void config_defaults(Config *c) {
     c->p3_select = FA_P3_VAL;
     c->p3_patience = 5;
     c->int8 = true;
+    c->int8_weights = FA_INT8_PER_CHANNEL;
     c->dropout = 0.0;
     c->speed_spread = 0.0;
     c->deadline = 0.0;
@@ -500,6 +509,8 @@ static const OptDef fa_opts[] = {
         "val: stop after N epochs without a better validation accuracy (0 = whole budget)"),
     BOOL("no-int8", OPT_NOFLAG, int8, R, "Phase 3",
          "skip the int8 quantization and int8 accuracy of the final client models"),
+    ENUM("int8-weights", "KIND", int8_weights, fa_enum_int8_weights, R, "Phase 3",
+         "scales of the int8 weights, in the run's int8 accuracy and in `fedalign export`"),
     NUM("dropout", "P", OPT_DOUBLE, dropout, 0, 1, R, "Faults",
         "per-round probability that a selected client drops out"),
     NUM("speed-spread", "S", OPT_DOUBLE, speed_spread, 0, 5, R, "Faults",

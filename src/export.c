@@ -41,6 +41,13 @@
 // ----------------------------------------------------------------------------
 // helpers
 
+/* --format: what `fedalign export` writes */
+enum { EXPORT_C = 0, EXPORT_TFLITE };
+static const char *const format_names[] = {"c", "tflite"};
+static const char *const format_descs[] = {"C99 pair model.h, model.c",
+                                           "TensorFlow Lite flatbuffer model.tflite"};
+static const FaEnum format_enum = {format_names, format_descs, 2};
+
 static bool valid_ident(const char *s) {
     size_t n = strlen(s);
     if (n == 0 || n > 32 || !(isalpha((unsigned char)s[0]) || s[0] == '_')) return false;
@@ -128,15 +135,16 @@ static int mkdir_p(const char *dir, char *err, size_t errlen) {
     return 0;
 }
 
-/* refuse to replace an earlier export (DIR/model.h, DIR/model.c) unless told to: checked
- * before any work, so a refused command leaves DIR as it was */
-static int check_out_free(const char *dir, bool overwrite, char *err, size_t errlen) {
-    static const char *const names[] = {"model.h", "model.c"};
+/* refuse to replace an earlier export (DIR/model.h, DIR/model.c, or DIR/model.tflite)
+ * unless told to: checked before any work, so a refused command leaves DIR as it was */
+static int check_out_free(const char *dir, int format, bool overwrite, char *err, size_t errlen) {
+    static const char *const c_names[] = {"model.h", "model.c", NULL};
+    static const char *const tfl_names[] = {"model.tflite", NULL};
     if (overwrite) return 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    for (const char *const *nm = format == EXPORT_TFLITE ? tfl_names : c_names; *nm; nm++) {
         char path[FA_PATH_LEN + 16];
         struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        snprintf(path, sizeof path, "%s/%s", dir, *nm);
         if (stat(path, &st) == 0)
             return opt_fail(err, errlen, "--out: '%s' exists; use --overwrite or another --out",
                             path);
@@ -471,6 +479,8 @@ typedef struct {
     char model_bin[FA_PATH_LEN], results[FA_PATH_LEN], out_dir[FA_PATH_LEN];
     char from[FA_NAME_LEN + 16], prefix[64];
     size_t client, bench_reps;
+    int format;                /* EXPORT_C or EXPORT_TFLITE */
+    bool int8_weights_given;   /* --int8-weights on the export's own command line */
 } ExportOpts;
 
 #define EF(f) .off = offsetof(ExportOpts, f), .size = sizeof(((ExportOpts *)0)->f)
@@ -521,6 +531,13 @@ static const OptDef export_opts[] = {
      .hi = 100000,
      .flags = OPT_CMDONLY,
      .help = "latency repetitions, 0 = skip"},
+    {.name = "format",
+     .arg = "KIND",
+     .type = OPT_ENUM,
+     EF(format),
+     .en = &format_enum,
+     .flags = OPT_CMDONLY,
+     .help = "what to write (int8 weight scales: --int8-weights)"},
 };
 #define N_EXPORT_OPTS (sizeof export_opts / sizeof export_opts[0])
 
@@ -538,10 +555,13 @@ static void export_defaults(ExportOpts *o) {
 
 static void export_usage(FILE *f) {
     fputs("usage: fedalign export (--model-bin FILE | --results FILE) --client T --out DIR\n"
-          "                       [--prefix NAME] [--bench-reps N] [--overwrite] [run options...]\n"
+          "                       [--format c|tflite] [--int8-weights KIND] [--prefix NAME]\n"
+          "                       [--bench-reps N] [--overwrite] [run options...]\n"
           "  Quantizes client T's model to int8 (calibrated on T's train rows), writes the\n"
-          "  self-contained C99 pair DIR/model.h, DIR/model.c and prints float vs int8\n"
-          "  accuracy on T's test rows, flash/RAM bytes and host latency.\n",
+          "  self-contained C99 pair DIR/model.h, DIR/model.c (--format c) or the TensorFlow\n"
+          "  Lite flatbuffer DIR/model.tflite (--format tflite; its int8 input is the\n"
+          "  standardized features, quantized as model.h's quantize_input does) and prints\n"
+          "  float vs int8 accuracy on T's test rows, flash/RAM bytes and host latency.\n",
           f);
     ExportOpts d;
     export_defaults(&d);
@@ -555,9 +575,14 @@ static int export_parse(ExportOpts *o, Config *cfg, int argc, char **argv, char 
                         size_t errlen) {
     export_defaults(o);
     config_defaults(cfg);
+    /* an impossible value tells whether --int8-weights was given (--results then keeps it
+     * over the run's own) */
+    cfg->int8_weights = (FaInt8Weights)-1;
     OptSet sets[2] = {{export_opts, N_EXPORT_OPTS, o}, config_option_set(cfg)};
     OptSpec spec = {.sets = sets, .n_sets = 2, .help_hint = "fedalign export --help"};
     int rc = opt_parse(&spec, argc, argv, 2, NULL, err, errlen);
+    o->int8_weights_given = (int)cfg->int8_weights >= 0;
+    if (!o->int8_weights_given) cfg->int8_weights = FA_INT8_PER_CHANNEL;
     if (rc != 0) return rc;
     if (!o->out_dir[0] || !o->model_bin[0] == !o->results[0])
         return snprintf(err, errlen,
@@ -600,6 +625,23 @@ static int load_results_model(const ExportOpts *o, Config *cfg, ModelShape *shap
     return rc;
 }
 
+/* the files of --format into o->out_dir (which exists); wrote = what was written */
+static int write_export(const ExportOpts *o, const QModel *q, const DataInfo *info,
+                        const char *note, char *wrote, size_t wlen, char *err, size_t errlen) {
+    if (o->format == EXPORT_TFLITE) {
+        char path[FA_PATH_LEN + 16];
+        size_t bytes = 0;
+        snprintf(path, sizeof path, "%s/model.tflite", o->out_dir);
+        if (export_tflite_model(q, info, path, note, &bytes, err, errlen) != 0) return -1;
+        snprintf(wrote, wlen, "%s (%zu bytes, TFLite schema 3)", path, bytes);
+        return 0;
+    }
+    if (export_c_model_note(q, info, o->out_dir, o->prefix, note, err, errlen) != 0) return -1;
+    snprintf(wrote, wlen, "%s/model.h and %s/model.c (prefix %s)", o->out_dir, o->out_dir,
+             o->prefix);
+    return 0;
+}
+
 static int export_run(int argc, char **argv) {
     char err[1024];
     static ExportOpts eo;
@@ -614,10 +656,10 @@ static int export_run(int argc, char **argv) {
         return FA_EXIT_USAGE;
     }
     const char *model_bin = eo.model_bin[0] ? eo.model_bin : NULL, *out_dir = eo.out_dir;
-    const char *prefix = eo.prefix, *from = eo.from;
+    const char *from = eo.from;
     const size_t client = eo.client, bench_reps = eo.bench_reps;
     /* --overwrite is an ordinary run option; --results reparses cfg below, so check now */
-    if (check_out_free(out_dir, cfg.overwrite, err, sizeof err) != 0) {
+    if (check_out_free(out_dir, eo.format, cfg.overwrite, err, sizeof err) != 0) {
         fprintf(stderr, "fedalign: error: %s\n", err);
         return FA_EXIT_USAGE;
     }
@@ -627,11 +669,15 @@ static int export_run(int argc, char **argv) {
     char note[2 * FA_PATH_LEN];
     if (eo.results[0]) {
         const char *results = eo.results;
+        const FaInt8Weights given = cfg.int8_weights;
         if (load_results_model(&eo, &cfg, &shape, &params, err, sizeof err) != 0) {
             fprintf(stderr, "fedalign: error: --results %s: %s\n", results, err);
             free(params);
             return FA_EXIT_USAGE;
         }
+        /* the export's own --int8-weights wins; else the run's, so that the int8 accuracy
+         * printed is the acc_int8 the run stored */
+        if (eo.int8_weights_given) cfg.int8_weights = given;
         snprintf(note, sizeof note, "Source: %s, method %s, client %zu.", results,
                  from && from[0] ? from : "(first)", client);
         model_bin = results; /* named in the messages below */
@@ -668,7 +714,7 @@ static int export_run(int argc, char **argv) {
     ModelLayout L;
     model_layout(&L, &shape);
     QModel q;
-    quant_build(&q, &L, params, &cd->train);
+    quant_build_mode(&q, &L, params, &cd->train, cfg.int8_weights);
 
     /* accuracy on the client's test rows: the suite's float evaluation and int8 */
     Workspace ws;
@@ -685,8 +731,9 @@ static int export_run(int argc, char **argv) {
     free(fs);
     free(pred);
 
+    char wrote[3 * FA_PATH_LEN];
     if (mkdir_p(out_dir, err, sizeof err) != 0 ||
-        export_c_model_note(&q, &fd.info, out_dir, prefix, note, err, sizeof err) != 0) {
+        write_export(&eo, &q, &fd.info, note, wrote, sizeof wrote, err, sizeof err) != 0) {
         fprintf(stderr, "fedalign: error: %s\n", err);
         quant_free(&q);
         feddata_free(&fd);
@@ -702,9 +749,10 @@ static int export_run(int argc, char **argv) {
     double acc_f = nt ? (double)ev.correct / (double)nt : NAN;
     double acc_q = nt ? (double)correct8 / (double)nt : NAN;
     printf("# export: client %zu of %s data, model %s\n", client, fd.info.name, model_bin);
-    printf("# wrote %s/model.h and %s/model.c (prefix %s)\n", out_dir, out_dir, prefix);
-    printf("# calibration: %zu train rows; input scale %.6g zero point %ld\n", q.cal_rows,
-           (double)q.in_scale, (long)q.in_zp);
+    printf("# wrote %s\n", wrote);
+    printf("# calibration: %zu train rows; input scale %.6g zero point %ld; weights %s\n",
+           q.cal_rows, (double)q.in_scale, (long)q.in_zp,
+           fa_enum_name(&fa_enum_int8_weights, (int)q.weights));
     printf("# test rows %zu: float acc %.4f, int8 acc %.4f (drop %+.2f points), agreement %.4f\n",
            nt, acc_f, acc_q, 100.0 * (acc_f - acc_q), nt ? (double)agree / (double)nt : NAN);
     printf("# flash (model data) %zu bytes, RAM (activation buffer) %zu bytes\n",
@@ -715,9 +763,10 @@ static int export_run(int argc, char **argv) {
             qb.float_ns, qb.int8_ns, qb.ratio, qb.reps);
     printf("FEDALIGN_EXPORT client=%zu dataset=%s test_rows=%zu acc_float=%.6f acc_int8=%.6f "
            "agree=%zu flash_data_bytes=%zu ram_bytes=%zu lat_float_ns=%.1f lat_int8_ns=%.1f "
-           "lat_ratio=%.3f\n",
+           "lat_ratio=%.3f format=%s int8_weights=%s\n",
            client, fd.info.name, nt, acc_f, acc_q, agree, quant_flash_bytes(&q),
-           quant_ram_bytes(&q), qb.float_ns, qb.int8_ns, qb.ratio);
+           quant_ram_bytes(&q), qb.float_ns, qb.int8_ns, qb.ratio, format_names[eo.format],
+           fa_enum_name(&fa_enum_int8_weights, (int)q.weights));
     quant_free(&q);
     feddata_free(&fd);
     free(params);

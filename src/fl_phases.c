@@ -148,7 +148,7 @@ void kern_personalize(Pipeline *pl, const float *start, size_t stride, const Per
         if (models_out) memcpy(models_out + i * P, w, P * sizeof(float));
         if (int8_out) { /* deployment: int8 model calibrated on the client's train rows */
             QuantEval qe;
-            quant_eval_model(&pl->L, w, &cd->train, &cd->test, &qe);
+            quant_eval_model(&pl->L, w, &cd->train, &cd->test, pl->cfg->int8_weights, &qe);
             int8_out[i] = qe.acc_int8;
             pl->flash = qe.flash_bytes;
         }

@@ -115,9 +115,9 @@ void quant_evaluate(const QModel *q, const Dataset *ds, int32_t *pred, size_t *c
 }
 
 void quant_eval_model(const ModelLayout *L, const float *params, const Dataset *calib,
-                      const Dataset *test, QuantEval *out) {
+                      const Dataset *test, FaInt8Weights weights, QuantEval *out) {
     QModel q;
-    quant_build(&q, L, params, calib);
+    quant_build_mode(&q, L, params, calib, weights);
     memset(out, 0, sizeof *out);
     out->n_test = test->n;
     out->flash_bytes = quant_flash_bytes(&q);
@@ -192,7 +192,23 @@ static void choose_qparams(float lo, float hi, float *scale, int32_t *zp) {
 
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
+/* the largest |W[i, j]| over the output channels j in [j0, j1) of a (fi, fo) layer: one
+ * channel (per-channel scales) or all of them (the per-tensor scale) */
+static double weight_absmax(const float *W, size_t fi, size_t fo, size_t j0, size_t j1) {
+    double amax = 0.0;
+    for (size_t i = 0; i < fi; i++)
+        for (size_t j = j0; j < j1; j++) amax = fmax(amax, fabs((double)W[i * fo + j]));
+    return amax;
+}
+
 void quant_build(QModel *q, const ModelLayout *L, const float *params, const Dataset *calib) {
+    quant_build_mode(q, L, params, calib, FA_INT8_PER_CHANNEL);
+}
+
+void quant_build_mode(QModel *q, const ModelLayout *L, const float *params, const Dataset *calib,
+                      FaInt8Weights weights) {
+    CHECK(weights == FA_INT8_PER_CHANNEL || weights == FA_INT8_PER_TENSOR,
+          "quant_build: unknown weight granularity %d", (int)weights);
     CHECK(q != NULL && L != NULL && params != NULL && calib != NULL, "quant_build: NULL argument");
     CHECK(calib->n >= 1, "quant_build: calibration needs at least one row");
     CHECK(calib->d == L->shape.n_in, "calibration rows have %zu features, model expects %zu",
@@ -204,6 +220,7 @@ void quant_build(QModel *q, const ModelLayout *L, const float *params, const Dat
     q->n_layers = NLy;
     q->max_width = L->max_width;
     q->cal_rows = calib->n;
+    q->weights = weights;
 
     /* one allocation, every array 8-byte aligned inside it */
     size_t bytes = 3 * align8(D * sizeof(float));
@@ -296,9 +313,12 @@ void quant_build(QModel *q, const ModelLayout *L, const float *params, const Dat
         choose_qparams(q->cal_lo[l + 1], q->cal_hi[l + 1], &ly->out_scale, &ly->out_zp);
         ly->act_min = hidden ? ly->out_zp : -128; /* fused ReLU: nothing below real 0 */
         ly->act_max = 127;
+        /* per tensor: every channel gets the layer's scale, so the kernels, the C export
+         * and the per-channel arrays stay as they are */
+        const bool per_tensor = weights == FA_INT8_PER_TENSOR;
+        const double tensor_amax = per_tensor ? weight_absmax(W, fi, fo, 0, fo) : 0.0;
         for (size_t j = 0; j < fo; j++) {
-            double amax = 0.0;
-            for (size_t i = 0; i < fi; i++) amax = fmax(amax, fabs((double)W[i * fo + j]));
+            double amax = per_tensor ? tensor_amax : weight_absmax(W, fi, fo, j, j + 1);
             CHECK(isfinite(amax) && isfinite(bias[j]),
                   "quant_build: layer %zu output %zu has a non-finite weight or bias", l, j);
             /* an all-zero channel keeps a usable scale so that its bias still quantizes */

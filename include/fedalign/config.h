@@ -17,6 +17,7 @@
 #include "fedalign/data.h"
 #include "fedalign/model.h"
 #include "fedalign/opttab.h"
+#include "fedalign/quant.h"
 
 /* --watchdog default: a rank silent this long at an agreement point ends the job (a
  * frozen rank would otherwise hold the allocation until the Slurm time limit) */
@@ -78,6 +79,8 @@ typedef enum { FA_P3_VAL = 0, FA_P3_FIXED } FaP3Select;
  * fa_method_names; fa_enum_late names the bool late_discount (drop = 0, discount = 1). */
 extern const FaEnum fa_enum_method, fa_enum_preset, fa_enum_score, fa_enum_reference, fa_enum_init,
     fa_enum_attack, fa_enum_threads_over, fa_enum_late, fa_enum_optimizer, fa_enum_assign;
+/* --int8-weights: FaInt8Weights names (per-channel, per-tensor) */
+extern const FaEnum fa_enum_int8_weights;
 
 typedef struct {
     FaCommand command;
@@ -120,6 +123,7 @@ typedef struct {
     FaP3Select p3_select; /* --p3-select */
     size_t p3_patience;   /* epochs without a better val accuracy before stopping (0 = off) */
     bool int8;            /* int8-quantize every final client model and report its accuracy */
+    FaInt8Weights int8_weights; /* --int8-weights: per-channel or per-tensor weight scales */
 
     /* client faults and attackers (deterministic from the seed) */
     double dropout;      /* per-round probability that a selected client drops out */

@@ -34,6 +34,18 @@ int export_c_model(const QModel *q, const DataInfo *info, const char *dir, const
 int export_c_model_note(const QModel *q, const DataInfo *info, const char *dir, const char *prefix,
                         const char *note, char *err, size_t errlen);
 
+/* Write q as a TensorFlow Lite flatbuffer (schema 3, "TFL3") at path: int8 input, hidden
+ * and output tensors (asymmetric per tensor), int8 weights with q's per-channel
+ * (quantized_dimension 0) or per-tensor scales, int32 biases at input x weight scale, one
+ * FULLY_CONNECTED per layer with fused ReLU on the hidden ones. The float input step
+ * (standardize and quantize) is not in the graph: its constants travel as the metadata
+ * buffer "fedalign_input" (float32 mean[D] then in_mul[D]) and the description says how
+ * to apply them; class names are metadata "fedalign_classes". TFLite's integer kernels
+ * on the file compute exactly quant_predict_q. *bytes (may be NULL) = the file size.
+ * Returns 0, or -1 with a message. */
+int export_tflite_model(const QModel *q, const DataInfo *info, const char *path, const char *note,
+                        size_t *bytes, char *err, size_t errlen);
+
 /* Raw model file: write (L, params) / read it back (*params malloc'ed, P floats; shape
  * filled). Return 0, or -1 with a message naming the file. */
 int export_write_model_bin(const char *path, const ModelLayout *L, const float *params, char *err,

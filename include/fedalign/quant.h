@@ -4,7 +4,10 @@
  *
  * Scheme (TFLite / TFLite Micro / CMSIS-NN "int8" conventions):
  *   - weights: symmetric per output channel, int8 in [-127, 127], scale
- *     w_scale[j] = max_i |W[i, j]| / 127, zero point 0;
+ *     w_scale[j] = max_i |W[i, j]| / 127, zero point 0 (FA_INT8_PER_CHANNEL, the
+ *     default); or symmetric per tensor, one scale max_{i,j} |W[i, j]| / 127 for the
+ *     whole layer (FA_INT8_PER_TENSOR, --int8-weights per-tensor: what Arm NN 20.08's
+ *     fully-connected layer accepts; the per-channel arrays then hold one value);
  *   - biases: int32 at scale in_scale * w_scale[j], zero point 0;
  *   - activations (the standardized input, every hidden layer after its ReLU, the
  *     logits): asymmetric int8 per tensor, real = scale * (q - zero_point), range
@@ -41,6 +44,9 @@
 /* biases saturate to +-FA_Q_BIAS_LIMIT (only a pathological layer gets there) */
 #define FA_Q_BIAS_LIMIT (INT32_C(1) << 30)
 
+/* granularity of the weight scales (--int8-weights) */
+typedef enum { FA_INT8_PER_CHANNEL = 0, FA_INT8_PER_TENSOR } FaInt8Weights;
+
 typedef struct {
     size_t fan_in, fan_out;
     int8_t *w;          /* (fan_out, fan_in): output channel j's weights are contiguous */
@@ -68,12 +74,16 @@ typedef struct {
      * (post-ReLU for hidden layers) over the calibration rows, before widening to 0 */
     float cal_lo[FA_Q_MAX_LAYERS + 1], cal_hi[FA_Q_MAX_LAYERS + 1];
     size_t cal_rows;
+    FaInt8Weights weights; /* the granularity the weight scales were chosen with */
     void *mem; /* one allocation behind every array above; owns */
 } QModel;
 
 /* Quantize the model (L, params) using the float activations of the calib rows (the
  * client's train split; at least one row). The result owns its memory (quant_free). */
 void quant_build(QModel *q, const ModelLayout *L, const float *params, const Dataset *calib);
+/* The same with a choice of weight-scale granularity (quant_build: per channel). */
+void quant_build_mode(QModel *q, const ModelLayout *L, const float *params, const Dataset *calib,
+                      FaInt8Weights weights);
 void quant_free(QModel *q);
 
 /* bytes of scratch quant_predict needs: two int8 activation buffers of max_width (the
@@ -108,10 +118,11 @@ typedef struct {
     size_t ram_bytes;   /* quant_ram_bytes */
 } QuantEval;
 
-/* Quantize (L, params) calibrated on calib (>= 1 row: the client's train split), evaluate
+/* Quantize (L, params) with weight scales of the given granularity, calibrated on calib
+ * (>= 1 row: the client's train split), evaluate
  * on test, free. Thread-safe (no shared state), deterministic, allocates only inside. */
 void quant_eval_model(const ModelLayout *L, const float *params, const Dataset *calib,
-                      const Dataset *test, QuantEval *out);
+                      const Dataset *test, FaInt8Weights weights, QuantEval *out);
 
 // ----------------------------------------------------------------------------
 // fixed-point building blocks (exposed for tests; the kernels of int8_kernels.h)

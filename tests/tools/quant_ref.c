@@ -10,10 +10,16 @@
  *       extreme values) and their quantized forms, and print "pred <i> <class>" for every
  *       input from the suite's int8 inference (quant_predict): the reference the exported
  *       C code must reproduce exactly;
+ *   quant_ref rows MODEL.bin CLIENT [run options]
+ *       quantize as `cases` does and print, per test row of the client, one line
+ *       "row <i> x=<raw features, C99 hex> xq=<int8 input> logits=<int8 logits> pred=<class>"
+ *       (comma lists): the reference the .tflite export is checked against
+ *       (tests/tinyml/test_tflite.sh);
  *   quant_ref floatc MODEL.bin OUT.c
  *       write the float model as C (int fref_predict(const float x[D]): one dot product
  *       per output, summed in model.c's order): the float baseline of the Cortex-M4 timing.
  *
+ * --int8-weights among the run options picks the weight scales, as for `fedalign export`.
  * Serial, no MPI calls; input errors exit 2 through fa_fail like the main program.
  */
 #include <math.h>
@@ -30,6 +36,7 @@
 static void usage(void) {
     fprintf(stderr, "usage: quant_ref train MODEL.bin CLIENT [run options]\n"
                     "       quant_ref cases MODEL.bin CLIENT CASES.c [run options]\n"
+                    "       quant_ref rows MODEL.bin CLIENT [run options]\n"
                     "       quant_ref floatc MODEL.bin OUT.c\n");
     exit(2);
 }
@@ -119,7 +126,7 @@ static int cmd_cases(int argc, char **argv) {
     ModelLayout L;
     model_layout(&L, &shape);
     QModel q;
-    quant_build(&q, &L, p, &cd->train);
+    quant_build_mode(&q, &L, p, &cd->train, cfg.int8_weights);
     const size_t D = q.n_in;
 
     /* the cases: every test row, every train row, then extremes per feature */
@@ -170,6 +177,46 @@ static int cmd_cases(int argc, char **argv) {
     free(scratch);
     free(xq);
     free(x);
+    quant_free(&q);
+    free(p);
+    feddata_free(&fd);
+    return 0;
+}
+
+static void put_list_i8(const char *key, const int8_t *v, size_t n) {
+    printf(" %s=", key);
+    for (size_t j = 0; j < n; j++) printf("%d%s", (int)v[j], j + 1 < n ? "," : "");
+}
+
+static int cmd_rows(int argc, char **argv) {
+    static Config cfg;
+    parse_config(&cfg, argc, argv, 4);
+    FedData fd;
+    load(&cfg, argv[3], &fd);
+    const Dataset *te = &fd.clients[0].test;
+    ModelShape shape;
+    float *p = NULL;
+    char err[512];
+    if (export_read_model_bin(argv[2], &shape, &p, err, sizeof err) != 0) fa_fail("%s", err);
+    ModelLayout L;
+    model_layout(&L, &shape);
+    QModel q;
+    quant_build_mode(&q, &L, p, &fd.clients[0].train, cfg.int8_weights);
+    int8_t *xq = xmalloc(q.n_in), *logits = xmalloc(q.n_out);
+    int8_t *scratch = xmalloc(quant_scratch_bytes(&q));
+    for (size_t r = 0; r < te->n; r++) {
+        const float *x = te->x + r * te->d;
+        quant_input(&q, x, xq);
+        int c = quant_predict_q(&q, xq, scratch, logits);
+        printf("row %zu x=", r);
+        for (size_t j = 0; j < q.n_in; j++) printf("%a%s", (double)x[j], j + 1 < q.n_in ? "," : "");
+        put_list_i8("xq", xq, q.n_in);
+        put_list_i8("logits", logits, q.n_out);
+        printf(" pred=%d\n", c);
+    }
+    free(scratch);
+    free(logits);
+    free(xq);
     quant_free(&q);
     free(p);
     feddata_free(&fd);
@@ -248,6 +295,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "floatc") == 0) return cmd_floatc(argc, argv);
     if (strcmp(argv[1], "train") == 0) return cmd_train(argc, argv);
     if (strcmp(argv[1], "cases") == 0) return cmd_cases(argc, argv);
+    if (strcmp(argv[1], "rows") == 0) return cmd_rows(argc, argv);
     usage();
     return 2;
 }

@@ -519,7 +519,7 @@ static void trained_clients(FaDataKind kind, Tally *t) {
         double af = (double)ev.correct / (double)te->n, aq = (double)cq / (double)te->n;
         /* the one-call form the pipeline uses gives the same figures */
         QuantEval qe;
-        quant_eval_model(&L, p, tr, te, &qe);
+        quant_eval_model(&L, p, tr, te, FA_INT8_PER_CHANNEL, &qe);
         assert_true(qe.acc_int8 == aq);
         assert_true(qe.agree == (double)agree / (double)te->n);
         assert_int_equal(qe.n_test, te->n);
