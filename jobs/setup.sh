@@ -5,13 +5,15 @@
 # the Slurm test installs slurm-wlm and munge itself).
 # As root it runs apt-get; otherwise it prints the command to run.
 set -euo pipefail
-# help2man: the man page, bash-completion: its completions directory, pkg-config: fedalign.pc
+# python3-pyarmnn (+ its CpuRef backend) and python3-flatbuffers: the .tflite checks
+# (tests/tinyml/test_tflite.sh); help2man: the man page, bash-completion: its completions directory, pkg-config: fedalign.pc
 # (cmake/FedalignInstall.cmake; the install test checks all three)
 PKGS="build-essential cmake pkg-config help2man bash-completion
       openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libsimgrid-dev
       librandom123-dev libcmocka-dev libcsv-dev python3 python3-h5py python3-numpy python3-matplotlib
       python3-pandas python3-xarray python3-h5netcdf
-      clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+      clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+      python3-pyarmnn libarmnn-cpuref-backend22 python3-flatbuffers"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
