@@ -95,6 +95,36 @@ fi
 "$MPIEXEC" -n 1 "$FEDALIGN" run --preset tiny --quiet --output "$WORK/nomodels.h5" >/dev/null 2>&1
 
 
+# --int8-weights per-tensor (issue 17): one weight scale per layer. The exported C still
+# equals the suite's int8 inference exactly on every case; in a run it moves the int8
+# accuracy and nothing else (the float models are untouched); export --results takes the
+# run's granularity unless its own command line names one
+pt=(--preset tiny --dataset electrical --seed 7 --int8-weights per-tensor)
+if "$FEDALIGN" export --model-bin "$WORK/electrical.bin" --client 1 --out "$WORK/pt" --bench-reps 0 "${pt[@]}" >"$WORK/pt.txt" 2>&1 &&
+   "$QREF" cases "$WORK/electrical.bin" 1 "$WORK/pt/cases.c" "${pt[@]}" >"$WORK/pt/ref.txt" 2>/dev/null &&
+   $CC $CFLAGS -I"$WORK/pt" "$WORK/pt/model.c" "$WORK/pt/cases.c" "$SRC/tools/export_driver.c" "$SRC/tools/driver_host.c" -o "$WORK/pt/driver" &&
+   "$WORK/pt/driver" >"$WORK/pt/out.txt" && grep -q 'int8_weights=per-tensor' "$WORK/pt.txt" &&
+   cmp -s <(grep '^pred ' "$WORK/pt/ref.txt") <(grep '^pred ' "$WORK/pt/out.txt"); then
+  pass "per-tensor: exported C == suite int8 on all $(grep -c '^pred ' "$WORK/pt/ref.txt") cases"
+else
+  fail "per-tensor export: $(cat "$WORK/pt.txt")"
+fi
+cmp -s "$WORK/pt/model.c" "$WORK/electrical/model.c" && fail "per-tensor model.c equals the per-channel one" \
+  || pass "--int8-weights changes model.c"
+for w in per-channel per-tensor; do
+  "$MPIEXEC" -n 1 "$FEDALIGN" run --preset tiny --quiet --int8-weights $w --save-models --output "$WORK/w$w.h5" \
+    </dev/null >"$WORK/w$w.txt" 2>&1 || fail "run --int8-weights $w"
+done
+a=$(grep -o 'checksum[_a-z]*=[^ ]*' "$WORK/wper-channel.txt" | tr '\n' ' '); b=$(grep -o 'checksum[_a-z]*=[^ ]*' "$WORK/wper-tensor.txt" | tr '\n' ' ')
+ia=$(grep -o 'acc_int8_mean=[^ ]*' "$WORK/wper-channel.txt"); ib=$(grep -o 'acc_int8_mean=[^ ]*' "$WORK/wper-tensor.txt")
+[ -n "$a" ] && [ "$a" = "$b" ] && [ -n "$ia" ] && [ "$ia" != "$ib" ] \
+  && pass "run --int8-weights per-tensor: same model checksums, int8 accuracy moves ($ia -> $ib)" \
+  || fail "run --int8-weights: checksums '$a' vs '$b', $ia vs $ib"
+o1=$("$FEDALIGN" export --results "$WORK/wper-tensor.h5" --client 0 --out "$WORK/wr1" --bench-reps 0 2>&1)
+o2=$("$FEDALIGN" export --results "$WORK/wper-tensor.h5" --client 0 --out "$WORK/wr2" --bench-reps 0 --int8-weights per-channel 2>&1)
+echo "$o1" | grep -q 'int8_weights=per-tensor' && echo "$o2" | grep -q 'int8_weights=per-channel' \
+  && pass "export --results: the run's --int8-weights unless given" || fail "export --results granularity: $o1 / $o2"
+
 # bad input: exit 2 and one message naming the problem
 check_bad() {
   local want=$1; shift

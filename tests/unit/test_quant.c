@@ -289,6 +289,52 @@ static void test_per_channel_weights(void **state) {
     free(p);
 }
 
+/* --int8-weights per-tensor: one scale per layer (the largest |W| of the whole layer maps
+ * to 127), every channel's multiplier the same; the per-channel build on the same model
+ * has channel scales that differ (make_model scales its channels apart) */
+static void test_per_tensor_weights(void **state) {
+    (void)state;
+    ModelLayout L;
+    float *p;
+    make_model(&L, &p);
+    Dataset cal;
+    random_rows(&cal, 200, 3, 2, 2.0, 1);
+    QModel q, qc;
+    quant_build_mode(&q, &L, p, &cal, FA_INT8_PER_TENSOR);
+    quant_build_mode(&qc, &L, p, &cal, FA_INT8_PER_CHANNEL);
+    assert_int_equal(q.weights, FA_INT8_PER_TENSOR);
+    assert_int_equal(qc.weights, FA_INT8_PER_CHANNEL);
+    for (size_t l = 0; l < q.n_layers; l++) {
+        const QLayer *ly = &q.layer[l];
+        const float *W = p + L.w_off[l];
+        double amax = 0.0;
+        int qmax = 0;
+        for (size_t k = 0; k < ly->fan_in * ly->fan_out; k++) {
+            amax = fmax(amax, fabs((double)W[k]));
+            qmax = abs(ly->w[k]) > qmax ? abs(ly->w[k]) : qmax;
+        }
+        assert_int_equal(qmax, 127);
+        assert_true(fabs(ly->w_scale[0] - amax / 127.0) <= 1e-6 * amax);
+        for (size_t j = 0; j < ly->fan_out; j++) {
+            assert_true(ly->w_scale[j] == ly->w_scale[0]);
+            assert_int_equal(ly->mult[j], ly->mult[0]);
+            assert_int_equal(ly->shift[j], ly->shift[0]);
+            for (size_t i = 0; i < ly->fan_in; i++) { /* within half a step of the real */
+                double err = fabs((double)ly->w[j * ly->fan_in + i] * ly->w_scale[0] -
+                                  (double)W[i * ly->fan_out + j]);
+                assert_true(err <= 0.5 * ly->w_scale[0] * (1.0 + 1e-6));
+            }
+        }
+    }
+    assert_true(qc.layer[0].w_scale[1] != qc.layer[0].w_scale[0]);
+    /* activations do not depend on the weight granularity */
+    assert_true(q.in_scale == qc.in_scale && q.in_zp == qc.in_zp);
+    quant_free(&q);
+    quant_free(&qc);
+    dataset_free(&cal);
+    free(p);
+}
+
 static void test_calibration_ranges(void **state) {
     (void)state;
     ModelLayout L;
@@ -696,6 +742,7 @@ int main(void) {
         cmocka_unit_test(test_srdhm_vs_gemmlowp),
         cmocka_unit_test(test_requant_vs_reference),
         cmocka_unit_test(test_per_channel_weights),
+        cmocka_unit_test(test_per_tensor_weights),
         cmocka_unit_test(test_calibration_ranges),
         cmocka_unit_test(test_saturation),
         cmocka_unit_test(test_input_ties),
