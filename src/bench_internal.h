@@ -54,6 +54,7 @@ typedef struct {
     char **pass_argv;
     char out[FA_PATH_LEN]; /* --output: HDF5 record ("" = none) */
     bool overwrite;        /* replace an existing --output file */
+    FaIsa isa;             /* --isa: the kernels' path (isa.h) */
 } BenchOpts;
 
 /* Parse `fedalign bench ...` (argv[1] is "bench") into o with the defaults filled in;
