@@ -93,6 +93,11 @@ static const IsaTable *table_of(FaIsa isa) {
 }
 
 static bool cpu_has(FaIsa isa) {
+    /* tests only: FEDALIGN_TEST_ISA_CAP=sse2|avx2 makes this CPU look as if it lacked the
+     * paths above that one, so the refusal can be tested on any machine (test_isa_repro) */
+    const char *cap = getenv("FEDALIGN_TEST_ISA_CAP");
+    int capv = cap ? fa_enum_value(&fa_enum_isa, cap) : -1;
+    if (capv > FA_ISA_AUTO && (int)isa > capv) return false;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     switch (isa) {
