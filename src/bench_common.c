@@ -26,6 +26,7 @@
 #include "bench_internal.h"
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
+#include "fedalign/isa.h"
 #include "fedalign/opttab.h"
 
 // ----------------------------------------------------------------------------
@@ -234,6 +235,14 @@ static const OptDef bench_opts[] = {
      .group = "Record",
      .help = "also write every result to this HDF5 file (refused if it exists)"},
     BFLAG("overwrite", overwrite, "Record", "replace an existing --output file"),
+    {.name = "isa",
+     .arg = "PATH",
+     .type = OPT_ENUM,
+     BF(isa),
+     .en = &fa_enum_isa,
+     .group = "Execution",
+     .help = "ISA path of the kernels (auto: $FEDALIGN_ISA if set, else the fastest this CPU "
+             "has)"},
 };
 #define N_BENCH_OPTS (sizeof bench_opts / sizeof bench_opts[0])
 
@@ -446,10 +455,10 @@ const char *const bench_build_isa =
 void bench_header(const Ctx *cx, const char *sub, const char *what) {
     if (cx->rank != 0) return;
     printf("\n# fedalign bench %s: %s\n", sub, what);
-    printf("# fedalign %s (%s), build ISA %s, ranks %d, threads per rank %d, reps %zu, warm-up "
-           "%zu%s\n",
-           FEDALIGN_VERSION, FEDALIGN_GIT, bench_build_isa, cx->ranks, cx->threads, cx->o.reps,
-           cx->o.warmup, cx->o.quick ? ", quick" : "");
+    printf("# fedalign %s (%s), build ISA %s, kernels' ISA path %s, ranks %d, threads per rank "
+           "%d, reps %zu, warm-up %zu%s\n",
+           FEDALIGN_VERSION, FEDALIGN_GIT, bench_build_isa, isa_name(isa_current()), cx->ranks,
+           cx->threads, cx->o.reps, cx->o.warmup, cx->o.quick ? ", quick" : "");
 }
 
 // ----------------------------------------------------------------------------
@@ -514,7 +523,9 @@ bool bench_ctx_init(Ctx *cx, int argc, char **argv) {
     cx->rank = comm_rank();
     cx->ranks = comm_size();
     cx->threads = omp_get_max_threads();
-    return bench_parse_opts(&cx->o, argc, argv, cx->rank);
+    if (!bench_parse_opts(&cx->o, argc, argv, cx->rank)) return false;
+    isa_start(cx->o.isa); /* the kernels' path, before any kernel runs */
+    return true;
 }
 
 void bench_ctx_free(Ctx *cx) {

@@ -54,6 +54,7 @@ typedef struct {
     char **pass_argv;
     char out[FA_PATH_LEN]; /* --output: HDF5 record ("" = none) */
     bool overwrite;        /* replace an existing --output file */
+    FaIsa isa;             /* --isa: the kernels' path (isa.h) */
 } BenchOpts;
 
 /* Parse `fedalign bench ...` (argv[1] is "bench") into o with the defaults filled in;
@@ -72,9 +73,10 @@ bool bench_parse_opts(BenchOpts *o, int argc, char **argv, int rank);
 typedef struct {
     BenchOpts o;
     int rank, ranks, threads;
-    double peak_fma;   /* measured single-core FMA GFLOP/s (0 = not measured) */
-    double peak_build; /* measured single-core mul+add GFLOP/s at the build's vector width */
-    double peak_fma_cpu, peak_build_cpu; /* the same per CPU second */
+    double peak_fma;   /* measured single-core FMA GFLOP/s, best path (0 = not measured) */
+    double peak_path;  /* the FMA peak of the kernels' ISA path (sse2: its mul+add) */
+    double peak_nofma; /* mul+add (no contraction) GFLOP/s at the kernels' path's width */
+    double peak_fma_cpu, peak_path_cpu, peak_nofma_cpu; /* the same per CPU second */
     const char *fma_isa;
     /* FEDALIGN_BENCH lines of the current table, printed after it (bench_flush) so that a
      * table is never interleaved with result lines */

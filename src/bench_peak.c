@@ -2,10 +2,12 @@
  * bench_peak.c: `fedalign bench peak`, the ceilings every other figure is compared with.
  *
  * The fp32 multiply-add rate of one core, register-blocked over 12 independent vector
- * accumulators: at the build's own vector width without contraction (what the portable
- * kernels can reach), and with 256- and 512-bit FMA intrinsics where the CPU has them
- * (the hardware's ceiling); then STREAM-like triad bandwidth with 1 and all threads.
- * Rank 0 only (the other ranks wait in a barrier); train reports % of these figures.
+ * accumulators, per ISA path: a separate multiply and add (no contraction: what the kernels
+ * can reach) at 128, 256 and 512 bits, and 256- and 512-bit FMA intrinsics (the hardware's
+ * ceiling), each where the CPU has it; then STREAM-like triad bandwidth with 1 and all
+ * threads. Rank 0 only (the other ranks wait in a barrier); train reports % of these
+ * figures: of the best FMA rate, of the FMA peak of the path the kernels run on (sse2 has
+ * no FMA: its mul+add), and of that path's mul+add.
  */
 #include <omp.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 
 #include "bench_internal.h"
 #include "fedalign/comm.h"
+#include "fedalign/isa.h"
 #include "fedalign/timer.h"
 
 #define PK_ACC 12 /* independent chains: >= FMA latency (4) x pipes (2) on current x86 */
@@ -27,34 +30,36 @@
     STEP(0)                                                                                        \
     STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7) STEP(8) STEP(9) STEP(10) STEP(11)
 
-/* The build's own vector ISA without contraction (-std=c17 implies -ffp-contract=off):
- * one multiply and one add, each rounded, at the width model.c uses (4 floats with SSE,
- * the x86-64 baseline; 8 under AVX). This is the ceiling of the portable build. */
-#if defined(__AVX__)
-#define PK_VW 8
-#else
-#define PK_VW 4
-#endif
-typedef float pk_vec __attribute__((vector_size(PK_VW * sizeof(float))));
-
-static double peak_muladd(size_t iters) {
-    pk_vec vm = (pk_vec){0} + 0.999999f, vc = (pk_vec){0} + 1e-7f;
-#define DECL(k) pk_vec a##k = (pk_vec){0} + 0.01f * (float)(k + 1);
-    PK_CHAINS(DECL)
-#undef DECL
-    for (size_t i = 0; i < iters; i++) {
-#define STEP(k) a##k = a##k * vm + vc;
-        PK_CHAINS(STEP)
-#undef STEP
+/* Multiply + add without contraction (-ffp-contract=off): one multiply and one add, each
+ * rounded, the operations model.c's kernels issue. The ceiling of each ISA path: 4 lanes
+ * (SSE, the x86-64 baseline), 8 (AVX2 path), 16 (AVX-512 path); the wider ones are
+ * compiled for their ISA here and run only where the CPU has it (checked by the caller). */
+#define PK_MULADD(fn, W, attr)                                                                     \
+    typedef float fn##_vec __attribute__((vector_size(W * sizeof(float))));                        \
+    attr static double fn(size_t iters) {                                                          \
+        fn##_vec vm = (fn##_vec){0} + 0.999999f, vc = (fn##_vec){0} + 1e-7f;                       \
+        PK_CHAINS(PK_DECL_##fn)                                                                    \
+        for (size_t i = 0; i < iters; i++) {                                                       \
+            PK_CHAINS(PK_STEP)                                                                     \
+        }                                                                                          \
+        fn##_vec s = (fn##_vec){0};                                                                \
+        PK_CHAINS(PK_SUM)                                                                          \
+        double t = 0.0;                                                                            \
+        for (int i = 0; i < W; i++) t += (double)s[i];                                             \
+        return t;                                                                                  \
     }
-    pk_vec s = (pk_vec){0};
-#define SUM(k) s += a##k;
-    PK_CHAINS(SUM)
-#undef SUM
-    double t = 0.0;
-    for (int i = 0; i < PK_VW; i++) t += (double)s[i];
-    return t;
-}
+#define PK_STEP(k) a##k = a##k * vm + vc;
+#define PK_SUM(k) s += a##k;
+#define PK_DECL_peak_muladd(k) peak_muladd_vec a##k = (peak_muladd_vec){0} + 0.01f * (float)(k + 1);
+PK_MULADD(peak_muladd, 4, )
+#if defined(__x86_64__)
+#define PK_DECL_peak_muladd256(k)                                                                  \
+    peak_muladd256_vec a##k = (peak_muladd256_vec){0} + 0.01f * (float)(k + 1);
+#define PK_DECL_peak_muladd512(k)                                                                  \
+    peak_muladd512_vec a##k = (peak_muladd512_vec){0} + 0.01f * (float)(k + 1);
+PK_MULADD(peak_muladd256, 8, __attribute__((target("avx2"))))
+PK_MULADD(peak_muladd512, 16, __attribute__((target("avx512f"))))
+#endif
 
 #if defined(__x86_64__)
 /* 256-bit FMA (vfmadd...ps ymm); needs AVX2 + FMA at run time (checked by the caller). */
@@ -146,23 +151,32 @@ static void triad(float *restrict a, const float *restrict b, const float *restr
     for (size_t i = 0; i < n; i++) a[i] = b[i] + s * c[i];
 }
 
-/* one FMA/mul+add kernel: a table row, a FEDALIGN_BENCH line; keeps the best as ceiling */
-static void peak_one(Ctx *cx, PeakFn fn, int lanes, const char *label, const char *params,
-                     const char *isa, double *rates) {
+/* One FMA or mul+add kernel of an ISA path: a table row, a FEDALIGN_BENCH line. Keeps
+ * the best FMA rate as the machine's ceiling, and the rates of the path the kernels run
+ * on (isa_current) as that path's ceilings. */
+static void peak_one(Ctx *cx, PeakFn fn, int lanes, bool fma, FaIsa path, double *rates) {
     BenchStats st, sc;
     peak_run(cx, fn, lanes, rates, &st, &sc);
+    const char *kind = fma ? "fma" : "muladd", *pname = isa_name(path);
+    char label[48], params[128], extra[64];
+    snprintf(label, sizeof label, "%s-%s-%d", kind, pname, 32 * lanes);
     printf("  %-22s %8d %12.2f %12.2f %12.2f  GFLOP/s (per CPU-s %.2f)\n", label, 1, st.min,
            st.median, st.max, sc.median);
-    char extra[64];
+    snprintf(params, sizeof params, "kernel=%s width=%d isa=%s threads=1", kind, lanes, pname);
     snprintf(extra, sizeof extra, "cpu_median=%.6g", sc.median);
     bench_emit(cx, "peak_fma", params, "GFLOP/s", &st, extra);
-    if (isa == NULL) { /* the build's own mul+add */
-        cx->peak_build = st.median;
-        cx->peak_build_cpu = sc.median;
-    } else if (st.median > cx->peak_fma) {
+    if (fma && st.median > cx->peak_fma) {
         cx->peak_fma = st.median;
         cx->peak_fma_cpu = sc.median;
-        cx->fma_isa = isa;
+        cx->fma_isa = pname;
+    }
+    if (path != isa_current()) return;
+    if (fma) {
+        cx->peak_path = st.median;
+        cx->peak_path_cpu = sc.median;
+    } else {
+        cx->peak_nofma = st.median;
+        cx->peak_nofma_cpu = sc.median;
     }
 }
 
@@ -174,34 +188,37 @@ void bench_peak(Ctx *cx) {
                    "clean all-thread figures\n",
                    cx->ranks - 1);
         printf("# fma: %d independent vector chains acc = acc * m + c, 2 FLOP per lane per step; "
-               "muladd: the same with a separate multiply and add\n",
+               "muladd: the same with a separate multiply and add (what the kernels issue: no "
+               "contraction), per ISA path\n",
                PK_ACC);
         printf("# %-22s %8s %12s %12s %12s  %s\n", "kernel", "threads", "min", "median", "max",
                "unit");
         double *rates = xmalloc(cx->o.reps * sizeof(double));
         BenchStats st;
         char params[128];
-
-        /* the build's own ISA: multiply + add, no contraction */
-        snprintf(params, sizeof params, "kernel=muladd width=%d threads=1", PK_VW);
-        peak_one(cx, peak_muladd, PK_VW, PK_VW == 8 ? "muladd-avx-build" : "muladd-sse-build",
-                 params, NULL, rates);
         cx->fma_isa = "none";
+        peak_one(cx, peak_muladd, 4, false, FA_ISA_SSE2, rates);
 #if defined(__x86_64__)
         __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2")) peak_one(cx, peak_muladd256, 8, false, FA_ISA_AVX2, rates);
         if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-            peak_one(cx, peak_fma256, 8, "fma-avx2-256", "kernel=fma width=8 isa=avx2 threads=1",
-                     "avx2", rates);
-        if (__builtin_cpu_supports("avx512f"))
-            peak_one(cx, peak_fma512, 16, "fma-avx512-512",
-                     "kernel=fma width=16 isa=avx512f threads=1", "avx512f", rates);
-#endif
-        if (cx->peak_fma <= 0.0) { /* no FMA unit: the mul+add rate is the ceiling */
-            cx->peak_fma = cx->peak_build;
-            cx->peak_fma_cpu = cx->peak_build_cpu;
+            peak_one(cx, peak_fma256, 8, true, FA_ISA_AVX2, rates);
+        if (__builtin_cpu_supports("avx512f")) {
+            peak_one(cx, peak_muladd512, 16, false, FA_ISA_AVX512, rates);
+            peak_one(cx, peak_fma512, 16, true, FA_ISA_AVX512, rates);
         }
-        printf("# ceiling: fma %.2f GFLOP/s (%s), build mul+add %.2f GFLOP/s (width %d)\n",
-               cx->peak_fma, cx->fma_isa, cx->peak_build, PK_VW);
+#endif
+        if (cx->peak_path <= 0.0) { /* a path without FMA (sse2): its mul+add is its ceiling */
+            cx->peak_path = cx->peak_nofma;
+            cx->peak_path_cpu = cx->peak_nofma_cpu;
+        }
+        if (cx->peak_fma <= 0.0) { /* no FMA unit: the mul+add rate is the ceiling */
+            cx->peak_fma = cx->peak_path;
+            cx->peak_fma_cpu = cx->peak_path_cpu;
+        }
+        printf("# ceiling: fma %.2f GFLOP/s (%s); kernels' path %s: peak %.2f, mul+add %.2f "
+               "GFLOP/s\n",
+               cx->peak_fma, cx->fma_isa, isa_name(isa_current()), cx->peak_path, cx->peak_nofma);
 
         /* triad a = b + s c over three arrays of n floats; bytes counted as STREAM does
          * (3 x 4 n: two reads, one write, no write-allocate traffic) */

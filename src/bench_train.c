@@ -5,7 +5,8 @@
  * size, in three modes: one thread; all threads splitting each mini-batch; all threads
  * each training its own client (how fl.c spreads clients over threads). Reported in
  * samples/s, GFLOP/s from the layout's FLOP count, and % of the peak benchmark's
- * ceilings when it ran first. Rank 0 only. The data set-up is shared with quant.
+ * ceilings when it ran first (of the best FMA peak, of the FMA peak of the ISA path the
+ * kernels run on, and of that path's mul+add). Rank 0 only. The data set-up is shared with quant.
  */
 #include <math.h>
 #include <omp.h>
@@ -16,6 +17,7 @@
 
 #include "bench_internal.h"
 #include "fedalign/comm.h"
+#include "fedalign/isa.h"
 #include "fedalign/timer.h"
 
 /* the default model and optimizer, on n rows of built-in device data (device 0, labels
@@ -107,10 +109,12 @@ void bench_train(Ctx *cx) {
                "+ back-propagated errors %.0f (Adam step per batch not counted)\n",
                L->shape.n_out, L->n_params, n, fps, bench_flops_forward(L), bench_flops_forward(L),
                fps - 2.0 * bench_flops_forward(L));
+        const char *path = isa_name(isa_current());
         if (cx->peak_fma > 0.0)
-            printf("# %% of peak: GFLOP/s / (threads x single-core peak); fma peak %.2f (%s), "
-                   "build mul+add peak %.2f GFLOP/s\n",
-                   cx->peak_fma, cx->fma_isa, cx->peak_build);
+            printf("# %% of peak: GFLOP/s / (threads x single-core peak); %%fma: of the best FMA "
+                   "peak %.2f (%s); %%path: of the FMA peak of the kernels' path %s, %.2f (sse2: "
+                   "its mul+add); %%muladd: of that path's mul+add %.2f GFLOP/s (no contraction)\n",
+                   cx->peak_fma, cx->fma_isa, path, cx->peak_path, cx->peak_nofma);
         else printf("# run `fedalign bench peak train` for %% of peak\n");
         printf("# modes: serial = 1 thread; batch = threads split each mini-batch (chunks of %d "
                "rows); clients = each thread trains its own client\n",
@@ -118,8 +122,10 @@ void bench_train(Ctx *cx) {
         printf("# cpu: samples x threads per process CPU second (what the cores deliver while we "
                "hold them; robust to a busy machine), %%fma-cpu against the FMA peak per CPU "
                "second\n");
-        printf("# %6s %-8s %7s %12s %12s %12s %9s %8s %8s %12s %8s\n", "batch", "mode", "threads",
-               "min", "median", "max", "GFLOP/s", "%fma", "%build", "cpu median", "%fma-cpu");
+        printf("# kernels' ISA path: %s\n", path);
+        printf("# %6s %-8s %7s %12s %12s %12s %9s %8s %8s %8s %12s %8s\n", "batch", "mode",
+               "threads", "min", "median", "max", "GFLOP/s", "%fma", "%path", "%muladd",
+               "cpu median", "%fma-cpu");
         printf("# %6s %-8s %7s %12s %12s %12s\n", "", "", "", "samples/s", "samples/s",
                "samples/s");
         int T = cx->threads;
@@ -156,18 +162,21 @@ void bench_train(Ctx *cx) {
                 bench_stats(crates, cx->o.reps, &sc);
                 double gf = st.median * fps * 1e-9, gfc = sc.median * fps * 1e-9;
                 double pf = cx->peak_fma > 0.0 ? 100.0 * gf / (cx->peak_fma * thr) : nan("");
-                double pb = cx->peak_build > 0.0 ? 100.0 * gf / (cx->peak_build * thr) : nan("");
+                double pp = cx->peak_path > 0.0 ? 100.0 * gf / (cx->peak_path * thr) : nan("");
+                double pm = cx->peak_nofma > 0.0 ? 100.0 * gf / (cx->peak_nofma * thr) : nan("");
                 double pfc =
                     cx->peak_fma_cpu > 0.0 ? 100.0 * gfc / (cx->peak_fma_cpu * thr) : nan("");
-                printf("  %6zu %-8s %7d %12.4g %12.4g %12.4g %9.2f %8.1f %8.1f %12.4g %8.1f\n", B,
-                       tm_names[mode], thr, st.min, st.median, st.max, gf, pf, pb, sc.median, pfc);
+                printf("  %6zu %-8s %7d %12.4g %12.4g %12.4g %9.2f %8.1f %8.1f %8.1f %12.4g %8.1f\n",
+                       B, tm_names[mode], thr, st.min, st.median, st.max, gf, pf, pp, pm,
+                       sc.median, pfc);
                 char params_s[160], extra[256];
-                snprintf(params_s, sizeof params_s, "batch=%zu mode=%s threads=%d P=%zu", B,
-                         tm_names[mode], thr, P);
+                snprintf(params_s, sizeof params_s, "batch=%zu mode=%s threads=%d P=%zu isa=%s", B,
+                         tm_names[mode], thr, P, path);
                 snprintf(extra, sizeof extra,
-                         "flop_per_sample=%.0f gflops=%.4g pct_fma_peak=%.3g pct_build_peak=%.3g "
-                         "samples_per_rep=%.0f cpu_median=%.6g pct_fma_peak_cpu=%.3g",
-                         fps, gf, pf, pb, o.epochs * (double)n * (mode == TM_CLIENTS ? thr : 1),
+                         "flop_per_sample=%.0f gflops=%.4g pct_fma_peak=%.3g pct_path_peak=%.3g "
+                         "pct_path_muladd=%.3g samples_per_rep=%.0f cpu_median=%.6g "
+                         "pct_fma_peak_cpu=%.3g",
+                         fps, gf, pf, pp, pm, o.epochs * (double)n * (mode == TM_CLIENTS ? thr : 1),
                          sc.median, pfc);
                 bench_emit(cx, "train", params_s, "samples/s", &st, extra);
             }

@@ -546,6 +546,9 @@ static const OptDef fa_opts[] = {
          "what OpenMP threads split"),
     ENUM("assign", "KIND", assign, fa_enum_assign, 0, "Execution",
          "which rank holds which client; results are the same bits either way"),
+    ENUM("isa", "PATH", isa, fa_enum_isa, 0, "Execution",
+         "ISA path of the compute kernels (auto: $FEDALIGN_ISA if set, else the fastest this CPU "
+         "has); the same bits on every path"),
     BOOL("verbose", OPT_FLAG, verbose, 0, "Execution", "per-rank diagnostics on stderr"),
     BOOL("quiet", OPT_FLAG, quiet, 0, "Execution",
          "print only results (FEDALIGN_RESULT lines, the suite table) and errors: no banner, "

@@ -222,6 +222,7 @@ static int cmd_config(int argc, char **argv) {
         if (comm_rank() == 0) usage(stdout);
         return FA_EXIT_OK;
     }
+    isa_start(cfg.isa); /* the kernels' path, before any kernel runs */
     return cfg.command == FA_CMD_DATA ? run_data(&cfg) : run_methods(&cfg);
 }
 

@@ -25,6 +25,8 @@
  * 6-64-32-6 model at batch 32 on a 2.6 GHz Zen 4 core with the baseline x86-64 (SSE2)
  * build, 1.8 M with -march=native.
  */
+#include "isa_kernels.h" /* first: per-ISA names of the kernels (one object per path) */
+
 #include "fedalign/model.h"
 
 #include <math.h>
@@ -37,6 +39,7 @@
 #include <xmmintrin.h>
 #endif
 
+#if FA_ISA_PRIMARY /* not kernels: compiled once (isa_kernels.h) */
 // ----------------------------------------------------------------------------
 // layout, initialization, standardization
 
@@ -144,6 +147,7 @@ void workspace_free(Workspace *ws) {
     free(ws->act);
     memset(ws, 0, sizeof *ws);
 }
+#endif /* FA_ISA_PRIMARY */
 
 // ----------------------------------------------------------------------------
 // per-chunk kernels (serial; one thread owns one chunk)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "fedalign/comm.h"
+#include "fedalign/isa.h"
 #include "fedalign/store.h"
 
 #ifndef FEDALIGN_COMPILER
@@ -83,6 +84,8 @@ static void cpu_model(char *out, size_t cap) {
 const Provenance *provenance(void) {
     static Provenance p;
     static bool done = false;
+    /* read on every call: the path is chosen after start-up (isa_start) */
+    snprintf(p.isa_path, sizeof p.isa_path, "%s", isa_name(isa_current()));
     if (done) return &p;
     snprintf(p.compiler, sizeof p.compiler, "%s", FEDALIGN_COMPILER);
     snprintf(p.c_flags, sizeof p.c_flags, "%s", FEDALIGN_C_FLAGS);
@@ -106,6 +109,7 @@ void provenance_visit(ProvenanceVisitor fn, void *ctx) {
              {"c_flags", p->c_flags},
              {"build_type", p->build_type},
              {"build_isa", p->build_isa},
+             {"isa_path", p->isa_path},
              {"openmp_version", p->openmp_version},
              {"mpi_library", p->mpi_library},
              {"hdf5_version", p->hdf5_version},

@@ -22,11 +22,15 @@
  * shuffle of epoch e and the Adam step count depend on e only), so phase 3 can evaluate
  * between epochs (fl_phases.c) without changing what training does.
  */
+#include "isa_kernels.h" /* first: per-ISA names of the kernels (one object per path) */
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE__)
+#if defined(__AVX__)
+#include <immintrin.h>
+#elif defined(__SSE__)
 #include <xmmintrin.h>
 #endif
 
@@ -43,9 +47,10 @@
  * The per-step constants are computed in double and rounded to float once; the element
  * loop is float, like the reference implementations. sqrtf() does not vectorize while math
  * functions may set errno (the C default), and this loop runs once per mini-batch over all
- * P parameters (a quarter of the time at batch 32), so on x86 four elements at a time go
- * through SSE intrinsics; they perform exactly the scalar loop's operations (both round
- * every step; sqrtps is correctly rounded like sqrtf), so the results are the same. */
+ * P parameters (a quarter of the time at batch 32), so on x86 4, 8 or 16 elements at a time
+ * (SSE, AVX, AVX-512: the widest the ISA path has) go through intrinsics; they perform
+ * exactly the scalar loop's operations (each rounds every step; sqrtps is correctly rounded
+ * like sqrtf), so the results are the same on every path. */
 void optim_adam_step(float *p, const float *g, float *m, float *v, size_t n, double lr,
                      double beta1, double beta2, double eps, uint64_t t) {
     CHECK(t >= 1, "Adam step count starts at 1");
@@ -58,22 +63,36 @@ void optim_adam_step(float *p, const float *g, float *m, float *v, size_t n, dou
     const float bc2 = (float)(1.0 / (1.0 - pow(beta2, (double)t)));
     const float flr = (float)lr, feps = (float)eps;
     size_t i = 0;
-#if defined(__SSE__)
-    const __m128 vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2), vc1 = _mm_set1_ps(c1);
-    const __m128 vc2 = _mm_set1_ps(c2), vbc1 = _mm_set1_ps(bc1), vbc2 = _mm_set1_ps(bc2);
-    const __m128 vlr = _mm_set1_ps(flr), veps = _mm_set1_ps(feps);
-    for (; i + 4 <= n; i += 4) {
-        __m128 gi = _mm_loadu_ps(g + i);
-        __m128 mi = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(m + i)), _mm_mul_ps(vc1, gi));
-        __m128 vi =
-            _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(v + i)), _mm_mul_ps(vc2, _mm_mul_ps(gi, gi)));
-        _mm_storeu_ps(m + i, mi);
-        _mm_storeu_ps(v + i, vi);
-        __m128 num = _mm_mul_ps(vlr, _mm_mul_ps(mi, vbc1));
-        __m128 den = _mm_add_ps(_mm_sqrt_ps(_mm_mul_ps(vi, vbc2)), veps);
-        _mm_storeu_ps(p + i, _mm_sub_ps(_mm_loadu_ps(p + i), _mm_div_ps(num, den)));
+    /* the widest vectors the path has first, then narrower ones, then the scalar tail:
+     * every element gets the same operations whichever of them it falls in */
+#define ADAM_VEC(N, T, set1, load, store, add, mul, sub, div, sqrt)                                \
+    {                                                                                              \
+        const T vb1 = set1(b1), vb2 = set1(b2), vc1 = set1(c1), vc2 = set1(c2);                    \
+        const T vbc1 = set1(bc1), vbc2 = set1(bc2), vlr = set1(flr), veps = set1(feps);            \
+        for (; i + N <= n; i += N) {                                                               \
+            T gi = load(g + i);                                                                    \
+            T mi = add(mul(vb1, load(m + i)), mul(vc1, gi));                                       \
+            T vi = add(mul(vb2, load(v + i)), mul(vc2, mul(gi, gi)));                              \
+            store(m + i, mi);                                                                      \
+            store(v + i, vi);                                                                      \
+            T num = mul(vlr, mul(mi, vbc1));                                                       \
+            T den = add(sqrt(mul(vi, vbc2)), veps);                                                \
+            store(p + i, sub(load(p + i), div(num, den)));                                         \
+        }                                                                                          \
     }
+#if defined(__AVX512F__)
+    ADAM_VEC(16, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_add_ps,
+             _mm512_mul_ps, _mm512_sub_ps, _mm512_div_ps, _mm512_sqrt_ps)
 #endif
+#if defined(__AVX__)
+    ADAM_VEC(8, __m256, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps,
+             _mm256_mul_ps, _mm256_sub_ps, _mm256_div_ps, _mm256_sqrt_ps)
+#endif
+#if defined(__SSE__)
+    ADAM_VEC(4, __m128, _mm_set1_ps, _mm_loadu_ps, _mm_storeu_ps, _mm_add_ps, _mm_mul_ps,
+             _mm_sub_ps, _mm_div_ps, _mm_sqrt_ps)
+#endif
+#undef ADAM_VEC
     for (; i < n; i++) {
         float gi = g[i];
         float mi = b1 * m[i] + c1 * gi;
@@ -97,6 +116,7 @@ void optim_prox_grad(float *g, const float *p, const float *ref, size_t n, doubl
 // ----------------------------------------------------------------------------
 // local training
 
+#if FA_ISA_PRIMARY /* not a kernel: compiled once (isa_kernels.h) */
 size_t train_epoch_count(const TrainOpts *opts, size_t n, size_t *m_last) {
     size_t full = (size_t)floor(opts->epochs);
     double frac = opts->epochs - (double)full;
@@ -105,6 +125,7 @@ size_t train_epoch_count(const TrainOpts *opts, size_t n, size_t *m_last) {
     if (m_last) *m_last = m;
     return full + (m > 0);
 }
+#endif
 
 /* train_epochs' loop over epochs [e0, e1); corr/gmean (SCAFFOLD, train_local_corrected)
  * or both NULL. Without them the loop performs exactly train_local's operations. */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "fedalign/data.h"
+#include "fedalign/isa.h"
 #include "fedalign/model.h"
 #include "fedalign/opttab.h"
 #include "fedalign/quant.h"
@@ -153,6 +154,7 @@ typedef struct {
     FaThreadsOver threads_over;
     FaAssign assign; /* clients to ranks: contiguous blocks or balanced by training rows */
     int threads;     /* 0 = OMP default */
+    FaIsa isa;       /* kernels' ISA path (isa.h); auto = FEDALIGN_ISA or the fastest */
     bool verbose;
     bool quiet;      /* results and errors only (report.h) */
     double watchdog; /* seconds a rank may be silent at an agreement point (0 = off) */

@@ -16,6 +16,7 @@ typedef struct {
     char c_flags[768];       /* the library's compile flags (build type, warnings, -march) */
     char build_type[24];     /* CMAKE_BUILD_TYPE */
     char build_isa[16];      /* vector ISA the library was compiled for: sse2, avx2, ... */
+    char isa_path[16];       /* ISA path the kernels ran on (isa.h): sse2, avx2, avx512 */
     char openmp_version[32]; /* _OPENMP and the specification it names, "201511 (4.5)" */
     char mpi_library[256];   /* first line of MPI_Get_library_version */
     char hdf5_version[32];   /* the HDF5 library linked at run time */

@@ -1,21 +1,87 @@
 #!/usr/bin/env bash
-# Bits do not depend on the instruction set: the AVX2 build (-DFEDALIGN_ENABLE_AVX2=ON,
-# -march=x86-64-v3) gives the same checksums as the portable build under test for every
-# method of `suite --preset tiny`, at 2 ranks x 2 threads (README: "same bits").
-# Builds fedalign once more into $FA_ISA_BUILD (default: next to the binary under test;
-# about a minute on 2 cores). Skipped (77) on a CPU without AVX2.
+# Bits do not depend on the ISA path: one build carries the sse2, avx2 (x86-64-v3) and
+# avx512 (x86-64-v4) kernels (src/isa.c), and forcing each path with --isa gives the same
+# checksums for every method of `suite --preset tiny` at 2 ranks x 2 threads and for
+# `run` under faults, attacks, clipping and the previous-update reference (README: "same
+# bits"). Paths this CPU or build cannot run are skipped with the reason; the test needs
+# at least two paths (skip, 77, otherwise). Also: the path that ran is the one recorded
+# (isa_path in the banner and the results file), FEDALIGN_ISA forces a path like the
+# flag, and asking for a path the CPU lacks or an unknown name is refused (exit 2).
 . "$(dirname "$0")/common.sh"
-grep -qw avx2 /proc/cpuinfo || { echo "skip: this CPU has no AVX2"; exit 77; }
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bdir=${FA_ISA_BUILD:-$(dirname "$FEDALIGN")/isa-avx2}
-if ! { cmake -S "$root" -B "$bdir" -DCMAKE_BUILD_TYPE=Release -DFEDALIGN_ENABLE_AVX2=ON >"$WORK/cmake.txt" 2>&1 &&
-       cmake --build "$bdir" -j"$(nproc)" --target fedalign >>"$WORK/cmake.txt" 2>&1; }; then
-  fail "AVX2 build failed: $(tail -5 "$WORK/cmake.txt")"; finish
+paths=()
+for p in sse2 avx2 avx512; do
+  if "$FEDALIGN" run --preset tiny --isa "$p" --rounds 0 --no-personalize --quiet \
+      --output "$WORK/probe_$p.h5" >"$WORK/probe_$p.txt" 2>&1; then
+    paths+=("$p")
+  else
+    echo "skip path $p: $(grep -o 'error: .*' "$WORK/probe_$p.txt" | head -1)"
+  fi
+done
+[ "${#paths[@]}" -ge 2 ] || { echo "skip: this machine runs only ${paths[*]:-no path}"; exit 77; }
+echo "paths compared: ${paths[*]}"
+
+# every checksum of one path, in a fixed order
+sums_of() { # path
+  local p=$1 k=0
+  OMP_NUM_THREADS=2 mpirun_n 2 "$FEDALIGN" suite --preset tiny --isa "$p" --quiet \
+    --output "$WORK/s_$p.h5" </dev/null | sums /dev/stdin | sed 's/^/suite /'
+  while IFS= read -r extra; do
+    k=$((k + 1))
+    for m in fedmetaalign fedavg fedprox; do
+      # shellcheck disable=SC2086 # extra holds several words on purpose
+      OMP_NUM_THREADS=2 mpirun_n 2 "$FEDALIGN" run --preset tiny --isa "$p" --method $m $extra \
+        --quiet --output "$WORK/r_${p}_${k}_$m.h5" </dev/null | sums /dev/stdin | sed "s|^|[$extra] |"
+    done
+  done <<'CFG'
+--reference prev
+--dropout 0.3 --speed-spread 0.6 --deadline 3
+--attack scale:0.3 --attack-scale 5 --clip 0.5
+--attack nan:0.3
+--threads-over batch --batch 64
+CFG
+}
+ref=$(sums_of "${paths[0]}")
+n=$(echo "$ref" | grep -c 'checksum=')
+[ "$n" -ge 25 ] || fail "only $n checksums from path ${paths[0]}"
+for p in "${paths[@]:1}"; do
+  got=$(sums_of "$p")
+  if [ "$got" = "$ref" ]; then pass "$p gives ${paths[0]}'s bits: $n checksums"
+  else fail "$p differs from ${paths[0]}: $(diff <(echo "$ref") <(echo "$got") | head -6)"; fi
+done
+
+# the path that ran is the one recorded, and FEDALIGN_ISA selects like the flag
+last=${paths[${#paths[@]} - 1]}
+out=$(FEDALIGN_ISA="${paths[0]}" "$FEDALIGN" run --preset tiny --rounds 0 --no-personalize \
+  --output "$WORK/env.h5" 2>&1)
+echo "$out" | grep -q "isa_path ${paths[0]}\b" && pass "FEDALIGN_ISA=${paths[0]} runs and reports that path" ||
+  fail "FEDALIGN_ISA=${paths[0]}: banner says $(echo "$out" | grep -o 'isa_path [a-z0-9]*')"
+out=$("$FEDALIGN" run --preset tiny --rounds 0 --no-personalize --output "$WORK/auto.h5" 2>&1)
+echo "$out" | grep -q "isa_path $last\b" && pass "auto runs the fastest path, $last" ||
+  fail "auto: banner says $(echo "$out" | grep -o 'isa_path [a-z0-9]*'), expected $last"
+if command -v h5dump >/dev/null; then
+  h5dump -a /isa_path "$WORK/probe_$last.h5" 2>/dev/null | grep -q "\"$last\"" &&
+    pass "results file records isa_path $last" || fail "results file lacks isa_path $last"
 fi
-sums_of() { OMP_NUM_THREADS=2 mpirun_n 2 "$1" suite --preset tiny --quiet --output "$2" |
-  grep '^FEDALIGN_RESULT' | grep -o 'method=[^ ]*\|checksum=[^ ]*\|checksum_personal=[^ ]*'; }
-a=$(sums_of "$FEDALIGN" "$WORK/p.h5"); b=$(sums_of "$bdir/fedalign" "$WORK/a.h5")
-n=$(echo "$a" | grep -c 'checksum=')
-if [ "$n" -ge 10 ] && [ "$a" = "$b" ]; then pass "portable and AVX2 builds: $n methods, identical checksums"
-else fail "portable vs AVX2 differ ($n checksums): $(diff <(echo "$a") <(echo "$b") | head -6)"; fi
+
+# refused: an unknown name (flag and environment), a path the CPU lacks
+refused() { # label, expected message part, command...
+  local label=$1 msg=$2; shift 2
+  "$@" >"$WORK/ref.txt" 2>&1 </dev/null
+  local rc=$?
+  if [ "$rc" = 2 ] && grep -q "$msg" "$WORK/ref.txt"; then pass "$label refused (exit 2)"
+  else fail "$label: exit $rc, $(head -3 "$WORK/ref.txt")"; fi
+}
+refused "--isa neon" "unknown isa 'neon'" "$FEDALIGN" run --preset tiny --isa neon --output "$WORK/x1.h5"
+refused "FEDALIGN_ISA=neon" "FEDALIGN_ISA: unknown path 'neon'" \
+  env FEDALIGN_ISA=neon "$FEDALIGN" run --preset tiny --output "$WORK/x2.h5"
+refused "bench --isa neon" "unknown isa 'neon'" "$FEDALIGN" bench peak --quick --isa neon
+# a CPU without the path: FEDALIGN_TEST_ISA_CAP makes the paths above it look missing
+refused "--isa $last on a CPU without it" "$last: this CPU lacks" \
+  env FEDALIGN_TEST_ISA_CAP=sse2 "$MPIEXEC" -n 2 "$FEDALIGN" run --preset tiny --isa "$last" \
+  --output "$WORK/x3.h5"
+# only rank 1 lacks it (MPMD launch): every rank still ends with exit 2, one message
+refused "--isa $last when another rank's CPU lacks it" "another rank's CPU cannot run it" \
+  "$MPIEXEC" -n 1 "$FEDALIGN" run --preset tiny --isa "$last" --output "$WORK/x4.h5" : \
+  -n 1 -x FEDALIGN_TEST_ISA_CAP=sse2 "$FEDALIGN" run --preset tiny --isa "$last" --output "$WORK/x4.h5"
+for f in x1 x2 x3 x4; do [ ! -e "$WORK/$f.h5" ] || fail "refused run $f left a results file"; done
 finish

@@ -20,11 +20,12 @@ class Fedalign(CMakePackage):
 
     variant(
         "isa",
-        default="portable",
-        values=("portable", "avx2", "native"),
+        default="all",
+        values=("all", "avx2", "sse2"),
         multi=False,
-        description="portable x86-64 (SSE2); avx2 = x86-64-v3, same bits, ~1.45x faster "
-        "training; native = -march=native (homogeneous clusters only)",
+        description="ISA paths of the compute kernels (FEDALIGN_ISA_PATHS): all = sse2, avx2 "
+        "and avx512, the fastest the CPU has runs (fedalign --isa forces one; same bits on "
+        "every path); avx2 = sse2 and avx2; sse2 = the x86-64 baseline only",
     )
     variant("sanitizers", default=False, description="build with ASan and UBSan")
     variant(
@@ -64,9 +65,9 @@ class Fedalign(CMakePackage):
 
     def cmake_args(self):
         isa = self.spec.variants["isa"].value
+        paths = {"all": "sse2;avx2;avx512", "avx2": "sse2;avx2", "sse2": "sse2"}[isa]
         return [
-            self.define("FEDALIGN_ENABLE_AVX2", isa == "avx2"),
-            self.define("FEDALIGN_ENABLE_NATIVE", isa == "native"),
+            self.define("FEDALIGN_ISA_PATHS", paths),
             self.define_from_variant("FEDALIGN_ENABLE_SANITIZERS", "sanitizers"),
             self.define_from_variant("FEDALIGN_ENABLE_SMPI", "smpi"),
             self.define("BUILD_TESTING", self.run_tests),
