@@ -51,6 +51,9 @@ static const char *const ablate_names[] = {"phase0", "phase1", "similarity"}; /*
 static const char *const row_order_names[] = {"file", "shuffled"};
 static const char *const row_order_descs[] = {"each class in file order",
                                               "seeded shuffle within each class"};
+static const char *const input_names[] = {"features", "raw"};
+static const char *const input_descs[] = {"features computed from each window",
+                                          "the raw windows (d = window; for cnn1d)"};
 static const char *const p3_select_names[] = {"val", "fixed"};
 static const char *const p3_select_descs[] = {"best validation epoch, early stopping",
                                               "exactly --p3-epochs (the old behaviour)"};
@@ -68,13 +71,14 @@ const FaEnum fa_enum_assign = ENUM_OF(assign_names, assign_descs);
 static const FaEnum ablate_enum = ENUM_OF(ablate_names, NULL);
 static const FaEnum row_order_enum = ENUM_OF(row_order_names, row_order_descs);
 static const FaEnum p3_select_enum = ENUM_OF(p3_select_names, p3_select_descs);
+static const FaEnum input_enum = ENUM_OF(input_names, input_descs);
 
 /* OPT_ENUM stores an int into these fields (opttab.c) */
 _Static_assert(sizeof(FaScore) == sizeof(int) && sizeof(FaReference) == sizeof(int) &&
                    sizeof(FaInit) == sizeof(int) && sizeof(FaThreadsOver) == sizeof(int) &&
                    sizeof(FaMethod) == sizeof(int) && sizeof(FaOptimizer) == sizeof(int) &&
                    sizeof(FaAssign) == sizeof(int) && sizeof(FaRowOrder) == sizeof(int) &&
-                   sizeof(FaP3Select) == sizeof(int),
+                   sizeof(FaP3Select) == sizeof(int) && sizeof(FaInput) == sizeof(int),
                "enum fields must be int-sized");
 _Static_assert(FA_ABLATE_PHASE0 == 1u && FA_ABLATE_PHASE1 == 2u && FA_ABLATE_SIMILARITY == 4u,
                "ablate_names[i] is bit i");
@@ -436,6 +440,8 @@ static const OptDef fa_opts[] = {
         "mechanical: severities per fault type (K = 1 + 3N)"),
     BOOL("no-spectral", OPT_NOFLAG, data.gen.spectral, R, "Problem",
          "mechanical: time-domain features only (no envelope-spectrum features)"),
+    ENUM("input", "KIND", data.gen.input, input_enum, R, "Problem",
+         "mechanical: what a row holds, the window's features or the raw window"),
     STR("label-cols", "A,B", data.csv.label_cols, "(last column)", R, "Problem",
         "csv: label column(s), joined when several"),
     STR("feature-cols", "A,B", data.csv.feature_cols, "(all others)", R, "Problem",
@@ -636,6 +642,10 @@ int config_validate(const Config *c, char *err, size_t errlen) {
                         c->data.split.val_frac + c->data.split.test_frac);
     if (c->data.kind == FA_DATA_MECHANICAL && 1 + 3 * c->data.gen.severities > FA_MAX_CLASSES)
         return opt_fail(err, errlen, "--severities: at most %d", (FA_MAX_CLASSES - 1) / 3);
+    if (c->data.gen.input == FA_INPUT_RAW && c->data.kind != FA_DATA_MECHANICAL)
+        return opt_fail(err, errlen,
+                        "--input raw applies to --dataset mechanical (the electrical generator "
+                        "has no windows; a file's rows are what the file holds)");
     if (c->data.part.kind == FA_PART_COLUMN && c->data.kind != FA_DATA_CSV)
         return opt_fail(err, errlen, "--partition column:NAME needs --dataset csv:PATH");
     if (c->data.public_csv[0] && c->data.kind != FA_DATA_CSV)

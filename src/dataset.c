@@ -40,6 +40,8 @@ double dataset_column_sd(const float *x, size_t d, size_t j, const size_t *rows,
 // ----------------------------------------------------------------------------
 // plain datasets
 
+size_t datainfo_n_names(const DataInfo *info) { return info->win_len ? info->win_ch : info->d; }
+
 void dataset_alloc(Dataset *ds, size_t n, size_t d) {
     ds->n = n;
     ds->d = d;
@@ -272,8 +274,10 @@ static void build_generated(FedData *fd, const DataSpec *spec, uint64_t seed, bo
                             const Want *want) {
     gen_info(spec->kind, &spec->gen, &fd->info);
     const DataInfo *info = &fd->info;
-    CHECK(info->k >= 2 && info->k <= FA_MAX_CLASSES && info->d >= 1 && info->d <= FA_MAX_FEATURES,
-          "generator gave D=%zu K=%zu", info->d, info->k);
+    CHECK(
+        info->k >= 2 && info->k <= FA_MAX_CLASSES && info->d >= 1 &&
+            (info->win_len ? info->d == info->win_len * info->win_ch : info->d <= FA_MAX_FEATURES),
+        "generator gave D=%zu K=%zu", info->d, info->k);
 
     /* A client without rows (possible only with min_per_client = 0) or without test
      * rows must fail on every rank alike, so every rank looks at every client's sizes
@@ -330,7 +334,12 @@ static bool same_info(const DataInfo *a, const DataInfo *b, char *why, size_t le
         snprintf(why, len, "%zu classes instead of %zu", b->k, a->k);
         return false;
     }
-    for (size_t j = 0; j < a->d; j++) {
+    if (a->win_len != b->win_len || a->win_ch != b->win_ch) {
+        snprintf(why, len, "windows of %zu x %zu instead of %zu x %zu", b->win_len, b->win_ch,
+                 a->win_len, a->win_ch);
+        return false;
+    }
+    for (size_t j = 0; j < datainfo_n_names(a); j++) {
         if (strcmp(a->feature_names[j], b->feature_names[j]) != 0) {
             snprintf(why, len, "feature %zu is '%s' instead of '%s'", j + 1, b->feature_names[j],
                      a->feature_names[j]);
@@ -511,6 +520,11 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
     assign_clients(fd, want, weight);
     free(weight);
 
+    /* the perturbation is per feature (sensor gain, offset); a window's samples are not
+     * separate sensors, and its d may exceed the per-feature arrays */
+    if (spec->perturb > 0.0 && fd->info.win_len)
+        fa_fail("%s: --perturb applies to tabular features, not to raw windows (%zu x %zu)",
+                spec->csv.path, fd->info.win_len, fd->info.win_ch);
     double sd[FA_MAX_FEATURES] = {0};
     if (spec->perturb > 0.0 && np > 1)
         for (size_t j = 0; j < d; j++) sd[j] = dataset_column_sd(all.x, d, j, pool, np);
@@ -702,7 +716,7 @@ uint64_t feddata_hash(const FedData *fd) {
             h = rng_mix64(h ^ (((uint64_t)ahi[t] << 32) | (uint64_t)alo[t]));
         /* the public data is built on rank 0 only; its row count is known everywhere */
         h = hash_dataset(h ^ (uint64_t)fd->n_public, &fd->public_data);
-        h = hash_names(h ^ fd->info.d, fd->info.feature_names, fd->info.d);
+        h = hash_names(h ^ fd->info.d, fd->info.feature_names, datainfo_n_names(&fd->info));
         h = hash_names(h ^ fd->info.k, fd->info.class_names, fd->info.k);
     }
     if (comm_is_initialized()) comm_bcast_bytes(&h, sizeof h, 0);

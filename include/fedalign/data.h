@@ -58,14 +58,22 @@ typedef struct {
 
 typedef enum { FA_DATA_ELECTRICAL = 0, FA_DATA_MECHANICAL = 1, FA_DATA_CSV = 2 } FaDataKind;
 
+/* What a generated row holds (--input): features computed from a window, or the window. */
+typedef enum { FA_INPUT_FEATURES = 0, FA_INPUT_RAW = 1 } FaInput;
+
 typedef struct {
     double heterogeneity; /* 0 = every device nominal, 1 = default spread of device parameters */
     size_t window;        /* mechanical: samples per vibration window [1024] */
     size_t severities;    /* mechanical: fault severities per fault type [3] -> K = 1 + 3*sev */
     bool spectral;        /* mechanical: add spectral/envelope features */
+    FaInput input;        /* mechanical: the windows' features, or the raw windows themselves
+                           * (d = window, one channel, DataInfo.win_len/win_ch set) */
 } GenOptions;
 
 /* Fill info (D, K, names) for a generator. */
+/* Number of names in info->feature_names: one per feature for tabular data, one per
+ * channel for raw windows (whose d may exceed FA_MAX_FEATURES). */
+size_t datainfo_n_names(const DataInfo *info);
 void gen_info(FaDataKind kind, const GenOptions *opt, DataInfo *info);
 
 /* Generate n samples with the given labels y[0..n) for one device into x (n, D).
