@@ -242,10 +242,16 @@ static int parse_dataset(void *t, const char *v, char *err, size_t errlen) {
         c->data.kind = FA_DATA_CSV;
         if (!copy_str(c->data.csv.path, sizeof c->data.csv.path, v + 4))
             return opt_fail(err, errlen, "--dataset: path too long");
+    } else if (strncmp(v, "h5:", 3) == 0 && v[3]) { /* X, y (docs/byod.md, "HDF5 input") */
+        c->data.kind = FA_DATA_H5;
+        if (!copy_str(c->data.csv.path, sizeof c->data.csv.path, v + 3))
+            return opt_fail(err, errlen, "--dataset: path too long");
     } else
         return opt_fail(
             err, errlen,
-            "--dataset: unknown dataset '%s' (expected electrical, mechanical or csv:PATH)", v);
+            "--dataset: unknown dataset '%s' (expected electrical, mechanical, csv:PATH or "
+            "h5:PATH)",
+            v);
     copy_str(c->dataset_str, sizeof c->dataset_str, v);
     return 0;
 }
@@ -425,7 +431,8 @@ static const char *show_attack(const void *t, char *buf, size_t cap) {
 
 static const OptDef fa_opts[] = {
     CUSTOM("preset", "NAME", preset, &fa_enum_preset, R | OPT_FIRST, "Problem", "size preset"),
-    CUSTOM("dataset", "KIND", dataset, NULL, R, "Problem", "electrical|mechanical|csv:PATH"),
+    CUSTOM("dataset", "KIND", dataset, NULL, R, "Problem",
+           "electrical|mechanical|csv:PATH|h5:PATH"),
     NUM("clients", "N", OPT_SIZE, clients, 1, BIG, R, "Problem", "number of clients (devices)"),
     NUM("seed", "S", OPT_U64, seed, 0, 1.8e19, R, "Problem", "global seed"),
     NUM("samples", "N", OPT_SIZE, data.samples_per_client, 1, 1e9, R, "Problem",
@@ -646,11 +653,18 @@ int config_validate(const Config *c, char *err, size_t errlen) {
         return opt_fail(err, errlen,
                         "--input raw applies to --dataset mechanical (the electrical generator "
                         "has no windows; a file's rows are what the file holds)");
-    if (c->data.part.kind == FA_PART_COLUMN && c->data.kind != FA_DATA_CSV)
-        return opt_fail(err, errlen, "--partition column:NAME needs --dataset csv:PATH");
+    const bool file = c->data.kind == FA_DATA_CSV || c->data.kind == FA_DATA_H5;
+    if (c->data.part.kind == FA_PART_COLUMN && !file)
+        return opt_fail(err, errlen,
+                        "--partition column:NAME needs --dataset csv:PATH (or h5:PATH, where NAME "
+                        "is a dataset of the file)");
+    if (c->data.kind == FA_DATA_H5 && (c->data.csv.label_cols[0] || c->data.csv.feature_cols[0]))
+        return opt_fail(err, errlen,
+                        "--label-cols and --feature-cols apply to csv:PATH; an h5:PATH file has "
+                        "its inputs in X and its labels in y");
     if (c->data.public_csv[0] && c->data.kind != FA_DATA_CSV)
         return opt_fail(err, errlen, "--public csv:PATH needs --dataset csv:PATH");
-    if (c->data.kind != FA_DATA_CSV && c->data.samples_per_client < c->data.part.min_per_client)
+    if (!file && c->data.samples_per_client < c->data.part.min_per_client)
         return opt_fail(err, errlen, "--samples (%zu) must be at least --min-samples (%zu)",
                         c->data.samples_per_client, c->data.part.min_per_client);
     if (c->data.part.kind == FA_PART_COLUMN && c->data.part.quantity_given &&
@@ -661,7 +675,7 @@ int config_validate(const Config *c, char *err, size_t errlen) {
                         "--quantity-skew out or give 0)",
                         c->data.part.column);
     if (c->data.part.row_order != FA_ROWS_FILE &&
-        (c->data.kind != FA_DATA_CSV || c->data.part.kind != FA_PART_DIRICHLET))
+        (!file || c->data.part.kind != FA_PART_DIRICHLET))
         return opt_fail(err, errlen,
                         "--row-order shuffled applies to --dataset csv:PATH with --partition "
                         "dirichlet:BETA only (iid already assigns rows at random; a column "

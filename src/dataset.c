@@ -400,14 +400,15 @@ static void perturb_client(Dataset *ds, double level, const double *sd, uint64_t
     }
 }
 
-/* Load a CSV so that every rank parses the same bytes: rank 0 reads the file and
+/* Load a CSV (or, kind FA_DATA_H5, an HDF5 file: h5data_parse) so that every rank
+ * parses the same bytes: rank 0 reads the file and
  * broadcasts them (comm_bcast_bytes chunks large buffers), every rank parses. A path
  * that only some ranks can open (node-local, /dev/stdin) or whose contents differ
  * between nodes therefore cannot split the ranks; a read error on rank 0 reaches
  * every rank with its message, and the parse fails (or not) everywhere alike.
  * Without MPI (serial unit tests) the caller reads the file itself. */
-static void load_csv_agreed(const CsvSpec *cs, Dataset *out, DataInfo *info, int32_t **group,
-                            size_t *n_groups) {
+static void load_csv_agreed(FaDataKind kind, const CsvSpec *cs, Dataset *out, DataInfo *info,
+                            int32_t **group, size_t *n_groups) {
     char err[1024 + FA_PATH_LEN] = "";
     char *bytes = NULL;
     size_t len = 0;
@@ -428,7 +429,11 @@ static void load_csv_agreed(const CsvSpec *cs, Dataset *out, DataInfo *info, int
         if (comm_rank() != 0) bytes = xmalloc(len ? len : 1);
         comm_bcast_bytes(bytes, len, 0);
     }
-    int rc = csv_parse_bytes(cs, bytes, len, out, info, group, n_groups, err, sizeof err);
+    /* an HDF5 file's bytes are parsed the same way: every rank opens its copy in memory */
+    int rc = kind == FA_DATA_H5 ? h5data_parse(cs->path, bytes, len, cs->group_col, out, info,
+                                               group, n_groups, err, sizeof err)
+                                : csv_parse_bytes(cs, bytes, len, out, info, group, n_groups, err,
+                                                  sizeof err);
     free(bytes);
     if (rc) fa_fail("%s", err);
 }
@@ -445,7 +450,7 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
     Dataset all;
     int32_t *group = NULL;
     size_t n_groups = 0;
-    load_csv_agreed(&cs, &all, &fd->info, by_column ? &group : NULL, &n_groups);
+    load_csv_agreed(spec->kind, &cs, &all, &fd->info, by_column ? &group : NULL, &n_groups);
     const size_t n = all.n, d = all.d, K = fd->info.k;
 
     /* public (phase 0) rows: a separate file, or a stratified held-out part */
@@ -457,7 +462,7 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
         ps.group_col[0] = '\0';
         Dataset pub;
         DataInfo pinfo;
-        load_csv_agreed(&ps, &pub, &pinfo, NULL, NULL);
+        load_csv_agreed(FA_DATA_CSV, &ps, &pub, &pinfo, NULL, NULL);
         char why[256];
         if (!same_info(&fd->info, &pinfo, why, sizeof why))
             fa_fail("%s: public data must have the same features and classes as %s: %s",
@@ -578,7 +583,8 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
 
 static void build(FedData *fd, const DataSpec *spec, uint64_t seed, bool want_public,
                   const Want *want) {
-    if (spec->kind == FA_DATA_CSV) build_csv(fd, spec, seed, want_public, want);
+    if (spec->kind == FA_DATA_CSV || spec->kind == FA_DATA_H5)
+        build_csv(fd, spec, seed, want_public, want);
     else build_generated(fd, spec, seed, want_public, want);
 }
 
