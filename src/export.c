@@ -540,7 +540,8 @@ static void export_usage(FILE *f) {
     fputs("usage: fedalign export (--model-bin FILE | --results FILE) --client T --out DIR\n"
           "                       [--prefix NAME] [--bench-reps N] [--overwrite] [run options...]\n"
           "  Quantizes client T's model to int8 (calibrated on T's train rows), writes the\n"
-          "  self-contained C99 pair DIR/model.h, DIR/model.c and prints float vs int8\n"
+          "  self-contained C99 pair DIR/model.h, DIR/model.c (for mechanical feature data\n"
+          "  also DIR/feature_extractor.h/.c: raw window -> features) and prints float vs int8\n"
           "  accuracy on T's test rows, flash/RAM bytes and host latency.\n",
           f);
     ExportOpts d;
@@ -685,8 +686,10 @@ static int export_run(int argc, char **argv) {
     free(fs);
     free(pred);
 
-    if (mkdir_p(out_dir, err, sizeof err) != 0 ||
-        export_c_model_note(&q, &fd.info, out_dir, prefix, note, err, sizeof err) != 0) {
+    if (export_features_check(&fd.info, out_dir, cfg.overwrite, err, sizeof err) != 0 ||
+        mkdir_p(out_dir, err, sizeof err) != 0 ||
+        export_c_model_note(&q, &fd.info, out_dir, prefix, note, err, sizeof err) != 0 ||
+        export_features(&fd.info, &cfg.data.gen, out_dir, prefix, err, sizeof err) != 0) {
         fprintf(stderr, "fedalign: error: %s\n", err);
         quant_free(&q);
         feddata_free(&fd);
@@ -703,6 +706,9 @@ static int export_run(int argc, char **argv) {
     double acc_q = nt ? (double)correct8 / (double)nt : NAN;
     printf("# export: client %zu of %s data, model %s\n", client, fd.info.name, model_bin);
     printf("# wrote %s/model.h and %s/model.c (prefix %s)\n", out_dir, out_dir, prefix);
+    if (export_features_apply(&fd.info))
+        printf("# wrote %s/feature_extractor.h and %s/feature_extractor.c (raw window -> model input)\n", out_dir,
+               out_dir);
     printf("# calibration: %zu train rows; input scale %.6g zero point %ld\n", q.cal_rows,
            (double)q.in_scale, (long)q.in_zp);
     printf("# test rows %zu: float acc %.4f, int8 acc %.4f (drop %+.2f points), agreement %.4f\n",

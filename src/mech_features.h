@@ -2,7 +2,7 @@
  * mech_features.h: the on-board feature extractor of the mechanical (bearing vibration)
  * data, one source for both sides. gen_mechanical.c #includes this file to make the
  * feature rows the MLP trains on, and the build embeds it as text into export_features.c,
- * which writes it verbatim into the exported features.c, so a device computes exactly
+ * which writes it verbatim into the exported feature_extractor.c, so a device computes exactly
  * the features the model was trained on from its own raw window. A change here changes
  * both.
  *
