@@ -21,10 +21,10 @@
 static void edge_window(int e, float *w, size_t W) {
     for (size_t t = 0; t < W; t++) {
         switch (e) {
-        case 0: w[t] = 0.25f; break;                      /* constant: sd 0 */
-        case 1: w[t] = 0.0f; break;                       /* all zero */
-        case 2: w[t] = t == W / 3 ? 5.0f : 0.0f; break;   /* one impulse */
-        case 3: w[t] = (t & 1) ? -1.0f : 1.0f; break;     /* Nyquist */
+        case 0: w[t] = 0.25f; break;                         /* constant: sd 0 */
+        case 1: w[t] = 0.0f; break;                          /* all zero */
+        case 2: w[t] = t == W / 3 ? 5.0f : 0.0f; break;      /* one impulse */
+        case 3: w[t] = (t & 1) ? -1.0f : 1.0f; break;        /* Nyquist */
         default: w[t] = 1e30f * (float)((t % 7) - 3); break; /* huge values */
         }
     }
@@ -62,7 +62,8 @@ int main(int argc, char **argv) {
             }
             gen_mech_features(d, W, FA_MECH_FS, env, feat);
             for (int k = 0; k < FA_MECH_N_TIME + FA_MECH_N_ENV; k++)
-                fprintf(ff, "%a%c", (double)feat[k], k + 1 < FA_MECH_N_TIME + FA_MECH_N_ENV ? ' ' : '\n');
+                fprintf(ff, "%a%c", (double)feat[k],
+                        k + 1 < FA_MECH_N_TIME + FA_MECH_N_ENV ? ' ' : '\n');
         }
     }
     free(d);
