@@ -197,7 +197,10 @@ class Checker:
         if over is not None and over not in ("clients", "batch"):
             self.bad(f"/: threads_over '{over}' is not clients|batch")
         self.attr(f, "config_hash", "hex")
-        self.strings(f, "feature_names", r.get("n_features"))
+        # raw windows (win_len > 0) name their win_ch channels; older files lack win_len
+        win_len = integer(f.attrs["win_len"]) if "win_len" in f.attrs else 0
+        win_ch = integer(f.attrs["win_ch"]) if "win_ch" in f.attrs else 0
+        self.strings(f, "feature_names", win_ch if win_len else r.get("n_features"))
         self.strings(f, "class_names", r.get("n_classes"))
         cfg = [k for k in f.attrs if k.startswith("cfg.")]
         if not cfg:

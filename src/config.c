@@ -51,6 +51,9 @@ static const char *const ablate_names[] = {"phase0", "phase1", "similarity"}; /*
 static const char *const row_order_names[] = {"file", "shuffled"};
 static const char *const row_order_descs[] = {"each class in file order",
                                               "seeded shuffle within each class"};
+static const char *const input_names[] = {"features", "raw"};
+static const char *const input_descs[] = {"features computed from each window",
+                                          "the raw windows (d = window; for cnn1d)"};
 static const char *const p3_select_names[] = {"val", "fixed"};
 static const char *const p3_select_descs[] = {"best validation epoch, early stopping",
                                               "exactly --p3-epochs (the old behaviour)"};
@@ -76,13 +79,14 @@ const FaEnum fa_enum_int8_weights = ENUM_OF(int8_weights_names, int8_weights_des
 _Static_assert(sizeof(FaInt8Weights) == sizeof(int) && FA_INT8_PER_CHANNEL == 0 &&
                    FA_INT8_PER_TENSOR == 1,
                "int8_weights_names[i] is value i, stored as int");
+static const FaEnum input_enum = ENUM_OF(input_names, input_descs);
 
 /* OPT_ENUM stores an int into these fields (opttab.c) */
 _Static_assert(sizeof(FaScore) == sizeof(int) && sizeof(FaReference) == sizeof(int) &&
                    sizeof(FaInit) == sizeof(int) && sizeof(FaThreadsOver) == sizeof(int) &&
                    sizeof(FaMethod) == sizeof(int) && sizeof(FaOptimizer) == sizeof(int) &&
                    sizeof(FaAssign) == sizeof(int) && sizeof(FaRowOrder) == sizeof(int) &&
-                   sizeof(FaP3Select) == sizeof(int),
+                   sizeof(FaP3Select) == sizeof(int) && sizeof(FaInput) == sizeof(int),
                "enum fields must be int-sized");
 _Static_assert(FA_ABLATE_PHASE0 == 1u && FA_ABLATE_PHASE1 == 2u && FA_ABLATE_SIMILARITY == 4u,
                "ablate_names[i] is bit i");
@@ -247,10 +251,16 @@ static int parse_dataset(void *t, const char *v, char *err, size_t errlen) {
         c->data.kind = FA_DATA_CSV;
         if (!copy_str(c->data.csv.path, sizeof c->data.csv.path, v + 4))
             return opt_fail(err, errlen, "--dataset: path too long");
+    } else if (strncmp(v, "h5:", 3) == 0 && v[3]) { /* X, y (docs/byod.md, "HDF5 input") */
+        c->data.kind = FA_DATA_H5;
+        if (!copy_str(c->data.csv.path, sizeof c->data.csv.path, v + 3))
+            return opt_fail(err, errlen, "--dataset: path too long");
     } else
         return opt_fail(
             err, errlen,
-            "--dataset: unknown dataset '%s' (expected electrical, mechanical or csv:PATH)", v);
+            "--dataset: unknown dataset '%s' (expected electrical, mechanical, csv:PATH or "
+            "h5:PATH)",
+            v);
     copy_str(c->dataset_str, sizeof c->dataset_str, v);
     return 0;
 }
@@ -430,7 +440,8 @@ static const char *show_attack(const void *t, char *buf, size_t cap) {
 
 static const OptDef fa_opts[] = {
     CUSTOM("preset", "NAME", preset, &fa_enum_preset, R | OPT_FIRST, "Problem", "size preset"),
-    CUSTOM("dataset", "KIND", dataset, NULL, R, "Problem", "electrical|mechanical|csv:PATH"),
+    CUSTOM("dataset", "KIND", dataset, NULL, R, "Problem",
+           "electrical|mechanical|csv:PATH|h5:PATH"),
     NUM("clients", "N", OPT_SIZE, clients, 1, BIG, R, "Problem", "number of clients (devices)"),
     NUM("seed", "S", OPT_U64, seed, 0, 1.8e19, R, "Problem", "global seed"),
     NUM("samples", "N", OPT_SIZE, data.samples_per_client, 1, 1e9, R, "Problem",
@@ -445,6 +456,8 @@ static const OptDef fa_opts[] = {
         "mechanical: severities per fault type (K = 1 + 3N)"),
     BOOL("no-spectral", OPT_NOFLAG, data.gen.spectral, R, "Problem",
          "mechanical: time-domain features only (no envelope-spectrum features)"),
+    ENUM("input", "KIND", data.gen.input, input_enum, R, "Problem",
+         "mechanical: what a row holds, the window's features or the raw window"),
     STR("label-cols", "A,B", data.csv.label_cols, "(last column)", R, "Problem",
         "csv: label column(s), joined when several"),
     STR("feature-cols", "A,B", data.csv.feature_cols, "(all others)", R, "Problem",
@@ -650,11 +663,22 @@ int config_validate(const Config *c, char *err, size_t errlen) {
                         c->data.split.val_frac + c->data.split.test_frac);
     if (c->data.kind == FA_DATA_MECHANICAL && 1 + 3 * c->data.gen.severities > FA_MAX_CLASSES)
         return opt_fail(err, errlen, "--severities: at most %d", (FA_MAX_CLASSES - 1) / 3);
-    if (c->data.part.kind == FA_PART_COLUMN && c->data.kind != FA_DATA_CSV)
-        return opt_fail(err, errlen, "--partition column:NAME needs --dataset csv:PATH");
+    if (c->data.gen.input == FA_INPUT_RAW && c->data.kind != FA_DATA_MECHANICAL)
+        return opt_fail(err, errlen,
+                        "--input raw applies to --dataset mechanical (the electrical generator "
+                        "has no windows; a file's rows are what the file holds)");
+    const bool file = c->data.kind == FA_DATA_CSV || c->data.kind == FA_DATA_H5;
+    if (c->data.part.kind == FA_PART_COLUMN && !file)
+        return opt_fail(err, errlen,
+                        "--partition column:NAME needs --dataset csv:PATH (or h5:PATH, where NAME "
+                        "is a dataset of the file)");
+    if (c->data.kind == FA_DATA_H5 && (c->data.csv.label_cols[0] || c->data.csv.feature_cols[0]))
+        return opt_fail(err, errlen,
+                        "--label-cols and --feature-cols apply to csv:PATH; an h5:PATH file has "
+                        "its inputs in X and its labels in y");
     if (c->data.public_csv[0] && c->data.kind != FA_DATA_CSV)
         return opt_fail(err, errlen, "--public csv:PATH needs --dataset csv:PATH");
-    if (c->data.kind != FA_DATA_CSV && c->data.samples_per_client < c->data.part.min_per_client)
+    if (!file && c->data.samples_per_client < c->data.part.min_per_client)
         return opt_fail(err, errlen, "--samples (%zu) must be at least --min-samples (%zu)",
                         c->data.samples_per_client, c->data.part.min_per_client);
     if (c->data.part.kind == FA_PART_COLUMN && c->data.part.quantity_given &&
@@ -665,7 +689,7 @@ int config_validate(const Config *c, char *err, size_t errlen) {
                         "--quantity-skew out or give 0)",
                         c->data.part.column);
     if (c->data.part.row_order != FA_ROWS_FILE &&
-        (c->data.kind != FA_DATA_CSV || c->data.part.kind != FA_PART_DIRICHLET))
+        (!file || c->data.part.kind != FA_PART_DIRICHLET))
         return opt_fail(err, errlen,
                         "--row-order shuffled applies to --dataset csv:PATH with --partition "
                         "dirichlet:BETA only (iid already assigns rows at random; a column "

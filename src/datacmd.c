@@ -5,7 +5,9 @@
  * Rank-local and MPI-free: the caller orders the ranks' output. The export writes
  * floats with %.9g (enough digits to read back the same float) and quotes names with
  * libcsv's writer only where CSV needs it, so csv_load reads the files back
- * (label_cols = "label", feature_cols = the feature names).
+ * (label_cols = "label", feature_cols = the feature names). Raw windows are written one
+ * value per column, named CHANNEL_tSTEP in time-major order (more columns than a CSV
+ * input may have: such files are for inspection with other tools).
  */
 #include "fedalign/datacmd.h"
 
@@ -71,6 +73,10 @@ void datacmd_describe(const FedData *fd, FILE *out) {
     fprintf(out, "# data: %s, %zu features, %zu classes; clients %zu..%zu of %zu\n", info->name,
             info->d, k, fd->n_local ? fd->ids[0] : 0, fd->n_local ? fd->ids[fd->n_local - 1] : 0,
             fd->n_clients);
+    if (info->win_len)
+        fprintf(out,
+                "# raw windows: %zu time steps x %zu channels, time-major (feature t * %zu + c)\n",
+                info->win_len, info->win_ch, info->win_ch);
     fprintf(out, "# classes:");
     for (size_t c = 0; c < k; c++) fprintf(out, " k%zu=%s", c, info->class_names[c]);
     fprintf(out, "\n# %8s %9s %9s %9s %9s |", "client", "train", "val", "test", "rows");
@@ -158,7 +164,11 @@ int datacmd_export(const FedData *fd, const char *dir, bool overwrite, char *err
         }
         int rc = 0;
         for (size_t j = 0; j < info->d && rc == 0; j++) {
-            rc = put_field(fp, info->feature_names[j]);
+            char name[FA_NAME_LEN + 32]; /* a window's value: channel name and time step */
+            if (info->win_len)
+                snprintf(name, sizeof name, "%s_t%zu", info->feature_names[j % info->win_ch],
+                         j / info->win_ch);
+            rc = put_field(fp, info->win_len ? name : info->feature_names[j]);
             if (rc == 0 && fputc(',', fp) == EOF) rc = -1;
         }
         if (rc == 0 && fputs("label,split\n", fp) < 0) rc = -1;

@@ -40,6 +40,8 @@ double dataset_column_sd(const float *x, size_t d, size_t j, const size_t *rows,
 // ----------------------------------------------------------------------------
 // plain datasets
 
+size_t datainfo_n_names(const DataInfo *info) { return info->win_len ? info->win_ch : info->d; }
+
 void dataset_alloc(Dataset *ds, size_t n, size_t d) {
     ds->n = n;
     ds->d = d;
@@ -272,8 +274,10 @@ static void build_generated(FedData *fd, const DataSpec *spec, uint64_t seed, bo
                             const Want *want) {
     gen_info(spec->kind, &spec->gen, &fd->info);
     const DataInfo *info = &fd->info;
-    CHECK(info->k >= 2 && info->k <= FA_MAX_CLASSES && info->d >= 1 && info->d <= FA_MAX_FEATURES,
-          "generator gave D=%zu K=%zu", info->d, info->k);
+    CHECK(
+        info->k >= 2 && info->k <= FA_MAX_CLASSES && info->d >= 1 &&
+            (info->win_len ? info->d == info->win_len * info->win_ch : info->d <= FA_MAX_FEATURES),
+        "generator gave D=%zu K=%zu", info->d, info->k);
 
     /* A client without rows (possible only with min_per_client = 0) or without test
      * rows must fail on every rank alike, so every rank looks at every client's sizes
@@ -330,7 +334,12 @@ static bool same_info(const DataInfo *a, const DataInfo *b, char *why, size_t le
         snprintf(why, len, "%zu classes instead of %zu", b->k, a->k);
         return false;
     }
-    for (size_t j = 0; j < a->d; j++) {
+    if (a->win_len != b->win_len || a->win_ch != b->win_ch) {
+        snprintf(why, len, "windows of %zu x %zu instead of %zu x %zu", b->win_len, b->win_ch,
+                 a->win_len, a->win_ch);
+        return false;
+    }
+    for (size_t j = 0; j < datainfo_n_names(a); j++) {
         if (strcmp(a->feature_names[j], b->feature_names[j]) != 0) {
             snprintf(why, len, "feature %zu is '%s' instead of '%s'", j + 1, b->feature_names[j],
                      a->feature_names[j]);
@@ -391,14 +400,15 @@ static void perturb_client(Dataset *ds, double level, const double *sd, uint64_t
     }
 }
 
-/* Load a CSV so that every rank parses the same bytes: rank 0 reads the file and
+/* Load a CSV (or, kind FA_DATA_H5, an HDF5 file: h5data_parse) so that every rank
+ * parses the same bytes: rank 0 reads the file and
  * broadcasts them (comm_bcast_bytes chunks large buffers), every rank parses. A path
  * that only some ranks can open (node-local, /dev/stdin) or whose contents differ
  * between nodes therefore cannot split the ranks; a read error on rank 0 reaches
  * every rank with its message, and the parse fails (or not) everywhere alike.
  * Without MPI (serial unit tests) the caller reads the file itself. */
-static void load_csv_agreed(const CsvSpec *cs, Dataset *out, DataInfo *info, int32_t **group,
-                            size_t *n_groups) {
+static void load_csv_agreed(FaDataKind kind, const CsvSpec *cs, Dataset *out, DataInfo *info,
+                            int32_t **group, size_t *n_groups) {
     char err[1024 + FA_PATH_LEN] = "";
     char *bytes = NULL;
     size_t len = 0;
@@ -419,7 +429,11 @@ static void load_csv_agreed(const CsvSpec *cs, Dataset *out, DataInfo *info, int
         if (comm_rank() != 0) bytes = xmalloc(len ? len : 1);
         comm_bcast_bytes(bytes, len, 0);
     }
-    int rc = csv_parse_bytes(cs, bytes, len, out, info, group, n_groups, err, sizeof err);
+    /* an HDF5 file's bytes are parsed the same way: every rank opens its copy in memory */
+    int rc = kind == FA_DATA_H5 ? h5data_parse(cs->path, bytes, len, cs->group_col, out, info,
+                                               group, n_groups, err, sizeof err)
+                                : csv_parse_bytes(cs, bytes, len, out, info, group, n_groups, err,
+                                                  sizeof err);
     free(bytes);
     if (rc) fa_fail("%s", err);
 }
@@ -436,7 +450,7 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
     Dataset all;
     int32_t *group = NULL;
     size_t n_groups = 0;
-    load_csv_agreed(&cs, &all, &fd->info, by_column ? &group : NULL, &n_groups);
+    load_csv_agreed(spec->kind, &cs, &all, &fd->info, by_column ? &group : NULL, &n_groups);
     const size_t n = all.n, d = all.d, K = fd->info.k;
 
     /* public (phase 0) rows: a separate file, or a stratified held-out part */
@@ -448,7 +462,7 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
         ps.group_col[0] = '\0';
         Dataset pub;
         DataInfo pinfo;
-        load_csv_agreed(&ps, &pub, &pinfo, NULL, NULL);
+        load_csv_agreed(FA_DATA_CSV, &ps, &pub, &pinfo, NULL, NULL);
         char why[256];
         if (!same_info(&fd->info, &pinfo, why, sizeof why))
             fa_fail("%s: public data must have the same features and classes as %s: %s",
@@ -511,6 +525,11 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
     assign_clients(fd, want, weight);
     free(weight);
 
+    /* the perturbation is per feature (sensor gain, offset); a window's samples are not
+     * separate sensors, and its d may exceed the per-feature arrays */
+    if (spec->perturb > 0.0 && fd->info.win_len)
+        fa_fail("%s: --perturb applies to tabular features, not to raw windows (%zu x %zu)",
+                spec->csv.path, fd->info.win_len, fd->info.win_ch);
     double sd[FA_MAX_FEATURES] = {0};
     if (spec->perturb > 0.0 && np > 1)
         for (size_t j = 0; j < d; j++) sd[j] = dataset_column_sd(all.x, d, j, pool, np);
@@ -564,7 +583,8 @@ static void build_csv(FedData *fd, const DataSpec *spec, uint64_t seed, bool wan
 
 static void build(FedData *fd, const DataSpec *spec, uint64_t seed, bool want_public,
                   const Want *want) {
-    if (spec->kind == FA_DATA_CSV) build_csv(fd, spec, seed, want_public, want);
+    if (spec->kind == FA_DATA_CSV || spec->kind == FA_DATA_H5)
+        build_csv(fd, spec, seed, want_public, want);
     else build_generated(fd, spec, seed, want_public, want);
 }
 
@@ -702,7 +722,7 @@ uint64_t feddata_hash(const FedData *fd) {
             h = rng_mix64(h ^ (((uint64_t)ahi[t] << 32) | (uint64_t)alo[t]));
         /* the public data is built on rank 0 only; its row count is known everywhere */
         h = hash_dataset(h ^ (uint64_t)fd->n_public, &fd->public_data);
-        h = hash_names(h ^ fd->info.d, fd->info.feature_names, fd->info.d);
+        h = hash_names(h ^ fd->info.d, fd->info.feature_names, datainfo_n_names(&fd->info));
         h = hash_names(h ^ fd->info.k, fd->info.class_names, fd->info.k);
     }
     if (comm_is_initialized()) comm_bcast_bytes(&h, sizeof h, 0);

@@ -560,8 +560,9 @@ static void export_usage(FILE *f) {
           "  Quantizes client T's model to int8 (calibrated on T's train rows), writes the\n"
           "  self-contained C99 pair DIR/model.h, DIR/model.c (--format c) or the TensorFlow\n"
           "  Lite flatbuffer DIR/model.tflite (--format tflite; its int8 input is the\n"
-          "  standardized features, quantized as model.h's quantize_input does) and prints\n"
-          "  float vs int8 accuracy on T's test rows, flash/RAM bytes and host latency.\n",
+          "  standardized features, quantized as model.h's quantize_input does); for\n"
+          "  mechanical feature data also DIR/feature_extractor.h/.c (raw window -> features);\n"
+          "  prints float vs int8 accuracy on T's test rows, flash/RAM bytes and host latency.\n",
           f);
     ExportOpts d;
     export_defaults(&d);
@@ -732,8 +733,10 @@ static int export_run(int argc, char **argv) {
     free(pred);
 
     char wrote[3 * FA_PATH_LEN];
-    if (mkdir_p(out_dir, err, sizeof err) != 0 ||
-        write_export(&eo, &q, &fd.info, note, wrote, sizeof wrote, err, sizeof err) != 0) {
+    if (export_features_check(&fd.info, out_dir, cfg.overwrite, err, sizeof err) != 0 ||
+        mkdir_p(out_dir, err, sizeof err) != 0 ||
+        write_export(&eo, &q, &fd.info, note, wrote, sizeof wrote, err, sizeof err) != 0 ||
+        export_features(&fd.info, &cfg.data.gen, out_dir, eo.prefix, err, sizeof err) != 0) {
         fprintf(stderr, "fedalign: error: %s\n", err);
         quant_free(&q);
         feddata_free(&fd);
@@ -750,6 +753,9 @@ static int export_run(int argc, char **argv) {
     double acc_q = nt ? (double)correct8 / (double)nt : NAN;
     printf("# export: client %zu of %s data, model %s\n", client, fd.info.name, model_bin);
     printf("# wrote %s\n", wrote);
+    if (export_features_apply(&fd.info))
+        printf("# wrote %s/feature_extractor.h and %s/feature_extractor.c (raw window -> model input)\n",
+               out_dir, out_dir);
     printf("# calibration: %zu train rows; input scale %.6g zero point %ld; weights %s\n",
            q.cal_rows, (double)q.in_scale, (long)q.in_zp,
            fa_enum_name(&fa_enum_int8_weights, (int)q.weights));

@@ -26,12 +26,18 @@
 #include "fedalign/gen_internal.h"
 
 GenOptions gen_options_resolve(const GenOptions *opt, FaDataKind kind) {
-    GenOptions o = {.heterogeneity = 1.0, .window = 0, .severities = 0, .spectral = false};
+    GenOptions o = {.heterogeneity = 1.0,
+                    .window = 0,
+                    .severities = 0,
+                    .spectral = false,
+                    .input = FA_INPUT_FEATURES};
     if (opt) o = *opt;
     if (o.window == 0) o.window = FA_MECH_WINDOW_DEFAULT;
     if (o.severities == 0) o.severities = FA_MECH_SEV_DEFAULT;
     CHECK(isfinite(o.heterogeneity) && o.heterogeneity >= 0.0 && o.heterogeneity <= 10.0,
           "generator heterogeneity must be in [0, 10], got %g", o.heterogeneity);
+    CHECK(o.input != FA_INPUT_RAW || kind == FA_DATA_MECHANICAL,
+          "raw windows come from the mechanical generator only (data kind %d)", (int)kind);
     if (kind != FA_DATA_MECHANICAL) return o;
     CHECK(o.window >= 64 && o.window <= ((size_t)1 << 20),
           "mechanical window must be in [64, 1048576] samples, got %zu", o.window);

@@ -30,13 +30,12 @@
  * Per device: speed, bearing type, contact angle, resonance (2-5 kHz), damping, noise,
  * shaft imbalance/misalignment, load zone, defect position, slip, sensor gain/offset.
  *
- * Features (no FFT): max, min, mean, sd, rms, skewness, kurtosis, crest (max|x|/rms),
- * form (rms/mean|x|), peak-to-peak, impulse (max|x|/mean|x|), clearance
- * (max|x|/mean(sqrt|x|)^2); with opt->spectral also the envelope spectrum at fr, BPFO,
- * BPFI, BSF and 2 BSF of the device: envelope e[n] = |x[n] - x[n-1]| (the first
- * difference is a cheap high-pass: gain 2 sin(pi f/fs), ~1-1.9 over the resonance band,
- * < 0.02 at shaft harmonics), Hann-windowed, one Goertzel filter per frequency,
- * amplitude divided by the mean envelope (a modulation index, free of sensor gain).
+ * Features: mech_features.h (12 time-domain statistics, and with opt->spectral the
+ * envelope spectrum at the device's fr, BPFO, BPFI, BSF and 2 BSF), the single source
+ * that `fedalign export` also writes out for the device. With --input raw the rows are the
+ * windows themselves instead (d = W, one channel, rounded to float32); the features are
+ * computed from the unrounded double window, so features of a raw row agree with the
+ * feature row to float rounding of the inputs, not bit for bit.
  */
 #include <math.h>
 #include <stdio.h>
@@ -47,6 +46,10 @@
 #include "fedalign/data.h"
 #include "fedalign/gen_internal.h"
 #include "fedalign/rng.h"
+#include "mech_features.h"
+
+_Static_assert(FA_MF_N_TIME == FA_MECH_N_TIME && FA_MF_N_ENV == FA_MECH_N_ENV,
+               "mech_features.h and gen_internal.h count the same features");
 
 // W = samples per window, S = severities, K = 1 + 3 S classes, D = 12 (+5 spectral)
 
@@ -102,11 +105,7 @@ static double load_zone(double theta, double eps) {
 
 void gen_mech_bearing_freqs(double fr, double nb, double bd, double pd, double alpha,
                             double out[4]) {
-    double r = bd / pd * cos(alpha);
-    out[0] = 0.5 * fr * (1.0 - r);
-    out[1] = 0.5 * nb * fr * (1.0 - r);
-    out[2] = 0.5 * nb * fr * (1.0 + r);
-    out[3] = pd * fr / (2.0 * bd) * (1.0 - r * r);
+    fa_mech_bearing_freqs(fr, nb, bd, pd, alpha, out);
 }
 
 static void mech_device(MechDevice *dv, uint64_t seed, uint64_t device, double h) {
@@ -136,76 +135,10 @@ static void mech_device(MechDevice *dv, uint64_t seed, uint64_t device, double h
 }
 
 // ----------------------------------------------------------------------------
-// features
+// features (mech_features.h: the same code the export writes for the device)
 
 void gen_mech_features(const double *w, size_t W, double fs, const double *env_f, float *feat) {
-    double mx = w[0], mn = w[0], s = 0.0, sa = 0.0, ss = 0.0;
-    for (size_t i = 0; i < W; i++) {
-        double v = w[i], a = fabs(v);
-        mx = v > mx ? v : mx;
-        mn = v < mn ? v : mn;
-        s += v;
-        sa += a;
-        ss += sqrt(a);
-    }
-    double dn = (double)W, mean = s / dn, mabs = sa / dn, msq = ss / dn;
-    double m2 = 0.0, m3 = 0.0, m4 = 0.0;
-    for (size_t i = 0; i < W; i++) {
-        double d = w[i] - mean, d2 = d * d;
-        m2 += d2;
-        m3 += d2 * d;
-        m4 += d2 * d2;
-    }
-    m2 /= dn;
-    m3 /= dn;
-    m4 /= dn;
-    double sd = sqrt(m2), rms = sqrt(m2 + mean * mean);
-    double peak = fmax(fabs(mx), fabs(mn));
-    double tiny = 1e-300;
-    double f[FA_MECH_N_TIME] = {mx,
-                                mn,
-                                mean,
-                                sd,
-                                rms,
-                                m2 > tiny ? m3 / (m2 * sd) : 0.0,
-                                m2 > tiny ? m4 / (m2 * m2) : 0.0,
-                                rms > tiny ? peak / rms : 0.0,
-                                mabs > tiny ? rms / mabs : 0.0,
-                                mx - mn,
-                                mabs > tiny ? peak / mabs : 0.0,
-                                msq > tiny ? peak / (msq * msq) : 0.0};
-    for (int k = 0; k < FA_MECH_N_TIME; k++) feat[k] = (float)f[k];
-    if (!env_f) return;
-
-    /* envelope e[n] = |w[n] - w[n-1]|, n = 1..W-1 (M values) */
-    size_t M = W - 1;
-    double emean = 0.0;
-    for (size_t i = 1; i < W; i++) emean += fabs(w[i] - w[i - 1]);
-    emean /= (double)M;
-    /* Goertzel: s[n] = v[n] + 2 cos(om) s[n-1] - s[n-2]; |X|^2 = s1^2 + s2^2 - c s1 s2 */
-    double coef[FA_MECH_N_ENV], s1[FA_MECH_N_ENV] = {0}, s2[FA_MECH_N_ENV] = {0};
-    for (int k = 0; k < FA_MECH_N_ENV; k++) coef[k] = 2.0 * cos(2.0 * FA_PI * env_f[k] / fs);
-    /* Hann window hw[j] = 0.5 - 0.5 cos(2 pi j / (M-1)) by a rotation recurrence */
-    double dth = 2.0 * FA_PI / (double)(M - 1), cd = cos(dth), sdl = sin(dth);
-    double c = 1.0, sn = 0.0, wsum = 0.0;
-    for (size_t j = 0; j < M; j++) {
-        double hw = 0.5 - 0.5 * c;
-        double v = hw * (fabs(w[j + 1] - w[j]) - emean);
-        wsum += hw;
-        for (int k = 0; k < FA_MECH_N_ENV; k++) {
-            double t = v + coef[k] * s1[k] - s2[k];
-            s2[k] = s1[k];
-            s1[k] = t;
-        }
-        double cn = c * cd - sn * sdl;
-        sn = sn * cd + c * sdl;
-        c = cn;
-    }
-    for (int k = 0; k < FA_MECH_N_ENV; k++) {
-        double p = s1[k] * s1[k] + s2[k] * s2[k] - coef[k] * s1[k] * s2[k];
-        double amp = 2.0 * sqrt(fmax(p, 0.0)) / wsum;
-        feat[FA_MECH_N_TIME + k] = (float)(emean > tiny ? amp / emean : 0.0);
-    }
+    fa_mech_features(w, W, fs, env_f, feat);
 }
 
 // ----------------------------------------------------------------------------
@@ -277,14 +210,21 @@ static void mech_window(const MechDevice *dv, int cls, size_t S, size_t W, Rng *
 
 void gen_mech_info(const GenOptions *opt, DataInfo *info) {
     size_t S = opt->severities;
-    info->d = FA_MECH_N_TIME + (opt->spectral ? FA_MECH_N_ENV : 0);
     info->k = 1 + 3 * S;
     snprintf(info->name, sizeof info->name, "%s", "mechanical");
-    for (size_t j = 0; j < FA_MECH_N_TIME; j++)
-        snprintf(info->feature_names[j], FA_NAME_LEN, "%s", mech_time_names[j]);
-    if (opt->spectral)
-        for (size_t j = 0; j < FA_MECH_N_ENV; j++)
-            snprintf(info->feature_names[FA_MECH_N_TIME + j], FA_NAME_LEN, "%s", mech_env_names[j]);
+    if (opt->input == FA_INPUT_RAW) { /* one channel; raw windows name their channels */
+        info->d = info->win_len = opt->window;
+        info->win_ch = 1;
+        snprintf(info->feature_names[0], FA_NAME_LEN, "%s", "accel");
+    } else {
+        info->d = FA_MECH_N_TIME + (opt->spectral ? FA_MECH_N_ENV : 0);
+        for (size_t j = 0; j < FA_MECH_N_TIME; j++)
+            snprintf(info->feature_names[j], FA_NAME_LEN, "%s", mech_time_names[j]);
+        if (opt->spectral)
+            for (size_t j = 0; j < FA_MECH_N_ENV; j++)
+                snprintf(info->feature_names[FA_MECH_N_TIME + j], FA_NAME_LEN, "%s",
+                         mech_env_names[j]);
+    }
     snprintf(info->class_names[0], FA_NAME_LEN, "%s", "Normal");
     for (size_t t = 0; t < 3; t++)
         for (size_t s = 1; s <= S; s++)
@@ -295,7 +235,8 @@ void gen_mech_info(const GenOptions *opt, DataInfo *info) {
 void gen_mech_samples(const GenOptions *opt, uint64_t seed, uint64_t device, bool public_data,
                       uint64_t stream, const int32_t *y, size_t n, float *x) {
     size_t S = opt->severities, W = opt->window, K = 1 + 3 * S;
-    size_t D = FA_MECH_N_TIME + (opt->spectral ? FA_MECH_N_ENV : 0);
+    size_t D =
+        opt->input == FA_INPUT_RAW ? W : FA_MECH_N_TIME + (opt->spectral ? FA_MECH_N_ENV : 0);
     MechDevice dv;
     mech_device(&dv, seed, device, public_data ? 0.0 : opt->heterogeneity);
     double env_f[FA_MECH_N_ENV] = {dv.fr, dv.f[1], dv.f[2], dv.f[3], 2.0 * dv.f[3]};
@@ -306,7 +247,9 @@ void gen_mech_samples(const GenOptions *opt, uint64_t seed, uint64_t device, boo
         CHECK(y[i] >= 0 && (size_t)y[i] < K, "mechanical label %d out of range [0, %zu)", (int)y[i],
               K);
         mech_window(&dv, (int)y[i], S, W, &r, buf);
-        gen_mech_features(buf, W, FS, opt->spectral ? env_f : NULL, x + i * D);
+        if (opt->input == FA_INPUT_RAW)
+            for (size_t t = 0; t < W; t++) x[i * D + t] = (float)buf[t];
+        else gen_mech_features(buf, W, FS, opt->spectral ? env_f : NULL, x + i * D);
     }
     free(buf);
 }

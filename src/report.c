@@ -86,6 +86,7 @@ void report_method_header(FILE *out, const MethodResult *r, const MethodSpec *ms
 static const char *dataset_key(const Config *c) {
     return c->data.kind == FA_DATA_ELECTRICAL   ? "electrical"
            : c->data.kind == FA_DATA_MECHANICAL ? "mechanical"
+           : c->data.kind == FA_DATA_H5         ? "h5"
                                                 : "csv";
 }
 

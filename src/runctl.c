@@ -184,7 +184,7 @@ static double estimate_rank_bytes(const Config *c, int ranks, size_t *n_params) 
     const double n = (double)((c->clients + (size_t)ranks - 1) / (size_t)ranks); /* clients */
     DataInfo info = {0};
     double data;
-    if (ds->kind == FA_DATA_CSV) {
+    if (ds->kind == FA_DATA_CSV || ds->kind == FA_DATA_H5) {
         info.d = FA_MAX_FEATURES;
         info.k = FA_MAX_CLASSES;
         double f = file_bytes(ds->csv.path) + (ds->public_csv[0] ? file_bytes(ds->public_csv) : 0);

@@ -818,7 +818,11 @@ void store_write_run(StoreFile *f, const Config *c, const DataInfo *info, int ra
     st_attr_i64(root, "n_features", (int64_t)info->d);
     st_attr_i64(root, "n_classes", (int64_t)info->k);
     st_attr_str(root, "dataset", info->name);
-    st_attr_strs(root, "feature_names", (const char(*)[FA_NAME_LEN])info->feature_names, info->d);
+    /* raw windows (issue 17) name their channels, not their win_len x win_ch values */
+    st_attr_i64(root, "win_len", (int64_t)info->win_len);
+    st_attr_i64(root, "win_ch", (int64_t)info->win_ch);
+    st_attr_strs(root, "feature_names", (const char(*)[FA_NAME_LEN])info->feature_names,
+                 datainfo_n_names(info));
     st_attr_strs(root, "class_names", (const char(*)[FA_NAME_LEN])info->class_names, info->k);
     st_attr_hex(root, "config_hash", store_config_hash(c));
     st_attr_str(root, "cmdline", c->cmdline);

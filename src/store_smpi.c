@@ -146,3 +146,15 @@ void store_write_bench(const char *path, const BenchMeta *meta, const BenchRow *
 
 /* provenance: this build links no HDF5 at all */
 void store_hdf5_version(char *buf, size_t cap) { snprintf(buf, cap, "none (SMPI build)"); }
+
+/* --dataset h5:PATH: refused with the other HDF5 reads (data.h: h5data_parse) */
+int h5data_parse(const char *path, const void *bytes, size_t len, const char *group_col,
+                 Dataset *out, DataInfo *info, int32_t **group, size_t *n_groups, char *err,
+                 size_t errlen) {
+    (void)bytes, (void)len, (void)group_col, (void)out, (void)info, (void)group, (void)n_groups;
+    snprintf(err, errlen,
+             "%s: the SMPI build reads no HDF5 files; give the data as csv:PATH or use the "
+             "native build",
+             path);
+    return -1;
+}

@@ -56,16 +56,31 @@ typedef struct {
 // ----------------------------------------------------------------------------
 // built-in physics-based device generators
 
-typedef enum { FA_DATA_ELECTRICAL = 0, FA_DATA_MECHANICAL = 1, FA_DATA_CSV = 2 } FaDataKind;
+/* FA_DATA_H5: a user's HDF5 file (--dataset h5:PATH, path in DataSpec.csv.path), pooled,
+ * partitioned and split exactly like a CSV file */
+typedef enum {
+    FA_DATA_ELECTRICAL = 0,
+    FA_DATA_MECHANICAL = 1,
+    FA_DATA_CSV = 2,
+    FA_DATA_H5 = 3
+} FaDataKind;
+
+/* What a generated row holds (--input): features computed from a window, or the window. */
+typedef enum { FA_INPUT_FEATURES = 0, FA_INPUT_RAW = 1 } FaInput;
 
 typedef struct {
     double heterogeneity; /* 0 = every device nominal, 1 = default spread of device parameters */
     size_t window;        /* mechanical: samples per vibration window [1024] */
     size_t severities;    /* mechanical: fault severities per fault type [3] -> K = 1 + 3*sev */
     bool spectral;        /* mechanical: add spectral/envelope features */
+    FaInput input;        /* mechanical: the windows' features, or the raw windows themselves
+                           * (d = window, one channel, DataInfo.win_len/win_ch set) */
 } GenOptions;
 
 /* Fill info (D, K, names) for a generator. */
+/* Number of names in info->feature_names: one per feature for tabular data, one per
+ * channel for raw windows (whose d may exceed FA_MAX_FEATURES). */
+size_t datainfo_n_names(const DataInfo *info);
 void gen_info(FaDataKind kind, const GenOptions *opt, DataInfo *info);
 
 /* Generate n samples with the given labels y[0..n) for one device into x (n, D).
@@ -116,6 +131,26 @@ int csv_parse_bytes(const CsvSpec *spec, const char *bytes, size_t len, Dataset 
 /* csv_read_file(spec->path) then csv_parse_bytes: one process reading its own copy. */
 int csv_load(const CsvSpec *spec, Dataset *out, DataInfo *info, int32_t **group, size_t *n_groups,
              char *err, size_t errlen);
+
+// ----------------------------------------------------------------------------
+// real data: HDF5 (store_dataset.c; the layout is in docs/byod.md, "HDF5 input")
+
+/* Limits beside the file size (FA_CSV_MAX_BYTES, read with csv_read_file): values per
+ * row and in all (a compressed file may expand far beyond its size). */
+#define FA_H5_MAX_ROW (1 << 20)
+#define FA_H5_MAX_VALUES ((size_t)1 << 28)
+
+/* Parse an HDF5 file held in memory (bytes[0..len), read by csv_read_file); path names it
+ * in messages. X [N][L][C] (raw windows: info->win_len = L, win_ch = C, d = L C) or
+ * [N][D] (features), float32/float64, finite; y [N] integers (indices into the string
+ * attribute y.class_names when present, else their sorted distinct values) or strings
+ * (sorted distinct names); names from X.channel_names / X.feature_names or ch0.., x0...
+ * group (optional, may be NULL) receives the dataset group_col [N] (integers or strings)
+ * mapped to 0..G-1 in sorted order, and *n_groups = G. Returns 0, or -1 with
+ * "path: message" in err (and nothing allocated). Pure: no printing, no MPI. */
+int h5data_parse(const char *path, const void *bytes, size_t len, const char *group_col,
+                 Dataset *out, DataInfo *info, int32_t **group, size_t *n_groups, char *err,
+                 size_t errlen);
 
 // ----------------------------------------------------------------------------
 // partitioning and splits

@@ -59,6 +59,18 @@ int export_read_model_bin(const char *path, ModelShape *shape, float **params, c
  * spec (bad CSV) exit through fa_fail like every other command. */
 int export_load_client(const Config *cfg, size_t client, FedData *fd, char *err, size_t errlen);
 
+/* The feature extractor beside the model (export_features.c): for data whose features
+ * fedalign computes from raw windows (the mechanical generator's feature rows), write
+ * DIR/feature_extractor.h and DIR/feature_extractor.c (PREFIX_features: window -> model input, the same
+ * code as the generator's). export_features_apply says whether the data have one;
+ * export_features_check refuses existing files unless overwrite; export_features
+ * writes them (0 when the data have none). 0, or -1 with a message. */
+bool export_features_apply(const DataInfo *info);
+int export_features_check(const DataInfo *info, const char *dir, bool overwrite, char *err,
+                          size_t errlen);
+int export_features(const DataInfo *info, const GenOptions *gen, const char *dir,
+                    const char *prefix, char *err, size_t errlen);
+
 /* `fedalign export ...` (argv[1] == "export"). Rank 0 does the work; other ranks return
  * 0 at once (it is a serial tool: run it without mpirun). Returns the exit code. */
 int export_main(int argc, char **argv);

@@ -133,6 +133,68 @@ check_bad "unknown column 'nope' in label_cols" run --preset tiny $(csv "$DATA/c
 check_bad "column 'label' is a label column and cannot be a feature" run --preset tiny $(csv "$DATA/csv_pool.csv") --feature-cols f1,label
 check_bad "unknown group column 'nope'" run --preset tiny $(csv "$DATA/csv_pool.csv") --partition column:nope
 check_bad "bad_nan.csv:4:1: NaN/Inf" data $(csv "$DATA/bad_nan.csv") --clients 2
+# HDF5 input (--dataset h5:PATH, issue 17): small bad files written here with h5py
+if /usr/bin/python3 -c 'import h5py' 2>/dev/null; then
+  /usr/bin/python3 - "$WORK" <<'PYEOF'
+import sys, h5py, numpy as np
+w = sys.argv[1]
+rng = np.random.default_rng(3)
+def mk(name, X=None, y=None, **extra):
+    with h5py.File(f"{w}/{name}.h5", "w") as f:
+        if X is not None: f["X"] = X
+        if y is not None: f["y"] = y
+        for k, v in extra.items(): f[k] = v
+        return f.filename
+N = 200
+X = rng.normal(size=(N, 16, 2)).astype(np.float32)
+y = (np.arange(N) % 3).astype(np.int32)
+mk("h_nox", y=y)
+mk("h_noy", X=X)
+mk("h_rank1", X=np.zeros(N, np.float32), y=y)
+mk("h_rank4", X=np.zeros((N, 2, 2, 2), np.float32), y=y)
+mk("h_intx", X=np.zeros((N, 4), np.int32), y=y)
+mk("h_nmis", X=X, y=y[:-1])
+mk("h_y2d", X=X, y=np.zeros((N, 2), np.int32))
+Xn = X.copy(); Xn[7, 3, 1] = np.nan; mk("h_nan", X=Xn, y=y)
+Xi = X.astype(np.float64); Xi[9, 0, 0] = 1e300; mk("h_inf", X=Xi, y=y)
+mk("h_one", X=X, y=np.zeros(N, np.int32))
+mk("h_many", X=X, y=(np.arange(N) % 17).astype(np.int32))
+mk("h_wide", X=np.zeros((N, 65), np.float32), y=y)
+mk("h_floaty", X=X, y=y.astype(np.float32))
+mk("h_dev", X=X, y=y, device=np.arange(N - 1))
+with h5py.File(f"{w}/h_range.h5", "w") as f:
+    f["X"] = X; f["y"] = y
+    f["y"].attrs["class_names"] = np.array([b"a", b"b"])
+with h5py.File(f"{w}/h_chn.h5", "w") as f:
+    f["X"] = X; f["y"] = y
+    f["X"].attrs["channel_names"] = np.array([b"only_one"])
+open(f"{w}/h_text.h5", "w").write("X,y\n1,2\n")
+PYEOF
+  h5() { echo "--dataset h5:$WORK/$1.h5"; }
+  check_bad "h_nox.h5: no dataset 'X'" run --preset tiny $(h5 h_nox)
+  check_bad "h_noy.h5: no dataset 'y'" run --preset tiny $(h5 h_noy)
+  check_bad "X is 1-D; it must be [N][L][C] (windows) or [N][D] (features)" run --preset tiny $(h5 h_rank1)
+  check_bad "dataset 'X' has 4 dimensions" run --preset tiny $(h5 h_rank4)
+  check_bad "X must be float32 or float64 (it holds integers)" run --preset tiny $(h5 h_intx)
+  check_bad "'y' has 199 rows but X has 200 (N must match)" run --preset tiny $(h5 h_nmis)
+  check_bad "'y' must be 1-D [N]" run --preset tiny $(h5 h_y2d)
+  check_bad "h_nan.h5: X row 7, value 7 is NaN" run --preset tiny $(h5 h_nan)
+  check_bad "X row 9, value 0 is infinite" run --preset tiny $(h5 h_inf)
+  check_bad "y holds 1 class; at least 2 are needed" run --preset tiny $(h5 h_one)
+  check_bad "y holds 17 distinct classes; at most 16 are supported" run --preset tiny $(h5 h_many)
+  check_bad "X [N][D] has D = 65 features, at most 64" run --preset tiny $(h5 h_wide)
+  check_bad "'y' must hold integers or strings (the labels)" run --preset tiny $(h5 h_floaty)
+  check_bad "y row 2 is 2, out of range [0, 2) of y.class_names" run --preset tiny $(h5 h_range)
+  check_bad "attribute X.channel_names has 1 entries, expected 2" run --preset tiny $(h5 h_chn)
+  check_bad "'device' has 199 rows but X has 200" run --preset tiny $(h5 h_dev) --partition column:device
+  check_bad "no dataset 'site' (the client ids of --partition column:site)" run --preset tiny $(h5 h_dev) --partition column:site
+  check_bad "h_text.h5: not an HDF5 file" run --preset tiny $(h5 h_text)
+  check_bad "h_missing.h5: cannot open" run --preset tiny $(h5 h_missing)
+  check_bad "--label-cols and --feature-cols apply to csv:PATH" run --preset tiny $(h5 h_nan) --label-cols y
+  check_bad "h_nan.h5: X row 7, value 7 is NaN" data $(h5 h_nan) --clients 2
+else
+  echo "SKIP (part): HDF5 input cases need /usr/bin/python3 with h5py (Debian python3-h5py)"
+fi
 check_bad "export is a serial tool: run it without mpirun/srun (got 2 ranks)" export --results "$WORK/none.h5" --client 0 --out "$WORK/fw"
 # an earlier export is not replaced silently
 if "$MPIEXEC" -n 2 "$FEDALIGN" data --preset tiny --export "$WORK/ex" >/dev/null 2>&1 && [ -f "$WORK/ex/client_0.csv" ]; then

@@ -93,11 +93,12 @@ int fa_fuzz_config_one(const uint8_t *data, size_t size) {
                   "--ablate accepted for a method other than fedmetaalign");
         cfg_check(!c.export_dir[0] || c.command == FA_CMD_DATA,
                   "--export accepted outside 'fedalign data'");
-        cfg_check(c.data.part.kind != FA_PART_COLUMN || c.data.kind == FA_DATA_CSV,
-                  "--partition column: accepted without a CSV dataset");
+        cfg_check(c.data.part.kind != FA_PART_COLUMN || c.data.kind == FA_DATA_CSV ||
+                      c.data.kind == FA_DATA_H5,
+                  "--partition column: accepted without a CSV or HDF5 dataset");
         cfg_check(!c.data.public_csv[0] || c.data.kind == FA_DATA_CSV,
                   "--public accepted without a CSV dataset");
-        cfg_check(c.data.kind == FA_DATA_CSV ||
+        cfg_check(c.data.kind == FA_DATA_CSV || c.data.kind == FA_DATA_H5 ||
                       c.data.samples_per_client >= c.data.part.min_per_client,
                   "--samples below --min-samples accepted");
         cfg_check(memchr(c.out_path, '\0', sizeof c.out_path) && memchr(c.resume_path, '\0', sizeof c.resume_path) &&

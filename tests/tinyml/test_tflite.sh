@@ -47,8 +47,9 @@ for ds in ${DATASETS:-electrical mechanical}; do
     "$FEDALIGN" export --model-bin "$d/model.bin" --client 1 --out "$out" --format tflite \
       --int8-weights "$w" --bench-reps 0 "${opts[@]}" >"$out.txt" 2>&1 \
       || { fail "$ds $w: export --format tflite: $(cat "$out.txt")"; continue; }
+    # --overwrite: both formats write the same feature_extractor.h/.c for mechanical data
     "$FEDALIGN" export --model-bin "$d/model.bin" --client 1 --out "$out" --format c \
-      --int8-weights "$w" --bench-reps 0 "${opts[@]}" >/dev/null 2>&1 || { fail "$ds $w: export --format c"; continue; }
+      --int8-weights "$w" --bench-reps 0 --overwrite "${opts[@]}" >/dev/null 2>&1 || { fail "$ds $w: export --format c"; continue; }
     "$QUANT_REF" rows "$d/model.bin" 1 "${opts[@]}" --int8-weights "$w" >"$out/rows.txt" 2>/dev/null \
       || { fail "$ds $w: quant_ref rows"; continue; }
     n=$(grep -c '^row ' "$out/rows.txt")

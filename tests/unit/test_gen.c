@@ -536,6 +536,46 @@ static void test_mech_speed(void **state) {
     free(x);
 }
 
+/* --input raw: the rows are the windows the feature rows come from (same device, labels
+ * and random stream), rounded to float32: the features of a raw row agree with the
+ * feature row to the rounding of the inputs; the info names one channel. */
+static void test_mech_raw_windows(void **state) {
+    (void)state;
+    GenOptions of = {.heterogeneity = 1.0, .window = 512};
+    GenOptions orw = of;
+    orw.input = FA_INPUT_RAW;
+    DataInfo info;
+    gen_info(FA_DATA_MECHANICAL, &orw, &info);
+    assert_int_equal(info.d, 512);
+    assert_int_equal(info.win_len, 512);
+    assert_int_equal(info.win_ch, 1);
+    assert_int_equal(info.k, 10);
+    assert_string_equal(info.feature_names[0], "accel");
+    enum { N = 30, W = 512 };
+    int32_t y[N];
+    for (size_t i = 0; i < N; i++) y[i] = (int32_t)(i % 10);
+    float *raw = malloc(N * W * sizeof *raw), *raw2 = malloc(N * W * sizeof *raw2);
+    float feat[N * FA_MECH_N_TIME], f[FA_MECH_N_TIME + FA_MECH_N_ENV];
+    double w[W];
+    assert_non_null(raw);
+    assert_non_null(raw2);
+    gen_samples(FA_DATA_MECHANICAL, &of, SEED, 3, false, 0, y, N, feat);
+    gen_samples(FA_DATA_MECHANICAL, &orw, SEED, 3, false, 0, y, N, raw);
+    gen_samples(FA_DATA_MECHANICAL, &orw, SEED, 3, false, 0, y, N, raw2);
+    assert_memory_equal(raw, raw2, N * W * sizeof *raw); /* deterministic */
+    for (size_t i = 0; i < N; i++) {
+        for (size_t t = 0; t < W; t++) w[t] = (double)raw[i * W + t];
+        gen_mech_features(w, W, FA_MECH_FS, NULL, f);
+        for (size_t k = 0; k < FA_MECH_N_TIME; k++) {
+            double a = f[k], b = feat[i * FA_MECH_N_TIME + k];
+            if (fabs(a - b) > 1e-4 * fmax(1.0, fabs(b)))
+                fail_msg("row %zu feature %zu: %g from the raw window, %g generated", i, k, a, b);
+        }
+    }
+    free(raw2);
+    free(raw);
+}
+
 // ----------------------------------------------------------------------------
 // learnability: the task is hard but learnable, and devices differ
 
@@ -647,6 +687,7 @@ int main(void) {
         cmocka_unit_test(test_mech_envelope_features),
         cmocka_unit_test(test_mech_heterogeneity),
         cmocka_unit_test(test_mech_speed),
+        cmocka_unit_test(test_mech_raw_windows),
         cmocka_unit_test(test_learnability),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
