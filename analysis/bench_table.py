@@ -87,7 +87,7 @@ def build(vals, isa, reps):
                          flop_per_sample=f"{fps:.0f}", samples_per_s=f"{v:.6g}", gflops=f"{gf:.6g}",
                          reps=len(vals[k])))
     for name, (v, fps) in sorted(peers.items()):
-        if name == "fedavg":  # a round rate (training, aggregation, evaluation), not training
+        if name.startswith("fedavg"):  # a round rate (training, aggregation, evaluation), not training
             continue
         model = "cnn" if name.startswith("cnn") else "mlp"
         rows.append(dict(kind="result", label=f"torch {name}", model=model, mode=name, isa="torch",
@@ -98,12 +98,14 @@ def build(vals, isa, reps):
             text.append(f"  {'torch':<10} {'cnn' if name.startswith('cnn') else 'mlp':<5} {name:<12} {'-':<7} "
                         f"{peers[name][0]:13.4g} {peers[name][0] * peers[name][1] * 1e-9:8.2f}")
     if "fedavg" in peers:
+        pa = peers["fedavg"][0]
+        pb = peers.get("fedavg-batched", (float("nan"), 0))[0]
         for k, v in sorted((k, v) for k, v in med.items() if k[0] == "round"):
-            pa = peers["fedavg"][0]
-            text.append(f"  {k[1]:<10} FedAvg round, 8 clients: fedalign {v:.4g}, torch {pa:.4g} client "
-                        f"samples/s, {v / pa:.2f}x")
+            text.append(f"  {k[1]:<10} FedAvg round, client samples/s: fedalign {v:.4g}; per-client peer "
+                        f"{pa:.4g} ({v / pa:.2f}x); batched peer {pb:.4g} ({v / pb:.2f}x)")
             lines.append(f"BENCH_COMPARE name=fedavg variant={k[1]} threads=1 reps={reps} fedalign={v:.6g} "
-                         f"torch={pa:.6g} ratio={v / pa:.4g}")
+                         f"torch_clients={pa:.6g} ratio_clients={v / pa:.4g} torch_batched={pb:.6g} "
+                         f"ratio_batched={v / pb:.4g}")
     return text, lines, rows
 
 

@@ -12,6 +12,8 @@ PyTorch on one thread (samples/s are per core), so anyone can rerun the comparis
                model with a fresh Adam, trains one epoch, returns its delta; the server adds
                the sample-weighted mean delta and evaluates the new global model on the
                pooled test rows (fedalign evaluates phi^r every round too).
+  fedavg-batched  the same round with the clients trained as in `batched` below and the
+               mean delta summed over the client axis.
   clients      the per-client peer: --group clients of --group-rows rows (or --group-sizes),
                trained one after another from the same start, each with its own Adam and
                shuffles, the way a simulation loop over clients does it.
@@ -33,7 +35,8 @@ PyTorch on one thread (samples/s are per core), so anyone can rerun the comparis
   selftest     checks that the batched trainers are the per-client training: 2 clients
                (equal sizes, then unequal with short last batches over 2 epochs), MLP and
                CNN; each client's parameters after training must equal the per-client
-               loop's to float tolerance (exit 1 otherwise).
+               loop's to float tolerance, and so must the global model after one
+               `fedavg` and one `fedavg-batched` round (exit 1 otherwise).
 
 FLOPs per sample come from analysis/flops.py (fedalign's counting rule). Data are standard
 normal with random labels: throughput does not depend on the values. Use Debian's
@@ -305,7 +308,9 @@ def bench_train(args, gen):
     return timed_reps(args, run, args.rows)
 
 
-def bench_fedavg(args, gen):
+def bench_fedavg(args, gen, batched=False):
+    """one FedAvg round per repetition; batched: the clients train as in `batched` (all
+    equal-sized, from the global model) and the mean delta is a sum over the client axis"""
     C, n_tr, n_te = args.clients, args.client_rows, args.client_test_rows
     data = [(torch.randn(n_tr, args.inputs, generator=gen),
              torch.randint(0, args.classes, (n_tr,), generator=gen)) for _ in range(C)]
@@ -313,10 +318,17 @@ def bench_fedavg(args, gen):
     yt = torch.randint(0, args.classes, (C * n_te,), generator=gen)
     glob = mlp(args.inputs, args.hidden, args.classes)
     local = mlp(args.inputs, args.hidden, args.classes)
+    if batched:
+        cl = Clients(args, [n_tr] * C, False, torch.Generator())  # its own data replaced below
+        cl.xs, cl.ys = [x for x, _ in data], [y for _, y in data]
 
-    def round_once():
-        t0 = time.perf_counter()
-        gstate = {k: v.clone() for k, v in glob.state_dict().items()}
+    def train_clients(gstate):
+        """returns (samples, sample-weighted mean delta per state_dict key)"""
+        if batched:
+            cl.init = gstate  # every client starts from the global model
+            samples, ps = cl.batched(1, gen)
+            with torch.no_grad():
+                return samples, {k: (p - gstate[k]).sum(0).mul_(n_tr / (C * n_tr)) for k, p in zip(gstate, ps)}
         acc = {k: torch.zeros_like(v) for k, v in gstate.items()}
         den, samples = 0, 0
         for x, y in data:
@@ -327,8 +339,14 @@ def bench_fedavg(args, gen):
                 for k, v in local.state_dict().items():
                     acc[k].add_(v - gstate[k], alpha=float(n_tr))
             den += n_tr
+        return samples, {k: acc[k] / den for k in acc}
+
+    def round_once():
+        t0 = time.perf_counter()
+        gstate = {k: v.clone() for k, v in glob.state_dict().items()}
+        samples, delta = train_clients(gstate)
         with torch.no_grad():
-            glob.load_state_dict({k: gstate[k] + acc[k] / den for k in gstate})
+            glob.load_state_dict({k: gstate[k] + delta[k] for k in gstate})
             correct = (glob(xt).argmax(1) == yt).sum().item()  # global-model evaluation
         dt = time.perf_counter() - t0
         return samples / dt, dt, correct
@@ -336,7 +354,7 @@ def bench_fedavg(args, gen):
     for _ in range(args.warmup):
         round_once()
     res = [round_once() for _ in range(args.reps)]
-    return [r[0] for r in res], [r[1] for r in res], C * n_tr
+    return [r[0] for r in res], [r[1] for r in res], C * n_tr, glob
 
 
 def group_sizes(args):
@@ -385,6 +403,20 @@ def selftest(args, gen):
         ok, line = selftest_case(a, gen, cnn, sizes, ep, args.tol)
         ok_all &= ok
         lines.append(line)
+    # one FedAvg round both ways from the same global model, data and shuffles
+    one = argparse.Namespace(**vars(args))
+    one.reps, one.warmup, glob = 1, 0, []
+    for batched in (False, True):
+        torch.manual_seed(args.seed)  # the global model's initialization
+        glob.append(list(bench_fedavg(one, torch.Generator().manual_seed(args.seed), batched)[3].parameters()))
+    diff = max((a - b).abs().max().item() for a, b in zip(*glob))
+    torch.manual_seed(args.seed)
+    start = mlp(args.inputs, args.hidden, args.classes).parameters()
+    moved = max((a - s0).abs().max().item() for a, s0 in zip(glob[0], start))
+    ok = diff <= args.tol and moved > 100 * args.tol
+    ok_all &= ok
+    lines.append(f"PEER_TORCH name=selftest model=mlp round=fedavg clients={args.clients} "
+                 f"client_rows={args.client_rows} max_abs_diff={diff:.3g} tol={args.tol:g} moved={moved:.3g} ok={int(ok)}")
     return ok_all, lines
 
 
@@ -406,7 +438,7 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
-    what = ("train", "fedavg", "clients", "batched", "cnn-clients", "cnn-batched", "selftest")
+    what = ("train", "fedavg", "fedavg-batched", "clients", "batched", "cnn-clients", "cnn-batched", "selftest")
     ap.add_argument("what", nargs="*", default=["train", "fedavg", "clients", "batched"],
                     help=f"benchmarks to run: {', '.join(what)} (default: train fedavg clients batched)")
     ap.add_argument("--batch", type=int, default=32)
@@ -469,10 +501,10 @@ def main():
         if w == "train":
             rates, per_rep = bench_train(args, gen)
             lines.append(result_line(args, "train", "mlp", arch, mfl, rates, per_rep))
-        elif w == "fedavg":
-            rates, times, samples = bench_fedavg(args, gen)
+        elif w in ("fedavg", "fedavg-batched"):
+            rates, times, samples, _ = bench_fedavg(args, gen, w == "fedavg-batched")
             extra = f"clients={args.clients} client_rows={args.client_rows} "
-            lines.append(result_line(args, "fedavg", "mlp", arch, mfl, rates, samples, extra)
+            lines.append(result_line(args, w, "mlp", arch, mfl, rates, samples, extra)
                          + f" round_s_median={statistics.median(times):.6g}")
         elif w == "selftest":
             good, ls = selftest(args, gen)

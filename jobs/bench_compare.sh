@@ -8,7 +8,7 @@
 #   the peers: per-client loop and client-batched MLP, 16 clients x 600 rows (`clients`,
 #     `batched`); with --cnn also the 1D-CNN peers (`cnn-clients`, `cnn-batched`);
 #   the FedAvg round: fedalign `bench round --method fedavg`, 8 clients, against the
-#     peer's `fedavg` (client samples per second of round time).
+#     peers' `fedavg` and `fedavg-batched` (client samples per second of round time).
 # Each invocation reports its own median over its repetitions; this script takes the
 # median over the REPS rounds and prints the ratio table: every fedalign training line
 # against the per-client peer and the client-batched peer of the same model (a fedalign
@@ -88,7 +88,7 @@ for i in $(seq 1 "$REPS"); do
   if [ $CNN = 1 ]; then
     "$PY" "$here/analysis/peer_torch.py" cnn-clients cnn-batched "${pt_common[@]}" "${pt_cnn[@]}" | tag "$i" torch
   fi
-  "$PY" "$here/analysis/peer_torch.py" fedavg "${pt_common[@]}" "${pt_avg[@]}" | tag "$i" torch
+  "$PY" "$here/analysis/peer_torch.py" fedavg fedavg-batched "${pt_common[@]}" "${pt_avg[@]}" | tag "$i" torch
   echo "# round $i/$REPS done" >&2
 done
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PyTorch peers and the two-peer comparison (label e2e; skipped without python3-torch):
 # analysis/peer_torch.py's selftest (the client-batched MLP and CNN trainers give each
-# client the parameters of the per-client loop, for equal and unequal client sizes);
+# client the parameters of the per-client loop, for equal and unequal client sizes, and
+# the batched FedAvg round the per-client round's global model);
 # the FLOP count of analysis/flops.py equals `fedalign bench train`'s; unequal sizes and
 # --pad reach the output; bad flags fail with one message; jobs/bench_compare.sh in its
 # tiny setting prints and writes the ratio table against both peers and refuses to
@@ -17,7 +18,7 @@ export OMP_NUM_THREADS=1
 
 # --- the batched trainers are the per-client training
 "$PY" "$PEER" selftest > st.txt 2>&1 && pass "selftest exits 0" || { fail "selftest failed"; cat st.txt >&2; }
-[ "$(grep -c '^PEER_TORCH name=selftest .* ok=1$' st.txt)" = 4 ] && pass "selftest: 4 cases (MLP, CNN; equal, unequal sizes) ok" \
+[ "$(grep -c '^PEER_TORCH name=selftest .* ok=1$' st.txt)" = 5 ] && pass "selftest: 5 cases (MLP, CNN; equal, unequal sizes; FedAvg round) ok" \
   || { fail "selftest cases"; cat st.txt >&2; }
 grep -q '^PEER_TORCH name=selftest model=mlp sizes=200,75 .*epochs=2 ' st.txt && pass "selftest covers unequal sizes over 2 epochs" \
   || fail "selftest lacks the unequal-size case"
@@ -56,7 +57,8 @@ bash "$ROOT/jobs/bench_compare.sh" --quick --reps 1 --cnn --fa "a=$FEDALIGN" --f
 for v in a b; do
   grep -Eq "^BENCH_COMPARE name=train variant=$v model=mlp mode=serial .*torch_clients=[0-9.e+]+ ratio_clients=[0-9.e+]+ torch_batched=[0-9.e+]+ ratio_batched=[0-9.e+]+" cmp.txt \
     && pass "variant $v: ratios against both peers" || { fail "variant $v: no two-peer line"; cat cmp.txt >&2; }
-  grep -q "^BENCH_COMPARE name=fedavg variant=$v .*ratio=" cmp.txt && pass "variant $v: FedAvg round ratio" || fail "variant $v: fedavg line"
+  grep -Eq "^BENCH_COMPARE name=fedavg variant=$v .*ratio_clients=[0-9.e+]+ .*ratio_batched=[0-9.e+]+$" cmp.txt \
+    && pass "variant $v: FedAvg round ratios against both peers" || fail "variant $v: fedavg line"
 done
 cmp -s cmp.txt cmp/bench_compare.txt && pass "bench_compare.txt is the printed table" || fail "bench_compare.txt differs from stdout"
 "$PY" - cmp/bench_compare.csv <<'PYEOF' && pass "bench_compare.csv: results of both variants and all four peers, FMA and mul+add ceilings" || fail "bench_compare.csv content"
