@@ -7,7 +7,8 @@ variant and the PEER_TORCH lines of analysis/peer_torch.py. Takes the median ove
 rounds of each figure and prints
   - the table: every fedalign training line against the per-client peer (`clients`) and the
     client-batched peer (`batched`) of its model (model=cnn... lines: `cnn-clients`,
-    `cnn-batched`), samples/s, GFLOP/s and % of the FMA ceiling;
+    `cnn-batched`), samples/s, GFLOP/s, % of the FMA ceiling, and the ratios per wall
+    second and per CPU second (cpu_median of both programs);
   - BENCH_COMPARE lines (one per fedalign training line, one per FedAvg round);
 and with --out DIR writes DIR/bench_compare.txt (the same text), DIR/bench_compare.csv
 (analysis/roofline.py's input: one row per result and per ceiling) and DIR/raw.txt.
@@ -50,10 +51,12 @@ def collect(path):
             model = "cnn" if d.get("model", "mlp").startswith("cnn") else "mlp"
             key = ("train", var, model, d["mode"], d.get("isa", ""), float(d["flop_per_sample"]))
             vals[key].append(float(d["median"]))
+            vals[("cpu",) + key].append(float(d.get("cpu_median", "nan")))
         elif rest.startswith("FEDALIGN_BENCH name=round"):
             vals[("round", var)].append(float(d["samples_per_s"]))
         elif rest.startswith("PEER_TORCH name="):
             vals[("peer", d["name"], d["model"], float(d["flop_per_sample"]))].append(float(d["median"]))
+            vals[("cpu", "peer", d["name"])].append(float(d.get("cpu_median", "nan")))
     return vals, isa
 
 
@@ -70,19 +73,23 @@ def build(vals, isa, reps):
             if k[3] == "on":
                 fma[k[1]] = max(fma.get(k[1], 0.0), v)
     text.append(f"# {'variant':<10} {'model':<5} {'mode':<12} {'isa':<7} {'fedalign s/s':>13} {'GFLOP/s':>8} "
-                f"{'%FMA':>6} {'per-client':>11} {'ratio':>7} {'batched':>11} {'ratio':>7}")
+                f"{'%FMA':>6} {'per-client':>11} {'ratio':>7} {'batched':>11} {'ratio':>7} {'per CPU-s:':>10} "
+                f"{'ratio':>7} {'ratio':>7}")
     for k, v in sorted((k, v) for k, v in med.items() if k[0] == "train"):
         _, var, model, mode, lisa, fps = k
         lisa = lisa or isa.get(var, "?")
         gf = v * fps * 1e-9
         pf = 100 * gf / fma[var] if fma.get(var) else float("nan")
         pc, pb = (peers.get(n, (float("nan"), 0))[0] for n in PEERS[model])
+        # per CPU second: what each program got out of the core while it held it
+        vc = med.get(("cpu",) + k, float("nan"))
+        rc, rb = (vc / med.get(("cpu", "peer", n), float("nan")) for n in PEERS[model])
         text.append(f"  {var:<10} {model:<5} {mode:<12} {lisa:<7} {v:13.4g} {gf:8.2f} {pf:6.1f} "
-                    f"{pc:11.4g} {v / pc:6.2f}x {pb:11.4g} {v / pb:6.2f}x")
+                    f"{pc:11.4g} {v / pc:6.2f}x {pb:11.4g} {v / pb:6.2f}x {'':>10} {rc:6.2f}x {rb:6.2f}x")
         lines.append(f"BENCH_COMPARE name=train variant={var} model={model} mode={mode} isa={lisa} batch=32 "
                      f"threads=1 reps={reps} fedalign={v:.6g} gflops={gf:.4g} pct_fma_peak={pf:.3g} "
                      f"torch_clients={pc:.6g} ratio_clients={v / pc:.4g} torch_batched={pb:.6g} "
-                     f"ratio_batched={v / pb:.4g}")
+                     f"ratio_batched={v / pb:.4g} ratio_clients_cpu={rc:.4g} ratio_batched_cpu={rb:.4g}")
         rows.append(dict(kind="result", label=f"fedalign {var} {model} {mode}", model=model, mode=mode, isa=lisa,
                          flop_per_sample=f"{fps:.0f}", samples_per_s=f"{v:.6g}", gflops=f"{gf:.6g}",
                          reps=len(vals[k])))
@@ -125,7 +132,8 @@ def main():
             f"batch 32, medians of {a.reps} alternating rounds; load average {a.load}",
             "# FLOP per sample (analysis/flops.py; fedalign's own count for its lines): "
             + ", ".join(f"{k[1]} {k[3]:.0f}" for k in sorted(vals) if k[0] == "peer")
-            + "; ratio = fedalign samples/s / peer samples/s"]
+            + "; ratio = fedalign samples/s / peer samples/s (wall clock; the last two columns per CPU "
+            "second of each process, steadier on a busy machine)"]
     out = "\n".join(head + text + lines) + "\n"
     sys.stdout.write(out)
     if a.out:

@@ -284,15 +284,18 @@ class Clients:
 # ---------------------------------------------------------------- benchmarks
 
 def timed_reps(args, run, rows):
-    """calibrate whole epochs so one repetition lasts about --min-time, then warm-up + reps"""
+    """calibrate whole epochs so one repetition lasts about --min-time, then warm-up + reps;
+    returns the rates per wall second and per CPU second of the process (what the core
+    delivered while we held it, as fedalign's cpu_median), and the samples per repetition"""
     def rep(epochs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         n = run(epochs)
-        return n / (time.perf_counter() - t0)
-    epochs = max(1, math.ceil(args.min_time * rep(1) / rows))
+        return n / (time.perf_counter() - t0), n / max(time.process_time() - c0, 1e-9)
+    epochs = max(1, math.ceil(args.min_time * rep(1)[0] / rows))
     for _ in range(args.warmup):
         rep(epochs)
-    return [rep(epochs) for _ in range(args.reps)], epochs * rows
+    res = [rep(epochs) for _ in range(args.reps)]
+    return [r[0] for r in res], [r[1] for r in res], epochs * rows
 
 
 def bench_train(args, gen):
@@ -342,19 +345,19 @@ def bench_fedavg(args, gen, batched=False):
         return samples, {k: acc[k] / den for k in acc}
 
     def round_once():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         gstate = {k: v.clone() for k, v in glob.state_dict().items()}
         samples, delta = train_clients(gstate)
         with torch.no_grad():
             glob.load_state_dict({k: gstate[k] + delta[k] for k in gstate})
-            correct = (glob(xt).argmax(1) == yt).sum().item()  # global-model evaluation
+            (glob(xt).argmax(1) == yt).sum().item()  # the global-model evaluation of every round
         dt = time.perf_counter() - t0
-        return samples / dt, dt, correct
+        return samples / dt, dt, samples / max(time.process_time() - c0, 1e-9)
 
     for _ in range(args.warmup):
         round_once()
     res = [round_once() for _ in range(args.reps)]
-    return [r[0] for r in res], [r[1] for r in res], C * n_tr, glob
+    return [r[0] for r in res], [r[2] for r in res], [r[1] for r in res], C * n_tr, glob
 
 
 def group_sizes(args):
@@ -408,7 +411,7 @@ def selftest(args, gen):
     one.reps, one.warmup, glob = 1, 0, []
     for batched in (False, True):
         torch.manual_seed(args.seed)  # the global model's initialization
-        glob.append(list(bench_fedavg(one, torch.Generator().manual_seed(args.seed), batched)[3].parameters()))
+        glob.append(list(bench_fedavg(one, torch.Generator().manual_seed(args.seed), batched)[4].parameters()))
     diff = max((a - b).abs().max().item() for a, b in zip(*glob))
     torch.manual_seed(args.seed)
     start = mlp(args.inputs, args.hidden, args.classes).parameters()
@@ -426,12 +429,14 @@ def stats(v):
     return min(v), statistics.median(v), max(v)
 
 
-def result_line(args, name, model, arch, fps, rates, per_rep, extra=""):
+def result_line(args, name, model, arch, fps, rates, cpu_rates, per_rep, extra=""):
     mn, md, mx = stats(rates)
-    print(f"  {name:<12} {mn:12.4g} {md:12.4g} {mx:12.4g}  samples/s {md * fps * 1e-9:8.3f} GFLOP/s")
+    cmd = statistics.median(cpu_rates)
+    print(f"  {name:<14} {mn:12.4g} {md:12.4g} {mx:12.4g}  samples/s {md * fps * 1e-9:8.3f} GFLOP/s, "
+          f"per CPU-s {cmd:.4g}")
     return (f"PEER_TORCH name={name} model={model} arch={arch} batch={args.batch} threads={args.threads} "
             f"{extra}unit=samples/s reps={args.reps} min={mn:.6g} median={md:.6g} max={mx:.6g} "
-            f"flop_per_sample={fps} gflops={md * fps * 1e-9:.4g} samples_per_rep={per_rep}")
+            f"flop_per_sample={fps} gflops={md * fps * 1e-9:.4g} samples_per_rep={per_rep} cpu_median={cmd:.6g}")
 
 
 def parse_args():
@@ -495,16 +500,16 @@ def main():
     print(f"# peer_torch: torch {torch.__version__}, threads {torch.get_num_threads()}, MLP {arch} "
           f"({mfl} FLOP/sample), CNN {carch} ({cfl} FLOP/sample), Adam lr {args.lr}, batch {args.batch}, "
           f"reps {args.reps}, warm-up {args.warmup}; clients/batched: {grp.strip()}")
-    print(f"# {'bench':<12} {'min':>12} {'median':>12} {'max':>12}  unit")
+    print(f"# {'bench':<14} {'min':>12} {'median':>12} {'max':>12}  unit")
     lines, ok = [], True
     for w in args.what:
         if w == "train":
-            rates, per_rep = bench_train(args, gen)
-            lines.append(result_line(args, "train", "mlp", arch, mfl, rates, per_rep))
+            rates, crates, per_rep = bench_train(args, gen)
+            lines.append(result_line(args, "train", "mlp", arch, mfl, rates, crates, per_rep))
         elif w in ("fedavg", "fedavg-batched"):
-            rates, times, samples, _ = bench_fedavg(args, gen, w == "fedavg-batched")
+            rates, crates, times, samples, _ = bench_fedavg(args, gen, w == "fedavg-batched")
             extra = f"clients={args.clients} client_rows={args.client_rows} "
-            lines.append(result_line(args, w, "mlp", arch, mfl, rates, samples, extra)
+            lines.append(result_line(args, w, "mlp", arch, mfl, rates, crates, samples, extra)
                          + f" round_s_median={statistics.median(times):.6g}")
         elif w == "selftest":
             good, ls = selftest(args, gen)
@@ -512,9 +517,9 @@ def main():
             lines += ls
         else:
             cnn, batched = w.startswith("cnn-"), w.endswith("batched")
-            rates, per_rep = bench_group(args, gen, cnn, batched)
+            rates, crates, per_rep = bench_group(args, gen, cnn, batched)
             lines.append(result_line(args, w, "cnn" if cnn else "mlp", carch if cnn else arch,
-                                     cfl if cnn else mfl, rates, per_rep, grp))
+                                     cfl if cnn else mfl, rates, crates, per_rep, grp))
     for l in lines:
         print(l)
     if not ok:

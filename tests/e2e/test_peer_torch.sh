@@ -55,7 +55,7 @@ want_v=$((2 * (90 * 16 * 7 + 41 * 32 * 16 * 5 + 32 * 10) * 2 + 2 * (41 * 32 * 16
 bash "$ROOT/jobs/bench_compare.sh" --quick --reps 1 --cnn --fa "a=$FEDALIGN" --fa "b=env FA_UNUSED=1 $FEDALIGN" \
   --out cmp > cmp.txt 2> cmp.err && pass "bench_compare.sh --quick ran" || { fail "bench_compare.sh"; cat cmp.err cmp.txt >&2; }
 for v in a b; do
-  grep -Eq "^BENCH_COMPARE name=train variant=$v model=mlp mode=serial .*torch_clients=[0-9.e+]+ ratio_clients=[0-9.e+]+ torch_batched=[0-9.e+]+ ratio_batched=[0-9.e+]+" cmp.txt \
+  grep -Eq "^BENCH_COMPARE name=train variant=$v model=mlp mode=serial .*torch_clients=[0-9.e+]+ ratio_clients=[0-9.e+]+ torch_batched=[0-9.e+]+ ratio_batched=[0-9.e+]+ ratio_clients_cpu=[0-9.e+]+ ratio_batched_cpu=[0-9.e+]+$" cmp.txt \
     && pass "variant $v: ratios against both peers" || { fail "variant $v: no two-peer line"; cat cmp.txt >&2; }
   grep -Eq "^BENCH_COMPARE name=fedavg variant=$v .*ratio_clients=[0-9.e+]+ .*ratio_batched=[0-9.e+]+$" cmp.txt \
     && pass "variant $v: FedAvg round ratios against both peers" || fail "variant $v: fedavg line"
