@@ -8,8 +8,9 @@ rule, fedalign's bench_flops_train_sample()), and one `ceiling` row per kernel o
 `fedalign bench peak` (contraction on: FMA at each vector width; off: the build's
 separate multiply and add). A ceiling measured by several variants is drawn once, at its
 highest median. For an FMA width with no measured mul+add kernel, the contraction-off
-ceiling is drawn as half the FMA rate (one FLOP per instruction instead of two; marked
-"derived").
+ceiling is drawn at half the FMA rate, marked "not measured: a lower bound": one FLOP per
+instruction instead of two, on a core whose adds share the FMA pipes (Zen 4 has separate
+add pipes, and its measured AVX2 mul+add reaches the AVX2 FMA rate).
 
 The kernels are bound by instruction issue inside L1/L2, not by memory (docs/performance.md,
 "Roofline statement"), so the figure is the compute part of a roofline: one bar per
@@ -58,7 +59,7 @@ def with_derived(ceil):
     out = dict(ceil)
     for n, (g, c) in ceil.items():
         if c == "on" and width(n) not in off:
-            out[n.replace("fma", "mul+add", 1) + " (derived: ½ FMA)"] = (g / 2, "off")
+            out[n.replace("fma", "mul+add", 1) + " (not measured: ½ FMA, a lower bound)"] = (g / 2, "off")
     return out
 
 
