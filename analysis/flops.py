@@ -27,6 +27,8 @@ def conv_shapes(length, channels, convs, pad="valid"):
     convs: [(C_out, K)]. Raises ValueError when a window is too short for the blocks."""
     out, L, C = [], length, channels
     for co, k in convs:
+        if pad == "same" and k % 2 == 0:
+            raise ValueError(f"'same' padding needs odd kernels, got {k} in {convs}")
         lo = L - k + 1 if pad == "valid" else L
         if lo < 2:
             raise ValueError(f"window of {length} too short for conv blocks {convs} ({pad} padding)")

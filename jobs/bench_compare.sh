@@ -15,7 +15,8 @@
 # line with model=cnn... is compared with the CNN peers, any other with the MLP peers).
 # With --out DIR it also writes DIR/bench_compare.txt (the table), DIR/bench_compare.csv
 # (results and ceilings in GFLOP/s, the input of analysis/roofline.py) and DIR/raw.txt.
-# Expected runtime: about 1.5 minutes per variant at --reps 5 on 2 cores (--cnn: +1 min).
+# Expected runtime: --reps 7 with two variants and --cnn took about 3.5 minutes on the
+# shared 2-core host (each round about 30 s).
 # Needs a built fedalign and Debian's python3-torch for /usr/bin/python3 (exit 2 without).
 # Usage: jobs/bench_compare.sh [--reps N] [--fedalign PATH] [--fa LABEL=COMMAND]...
 #          [--cnn] [--cnn-rows N] [--quick] [--out DIR] [--python PATH]
@@ -37,14 +38,14 @@ while [ $# -gt 0 ]; do
     --cnn) CNN=1; shift ;;
     --cnn-rows) CNN_ROWS=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 0 ;;
     *) echo "bench_compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 case $REPS in ''|*[!0-9]*|0) echo "bench_compare.sh: --reps wants a positive integer, got '$REPS'" >&2; exit 2 ;; esac
 [ ${#variants[@]} -gt 0 ] || variants=("fedalign=$FEDALIGN")
 for v in "${variants[@]}"; do
-  case $v in *=*) ;; *) echo "bench_compare.sh: --fa wants LABEL=COMMAND, got '$v'" >&2; exit 2 ;; esac
+  [[ $v =~ ^[A-Za-z0-9_.+-]+=. ]] || { echo "bench_compare.sh: --fa wants LABEL=COMMAND (LABEL of letters, digits, _.+-), got '$v'" >&2; exit 2; }
   read -ra cmd <<< "${v#*=}"
   bin=${cmd[-1]}
   [ -x "$bin" ] || { echo "bench_compare.sh: no fedalign binary at $bin (build first, or --fedalign PATH)" >&2; exit 2; }
@@ -75,6 +76,7 @@ else
   pt_avg=(--reps 5 --clients 8 --client-rows 120)
 fi
 
+load0=$(cut -d' ' -f1 /proc/loadavg)
 raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
 tag() { sed "s/^/REP=$1 VARIANT=$2 /" >> "$raw"; }
@@ -94,4 +96,4 @@ done
 
 torch_ver=$("$PY" -c 'import torch; print(torch.__version__)')
 "$PY" "$here/analysis/bench_table.py" --raw "$raw" --reps "$REPS" --torch "$torch_ver" \
-  --load "$(cut -d' ' -f1-3 /proc/loadavg) on $(nproc --all) cores" ${OUT:+--out "$OUT"}
+  --load "$load0 at the start, $(cut -d' ' -f1 /proc/loadavg) at the end (1 min), $(nproc --all) cores" ${OUT:+--out "$OUT"}

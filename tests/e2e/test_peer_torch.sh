@@ -48,6 +48,8 @@ want_v=$((2 * (90 * 16 * 7 + 41 * 32 * 16 * 5 + 32 * 10) * 2 + 2 * (41 * 32 * 16
 # --- bad flags: one message, exit 2
 "$PY" "$PEER" cnn-batched --conv 16x7 > bad.txt 2>&1; rc=$?
 [ $rc = 2 ] && grep -q "conv wants blocks CHANNELS:KERNEL" bad.txt && pass "bad --conv: exit 2, named" || { fail "bad --conv rc $rc"; cat bad.txt >&2; }
+"$PY" "$PEER" cnn-batched --pad same --conv 8:4 > bad.txt 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "needs odd kernels" bad.txt && pass "--pad same with an even kernel: exit 2, named" || { fail "even kernel rc $rc"; cat bad.txt >&2; }
 "$PY" "$PEER" cnn-batched --window 8 > bad.txt 2>&1; rc=$?
 [ $rc = 2 ] && grep -q "too short" bad.txt && pass "window too short: exit 2, named" || { fail "short window rc $rc"; cat bad.txt >&2; }
 
@@ -73,6 +75,10 @@ if labels != want or cont != {"on", "off"} or bad:
 PYEOF
 bash "$ROOT/jobs/bench_compare.sh" --quick --reps 1 --out cmp > again.txt 2>&1; rc=$?
 [ $rc = 2 ] && grep -q "exists; not replacing it" again.txt && pass "existing outputs refused (exit 2)" || fail "rerun into cmp: rc $rc"
+bash "$ROOT/jobs/bench_compare.sh" --fa "no label" > bad.txt 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "fa wants LABEL=COMMAND" bad.txt && pass "--fa without LABEL=: exit 2" || fail "--fa 'no label': rc $rc"
+bash "$ROOT/jobs/bench_compare.sh" --help > help.txt 2>&1 && grep -q -- "--fa LABEL=COMMAND" help.txt && ! grep -q "set -euo" help.txt \
+  && pass "bench_compare.sh --help prints the header only" || fail "bench_compare.sh --help"
 bash "$ROOT/jobs/bench_compare.sh" --reps 0 > bad.txt 2>&1; rc=$?
 [ $rc = 2 ] && grep -q "reps wants a positive integer" bad.txt && pass "--reps 0: exit 2" || fail "--reps 0: rc $rc"
 
