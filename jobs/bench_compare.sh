@@ -22,7 +22,9 @@
 #          [--cnn] [--cnn-rows N] [--quick] [--out DIR] [--python PATH]
 #   --fa LABEL=COMMAND  a fedalign variant, repeatable, e.g. --fa portable=build/fedalign
 #                       --fa avx2=build-avx2/fedalign (COMMAND may hold an env prefix:
-#                       --fa 'sse2=env FOO=1 build/fedalign'); default: fedalign=--fedalign
+#                       --fa 'sse2=env FOO=1 build/fedalign'; words after " -- " are added
+#                       to its bench commands: --fa 'v4=build/fedalign -- --some-flag X');
+#                       default: fedalign=--fedalign
 #   --quick             tiny sizes and single repetitions (the test's setting; no figures)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,9 +46,19 @@ while [ $# -gt 0 ]; do
 done
 case $REPS in ''|*[!0-9]*|0) echo "bench_compare.sh: --reps wants a positive integer, got '$REPS'" >&2; exit 2 ;; esac
 [ ${#variants[@]} -gt 0 ] || variants=("fedalign=$FEDALIGN")
+# split_variant LABEL=COMMAND [-- ARGS]: cmd = the command (env prefix, binary last), extra =
+# the words after "--", appended to each of its bench invocations
+split_variant() {
+  local w words after=0
+  read -ra words <<< "${1#*=}"
+  cmd=() extra=()
+  for w in "${words[@]}"; do
+    if [ $after = 1 ]; then extra+=("$w"); elif [ "$w" = -- ]; then after=1; else cmd+=("$w"); fi
+  done
+}
 for v in "${variants[@]}"; do
   [[ $v =~ ^[A-Za-z0-9_.+-]+=. ]] || { echo "bench_compare.sh: --fa wants LABEL=COMMAND (LABEL of letters, digits, _.+-), got '$v'" >&2; exit 2; }
-  read -ra cmd <<< "${v#*=}"
+  split_variant "$v"
   bin=${cmd[-1]}
   [ -x "$bin" ] || { echo "bench_compare.sh: no fedalign binary at $bin (build first, or --fedalign PATH)" >&2; exit 2; }
 done
@@ -82,9 +94,9 @@ trap 'rm -f "$raw"' EXIT
 tag() { sed "s/^/REP=$1 VARIANT=$2 /" >> "$raw"; }
 for i in $(seq 1 "$REPS"); do
   for v in "${variants[@]}"; do
-    read -ra cmd <<< "${v#*=}"
-    "${cmd[@]}" bench peak train --batch 32 "${fa_train[@]}" < /dev/null | tag "$i" "${v%%=*}"
-    "${cmd[@]}" bench round --method fedavg "${fa_round[@]}" < /dev/null | tag "$i" "${v%%=*}"
+    split_variant "$v"
+    "${cmd[@]}" bench peak train --batch 32 "${fa_train[@]}" "${extra[@]}" < /dev/null | tag "$i" "${v%%=*}"
+    "${cmd[@]}" bench round --method fedavg "${fa_round[@]}" "${extra[@]}" < /dev/null | tag "$i" "${v%%=*}"
   done
   "$PY" "$here/analysis/peer_torch.py" clients batched "${pt_common[@]}" "${pt_group[@]}" | tag "$i" torch
   if [ $CNN = 1 ]; then

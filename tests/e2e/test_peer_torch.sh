@@ -54,7 +54,7 @@ want_v=$((2 * (90 * 16 * 7 + 41 * 32 * 16 * 5 + 32 * 10) * 2 + 2 * (41 * 32 * 16
 [ $rc = 2 ] && grep -q "too short" bad.txt && pass "window too short: exit 2, named" || { fail "short window rc $rc"; cat bad.txt >&2; }
 
 # --- the two-peer table, one tiny sitting with two variants
-bash "$ROOT/jobs/bench_compare.sh" --quick --reps 1 --cnn --fa "a=$FEDALIGN" --fa "b=env FA_UNUSED=1 $FEDALIGN" \
+bash "$ROOT/jobs/bench_compare.sh" --quick --reps 1 --cnn --fa "a=$FEDALIGN" --fa "b=env FA_UNUSED=1 $FEDALIGN -- --reps 2" \
   --out cmp > cmp.txt 2> cmp.err && pass "bench_compare.sh --quick ran" || { fail "bench_compare.sh"; cat cmp.err cmp.txt >&2; }
 for v in a b; do
   grep -Eq "^BENCH_COMPARE name=train variant=$v model=mlp mode=serial .*torch_clients=[0-9.e+]+ ratio_clients=[0-9.e+]+ torch_batched=[0-9.e+]+ ratio_batched=[0-9.e+]+ ratio_clients_cpu=[0-9.e+]+ ratio_batched_cpu=[0-9.e+]+$" cmp.txt \
@@ -62,6 +62,8 @@ for v in a b; do
   grep -Eq "^BENCH_COMPARE name=fedavg variant=$v .*ratio_clients=[0-9.e+]+ .*ratio_batched=[0-9.e+]+$" cmp.txt \
     && pass "variant $v: FedAvg round ratios against both peers" || fail "variant $v: fedavg line"
 done
+grep -q '^REP=1 VARIANT=b FEDALIGN_BENCH name=train .* reps=2 ' cmp/raw.txt && grep -q '^REP=1 VARIANT=a FEDALIGN_BENCH name=train .* reps=1 ' cmp/raw.txt \
+  && pass "--fa 'LABEL=COMMAND -- ARGS' passes ARGS to that variant only" || fail "--fa extra arguments"
 cmp -s cmp.txt cmp/bench_compare.txt && pass "bench_compare.txt is the printed table" || fail "bench_compare.txt differs from stdout"
 "$PY" - cmp/bench_compare.csv <<'PYEOF' && pass "bench_compare.csv: results of both variants and all four peers, FMA and mul+add ceilings" || fail "bench_compare.csv content"
 import csv, sys
