@@ -41,9 +41,11 @@ PyTorch on one thread (samples/s are per core), so anyone can rerun the comparis
 FLOPs per sample come from analysis/flops.py (fedalign's counting rule). Data are standard
 normal with random labels: throughput does not depend on the values. Use Debian's
 interpreter, /usr/bin/python3, with python3-torch installed.
-Output: a #-commented table and one line per result,
-  PEER_TORCH name=batched model=mlp arch=6-64-32-6 clients=16 rows=600 batch=32 threads=1
-    unit=samples/s reps=5 min=... median=... max=... flop_per_sample=... gflops=...
+Output: a #-commented table and one line per result (rates per wall second; cpu_median
+per CPU second of the process; with one thread both are per core),
+  PEER_TORCH name=batched model=mlp arch=6-64-32-6 batch=32 threads=1 clients=16 rows=600
+    unit=samples/s reps=5 min=... median=... max=... flop_per_sample=14976 gflops=...
+    samples_per_rep=... cpu_median=...
 """
 import argparse
 import math
