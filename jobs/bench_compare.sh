@@ -1,61 +1,111 @@
 #!/usr/bin/env bash
-# bench_compare.sh: fedalign against the PyTorch reference (analysis/peer_torch.py), side by
-# side in one run, one thread each (issue 6, "a peer reference in the repo").
+# bench_compare.sh: fedalign against the two PyTorch peers (analysis/peer_torch.py), side by
+# side in one sitting, one thread each (issues 6, 17 and 20).
 #
-# Measures, alternating the two programs REPS times so that both see the same machine load:
-#   train   local training of the default 6-64-32-6 model, batch 32, Adam: samples/s
-#           (fedalign bench train, mode serial; peer_torch.py train);
-#   fedavg  one FedAvg round of 8 clients (~120 train rows each, 1 local epoch, batch 32,
-#           Adam, global-model evaluation each round): client samples trained per second of
-#           round time (fedalign bench round --method fedavg; peer_torch.py fedavg).
-# Each invocation reports its own median over --reps repetitions; this script prints the
-# median over the REPS invocations and the ratio fedalign / torch.
-# Expected runtime: about a minute on 2 cores. Output: stdout only (a table and one
-# BENCH_COMPARE line per benchmark). Needs a built fedalign (default build/fedalign) and
-# Debian's python3-torch for /usr/bin/python3.
-# Usage: jobs/bench_compare.sh [--reps N] [--fedalign PATH] [--python PATH]
+# Each of REPS rounds runs, one after the other so that all see the same machine load:
+#   every fedalign variant (--fa): `bench peak train --batch 32` (the FMA and mul+add
+#     ceilings, then every batch-32 training mode the binary reports at one thread);
+#   the peers: per-client loop and client-batched MLP, 16 clients x 600 rows (`clients`,
+#     `batched`); with --cnn also the 1D-CNN peers (`cnn-clients`, `cnn-batched`);
+#   the FedAvg round: fedalign `bench round --method fedavg`, 8 clients, against the
+#     peers' `fedavg` and `fedavg-batched` (client samples per second of round time).
+# Each invocation reports its own median over its repetitions; this script takes the
+# median over the REPS rounds and prints the ratio table: every fedalign training line
+# against the per-client peer and the client-batched peer of the same model (a fedalign
+# line with model=cnn... is compared with the CNN peers, any other with the MLP peers).
+# With --out DIR it also writes DIR/bench_compare.txt (the table), DIR/bench_compare.csv
+# (results and ceilings in GFLOP/s, the input of analysis/roofline.py) and DIR/raw.txt.
+# Expected runtime: --reps 7 with two variants and --cnn took about 3.5 minutes on the
+# shared 2-core host (each round about 30 s).
+# Needs a built fedalign and Debian's python3-torch for /usr/bin/python3 (exit 2 without).
+# Usage: jobs/bench_compare.sh [--reps N] [--fedalign PATH] [--fa LABEL=COMMAND]...
+#          [--cnn] [--cnn-rows N] [--quick] [--out DIR] [--python PATH]
+#   --fa LABEL=COMMAND  a fedalign variant, repeatable, e.g. --fa portable=build/fedalign
+#                       --fa avx2=build-avx2/fedalign (COMMAND may hold an env prefix:
+#                       --fa 'sse2=env FOO=1 build/fedalign'; words after " -- " are added
+#                       to its bench commands: --fa 'v4=build/fedalign -- --some-flag X');
+#                       default: fedalign=--fedalign
+#   --quick             tiny sizes and single repetitions (the test's setting; no figures)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-REPS=5
-FEDALIGN=$here/build/fedalign
-PY=/usr/bin/python3
+REPS=5 FEDALIGN=$here/build/fedalign PY=/usr/bin/python3 OUT="" CNN=0 QUICK=0 CNN_ROWS=64
+variants=()
 while [ $# -gt 0 ]; do
   case $1 in
     --reps) REPS=$2; shift 2 ;;
     --fedalign) FEDALIGN=$2; shift 2 ;;
+    --fa) variants+=("$2"); shift 2 ;;
     --python) PY=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --out) OUT=$2; shift 2 ;;
+    --cnn) CNN=1; shift ;;
+    --cnn-rows) CNN_ROWS=$2; shift 2 ;;
+    --quick) QUICK=1; shift ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 0 ;;
     *) echo "bench_compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-[ -x "$FEDALIGN" ] || { echo "bench_compare.sh: no fedalign binary at $FEDALIGN (build first, or --fedalign PATH)" >&2; exit 2; }
+case $REPS in ''|*[!0-9]*|0) echo "bench_compare.sh: --reps wants a positive integer, got '$REPS'" >&2; exit 2 ;; esac
+[ ${#variants[@]} -gt 0 ] || variants=("fedalign=$FEDALIGN")
+# split_variant LABEL=COMMAND [-- ARGS]: cmd = the command (env prefix, binary last), extra =
+# the words after "--", appended to each of its bench invocations
+split_variant() {
+  local w words after=0
+  read -ra words <<< "${1#*=}"
+  cmd=() extra=()
+  for w in "${words[@]}"; do
+    if [ $after = 1 ]; then extra+=("$w"); elif [ "$w" = -- ]; then after=1; else cmd+=("$w"); fi
+  done
+}
+for v in "${variants[@]}"; do
+  [[ $v =~ ^[A-Za-z0-9_.+-]+=. ]] || { echo "bench_compare.sh: --fa wants LABEL=COMMAND (LABEL of letters, digits, _.+-), got '$v'" >&2; exit 2; }
+  split_variant "$v"
+  bin=${cmd[-1]}
+  [ -x "$bin" ] || { echo "bench_compare.sh: no fedalign binary at $bin (build first, or --fedalign PATH)" >&2; exit 2; }
+done
 "$PY" -c 'import torch' 2>/dev/null || { echo "bench_compare.sh: $PY has no torch: apt-get install -y python3-torch" >&2; exit 2; }
+if [ -n "$OUT" ]; then
+  mkdir -p "$OUT"
+  for f in bench_compare.txt bench_compare.csv raw.txt; do
+    [ ! -e "$OUT/$f" ] || { echo "bench_compare.sh: $OUT/$f exists; not replacing it (remove it or pick another --out)" >&2; exit 2; }
+  done
+fi
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 export OMP_NUM_THREADS=1 OMP_PROC_BIND=false
 
-# value of key K on the first line matching pattern P
-field() { grep -m1 -- "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+if [ $QUICK = 1 ]; then
+  fa_train=(--reps 1 --warmup 0 --min-time 0.01 --triad-n 65536)
+  fa_round=(--clients 2 --rounds 2 --samples 40 --reps 1 --warmup 0)
+  pt_common=(--reps 1 --warmup 0 --min-time 0.01)
+  pt_group=(--group 4 --group-rows 40)
+  pt_cnn=(--group 2 --group-rows 16 --window 128)
+  pt_avg=(--clients 2 --client-rows 40)
+else
+  fa_train=(--reps 3 --min-time 0.3 --triad-n 1048576)
+  fa_round=(--clients 8 --rounds 20 --reps 3)
+  pt_common=(--reps 3 --min-time 0.3)
+  pt_group=(--group 16 --group-rows 600)
+  pt_cnn=(--group 16 --group-rows "$CNN_ROWS")
+  pt_avg=(--reps 5 --clients 8 --client-rows 120)
+fi
 
-fa_train=() ; pt_train=() ; fa_avg=() ; pt_avg=()
+load0=$(cut -d' ' -f1 /proc/loadavg)
+raw=$(mktemp)
+trap 'rm -f "$raw"' EXIT
+tag() { sed "s/^/REP=$1 VARIANT=$2 /" >> "$raw"; }
 for i in $(seq 1 "$REPS"); do
-  out=$("$FEDALIGN" bench train --batch 32 --reps 3 --min-time 0.3)
-  fa_train+=("$(echo "$out" | field 'name=train batch=32 mode=serial' median)")
-  out=$("$PY" "$here/analysis/peer_torch.py" train --reps 3 --min-time 0.3)
-  pt_train+=("$(echo "$out" | field 'PEER_TORCH name=train' median)")
-  out=$("$FEDALIGN" bench round --method fedavg --clients 8 --rounds 20 --reps 3)
-  fa_avg+=("$(echo "$out" | field 'FEDALIGN_BENCH name=round' samples_per_s)")
-  out=$("$PY" "$here/analysis/peer_torch.py" fedavg --reps 5 --clients 8 --client-rows 120)
-  pt_avg+=("$(echo "$out" | field 'PEER_TORCH name=fedavg' median)")
-  echo "# rep $i/$REPS: train fedalign ${fa_train[-1]} torch ${pt_train[-1]}; fedavg fedalign ${fa_avg[-1]} torch ${pt_avg[-1]} samples/s"
+  for v in "${variants[@]}"; do
+    split_variant "$v"
+    "${cmd[@]}" bench peak train --batch 32 "${fa_train[@]}" "${extra[@]}" < /dev/null | tag "$i" "${v%%=*}"
+    "${cmd[@]}" bench round --method fedavg "${fa_round[@]}" "${extra[@]}" < /dev/null | tag "$i" "${v%%=*}"
+  done
+  "$PY" "$here/analysis/peer_torch.py" clients batched "${pt_common[@]}" "${pt_group[@]}" | tag "$i" torch
+  if [ $CNN = 1 ]; then
+    "$PY" "$here/analysis/peer_torch.py" cnn-clients cnn-batched "${pt_common[@]}" "${pt_cnn[@]}" | tag "$i" torch
+  fi
+  "$PY" "$here/analysis/peer_torch.py" fedavg fedavg-batched "${pt_common[@]}" "${pt_avg[@]}" | tag "$i" torch
+  echo "# round $i/$REPS done" >&2
 done
 
-ft=$(printf '%s\n' "${fa_train[@]}" | median); pt=$(printf '%s\n' "${pt_train[@]}" | median)
-fa=$(printf '%s\n' "${fa_avg[@]}" | median); pa=$(printf '%s\n' "${pt_avg[@]}" | median)
 torch_ver=$("$PY" -c 'import torch; print(torch.__version__)')
-echo "# fedalign vs PyTorch $torch_ver, one thread each, medians of $REPS alternating runs"
-printf '# %-8s %16s %16s %10s\n' bench "fedalign s/s" "torch s/s" ratio
-awk -v a="$ft" -v b="$pt" 'BEGIN {printf "  %-8s %16.4g %16.4g %10.2f\n", "train", a, b, a / b}'
-awk -v a="$fa" -v b="$pa" 'BEGIN {printf "  %-8s %16.4g %16.4g %10.2f\n", "fedavg", a, b, a / b}'
-awk -v a="$ft" -v b="$pt" -v r="$REPS" 'BEGIN {printf "BENCH_COMPARE name=train batch=32 threads=1 reps=%d fedalign=%.6g torch=%.6g ratio=%.4g\n", r, a, b, a / b}'
-awk -v a="$fa" -v b="$pa" -v r="$REPS" 'BEGIN {printf "BENCH_COMPARE name=fedavg clients=8 threads=1 reps=%d fedalign=%.6g torch=%.6g ratio=%.4g\n", r, a, b, a / b}'
+"$PY" "$here/analysis/bench_table.py" --raw "$raw" --reps "$REPS" --torch "$torch_ver" \
+  --load "$load0 at the start, $(cut -d' ' -f1 /proc/loadavg) at the end (1 min), $(nproc --all) cores" ${OUT:+--out "$OUT"}

@@ -6,12 +6,14 @@
 # As root it runs apt-get; otherwise it prints the command to run.
 set -euo pipefail
 # python3-pyarmnn (+ its CpuRef backend) and python3-flatbuffers: the .tflite checks
-# (tests/tinyml/test_tflite.sh); help2man: the man page, bash-completion: its completions directory, pkg-config: fedalign.pc
-# (cmake/FedalignInstall.cmake; the install test checks all three)
+# (tests/tinyml/test_tflite.sh); help2man: the man page, bash-completion: its completions directory,
+# pkg-config: fedalign.pc (cmake/FedalignInstall.cmake; the install test checks all three);
+# python3-torch: the PyTorch peers of analysis/peer_torch.py and jobs/bench_compare.sh
+# (test_peer_torch skips without it)
 PKGS="build-essential cmake pkg-config help2man bash-completion
       openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libsimgrid-dev
       librandom123-dev libcmocka-dev libcsv-dev python3 python3-h5py python3-numpy python3-matplotlib
-      python3-pandas python3-xarray python3-h5netcdf
+      python3-pandas python3-xarray python3-h5netcdf python3-torch
       clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
       python3-pyarmnn libarmnn-cpuref-backend22 python3-flatbuffers"
 missing=""
