@@ -81,6 +81,30 @@ static void setup_norm(Pipeline *pl) {
     free(mx);
 }
 
+/* cnn1d: the window shape comes from the data; tabular data or a window too short for the
+ * conv blocks is an input error (every rank sees the same data). FEDALIGN_TEST_WINDOW=T:C
+ * is a test-only raw-window source until the generators emit windows: it reads data of
+ * T x C features as time-major windows (tests/e2e/test_cnn1d.sh). */
+static void cnn_shape(const Config *cfg, DataInfo *info, ModelShape *shape) {
+    const char *tw = getenv("FEDALIGN_TEST_WINDOW");
+    size_t T = 0, C = 0;
+    if (tw && sscanf(tw, "%zu:%zu", &T, &C) == 2 && T * C == info->d && C > 0) {
+        info->win_len = T;
+        info->win_ch = C;
+    }
+    if (info->win_len == 0)
+        fa_fail("--model cnn1d needs raw-window data (rows of time steps x channels); '%s' "
+                "has %zu tabular features: use --model mlp",
+                info->name, info->d);
+    shape->win_len = info->win_len;
+    shape->win_ch = info->win_ch;
+    if (model_cnn_out_len(shape) == 0)
+        fa_fail("--conv %s with --pool %zu: a window of %zu steps is too short for these conv "
+                "blocks (each valid conv of kernel k takes k - 1 steps, each pool divides by "
+                "the pool size)",
+                cfg->conv_str, shape->pool, info->win_len);
+}
+
 Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
     Pipeline *pl = xcalloc(1, sizeof *pl);
     pl->cfg = cfg;
@@ -101,6 +125,7 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
     ModelShape shape = cfg->shape;
     shape.n_in = pl->fd.info.d;
     shape.n_out = pl->fd.info.k;
+    if (shape.kind == FA_MODEL_CNN1D) cnn_shape(cfg, &pl->fd.info, &shape);
     pl->P = model_layout(&pl->L, &shape);
     const size_t P = pl->P, n = pl->fd.n_local;
 
@@ -436,7 +461,7 @@ static void summarize(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
     res->acc_personal_mean = sm[0];
     res->acc_personal_std = sm[1];
     res->acc_personal_worst = sm[2];
-    if (c->int8) {
+    if (c->int8 && pl->L.shape.kind == FA_MODEL_MLP) { /* cnn1d: no int8 model yet */
         double *drop = xmalloc((n ? n : 1) * sizeof(double));
         for (size_t i = 0; i < n; i++) drop[i] = res->acc_p3[i] - res->acc_int8[i];
         summarize_clients(pl, res->acc_int8, sm, NULL);
