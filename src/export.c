@@ -586,8 +586,8 @@ static int load_results_model(const ExportOpts *o, Config *cfg, ModelShape *shap
     }
     if (rc == 0 && cfg->shape.kind != FA_MODEL_MLP)
         rc = opt_fail(err, errlen,
-                      "the run trained --model %s: the int8 export covers the mlp only (a cnn1d "
-                      "export is not implemented yet)",
+                      "the run trained --model %s: the int8 C export covers the mlp only (a "
+                      "cnn1d export is not implemented yet)",
                       fa_enum_name(&fa_enum_model, (int)cfg->shape.kind));
     FedData probe;
     if (rc == 0) rc = export_load_client(cfg, o->client, &probe, err, errlen);

@@ -461,7 +461,7 @@ static void summarize(Pipeline *pl, const MethodSpec *ms, MethodResult *res) {
     res->acc_personal_mean = sm[0];
     res->acc_personal_std = sm[1];
     res->acc_personal_worst = sm[2];
-    if (c->int8 && pl->L.shape.kind == FA_MODEL_MLP) { /* cnn1d: no int8 model yet */
+    if (c->int8) {
         double *drop = xmalloc((n ? n : 1) * sizeof(double));
         for (size_t i = 0; i < n; i++) drop[i] = res->acc_p3[i] - res->acc_int8[i];
         summarize_clients(pl, res->acc_int8, sm, NULL);

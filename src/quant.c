@@ -116,10 +116,8 @@ void quant_evaluate(const QModel *q, const Dataset *ds, int32_t *pred, size_t *c
 
 void quant_eval_model(const ModelLayout *L, const float *params, const Dataset *calib,
                       const Dataset *test, QuantEval *out) {
-    if (L->shape.kind != FA_MODEL_MLP) { /* no int8 cnn1d yet: accuracy NaN, no model */
-        memset(out, 0, sizeof *out);
-        out->n_test = test->n;
-        out->acc_int8 = out->agree = NAN;
+    if (L->shape.kind == FA_MODEL_CNN1D) {
+        quant_cnn_eval_model(L, params, calib, test, out);
         return;
     }
     QModel q;
@@ -201,7 +199,7 @@ static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 void quant_build(QModel *q, const ModelLayout *L, const float *params, const Dataset *calib) {
     CHECK(q != NULL && L != NULL && params != NULL && calib != NULL, "quant_build: NULL argument");
     CHECK(calib->n >= 1, "quant_build: calibration needs at least one row");
-    CHECK(L->shape.kind == FA_MODEL_MLP, "quant_build: int8 quantization of the mlp model only");
+    CHECK(L->shape.kind == FA_MODEL_MLP, "quant_build: the mlp model only (cnn1d: quant_cnn.c)");
     CHECK(calib->d == L->shape.n_in, "calibration rows have %zu features, model expects %zu",
           calib->d, L->shape.n_in);
     memset(q, 0, sizeof *q);
