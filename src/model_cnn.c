@@ -240,6 +240,26 @@ static inline lanes_t mask_pos(lanes_t x, lanes_t m) {
     return x;
 }
 static inline float lane(lanes_t x, size_t r) { return x.v[r / VW][r % VW]; }
+/* v > m ? v : m, lane by lane (the first of equal values stays) */
+static inline lanes_t vmax(lanes_t m, lanes_t v) {
+    EACH {
+        ivec_t gt = v.v[i] > m.v[i];
+        m.v[i] = (vec_t)(((ivec_t)v.v[i] & gt) | ((ivec_t)m.v[i] & ~gt));
+    }
+    return m;
+}
+/* max-pool backward, one window element y of the window whose max is pv: dv where y is
+ * the first element equal to pv (found marks the lanes that had one) and y > 0 (the
+ * ReLU's derivative), else +0 */
+static inline lanes_t pool_pick(lanes_t y, lanes_t pv, lanes_t dv, lanes_t *found) {
+    EACH {
+        ivec_t eq = y.v[i] == pv.v[i], seen = (ivec_t)found->v[i];
+        ivec_t hit = eq & ~seen & (y.v[i] > (vec_t){0});
+        found->v[i] = (vec_t)(seen | eq);
+        dv.v[i] = (vec_t)((ivec_t)dv.v[i] & hit);
+    }
+    return dv;
+}
 #undef EACH
 #else
 typedef struct {
@@ -281,6 +301,19 @@ static inline lanes_t mask_pos(lanes_t x, lanes_t m) {
     return x;
 }
 static inline float lane(lanes_t x, size_t r) { return x.v[r]; }
+static inline lanes_t vmax(lanes_t m, lanes_t v) {
+    for (size_t i = 0; i < NL; i++) m.v[i] = v.v[i] > m.v[i] ? v.v[i] : m.v[i];
+    return m;
+}
+/* found: nonzero bits mark lanes that met their maximum already */
+static inline lanes_t pool_pick(lanes_t y, lanes_t pv, lanes_t dv, lanes_t *found) {
+    for (size_t i = 0; i < NL; i++) {
+        bool seen = found->v[i] != 0.0f, eq = y.v[i] == pv.v[i];
+        dv.v[i] = eq && !seen && y.v[i] > 0.0f ? dv.v[i] : 0.0f;
+        if (eq) found->v[i] = 1.0f;
+    }
+    return dv;
+}
 #endif
 
 /* the lanes' sum, lane 0 first */
@@ -325,15 +358,11 @@ static void dense_fwd(const float *restrict W, const float *restrict b, const fl
 /* p (Lp, co) = max over each pool window of y (Lc, co); the first of equal values wins */
 static void pool_fwd(const float *restrict y, size_t Lp, size_t co, size_t P, float *restrict p) {
     for (size_t t = 0; t < Lp; t++)
-        for (size_t j = 0; j < co; j++)
-            for (size_t r = 0; r < NL; r++) {
-                float m = y[((t * P) * co + j) * NL + r];
-                for (size_t i = 1; i < P; i++) {
-                    float v = y[((t * P + i) * co + j) * NL + r];
-                    m = v > m ? v : m;
-                }
-                p[(t * co + j) * NL + r] = m;
-            }
+        for (size_t j = 0; j < co; j++) {
+            lanes_t m = ld(y + (t * P * co + j) * NL);
+            for (size_t i = 1; i < P; i++) m = vmax(m, ld(y + ((t * P + i) * co + j) * NL));
+            st(p + (t * co + j) * NL, m);
+        }
 }
 
 /* g (co, NL) = (sum over t of p (Lp, co), t in order) * (1 / Lp) */
@@ -353,7 +382,9 @@ const float *cnn_chunk_forward(const ModelLayout *L, const float *params, const 
     for (size_t r = 0; r < NL; r++) {
         if (r < R) {
             const float *xr = x + (rows ? rows[r0 + r] : r0 + r) * D;
-            for (size_t i = 0; i < D; i++) act[i * NL + r] = (xr[i] - mean[i % C]) * istd[i % C];
+            for (size_t i = 0; i < D; i += C)
+                for (size_t c = 0; c < C; c++)
+                    act[(i + c) * NL + r] = (xr[i + c] - mean[c]) * istd[c];
         } else {
             for (size_t i = 0; i < D; i++) act[i * NL + r] = 0.0f;
         }
@@ -502,17 +533,14 @@ static void conv_din(const float *restrict W, const float *restrict dy, size_t L
 static void pool_bwd(const float *restrict y, const float *restrict p, const float *restrict dp,
                      size_t Lc, size_t Lp, size_t co, size_t P, float *restrict dy) {
     for (size_t t = 0; t < Lp; t++)
-        for (size_t j = 0; j < co; j++)
-            for (size_t r = 0; r < NL; r++) {
-                const float pv = p[(t * co + j) * NL + r], dv = dp[(t * co + j) * NL + r];
-                bool found = false;
-                for (size_t i = 0; i < P; i++) {
-                    size_t at = ((t * P + i) * co + j) * NL + r;
-                    bool hit = !found && y[at] == pv;
-                    found = found || hit;
-                    dy[at] = hit && y[at] > 0.0f ? dv : 0.0f;
-                }
+        for (size_t j = 0; j < co; j++) {
+            const lanes_t pv = ld(p + (t * co + j) * NL), dv = ld(dp + (t * co + j) * NL);
+            lanes_t found = splat(0.0f);
+            for (size_t i = 0; i < P; i++) {
+                const size_t at = ((t * P + i) * co + j) * NL;
+                st(dy + at, pool_pick(ld(y + at), pv, dv, &found));
             }
+        }
     memset(dy + Lp * P * co * NL, 0, (Lc - Lp * P) * co * NL * sizeof(float));
 }
 
