@@ -56,7 +56,7 @@ static const char *const p3_select_descs[] = {"best validation epoch, early stop
                                               "exactly --p3-epochs (the old behaviour)"};
 static const char *const model_names[] = {"mlp", "cnn1d"};
 static const char *const model_descs[] = {"dense layers on the features",
-                                          "1D-CNN on raw windows (--conv, --pool, --hidden head)"};
+                                          "1D-CNN on raw windows: --conv, --pool, head --hidden"};
 
 const FaEnum fa_enum_method = {fa_method_names, NULL, FA_METHOD_COUNT};
 const FaEnum fa_enum_preset = ENUM_OF(preset_names, NULL);
@@ -507,7 +507,8 @@ static const OptDef fa_opts[] = {
          "contiguous blocks per class instead of a random split (time series)"),
     ENUM("row-order", "KIND", data.part.row_order, row_order_enum, R, "Partition",
          "csv dirichlet: row order each class is cut in"),
-    CUSTOM("hidden", "H1,H2", hidden, NULL, R, "Model", "hidden layer widths"),
+    CUSTOM("hidden", "H1,H2", hidden, NULL, R, "Model",
+           "hidden layer widths (cnn1d: of its dense head)"),
     ENUM("model", "KIND", shape.kind, fa_enum_model, R, "Model",
          "the model (cnn1d needs raw-window data)"),
     CUSTOM("conv", "C:K,C:K", conv, NULL, R, "Model",
