@@ -24,6 +24,7 @@
 #include "fedalign/comm.h"
 #include "fedalign/dynamics.h"
 #include "fedalign/metrics.h"
+#include "fedalign/quant.h"
 #include "fedalign/rng.h"
 #include "personal_fl.h"
 #include "pipeline.h"
@@ -103,6 +104,14 @@ static void cnn_shape(const Config *cfg, DataInfo *info, ModelShape *shape) {
                 "blocks (each valid conv of kernel k takes k - 1 steps, each pool divides by "
                 "the pool size)",
                 cfg->conv_str, shape->pool, info->win_len);
+    /* the int8 kernels' accumulator bound (quant.h), checked before any training */
+    for (size_t b = 0; cfg->int8 && b < shape->n_conv; b++) {
+        const size_t cin = b ? shape->conv_ch[b - 1] : shape->win_ch;
+        if (shape->conv_k[b] * cin > FA_Q_MAX_FAN_IN)
+            fa_fail("--conv %s: block %zu sees %zu steps x %zu channels per output, more than "
+                    "the int8 model's %d inputs (use smaller blocks or --no-int8)",
+                    cfg->conv_str, b + 1, shape->conv_k[b], cin, FA_Q_MAX_FAN_IN);
+    }
 }
 
 Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {

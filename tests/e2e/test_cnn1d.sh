@@ -97,4 +97,5 @@ FEDALIGN_TEST_WINDOW= bad "cnn1d on tabular data" "needs raw-window data" "${cnn
 bad "electrical features" "needs raw-window data" --preset tiny --model cnn1d
 bad "window too short" "too short" "${base[@]}" --model cnn1d --conv 8:20,8:6
 bad "bad --conv" "--conv: expected" "${base[@]}" --model cnn1d --conv 8x3
+bad "conv beyond the int8 bound" "more than the int8 model" "${base[@]}" --model cnn1d --conv 4096:3,8:9
 finish
