@@ -59,12 +59,12 @@ d8=$(echo "$line" | grep -o ' int8_drop_mean=[^ ]*' | cut -d= -f2)
 awk -v a="$a8" -v d="$d8" 'BEGIN { exit !(a + 0 > 0.5 && d + 0 < 0.05 && d + 0 > -0.05) }' \
   && pass "cnn1d int8 accuracy $a8 (drop $d8)" || fail "cnn1d int8 accuracy '$a8', drop '$d8'"
 
-# staged run: stop after round 2, resume, the same bits as the whole run
+# staged run: stop after round 2 at -n 2, resume at -n 3 with 2 threads, the same bits as the whole run
 OMP_NUM_THREADS=1 mpirun_n 2 "$FEDALIGN" run "${cnn[@]}" --stop-after-round 2 --output "$WORK/st.h5" \
   < /dev/null > "$WORK/st1.txt" 2>&1
 rc=$?
 [ "$rc" = 3 ] || fail "staged cnn1d run (stop): exit $rc, not 3 (stopped on purpose)"
-OMP_NUM_THREADS=1 mpirun_n 2 "$FEDALIGN" run "${cnn[@]}" --resume "$WORK/st.h5.ckpt" --output "$WORK/st.h5" \
+OMP_NUM_THREADS=2 mpirun_n 3 "$FEDALIGN" run "${cnn[@]}" --resume "$WORK/st.h5.ckpt" --output "$WORK/st.h5" \
   --overwrite < /dev/null > "$WORK/st2.txt" 2>&1 || fail "staged cnn1d run (resume) exited non-zero"
 [ "$(sig "$WORK/st2.txt")" = "$ref" ] && pass "cnn1d resumed run equals the whole run" \
   || fail "cnn1d resume: '$(sig "$WORK/st2.txt")' vs '$ref'"
