@@ -1,7 +1,8 @@
 /*
- * model_cnn.h (private): the cnn1d kernels of model_cnn.c, reached from model.c's public
- * functions, which dispatch on ModelLayout.shape.kind. Same contracts as model.c's MLP
- * kernels: one chunk of R <= FA_CHUNK rows per call, serial, no allocation, no global state.
+ * model_cnn.h (private): the cnn1d's layout (model_cnn_layout.c) and kernels (model_cnn.c),
+ * reached from model.c's public functions, which dispatch on ModelLayout.shape.kind. The
+ * kernels keep model.c's MLP contracts: one chunk of R <= FA_CHUNK rows per call, serial,
+ * no allocation, no global state.
  */
 #ifndef FEDALIGN_MODEL_CNN_H
 #define FEDALIGN_MODEL_CNN_H
