@@ -6,7 +6,9 @@
  * each training its own client (how fl.c spreads clients over threads). Reported in
  * samples/s, GFLOP/s from the layout's FLOP count, and % of the peak benchmark's
  * ceilings when it ran first (of the best FMA peak, of the FMA peak of the ISA path the
- * kernels run on, and of that path's mul+add). Rank 0 only. The data set-up is shared with quant.
+ * kernels run on, and of that path's mul+add). Then the cnn1d with its defaults on raw
+ * 1024 x 1 windows, serial and batch-split, in the same columns (bench_train_cnn). Rank 0
+ * only. The data set-up is shared with quant.
  */
 #include <math.h>
 #include <omp.h>
@@ -93,6 +95,110 @@ static double train_rep(Ctx *cx, const TrainSetup *ts, TrainMode mode, int T, Wo
     /* per CPU second of each of the T threads: the wall rate had every thread its own core */
     *cpu_rate = (double)samples * (double)(mode == TM_SERIAL ? 1 : T) / c;
     return (double)samples / t;
+}
+
+// ----------------------------------------------------------------------------
+// the cnn1d beside the MLP
+
+/* The cnn1d with the default --conv, --pool and --hidden on n raw windows of the
+ * mechanical window (1024 steps x 1 channel), 10 classes, labels cycling: class-dependent
+ * sinusoids (the kernels' cost does not depend on the values), standardized by these rows'
+ * statistics. */
+static void bench_cnn_setup(TrainSetup *ts, size_t n) {
+    ts->cfg = xmalloc(sizeof *ts->cfg);
+    config_defaults(ts->cfg);
+    const Config *c = ts->cfg;
+    const size_t T = c->data.gen.window, K = 10;
+    ModelShape sh = c->shape;
+    sh.kind = FA_MODEL_CNN1D;
+    sh.win_len = T;
+    sh.win_ch = 1;
+    sh.n_in = T;
+    sh.n_out = K;
+    size_t P = model_layout(&ts->L, &sh);
+    dataset_alloc(&ts->ds, n, T);
+    double *mean = xcalloc(T, sizeof(double)), *sd = xcalloc(T, sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        ts->ds.y[i] = (int32_t)(i % K);
+        for (size_t t = 0; t < T; t++) {
+            double v = sin(0.02 * (double)(1 + ts->ds.y[i]) * (double)t + 0.37 * (double)i);
+            ts->ds.x[i * T + t] = (float)v;
+            mean[t] += v / (double)n;
+            sd[t] += v * v / (double)n;
+        }
+    }
+    for (size_t t = 0; t < T; t++) sd[t] = sqrt(fmax(sd[t] - mean[t] * mean[t], 0.0));
+    ts->init = xalloc_aligned(P * sizeof(float));
+    model_init(&ts->L, ts->init, c->seed, 0);
+    model_set_norm(&ts->L, ts->init, mean, sd);
+    free(mean);
+    free(sd);
+}
+
+/* serial and batch-split training of the cnn1d at each batch size: samples/s, FLOP per
+ * sample from the layout (model_flops_train_sample), % of the peak benchmark's FMA peak */
+static void bench_train_cnn(Ctx *cx) {
+    const size_t n = cx->o.min_time < 0.05 ? 64 : 512; /* --quick: a smoke run */
+    TrainSetup ts;
+    bench_cnn_setup(&ts, n);
+    const ModelLayout *L = &ts.L;
+    const double fps = model_flops_train_sample(L), ff = model_flops_forward(L);
+    printf("# model cnn1d %zux%zu, conv %s, pool %zu, head %s, %zu classes: P = %zu, %zu rows; "
+           "FLOP per sample %.0f (forward %.0f)\n",
+           L->shape.win_len, L->shape.win_ch, ts.cfg->conv_str, L->shape.pool, ts.cfg->hidden_str,
+           L->shape.n_out, L->n_params, n, fps, ff);
+    const int T = cx->threads;
+    double *rates = xmalloc(cx->o.reps * sizeof(double)), *crates = xmalloc(cx->o.reps * sizeof(double));
+    float *params = xalloc_aligned(L->n_params * sizeof(float));
+    Workspace ws;
+    for (size_t bi = 0; bi < cx->o.n_batches; bi++) {
+        const size_t B = cx->o.batches[bi];
+        workspace_build(&ws, L, B);
+        for (int m = 0; m < 2; m++) { /* serial, batch: one client's training */
+            TrainMode mode = (TrainMode)m;
+            if (mode == TM_BATCH && T == 1) continue;
+            int thr = mode == TM_SERIAL ? 1 : T;
+            TrainOpts o = ts.cfg->local;
+            o.batch = B;
+            o.mu = 0.0;
+            o.epochs = 1.0;
+            double crate, rate = train_rep(cx, &ts, mode, thr, &ws, params, &o, 0, &crate);
+            double ep = ceil(cx->o.min_time * rate / (double)n);
+            o.epochs = ep < 1.0 ? 1.0 : ep > 1e4 ? 1e4 : ep;
+            for (size_t r = 0; r < cx->o.warmup + cx->o.reps; r++) {
+                double v = train_rep(cx, &ts, mode, thr, &ws, params, &o, r + 1, &crate);
+                if (r >= cx->o.warmup) {
+                    rates[r - cx->o.warmup] = v;
+                    crates[r - cx->o.warmup] = crate;
+                }
+            }
+            BenchStats st, sc;
+            bench_stats(rates, cx->o.reps, &st);
+            bench_stats(crates, cx->o.reps, &sc);
+            double gf = st.median * fps * 1e-9;
+            double pf = cx->peak_fma > 0.0 ? 100.0 * gf / (cx->peak_fma * thr) : nan("");
+            double pp = cx->peak_path > 0.0 ? 100.0 * gf / (cx->peak_path * thr) : nan("");
+            double pm = cx->peak_nofma > 0.0 ? 100.0 * gf / (cx->peak_nofma * thr) : nan("");
+            double pfc = cx->peak_fma_cpu > 0.0
+                             ? 100.0 * sc.median * fps * 1e-9 / (cx->peak_fma_cpu * thr)
+                             : nan("");
+            printf("  %6zu %-8s %7d %12.4g %12.4g %12.4g %9.2f %8.1f %8.1f %8.1f %12.4g %8.1f  cnn1d\n",
+                   B, tm_names[mode], thr, st.min, st.median, st.max, gf, pf, pp, pm, sc.median, pfc);
+            char params_s[160], extra[256];
+            snprintf(params_s, sizeof params_s, "model=cnn1d batch=%zu mode=%s threads=%d P=%zu isa=%s",
+                     B, tm_names[mode], thr, L->n_params, isa_name(isa_current()));
+            snprintf(extra, sizeof extra,
+                     "flop_per_sample=%.0f gflops=%.4g pct_fma_peak=%.3g pct_path_peak=%.3g "
+                     "pct_path_muladd=%.3g cpu_median=%.6g pct_fma_peak_cpu=%.3g",
+                     fps, gf, pf, pp, pm, sc.median, pfc);
+            bench_emit(cx, "train", params_s, "samples/s", &st, extra);
+        }
+        workspace_free(&ws);
+    }
+    free(params);
+    free(crates);
+    free(rates);
+    bench_train_setup_free(&ts);
 }
 
 void bench_train(Ctx *cx) {
@@ -187,6 +293,7 @@ void bench_train(Ctx *cx) {
         free(crates);
         free(rates);
         bench_train_setup_free(&ts);
+        bench_train_cnn(cx);
     }
     comm_barrier();
     bench_flush(cx);

@@ -57,6 +57,9 @@ static const char *const input_descs[] = {"features computed from each window",
 static const char *const p3_select_names[] = {"val", "fixed"};
 static const char *const p3_select_descs[] = {"best validation epoch, early stopping",
                                               "exactly --p3-epochs (the old behaviour)"};
+static const char *const model_names[] = {"mlp", "cnn1d"};
+static const char *const model_descs[] = {"dense layers on the features",
+                                          "1D-CNN on raw windows: --conv, --pool, head --hidden"};
 
 const FaEnum fa_enum_method = {fa_method_names, NULL, FA_METHOD_COUNT};
 const FaEnum fa_enum_preset = ENUM_OF(preset_names, NULL);
@@ -80,13 +83,15 @@ _Static_assert(sizeof(FaInt8Weights) == sizeof(int) && FA_INT8_PER_CHANNEL == 0 
                    FA_INT8_PER_TENSOR == 1,
                "int8_weights_names[i] is value i, stored as int");
 static const FaEnum input_enum = ENUM_OF(input_names, input_descs);
+const FaEnum fa_enum_model = ENUM_OF(model_names, model_descs);
 
 /* OPT_ENUM stores an int into these fields (opttab.c) */
 _Static_assert(sizeof(FaScore) == sizeof(int) && sizeof(FaReference) == sizeof(int) &&
                    sizeof(FaInit) == sizeof(int) && sizeof(FaThreadsOver) == sizeof(int) &&
                    sizeof(FaMethod) == sizeof(int) && sizeof(FaOptimizer) == sizeof(int) &&
                    sizeof(FaAssign) == sizeof(int) && sizeof(FaRowOrder) == sizeof(int) &&
-                   sizeof(FaP3Select) == sizeof(int) && sizeof(FaInput) == sizeof(int),
+                   sizeof(FaP3Select) == sizeof(int) && sizeof(FaInput) == sizeof(int) &&
+                   sizeof(FaModelKind) == sizeof(int),
                "enum fields must be int-sized");
 _Static_assert(FA_ABLATE_PHASE0 == 1u && FA_ABLATE_PHASE1 == 2u && FA_ABLATE_SIMILARITY == 4u,
                "ablate_names[i] is bit i");
@@ -115,6 +120,12 @@ void config_defaults(Config *c) {
     c->data.perturb = 0.0;
     snprintf(c->hidden_str, sizeof c->hidden_str, "64,32");
     config_parse_hidden(c->hidden_str, &c->shape);
+    c->shape.kind = FA_MODEL_MLP;
+    /* cnn1d: about 2.8 MFLOP and 7 k parameters for a 1024 x 1 window and 10 classes with
+     * the default head, small enough for a Cortex-M4 (docs/algorithm.md, "cnn1d") */
+    snprintf(c->conv_str, sizeof c->conv_str, "16:7,32:5");
+    config_parse_conv(c->conv_str, &c->shape);
+    c->shape.pool = 2;
     c->local.opt = FA_OPT_ADAM;
     c->local.lr = 3e-3;
     c->local.beta1 = 0.9;
@@ -219,6 +230,29 @@ bool config_parse_hidden(const char *s, ModelShape *shape) {
     }
     if (n == 0) return false;
     shape->n_hidden = n;
+    return true;
+}
+
+bool config_parse_conv(const char *s, ModelShape *shape) {
+    size_t n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long ch = strtol(p, &end, 10);
+        if (end == p || *end != ':' || errno || ch < 1 || ch > 4096 || n >= FA_MAX_CONV)
+            return false;
+        p = end + 1;
+        long k = strtol(p, &end, 10);
+        if (end == p || errno || k < 1 || k > 1024) return false;
+        shape->conv_ch[n] = (size_t)ch;
+        shape->conv_k[n++] = (size_t)k;
+        if (*end == ',') end++;
+        else if (*end) return false;
+        p = end;
+    }
+    if (n == 0) return false;
+    shape->n_conv = n;
     return true;
 }
 
@@ -342,6 +376,22 @@ static int parse_hidden(void *t, const char *v, char *err, size_t errlen) {
 static const char *show_hidden(const void *t, char *buf, size_t cap) {
     (void)buf, (void)cap;
     return ((const Config *)t)->hidden_str;
+}
+
+static int parse_conv(void *t, const char *v, char *err, size_t errlen) {
+    Config *c = t;
+    ModelShape sh = c->shape; /* unchanged unless the whole list parses */
+    if (!config_parse_conv(v, &sh) || !copy_str(c->conv_str, sizeof c->conv_str, v))
+        return opt_fail(err, errlen,
+                        "--conv: expected a comma list of up to %d CHANNELS:KERNEL blocks with "
+                        "CHANNELS in 1..4096 and KERNEL in 1..1024, got '%s'",
+                        FA_MAX_CONV, v);
+    c->shape = sh;
+    return 0;
+}
+static const char *show_conv(const void *t, char *buf, size_t cap) {
+    (void)buf, (void)cap;
+    return ((const Config *)t)->conv_str;
 }
 
 static int parse_ablate(void *t, const char *v, char *err, size_t errlen) {
@@ -480,7 +530,14 @@ static const OptDef fa_opts[] = {
          "contiguous blocks per class instead of a random split (time series)"),
     ENUM("row-order", "KIND", data.part.row_order, row_order_enum, R, "Partition",
          "csv dirichlet: row order each class is cut in"),
-    CUSTOM("hidden", "H1,H2", hidden, NULL, R, "Model", "hidden layer widths"),
+    CUSTOM("hidden", "H1,H2", hidden, NULL, R, "Model",
+           "hidden layer widths (cnn1d: of its dense head)"),
+    ENUM("model", "KIND", shape.kind, fa_enum_model, R, "Model",
+         "the model (cnn1d needs raw-window data)"),
+    CUSTOM("conv", "C:K,C:K", conv, NULL, R, "Model",
+           "cnn1d: conv blocks, CHANNELS:KERNEL each (valid padding, stride 1, ReLU, max-pool)"),
+    NUM("pool", "N", OPT_SIZE, shape.pool, 1, 64, R, "Model",
+        "cnn1d: max-pool size and stride after every conv block (1 = none)"),
     ENUM("optimizer", "NAME", local.opt, fa_enum_optimizer, R, "Training", "local optimizer"),
     NUM("lr", "LR", OPT_DOUBLE, local.lr, 1e-7, 10, R, "Training", "local learning rate"),
     NUM("batch", "B", OPT_SIZE, local.batch, 1, 65536, R, "Training", "mini-batch size"),

@@ -610,6 +610,11 @@ static int load_results_model(const ExportOpts *o, Config *cfg, ModelShape *shap
         rc = n > 0 && config_parse_options(cfg, n - 1, words + 1, err, errlen) == 0 ? 0 : -1;
         if (rc != 0 && n == 0) snprintf(err, errlen, "empty cmdline attribute");
     }
+    if (rc == 0 && cfg->shape.kind != FA_MODEL_MLP)
+        rc = opt_fail(err, errlen,
+                      "the run trained --model %s: the int8 C export covers the mlp only (a "
+                      "cnn1d export is not implemented yet)",
+                      fa_enum_name(&fa_enum_model, (int)cfg->shape.kind));
     FedData probe;
     if (rc == 0) rc = export_load_client(cfg, o->client, &probe, err, errlen);
     if (rc == 0) {

@@ -24,6 +24,7 @@
 #include "fedalign/comm.h"
 #include "fedalign/dynamics.h"
 #include "fedalign/metrics.h"
+#include "fedalign/quant.h"
 #include "fedalign/rng.h"
 #include "personal_fl.h"
 #include "pipeline.h"
@@ -81,6 +82,38 @@ static void setup_norm(Pipeline *pl) {
     free(mx);
 }
 
+/* cnn1d: the window shape comes from the data; tabular data or a window too short for the
+ * conv blocks is an input error (every rank sees the same data). FEDALIGN_TEST_WINDOW=T:C
+ * is a test-only raw-window source until the generators emit windows: it reads data of
+ * T x C features as time-major windows (tests/e2e/test_cnn1d.sh). */
+static void cnn_shape(const Config *cfg, DataInfo *info, ModelShape *shape) {
+    const char *tw = getenv("FEDALIGN_TEST_WINDOW");
+    size_t T = 0, C = 0;
+    if (tw && sscanf(tw, "%zu:%zu", &T, &C) == 2 && T * C == info->d && C > 0) {
+        info->win_len = T;
+        info->win_ch = C;
+    }
+    if (info->win_len == 0)
+        fa_fail("--model cnn1d needs raw-window data (rows of time steps x channels); '%s' "
+                "has %zu tabular features: use --model mlp",
+                info->name, info->d);
+    shape->win_len = info->win_len;
+    shape->win_ch = info->win_ch;
+    if (model_cnn_out_len(shape) == 0)
+        fa_fail("--conv %s with --pool %zu: a window of %zu steps is too short for these conv "
+                "blocks (each valid conv of kernel k takes k - 1 steps, each pool divides by "
+                "the pool size)",
+                cfg->conv_str, shape->pool, info->win_len);
+    /* the int8 kernels' accumulator bound (quant.h), checked before any training */
+    for (size_t b = 0; cfg->int8 && b < shape->n_conv; b++) {
+        const size_t cin = b ? shape->conv_ch[b - 1] : shape->win_ch;
+        if (shape->conv_k[b] * cin > FA_Q_MAX_FAN_IN)
+            fa_fail("--conv %s: block %zu sees %zu steps x %zu channels per output, more than "
+                    "the int8 model's %d inputs (use smaller blocks or --no-int8)",
+                    cfg->conv_str, b + 1, shape->conv_k[b], cin, FA_Q_MAX_FAN_IN);
+    }
+}
+
 Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
     Pipeline *pl = xcalloc(1, sizeof *pl);
     pl->cfg = cfg;
@@ -101,6 +134,7 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
     ModelShape shape = cfg->shape;
     shape.n_in = pl->fd.info.d;
     shape.n_out = pl->fd.info.k;
+    if (shape.kind == FA_MODEL_CNN1D) cnn_shape(cfg, &pl->fd.info, &shape);
     pl->P = model_layout(&pl->L, &shape);
     const size_t P = pl->P, n = pl->fd.n_local;
 

@@ -198,3 +198,48 @@ static uint32_t argmax(const int8_t *logits, uint32_t n) {
         if (logits[k] > logits[best]) best = k;
     return best;
 }
+
+#if defined(FA_INT8_CNN)
+/* The cnn1d's kernels (model.h): compiled where FA_INT8_CNN is defined (quant_cnn.c), so
+ * an exported MLP carries none of them. Activations are time-major (len, ch) int8. */
+
+/* conv1d, valid padding, stride 1: the k steps from t of a time-major (len, c_in) input are
+ * k * c_in contiguous bytes, so output step t is kernel_fc of ly (fi = k * c_in, w (c_out,
+ * k * c_in)) on them, ReLU fused into its clamp */
+static void kernel_conv(const layer_t *ly, uint32_t len_conv, uint32_t c_in,
+                        const int8_t *restrict in, int8_t *restrict out) {
+    uint32_t t;
+    for (t = 0; t < len_conv; t++) kernel_fc(ly, in + t * c_in, out + t * ly->fo);
+}
+
+/* max-pool of `pool` steps with stride pool into (len_pool, ch): input and output share
+ * scale and zero point, and the int8 max is the max of the reals */
+static void kernel_maxpool(const int8_t *restrict in, uint32_t len_pool, uint32_t ch, uint32_t pool,
+                           int8_t *restrict out) {
+    uint32_t t, c, i;
+    for (t = 0; t < len_pool; t++)
+        for (c = 0; c < ch; c++) {
+            int8_t m = in[t * pool * ch + c];
+            for (i = 1; i < pool; i++) {
+                int8_t v = in[(t * pool + i) * ch + c];
+                m = v > m ? v : m;
+            }
+            out[t * ch + c] = m;
+        }
+}
+
+/* global average pooling over len steps (len <= 2^16: the sum fits int32) into (ch), the
+ * input's scale and zero point: zp + round(sum_t (in - zp) / len), half away from zero */
+static void kernel_mean(const int8_t *restrict in, uint32_t len, uint32_t ch, int32_t zp,
+                        int8_t *restrict out) {
+    uint32_t t, c;
+    for (c = 0; c < ch; c++) {
+        int32_t s = 0, q;
+        for (t = 0; t < len; t++) s += (int32_t)in[t * ch + c] - zp;
+        q = s >= 0 ? (s + (int32_t)(len / 2)) / (int32_t)len
+                   : -((-s + (int32_t)(len / 2)) / (int32_t)len);
+        q += zp;
+        out[c] = (int8_t)(q > 127 ? 127 : q < -128 ? -128 : q);
+    }
+}
+#endif

@@ -39,6 +39,9 @@
 #define train_local FA_ISA_NAME(train_local)
 #define train_local_corrected FA_ISA_NAME(train_local_corrected)
 #define train_epochs FA_ISA_NAME(train_epochs)
+/* model_cnn.c (model.c calls them for cnn1d chunks on its own path; quant_cnn.c through the table) */
+#define cnn_chunk_forward FA_ISA_NAME(cnn_chunk_forward)
+#define cnn_chunk_loss_grad FA_ISA_NAME(cnn_chunk_loss_grad)
 #else
 #define FA_ISA_PRIMARY 1 /* compiled once, outside the per-path lists (e.g. by a tool) */
 #endif
@@ -85,6 +88,14 @@
       (const ModelLayout *L, float *params, const float *ref, const Dataset *ds,                   \
        const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round, size_t e0,           \
        size_t e1, Workspace *ws, bool threaded, TrainStats *stats),                                \
-      (L, params, ref, ds, opts, seed, client, round, e0, e1, ws, threaded, stats))
+      (L, params, ref, ds, opts, seed, client, round, e0, e1, ws, threaded, stats))              \
+    X(const float *, cnn_chunk_forward,                                                            \
+      (const ModelLayout *L, const float *params, const float *x, const size_t *rows, size_t r0,   \
+       size_t R, float *act),                                                                      \
+      (L, params, x, rows, r0, R, act))                                                            \
+    X(double, cnn_chunk_loss_grad,                                                                 \
+      (const ModelLayout *L, const float *params, const float *x, const int32_t *y,                \
+       const size_t *rows, size_t r0, size_t R, float *act, float *dact, float *g, bool add),     \
+      (L, params, x, y, rows, r0, R, act, dact, g, add))
 
 #endif

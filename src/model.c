@@ -3,8 +3,10 @@
  * contiguous float parameter buffer: layout, initialization, input standardization,
  * forward, loss + gradient, evaluation and the Workspace that holds all scratch memory.
  *
- * Not here: optimizers and the training loop (train.c); clients, MPI, I/O. Kernels do not
- * allocate, print or talk.
+ * Not here: optimizers and the training loop (train.c); clients, MPI, I/O; the cnn1d
+ * model's layout and per-chunk kernels (model_cnn.c: the per-chunk functions here dispatch
+ * on shape.kind, and the batch chunking, chunk-order sums, threading and evaluation below
+ * serve both models). Kernels do not allocate, print or talk.
  *
  * Invariants:
  * - the parameter layout is computed in model_layout() only (see model.h);
@@ -35,6 +37,7 @@
 
 #include "fedalign/check.h"
 #include "fedalign/rng.h"
+#include "model_cnn.h"
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #endif
@@ -45,6 +48,7 @@
 
 size_t model_layout(ModelLayout *L, const ModelShape *shape) {
     CHECK(L != NULL && shape != NULL, "model_layout: NULL argument");
+    if (shape->kind == FA_MODEL_CNN1D) return cnn_layout(L, shape);
     CHECK(shape->n_in >= 1, "model needs at least one input, got %zu", shape->n_in);
     CHECK(shape->n_out >= 1 && shape->n_out <= FA_MAX_CLASSES,
           "model outputs must be in [1, %d], got %zu", FA_MAX_CLASSES, shape->n_out);
@@ -73,10 +77,15 @@ size_t model_layout(ModelLayout *L, const ModelShape *shape) {
     L->n_params = off;
     L->max_width = maxw;
     L->act_size = act;
+    L->n_norm = D;
     return off;
 }
 
 void model_init(const ModelLayout *L, float *params, uint64_t seed, uint64_t stream) {
+    if (L->shape.kind == FA_MODEL_CNN1D) {
+        cnn_init(L, params, seed, stream);
+        return;
+    }
     size_t D = L->shape.n_in;
     for (size_t i = 0; i < D; i++) {
         params[i] = 0.0f;     /* mean */
@@ -96,6 +105,10 @@ void model_init(const ModelLayout *L, float *params, uint64_t seed, uint64_t str
 }
 
 void model_set_norm(const ModelLayout *L, float *params, const double *mean, const double *std) {
+    if (L->shape.kind == FA_MODEL_CNN1D) {
+        cnn_set_norm(L, params, mean, std);
+        return;
+    }
     size_t D = L->shape.n_in;
     for (size_t i = 0; i < D; i++) {
         CHECK(isfinite(mean[i]), "standardization mean of feature %zu is not finite", i);
@@ -333,6 +346,7 @@ static void lanes_matmul(const float *restrict M, size_t sa, size_t sk, const fl
  * before it). Returns the logits, (K, NL), inside act. */
 static const float *chunk_forward(const ModelLayout *L, const float *params, const float *x,
                                   const size_t *rows, size_t r0, size_t R, float *act) {
+    if (L->shape.kind == FA_MODEL_CNN1D) return cnn_chunk_forward(L, params, x, rows, r0, R, act);
     size_t D = L->shape.n_in;
     float *inT = act;
     chunk_standardize(x, D, rows, r0, R, params, params + D, inT);
@@ -589,6 +603,8 @@ static void lanes_to_rows(const float *restrict dT, size_t R, size_t w, float *r
 static double chunk_loss_grad(const ModelLayout *L, const float *params, const float *x,
                               const int32_t *y, const size_t *rows, size_t r0, size_t R, float *act,
                               float *dact, float *g, bool add) {
+    if (L->shape.kind == FA_MODEL_CNN1D)
+        return cnn_chunk_loss_grad(L, params, x, y, rows, r0, R, act, dact, g, add);
     const float *zT = chunk_forward(L, params, x, rows, r0, R, act);
     size_t K = L->shape.n_out;
     float *d = dact, *dT = dact + NL * L->max_width;

@@ -116,6 +116,10 @@ void quant_evaluate(const QModel *q, const Dataset *ds, int32_t *pred, size_t *c
 
 void quant_eval_model(const ModelLayout *L, const float *params, const Dataset *calib,
                       const Dataset *test, FaInt8Weights weights, QuantEval *out) {
+    if (L->shape.kind == FA_MODEL_CNN1D) { /* per-channel conv and dense weights only */
+        quant_cnn_eval_model(L, params, calib, test, out);
+        return;
+    }
     QModel q;
     quant_build_mode(&q, L, params, calib, weights);
     memset(out, 0, sizeof *out);
@@ -211,6 +215,7 @@ void quant_build_mode(QModel *q, const ModelLayout *L, const float *params, cons
           "quant_build: unknown weight granularity %d", (int)weights);
     CHECK(q != NULL && L != NULL && params != NULL && calib != NULL, "quant_build: NULL argument");
     CHECK(calib->n >= 1, "quant_build: calibration needs at least one row");
+    CHECK(L->shape.kind == FA_MODEL_MLP, "quant_build: the mlp model only (cnn1d: quant_cnn.c)");
     CHECK(calib->d == L->shape.n_in, "calibration rows have %zu features, model expects %zu",
           calib->d, L->shape.n_in);
     memset(q, 0, sizeof *q);

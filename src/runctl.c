@@ -200,6 +200,11 @@ static double estimate_rank_bytes(const Config *c, int ranks, size_t *n_params) 
     ModelShape shape = c->shape;
     shape.n_in = info.d;
     shape.n_out = info.k;
+    if (shape.kind == FA_MODEL_CNN1D) { /* the window is known once the data is built */
+        shape.win_len = info.win_len ? info.win_len : info.d;
+        shape.win_ch = info.win_len ? info.win_ch : 1;
+        if (model_cnn_out_len(&shape) == 0) shape.kind = FA_MODEL_MLP; /* fl_setup refuses it */
+    }
     ModelLayout L;
     const size_t Pz = model_layout(&L, &shape);
     const double P = (double)Pz, T = default_threads();

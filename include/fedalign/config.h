@@ -82,6 +82,8 @@ extern const FaEnum fa_enum_method, fa_enum_preset, fa_enum_score, fa_enum_refer
     fa_enum_attack, fa_enum_threads_over, fa_enum_late, fa_enum_optimizer, fa_enum_assign;
 /* --int8-weights: FaInt8Weights names (per-channel, per-tensor) */
 extern const FaEnum fa_enum_int8_weights;
+/* --model: FaModelKind (model.h) */
+extern const FaEnum fa_enum_model;
 
 typedef struct {
     FaCommand command;
@@ -95,6 +97,7 @@ typedef struct {
     /* model */
     ModelShape shape;    /* n_in/n_out filled from the data */
     char hidden_str[64]; /* "64,32" */
+    char conv_str[64];   /* cnn1d conv blocks "16:7,32:5" (shape.conv_ch/conv_k) */
 
     /* local training (phase 2, local-only, personalization share optimizer settings) */
     TrainOpts local; /* Adam, lr, batch, epochs per round, mu */
@@ -236,5 +239,8 @@ const char *config_result_keys(void);
 
 /* Parse "64,32" into shape->hidden; returns false on a bad list. */
 bool config_parse_hidden(const char *s, ModelShape *shape);
+/* Parse "16:7,32:5" (channels:kernel per cnn1d block) into shape->conv_ch/conv_k/n_conv;
+ * returns false on a bad list. */
+bool config_parse_conv(const char *s, ModelShape *shape);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * model.h: a multilayer perceptron on one contiguous float buffer.
+ * model.h: the models (an MLP, or the cnn1d 1D-CNN on raw windows) on one contiguous float
+ * buffer.
  *
  * Shapes: B = batch, D = inputs, H_l = hidden widths, K = classes, P = n_params.
  * Layout of the parameter buffer (computed in model_layout() only):
@@ -10,6 +11,18 @@
  * them unchanged exactly. Trainable parameters are [train_off, P).
  * Gradients and Adam moments use the same layout. Kernels do not allocate, print
  * or talk; all scratch memory is in a Workspace.
+ *
+ * cnn1d (shape.kind == FA_MODEL_CNN1D; kernels in model_cnn.c): the input row is a raw
+ * window of T = win_len time steps by C = win_ch channels, time-major (x[t * C + c]).
+ * Blocks b = 0..nb-1: conv1d with "valid" padding (no padding: T_b - k_b + 1 outputs),
+ * stride 1, bias, ReLU, then max-pool of `pool` steps (stride pool; a trailing partial
+ * window is dropped; pool 1 = none). Then global average pooling over time and the dense
+ * head of the MLP (hidden widths, then K logits). Layout:
+ *   [ mean (C) | inv_std (C) | Wc0 (k0, C, F0) | bc0 (F0) | ... | dense layers as above ]
+ * Conv weights are (k, c_in, c_out) row-major, so the window x[t..t+k) of the time-major
+ * input is one contiguous (k * c_in) vector and each output time step is a dense layer.
+ * The standardization is per channel (2C floats, zero gradient) and the dense layers use
+ * the MLP's fields (n_layers, w_off, ...: FedPer's head is the last dense layers).
  */
 #ifndef FEDALIGN_MODEL_H
 #define FEDALIGN_MODEL_H
@@ -25,11 +38,23 @@
  * are summed in chunk order, so the result never depends on the thread count */
 #define FA_CHUNK 8
 
+/* conv blocks of a cnn1d at most */
+#define FA_MAX_CONV 6
+
+typedef enum { FA_MODEL_MLP = 0, FA_MODEL_CNN1D = 1 } FaModelKind;
+
 typedef struct {
     size_t n_in;                  /* D */
     size_t n_out;                 /* K */
     size_t n_hidden;              /* number of hidden layers */
     size_t hidden[FA_MAX_HIDDEN]; /* widths */
+    /* cnn1d only (ignored by the MLP) */
+    FaModelKind kind;
+    size_t win_len, win_ch;         /* T, C: n_in = T * C */
+    size_t n_conv;                  /* conv blocks */
+    size_t conv_ch[FA_MAX_CONV];    /* output channels of block b */
+    size_t conv_k[FA_MAX_CONV];     /* kernel size of block b */
+    size_t pool;                    /* max-pool size and stride after every block (1 = none) */
 } ModelShape;
 
 typedef struct {
@@ -41,17 +66,38 @@ typedef struct {
     size_t b_off[FA_MAX_HIDDEN + 1]; /* offset of layer l bias (fan_out) */
     size_t fan_in[FA_MAX_HIDDEN + 1];
     size_t fan_out[FA_MAX_HIDDEN + 1];
-    size_t max_width; /* max over D, H_l, K */
+    size_t max_width; /* max over D, H_l, K (cnn1d: also every block's T_b * C_b) */
     size_t act_size;  /* floats of activations per sample (all layers) */
+    size_t n_norm;    /* standardized inputs: D (mlp) or C (cnn1d); train_off = 2 n_norm */
+    /* cnn1d: block b maps (len_in[b], c_in[b]) to (len_conv[b], c_out[b]) by conv + ReLU,
+     * then to (len_pool[b], c_out[b]) by max-pool; activations of one sample, in floats
+     * from its start: the block input at a_in[b], the conv output at a_conv[b], the pooled
+     * output at a_pool[b] (= a_in[b + 1]); the pooled mean over time at a_gap */
+    size_t n_conv;
+    size_t cw_off[FA_MAX_CONV], cb_off[FA_MAX_CONV];
+    size_t c_in[FA_MAX_CONV], c_out[FA_MAX_CONV], c_k[FA_MAX_CONV];
+    size_t len_in[FA_MAX_CONV], len_conv[FA_MAX_CONV], len_pool[FA_MAX_CONV];
+    size_t a_in[FA_MAX_CONV], a_conv[FA_MAX_CONV], a_pool[FA_MAX_CONV], a_gap;
 } ModelLayout;
 
 /* Compute the layout; returns P. */
 size_t model_layout(ModelLayout *L, const ModelShape *shape);
+/* Time steps left after the conv blocks of shape (win_len through every valid conv and
+ * pool); 0 when the window is too short for them (model_layout refuses that shape). */
+size_t model_cnn_out_len(const ModelShape *shape);
+/* Multiply-adds x 2 of one sample's forward pass (conv blocks and dense layers). */
+double model_flops_forward(const ModelLayout *L);
+/* The same for one training sample: forward, parameter gradients, and the error
+ * propagated back through every layer but the first. */
+double model_flops_train_sample(const ModelLayout *L);
 
 /* He-uniform weights, zero biases, identity standardization; deterministic in
  * (seed, FA_RNG_INIT, stream). params has P floats. */
 void model_init(const ModelLayout *L, float *params, uint64_t seed, uint64_t stream);
-/* Set the standardization part: x' = (x - mean) / std (std <= 0 or tiny -> 1). */
+/* Set the standardization part: x' = (x - mean) / std (std <= 0 or tiny -> 1), from the
+ * per-input statistics mean[D], std[D]. cnn1d pools them into per-channel ones (every time
+ * step has the same rows: mean_c = mean over t of mean[t * C + c], and the second moment
+ * likewise). */
 void model_set_norm(const ModelLayout *L, float *params, const double *mean, const double *std);
 
 typedef struct {

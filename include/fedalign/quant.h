@@ -1,5 +1,6 @@
 /*
- * quant.h: post-training int8 quantization of one MLP and integer-only inference
+ * quant.h: post-training int8 quantization of one MLP (or a cnn1d, quant_cnn.c) and
+ * integer-only inference
  * (docs/deployment.md: phase 3 ends with int8 quantization for deployment).
  *
  * Scheme (TFLite / TFLite Micro / CMSIS-NN "int8" conventions):
@@ -164,5 +165,44 @@ typedef struct {
  * its scratch once before timing. */
 void quant_bench(const QModel *q, const ModelLayout *L, const float *params, const Dataset *ds,
                  size_t reps, QuantBench *out);
+
+// ----------------------------------------------------------------------------
+// cnn1d (quant_cnn.c): the same scheme on the conv blocks
+
+/* One conv block: its conv as a dense layer on one window (fan_in = k * c_in, fan_out =
+ * c_out; per-output-channel weight scales, ReLU fused), then max-pool and, after the last
+ * block, global average pooling, both in the conv output's scale and zero point. */
+typedef struct {
+    size_t k, c_in, len_conv, len_pool;
+    QLayer fc;
+} QConv;
+
+typedef struct {
+    size_t win_len, win_ch, n_out, n_conv, pool, n_layers;
+    size_t max_act;       /* the widest int8 activation (values of one tensor) */
+    float *mean, *in_mul; /* (C) per channel, as the float model's standardization */
+    float in_scale;
+    int32_t in_zp;
+    QConv conv[FA_MAX_CONV];
+    QLayer layer[FA_Q_MAX_LAYERS]; /* the dense head */
+    size_t cal_rows;
+    void *mem; /* one allocation behind every array; owns */
+} QCnn;
+
+/* Quantize a cnn1d (L->shape.kind == FA_MODEL_CNN1D) with the float activations of the
+ * calib rows (>= 1). Pure function of its arguments; the result owns its memory. */
+void quant_cnn_build(QCnn *q, const ModelLayout *L, const float *params, const Dataset *calib);
+void quant_cnn_free(QCnn *q);
+/* bytes of scratch quant_cnn_predict needs (two activation buffers of max_act) */
+size_t quant_cnn_scratch_bytes(const QCnn *q);
+/* int8 weights, int32 biases and multipliers, int8 shifts, per-channel float mean and
+ * in_mul, and a few per-layer constants */
+size_t quant_cnn_flash_bytes(const QCnn *q);
+/* Integer-only class of one raw window (the input step is quant.h's float step per
+ * element with its channel's mean and in_mul); logits (K) may be NULL. */
+int quant_cnn_predict(const QCnn *q, const float *x_raw, int8_t *scratch, int8_t *logits);
+/* quant_eval_model for a cnn1d (agree: against the float model's class, model_forward) */
+void quant_cnn_eval_model(const ModelLayout *L, const float *params, const Dataset *calib,
+                          const Dataset *test, QuantEval *out);
 
 #endif

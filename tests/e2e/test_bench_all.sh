@@ -46,6 +46,8 @@ grep -q '^# fedalign bench train' "$out1" && grep -q 'FLOP per sample 14976' "$o
   && pass "train states its FLOP count" || fail "train table header / FLOP count missing"
 grep -q '^FEDALIGN_BENCH name=train batch=32 mode=serial threads=1 .*flop_per_sample=14976 gflops=' "$out1" \
   && pass "train batch 32 serial line" || fail "no train batch=32 serial line"
+grep -q '^FEDALIGN_BENCH name=train model=cnn1d batch=32 mode=serial threads=1 .*flop_per_sample=8239360 gflops=' "$out1" \
+  && pass "train reports the cnn1d (default shape, 1024 x 1 window)" || fail "no cnn1d train line"
 grep -q '^FEDALIGN_BENCH name=memory kernel=slope ' "$out1" && pass "memory slope line" || fail "no memory slope line"
 if [ "$(grep -vc '^#\|^FEDALIGN_BENCH\|^ \|^$' "$out1")" != 0 ]; then
   fail "unexpected stdout lines: $(grep -v '^#\|^FEDALIGN_BENCH\|^ \|^$' "$out1" | head -3)"

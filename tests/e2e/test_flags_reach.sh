@@ -68,6 +68,10 @@ GP fedmetaalign --dropout 0.3
 GP fedmetaalign --client-frac 0.5
 GP fedmetaalign --optimizer sgd
 GP fedmetaalign --hidden 16
+# the cnn1d shape flags leave the mlp alone (their effect on a cnn1d: tests/e2e/test_cnn1d.sh)
+-  fedmetaalign --model mlp
+-  fedmetaalign --conv 4:3
+-  fedmetaalign --pool 3
 # server optimizers and SCAFFOLD (issue 16): each flag moves the methods that read it only
 GP fedavgm --server-momentum 0.5
 GP fedavgm --alpha 0.5

@@ -1,0 +1,447 @@
+/*
+ * model_cnn.c: the compute kernels of the cnn1d model (model.h), a small 1D-CNN on raw
+ * windows on the same one float buffer as the MLP: the per-chunk forward pass and softmax
+ * cross-entropy gradient that model.c's public kernels (model_forward, model_loss_grad*,
+ * model_evaluate) call for FA_MODEL_CNN1D. The layout, initialization and standardization
+ * are model_cnn_layout.c's.
+ *
+ * Not here: the chunking of a batch, the chunk-order sum of the partial gradients, the
+ * threading and the evaluation tally: model.c does them for both models, so the
+ * reproducibility contract (bit-identical for any thread count, threaded or not) holds
+ * unchanged. Kernels do not allocate, print or talk, and hold no global state.
+ *
+ * Shapes: NL = FA_CHUNK lanes = the rows of one chunk; a sequence of len time steps by ch
+ * channels is stored [t][c][lane] (element (t, c, r) at (t * ch + c) * NL + r), so the conv
+ * window of k steps at t is the contiguous (k * ch, NL) block at t * ch * NL, and a conv
+ * output step is the MLP's dense layer on it (W (k * ch, c_out) row-major). Every row is
+ * computed by the same operations in the same order whatever lane it occupies. Lanes
+ * r >= R of a partial chunk hold zero inputs and get a zero loss gradient, so they add
+ * exact zeros to the parameter gradients.
+ */
+#include "isa_kernels.h" /* first: per-ISA names (CMakeLists.txt FA_KERNEL_SOURCES) */
+
+#include "model_cnn.h"
+
+#include <math.h>
+#include <string.h>
+
+#define NL FA_CHUNK
+
+// ----------------------------------------------------------------------------
+// lanes: NL floats, one per row of the chunk (GCC/clang generic vectors, else arrays)
+
+#if defined(__GNUC__)
+/* NL / VW vectors of the machine's SIMD width (model.c's reasoning: one vector wider than
+ * the machine's is split through the stack) */
+#if defined(__AVX__) && NL % 8 == 0
+#define VW 8
+#else
+#define VW 4
+#endif
+_Static_assert(NL % VW == 0, "FA_CHUNK must be a multiple of the SIMD width");
+typedef float vec_t __attribute__((vector_size(VW * sizeof(float))));
+typedef float vec_u __attribute__((vector_size(VW * sizeof(float)), aligned(4), may_alias));
+typedef int32_t ivec_t __attribute__((vector_size(VW * sizeof(int32_t))));
+typedef struct {
+    vec_t v[NL / VW];
+} lanes_t;
+#define EACH for (size_t i = 0; i < NL / VW; i++)
+static inline lanes_t ld(const float *p) {
+    lanes_t r;
+    EACH r.v[i] = *(const vec_u *)(p + i * VW);
+    return r;
+}
+static inline void st(float *p, lanes_t x) { EACH *(vec_u *)(p + i * VW) = x.v[i]; }
+static inline lanes_t splat(float c) {
+    lanes_t r;
+    EACH r.v[i] = (vec_t){0} + c;
+    return r;
+}
+/* acc + w * x: two roundings (contraction is off) */
+static inline lanes_t madd(lanes_t acc, float w, lanes_t x) {
+    EACH acc.v[i] += w * x.v[i];
+    return acc;
+}
+static inline lanes_t vmadd(lanes_t acc, lanes_t a, lanes_t x) {
+    EACH acc.v[i] += a.v[i] * x.v[i];
+    return acc;
+}
+static inline lanes_t vadd(lanes_t a, lanes_t b) {
+    EACH a.v[i] += b.v[i];
+    return a;
+}
+static inline lanes_t vmul(lanes_t a, lanes_t b) {
+    EACH a.v[i] *= b.v[i];
+    return a;
+}
+/* x < 0 ? +0 : x, lane by lane (NaN stays) */
+static inline lanes_t relu(lanes_t x) {
+    EACH {
+        ivec_t neg = x.v[i] < (vec_t){0};
+        x.v[i] = (vec_t)((ivec_t)x.v[i] & ~neg);
+    }
+    return x;
+}
+/* m > 0 ? x : +0 */
+static inline lanes_t mask_pos(lanes_t x, lanes_t m) {
+    EACH {
+        ivec_t pos = m.v[i] > (vec_t){0};
+        x.v[i] = (vec_t)((ivec_t)x.v[i] & pos);
+    }
+    return x;
+}
+static inline float lane(lanes_t x, size_t r) { return x.v[r / VW][r % VW]; }
+/* v > m ? v : m, lane by lane (the first of equal values stays) */
+static inline lanes_t vmax(lanes_t m, lanes_t v) {
+    EACH {
+        ivec_t gt = v.v[i] > m.v[i];
+        m.v[i] = (vec_t)(((ivec_t)v.v[i] & gt) | ((ivec_t)m.v[i] & ~gt));
+    }
+    return m;
+}
+/* max-pool backward, one window element y of the window whose max is pv: dv where y is
+ * the first element equal to pv (found marks the lanes that had one) and y > 0 (the
+ * ReLU's derivative), else +0 */
+static inline lanes_t pool_pick(lanes_t y, lanes_t pv, lanes_t dv, lanes_t *found) {
+    EACH {
+        ivec_t eq = y.v[i] == pv.v[i], seen = (ivec_t)found->v[i];
+        ivec_t hit = eq & ~seen & (y.v[i] > (vec_t){0});
+        found->v[i] = (vec_t)(seen | eq);
+        dv.v[i] = (vec_t)((ivec_t)dv.v[i] & hit);
+    }
+    return dv;
+}
+#undef EACH
+#else
+typedef struct {
+    float v[NL];
+} lanes_t;
+static inline lanes_t ld(const float *p) {
+    lanes_t r;
+    memcpy(r.v, p, sizeof r.v);
+    return r;
+}
+static inline void st(float *p, lanes_t x) { memcpy(p, x.v, sizeof x.v); }
+static inline lanes_t splat(float c) {
+    lanes_t r;
+    for (size_t i = 0; i < NL; i++) r.v[i] = 0.0f + c;
+    return r;
+}
+static inline lanes_t madd(lanes_t acc, float w, lanes_t x) {
+    for (size_t i = 0; i < NL; i++) acc.v[i] += w * x.v[i];
+    return acc;
+}
+static inline lanes_t vmadd(lanes_t acc, lanes_t a, lanes_t x) {
+    for (size_t i = 0; i < NL; i++) acc.v[i] += a.v[i] * x.v[i];
+    return acc;
+}
+static inline lanes_t vadd(lanes_t a, lanes_t b) {
+    for (size_t i = 0; i < NL; i++) a.v[i] += b.v[i];
+    return a;
+}
+static inline lanes_t vmul(lanes_t a, lanes_t b) {
+    for (size_t i = 0; i < NL; i++) a.v[i] *= b.v[i];
+    return a;
+}
+static inline lanes_t relu(lanes_t x) {
+    for (size_t i = 0; i < NL; i++) x.v[i] = x.v[i] < 0.0f ? 0.0f : x.v[i];
+    return x;
+}
+static inline lanes_t mask_pos(lanes_t x, lanes_t m) {
+    for (size_t i = 0; i < NL; i++) x.v[i] = m.v[i] > 0.0f ? x.v[i] : 0.0f;
+    return x;
+}
+static inline float lane(lanes_t x, size_t r) { return x.v[r]; }
+static inline lanes_t vmax(lanes_t m, lanes_t v) {
+    for (size_t i = 0; i < NL; i++) m.v[i] = v.v[i] > m.v[i] ? v.v[i] : m.v[i];
+    return m;
+}
+/* found: nonzero bits mark lanes that met their maximum already */
+static inline lanes_t pool_pick(lanes_t y, lanes_t pv, lanes_t dv, lanes_t *found) {
+    for (size_t i = 0; i < NL; i++) {
+        bool seen = found->v[i] != 0.0f, eq = y.v[i] == pv.v[i];
+        dv.v[i] = eq && !seen && y.v[i] > 0.0f ? dv.v[i] : 0.0f;
+        if (eq) found->v[i] = 1.0f;
+    }
+    return dv;
+}
+#endif
+
+/* the lanes' sum, lane 0 first */
+static inline float hsum(lanes_t x) {
+    float s = lane(x, 0);
+    for (size_t r = 1; r < NL; r++) s += lane(x, r);
+    return s;
+}
+static inline void put(float *g, float s, bool add) { *g = add ? *g + s : s; }
+
+// ----------------------------------------------------------------------------
+// forward kernels
+
+/* out (fo, NL) = b + W^T in, W (fi, fo) row-major, in (fi, NL); ReLU fused into the store.
+ * Every output adds b, then i = 0, 1, ... in order; four outputs share each input load. */
+static void dense_fwd(const float *restrict W, const float *restrict b, const float *restrict in,
+                      size_t fi, size_t fo, float *restrict out, bool use_relu) {
+    size_t j = 0;
+    for (; j + 4 <= fo; j += 4) {
+        lanes_t a0 = splat(b[j]), a1 = splat(b[j + 1]), a2 = splat(b[j + 2]),
+                a3 = splat(b[j + 3]);
+        const float *w = W + j;
+        for (size_t i = 0; i < fi; i++, w += fo) {
+            lanes_t x = ld(in + i * NL);
+            a0 = madd(a0, w[0], x);
+            a1 = madd(a1, w[1], x);
+            a2 = madd(a2, w[2], x);
+            a3 = madd(a3, w[3], x);
+        }
+        st(out + j * NL, use_relu ? relu(a0) : a0);
+        st(out + (j + 1) * NL, use_relu ? relu(a1) : a1);
+        st(out + (j + 2) * NL, use_relu ? relu(a2) : a2);
+        st(out + (j + 3) * NL, use_relu ? relu(a3) : a3);
+    }
+    for (; j < fo; j++) {
+        lanes_t a = splat(b[j]);
+        for (size_t i = 0; i < fi; i++) a = madd(a, W[i * fo + j], ld(in + i * NL));
+        st(out + j * NL, use_relu ? relu(a) : a);
+    }
+}
+
+/* p (Lp, co) = max over each pool window of y (Lc, co); the first of equal values wins */
+static void pool_fwd(const float *restrict y, size_t Lp, size_t co, size_t P, float *restrict p) {
+    for (size_t t = 0; t < Lp; t++)
+        for (size_t j = 0; j < co; j++) {
+            lanes_t m = ld(y + (t * P * co + j) * NL);
+            for (size_t i = 1; i < P; i++) m = vmax(m, ld(y + ((t * P + i) * co + j) * NL));
+            st(p + (t * co + j) * NL, m);
+        }
+}
+
+/* g (co, NL) = (sum over t of p (Lp, co), t in order) * (1 / Lp) */
+static void gap_fwd(const float *restrict p, size_t Lp, size_t co, float *restrict g) {
+    const float inv = 1.0f / (float)Lp;
+    for (size_t j = 0; j < co; j++) {
+        lanes_t s = ld(p + j * NL);
+        for (size_t t = 1; t < Lp; t++) s = vadd(s, ld(p + (t * co + j) * NL));
+        st(g + j * NL, vmul(s, splat(inv)));
+    }
+}
+
+const float *cnn_chunk_forward(const ModelLayout *L, const float *params, const float *x,
+                               const size_t *rows, size_t r0, size_t R, float *act) {
+    const size_t C = L->n_norm, D = L->shape.n_in;
+    const float *mean = params, *istd = params + C;
+    for (size_t r = 0; r < NL; r++) {
+        if (r < R) {
+            const float *xr = x + (rows ? rows[r0 + r] : r0 + r) * D;
+            for (size_t i = 0; i < D; i += C)
+                for (size_t c = 0; c < C; c++)
+                    act[(i + c) * NL + r] = (xr[i + c] - mean[c]) * istd[c];
+        } else {
+            for (size_t i = 0; i < D; i++) act[i * NL + r] = 0.0f;
+        }
+    }
+    for (size_t b = 0; b < L->n_conv; b++) {
+        const size_t ci = L->c_in[b], co = L->c_out[b], nk = L->c_k[b] * ci;
+        const float *in = act + L->a_in[b] * NL, *W = params + L->cw_off[b];
+        float *y = act + L->a_conv[b] * NL;
+        for (size_t t = 0; t < L->len_conv[b]; t++)
+            dense_fwd(W, params + L->cb_off[b], in + t * ci * NL, nk, co, y + t * co * NL, true);
+        if (L->shape.pool > 1)
+            pool_fwd(y, L->len_pool[b], co, L->shape.pool, act + L->a_pool[b] * NL);
+    }
+    const size_t last = L->n_conv - 1;
+    gap_fwd(act + L->a_pool[last] * NL, L->len_pool[last], L->c_out[last], act + L->a_gap * NL);
+    float *in = act + L->a_gap * NL;
+    for (size_t l = 0; l < L->n_layers; l++) {
+        float *out = in + L->fan_in[l] * NL;
+        dense_fwd(params + L->w_off[l], params + L->b_off[l], in, L->fan_in[l], L->fan_out[l], out,
+                  l + 1 < L->n_layers);
+        in = out;
+    }
+    return in;
+}
+
+// ----------------------------------------------------------------------------
+// backward kernels
+
+/* Loss sum over the chunk's R rows of the softmax cross-entropy of z (K, NL), and into
+ * dz (K, NL) its gradient softmax(z) - onehot(y) (lanes >= R zero); the model.c MLP's
+ * arithmetic (max shift, float exp sum, double log). */
+static double xent(const float *restrict z, const int32_t *y, const size_t *rows, size_t r0,
+                   size_t R, size_t K, float *restrict dz) {
+    double loss = 0.0;
+    for (size_t r = 0; r < NL; r++) {
+        if (r >= R) {
+            for (size_t k = 0; k < K; k++) dz[k * NL + r] = 0.0f;
+            continue;
+        }
+        size_t lab = (size_t)y[rows ? rows[r0 + r] : r0 + r];
+        float mx = z[r];
+        for (size_t k = 1; k < K; k++) mx = z[k * NL + r] > mx ? z[k * NL + r] : mx;
+        float e[FA_MAX_CLASSES], s = 0.0f;
+        for (size_t k = 0; k < K; k++) {
+            e[k] = expf(z[k * NL + r] - mx);
+            s += e[k];
+        }
+        loss += log((double)s) - (double)(z[lab * NL + r] - mx);
+        float inv = 1.0f / s;
+        for (size_t k = 0; k < K; k++) dz[k * NL + r] = e[k] * inv - (k == lab ? 1.0f : 0.0f);
+    }
+    return loss;
+}
+
+/* Dense layer (fi -> fo) given d (fo, NL), the error at its output: gW (fi, fo) and gb (fo)
+ * summed over the lanes; din (fi, NL) = W d, masked by in > 0 when in is a ReLU output */
+static void dense_bwd(const float *restrict W, const float *restrict in, const float *restrict d,
+                      size_t fi, size_t fo, float *restrict gW, float *restrict gb, bool add,
+                      float *restrict din, bool mask) {
+    for (size_t i = 0; i < fi; i++) {
+        lanes_t x = ld(in + i * NL);
+        for (size_t j = 0; j < fo; j++) put(gW + i * fo + j, hsum(vmul(x, ld(d + j * NL))), add);
+    }
+    for (size_t j = 0; j < fo; j++) put(gb + j, hsum(ld(d + j * NL)), add);
+    if (!din) return;
+    for (size_t i = 0; i < fi; i++) {
+        lanes_t a = splat(0.0f);
+        for (size_t j = 0; j < fo; j++) a = madd(a, W[i * fo + j], ld(d + j * NL));
+        st(din + i * NL, mask ? mask_pos(a, ld(in + i * NL)) : a);
+    }
+}
+
+/* Conv weight and bias gradients of one block: gW[q, j] = sum over t and lanes of
+ * in[t * ci + q] * dy[t, j] (q < nk = k * ci: the window at t), gb[j] = sum of dy[., j].
+ * Per lane the sum runs over t in order, then over the lanes. */
+static void conv_grad(const float *restrict in, const float *restrict dy, size_t Lc, size_t ci,
+                      size_t nk, size_t co, float *restrict gW, float *restrict gb, bool add) {
+    for (size_t q = 0; q < nk; q++) {
+        const float *xq = in + q * NL;
+        size_t j = 0;
+        for (; j + 4 <= co; j += 4) {
+            lanes_t a0 = splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t t = 0; t < Lc; t++) {
+                lanes_t x = ld(xq + t * ci * NL);
+                const float *dt = dy + (t * co + j) * NL;
+                a0 = vmadd(a0, x, ld(dt));
+                a1 = vmadd(a1, x, ld(dt + NL));
+                a2 = vmadd(a2, x, ld(dt + 2 * NL));
+                a3 = vmadd(a3, x, ld(dt + 3 * NL));
+            }
+            put(gW + q * co + j, hsum(a0), add);
+            put(gW + q * co + j + 1, hsum(a1), add);
+            put(gW + q * co + j + 2, hsum(a2), add);
+            put(gW + q * co + j + 3, hsum(a3), add);
+        }
+        for (; j < co; j++) {
+            lanes_t a = splat(0.0f);
+            for (size_t t = 0; t < Lc; t++)
+                a = vmadd(a, ld(xq + t * ci * NL), ld(dy + (t * co + j) * NL));
+            put(gW + q * co + j, hsum(a), add);
+        }
+    }
+    for (size_t j = 0; j < co; j++) {
+        lanes_t s = ld(dy + j * NL);
+        for (size_t t = 1; t < Lc; t++) s = vadd(s, ld(dy + (t * co + j) * NL));
+        put(gb + j, hsum(s), add);
+    }
+}
+
+/* din (Lin, ci) = the error at a conv block's input: for t in order, the window at t gets
+ * W (nk, co) @ dy[t] (co, NL) added (co in order) */
+static void conv_din(const float *restrict W, const float *restrict dy, size_t Lc, size_t Lin,
+                     size_t ci, size_t nk, size_t co, float *restrict din) {
+    memset(din, 0, Lin * ci * NL * sizeof(float));
+    for (size_t t = 0; t < Lc; t++) {
+        float *dw = din + t * ci * NL;
+        const float *dt = dy + t * co * NL;
+        size_t q = 0;
+        for (; q + 4 <= nk; q += 4) {
+            lanes_t a0 = ld(dw + q * NL), a1 = ld(dw + (q + 1) * NL), a2 = ld(dw + (q + 2) * NL),
+                    a3 = ld(dw + (q + 3) * NL);
+            const float *w = W + q * co;
+            for (size_t j = 0; j < co; j++) {
+                lanes_t d = ld(dt + j * NL);
+                a0 = madd(a0, w[j], d);
+                a1 = madd(a1, w[co + j], d);
+                a2 = madd(a2, w[2 * co + j], d);
+                a3 = madd(a3, w[3 * co + j], d);
+            }
+            st(dw + q * NL, a0);
+            st(dw + (q + 1) * NL, a1);
+            st(dw + (q + 2) * NL, a2);
+            st(dw + (q + 3) * NL, a3);
+        }
+        for (; q < nk; q++) {
+            lanes_t a = ld(dw + q * NL);
+            for (size_t j = 0; j < co; j++) a = madd(a, W[q * co + j], ld(dt + j * NL));
+            st(dw + q * NL, a);
+        }
+    }
+}
+
+/* dy (Lc, co) = the error at the conv output (after its ReLU's derivative) from dp (Lp, co),
+ * the error at the pooled output: each pool window's first maximum gets it, the rest 0
+ * (steps past the last whole window too) */
+static void pool_bwd(const float *restrict y, const float *restrict p, const float *restrict dp,
+                     size_t Lc, size_t Lp, size_t co, size_t P, float *restrict dy) {
+    for (size_t t = 0; t < Lp; t++)
+        for (size_t j = 0; j < co; j++) {
+            const lanes_t pv = ld(p + (t * co + j) * NL), dv = ld(dp + (t * co + j) * NL);
+            lanes_t found = splat(0.0f);
+            for (size_t i = 0; i < P; i++) {
+                const size_t at = ((t * P + i) * co + j) * NL;
+                st(dy + at, pool_pick(ld(y + at), pv, dv, &found));
+            }
+        }
+    memset(dy + Lp * P * co * NL, 0, (Lc - Lp * P) * co * NL * sizeof(float));
+}
+
+double cnn_chunk_loss_grad(const ModelLayout *L, const float *params, const float *x,
+                           const int32_t *y, const size_t *rows, size_t r0, size_t R, float *act,
+                           float *dact, float *g, bool add) {
+    const float *z = cnn_chunk_forward(L, params, x, rows, r0, R, act);
+    float *dA = dact, *dB = dact + NL * L->max_width;
+    double loss = xent(z, y, rows, r0, R, L->shape.n_out, dA);
+
+    /* the dense head, back to the pooled channels; a layer's input sits right before it */
+    const float *out = z;
+    for (size_t l = L->n_layers; l-- > 0;) {
+        const size_t fi = L->fan_in[l], fo = L->fan_out[l];
+        const float *in = out - fi * NL;
+        dense_bwd(params + L->w_off[l], in, dA, fi, fo, g + L->w_off[l], g + L->b_off[l], add, dB,
+                  l > 0);
+        float *s = dA;
+        dA = dB;
+        dB = s;
+        out = in;
+    }
+    /* global average pooling: every step of the last block's pooled output gets 1 / Lp of
+     * its channel's error (into dB) */
+    const size_t nb = L->n_conv;
+    {
+        const size_t Lp = L->len_pool[nb - 1], co = L->c_out[nb - 1];
+        const lanes_t inv = splat(1.0f / (float)Lp);
+        for (size_t j = 0; j < co; j++) {
+            lanes_t v = vmul(ld(dA + j * NL), inv);
+            for (size_t t = 0; t < Lp; t++) st(dB + (t * co + j) * NL, v);
+        }
+    }
+    float *dp = dB, *spare = dA;
+    for (size_t b = nb; b-- > 0;) {
+        const size_t ci = L->c_in[b], co = L->c_out[b], nk = L->c_k[b] * ci, Lc = L->len_conv[b];
+        const float *yb = act + L->a_conv[b] * NL;
+        float *dy = spare;
+        if (L->shape.pool > 1) {
+            pool_bwd(yb, act + L->a_pool[b] * NL, dp, Lc, L->len_pool[b], co, L->shape.pool, dy);
+        } else {
+            for (size_t i = 0; i < Lc * co; i++)
+                st(dy + i * NL, mask_pos(ld(dp + i * NL), ld(yb + i * NL)));
+        }
+        const float *in = act + L->a_in[b] * NL;
+        conv_grad(in, dy, Lc, ci, nk, co, g + L->cw_off[b], g + L->cb_off[b], add);
+        if (b > 0) { /* the error at this block's input: the previous block's pooled output */
+            conv_din(params + L->cw_off[b], dy, Lc, L->len_in[b], ci, nk, co, dp);
+            spare = dy;
+        }
+    }
+    return loss;
+}
