@@ -177,9 +177,9 @@ AI void mm_tile(const float *restrict M, size_t sa, size_t sk, const float *rest
         }
 }
 
-static void mm(const float *M, size_t sa, size_t sk, const float *init, const float *in,
-               size_t nk, float *out, size_t na, const float *hmask, bool relu_on,
-               const float *rmask, size_t rows) {
+static void mm(const float *M, size_t sa, size_t sk, const float *init, const float *in, size_t nk,
+               float *out, size_t na, const float *hmask, bool relu_on, const float *rmask,
+               size_t rows) {
     for (size_t r0 = 0; r0 < rows; r0 += TR) {
         size_t a0 = 0;
         for (; a0 + TA <= na; a0 += TA)
@@ -195,12 +195,12 @@ static void mm(const float *M, size_t sa, size_t sk, const float *init, const fl
 // the optimizer step of one parameter vector (train.c's operations, lane by lane)
 
 typedef struct {
-    float *p, *m, *v;  /* (P, G) */
-    const float *ref;  /* (P) FedProx reference shared by the group, or NULL */
-    gi active;         /* lanes whose client takes this step */
-    gi pow2;           /* lanes whose mini-batch size is a power of two */
-    int scale;         /* 1: every active lane pow2 (multiply), 2: none (divide), 3: mixed */
-    gv invB, fB;       /* 1 / B and B per lane (1 on idle lanes) */
+    float *p, *m, *v; /* (P, G) */
+    const float *ref; /* (P) FedProx reference shared by the group, or NULL */
+    gi active;        /* lanes whose client takes this step */
+    gi pow2;          /* lanes whose mini-batch size is a power of two */
+    int scale;        /* 1: every active lane pow2 (multiply), 2: none (divide), 3: mixed */
+    gv invB, fB;      /* 1 / B and B per lane (1 on idle lanes) */
     bool adam, prox;
     float mu, lr, b1, c1, b2, c2, bc1, bc2, eps;
 } Step;
@@ -255,7 +255,8 @@ AI void grad_tile(const Step *s, size_t w_off, const float *restrict in, size_t 
             }
         }
         for (size_t i = 0; i < TIc; i++)
-            for (size_t j = 0; j < TJc; j++) acc[i][j] = c0 == 0 ? part[i][j] : acc[i][j] + part[i][j];
+            for (size_t j = 0; j < TJc; j++)
+                acc[i][j] = c0 == 0 ? part[i][j] : acc[i][j] + part[i][j];
     }
     for (size_t i = 0; i < TIc; i++)
         for (size_t j = 0; j < TJc; j++) step_param(s, w_off + (i0 + i) * fo + j0 + j, acc[i][j]);
@@ -490,8 +491,7 @@ void train_local_group(const ModelLayout *L, size_t n, float *const *params, con
     check_opts(opts, gw);
     const size_t P = L->n_params, off = L->train_off;
     Lane ln[G];
-    for (size_t g = 0; g < n; g++)
-        lane_init(&ln[g], gw, g, L, ds[g], opts, seed, client[g], round);
+    for (size_t g = 0; g < n; g++) lane_init(&ln[g], gw, g, L, ds[g], opts, seed, client[g], round);
     for (size_t q = 0; q < P; q++)
         for (size_t g = 0; g < G; g++) gw->p[q * G + g] = g < n ? params[g][q] : 0.0f;
     memset(gw->m, 0, P * G * sizeof(float));
@@ -512,8 +512,8 @@ void train_local_group(const ModelLayout *L, size_t n, float *const *params, con
     for (uint64_t t = 1;; t++) {
         for (size_t g = 0; g < n; g++) {
             Lane *x = &ln[g];
-            x->B = x->e < x->n_epochs ? (x->ne - x->s < opts->batch ? x->ne - x->s : opts->batch)
-                                      : 0;
+            x->B =
+                x->e < x->n_epochs ? (x->ne - x->s < opts->batch ? x->ne - x->s : opts->batch) : 0;
         }
         size_t Bmax = step_setup(&s, ln, n, opts, t);
         if (Bmax == 0) break;

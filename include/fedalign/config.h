@@ -72,6 +72,10 @@ typedef enum { FA_THREADS_AUTO = 0, FA_THREADS_CLIENTS, FA_THREADS_BATCH } FaThr
 typedef enum { FA_ASSIGN_BLOCK = 0, FA_ASSIGN_BALANCED } FaAssign;
 /* phase 3: keep the epoch with the best validation accuracy, or train a fixed count */
 typedef enum { FA_P3_VAL = 0, FA_P3_FIXED } FaP3Select;
+/* --client-batch: train groups of clients per SIMD pass where the local step is plain
+ * train_local (train_batched.h), or every client alone; the same bits either way */
+typedef enum { FA_CBATCH_AUTO = 0, FA_CBATCH_OFF } FaClientBatch;
+extern const FaEnum fa_enum_client_batch;
 
 /* The name table of each word-valued enum (value i is named names[i]): the parser, the
  * printed configuration and --help all use these. fa_enum_method's names are
@@ -148,6 +152,7 @@ typedef struct {
     /* execution */
     FaThreadsOver threads_over;
     FaAssign assign; /* clients to ranks: contiguous blocks or balanced by training rows */
+    FaClientBatch client_batch; /* client-batched local training (auto) or one by one (off) */
     int threads;     /* 0 = OMP default */
     bool verbose;
     bool quiet;      /* results and errors only (report.h) */

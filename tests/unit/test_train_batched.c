@@ -40,8 +40,8 @@ static void client_data(Dataset *ds, size_t n, size_t D, size_t K, uint64_t c) {
         size_t k = (size_t)(rng_uniform(&r) * (double)K) % K;
         ds->y[i] = (int32_t)k;
         for (size_t j = 0; j < D; j++)
-            ds->x[i * D + j] = (float)((j == k % D ? 2.0 : 0.0) + rng_normal(&r) * (1.0 + j) +
-                                       3.0 * (double)j);
+            ds->x[i * D + j] =
+                (float)((j == k % D ? 2.0 : 0.0) + rng_normal(&r) * (1.0 + j) + 3.0 * (double)j);
     }
 }
 
@@ -148,15 +148,15 @@ static ModelShape shape(size_t D, size_t K, size_t nh, size_t h0, size_t h1) {
 }
 
 /* 0 rows, fewer rows than a batch, one short of a chunk, and step counts that differ */
-static const size_t ragged[] = {37, 0, 5, 7, 13, 64, 100, 101, 26, 1, 55, 90, 21, 20, 33, 48,
-                                17, 64, 3, 200};
+static const size_t ragged[] = {37, 0,  5,  7,  13, 64, 100, 101, 26, 1,
+                                55, 90, 21, 20, 33, 48, 17,  64,  3,  200};
 #define N_RAGGED (sizeof ragged / sizeof ragged[0])
 
 /* Adam, batch 13 (not a multiple of FA_CHUNK), 2.3 epochs, the default model */
 static void test_adam_ragged(void **state) {
     (void)state;
-    Case k = {shape(6, 6, 2, 64, 32), N_RAGGED, ragged, opts(FA_OPT_ADAM, 13, 2.3, 0.0), false,
-              FA_GROUP_MAX};
+    Case k = {shape(6, 6, 2, 64, 32),          N_RAGGED, ragged,
+              opts(FA_OPT_ADAM, 13, 2.3, 0.0), false,    FA_GROUP_MAX};
     run_case(&k);
 }
 
@@ -164,36 +164,36 @@ static void test_adam_ragged(void **state) {
 static void test_adam_pow2_mix(void **state) {
     (void)state;
     static const size_t rows[] = {20, 21, 36, 16, 15, 1, 64, 47};
-    Case k = {shape(6, 6, 2, 64, 32), 8, rows, opts(FA_OPT_ADAM, 16, 1.0, 0.0), false,
-              FA_GROUP_MAX};
+    Case k = {shape(6, 6, 2, 64, 32),          8,     rows,
+              opts(FA_OPT_ADAM, 16, 1.0, 0.0), false, FA_GROUP_MAX};
     run_case(&k);
 }
 
 static void test_sgd(void **state) {
     (void)state;
-    Case k = {shape(6, 6, 2, 64, 32), N_RAGGED, ragged, opts(FA_OPT_SGD, 8, 1.5, 0.0), false,
-              FA_GROUP_MAX};
+    Case k = {shape(6, 6, 2, 64, 32),        N_RAGGED, ragged,
+              opts(FA_OPT_SGD, 8, 1.5, 0.0), false,    FA_GROUP_MAX};
     run_case(&k);
 }
 
 static void test_fedprox(void **state) {
     (void)state;
-    Case k = {shape(6, 6, 2, 64, 32), N_RAGGED, ragged, opts(FA_OPT_ADAM, 32, 1.0, 0.3), true,
-              FA_GROUP_MAX};
+    Case k = {shape(6, 6, 2, 64, 32),          N_RAGGED, ragged,
+              opts(FA_OPT_ADAM, 32, 1.0, 0.3), true,     FA_GROUP_MAX};
     run_case(&k);
-    Case s = {shape(6, 6, 2, 64, 32), N_RAGGED, ragged, opts(FA_OPT_SGD, 10, 0.7, 0.5), true,
-              FA_GROUP_MAX};
+    Case s = {shape(6, 6, 2, 64, 32),         N_RAGGED, ragged,
+              opts(FA_OPT_SGD, 10, 0.7, 0.5), true,     FA_GROUP_MAX};
     run_case(&s);
 }
 
 /* odd widths (tails of every tile), a model without hidden layers, three hidden layers */
 static void test_shapes(void **state) {
     (void)state;
-    Case k = {shape(5, 3, 2, 7, 3), N_RAGGED, ragged, opts(FA_OPT_ADAM, 9, 1.4, 0.0), false,
-              FA_GROUP_MAX};
+    Case k = {shape(5, 3, 2, 7, 3),           N_RAGGED, ragged,
+              opts(FA_OPT_ADAM, 9, 1.4, 0.0), false,    FA_GROUP_MAX};
     run_case(&k);
-    Case lin = {shape(4, 2, 0, 0, 0), N_RAGGED, ragged, opts(FA_OPT_ADAM, 6, 2.0, 0.0), false,
-                FA_GROUP_MAX};
+    Case lin = {shape(4, 2, 0, 0, 0),           N_RAGGED, ragged,
+                opts(FA_OPT_ADAM, 6, 2.0, 0.0), false,    FA_GROUP_MAX};
     run_case(&lin);
     ModelShape s3 = shape(12, 5, 3, 17, 9);
     s3.hidden[2] = 4;
@@ -205,8 +205,8 @@ static void test_shapes(void **state) {
 static void test_group_sizes(void **state) {
     (void)state;
     for (size_t gs = 1; gs <= 5; gs += 2) {
-        Case k = {shape(6, 6, 2, 64, 32), N_RAGGED, ragged, opts(FA_OPT_ADAM, 32, 1.0, 0.0),
-                  false, gs};
+        Case k = {shape(6, 6, 2, 64, 32),          N_RAGGED, ragged,
+                  opts(FA_OPT_ADAM, 32, 1.0, 0.0), false,    gs};
         run_case(&k);
     }
 }
@@ -214,8 +214,8 @@ static void test_group_sizes(void **state) {
 /* an untrained model is returned as it came; no epochs: no step */
 static void test_zero_epochs(void **state) {
     (void)state;
-    Case k = {shape(6, 6, 2, 64, 32), N_RAGGED, ragged, opts(FA_OPT_ADAM, 32, 0.0, 0.0), false,
-              FA_GROUP_MAX};
+    Case k = {shape(6, 6, 2, 64, 32),          N_RAGGED, ragged,
+              opts(FA_OPT_ADAM, 32, 0.0, 0.0), false,    FA_GROUP_MAX};
     run_case(&k);
 }
 
