@@ -46,9 +46,10 @@ static const char *const late_names[] = {"drop", "discount"};
 static const char *const late_descs[] = {"ignored", "weight * deadline / time"};
 static const char *const optimizer_names[] = {"adam", "sgd"};
 static const char *const assign_names[] = {"block", "balanced"};
-static const char *const client_batch_names[] = {"auto", "off"};
-static const char *const client_batch_descs[] = {"groups of clients per SIMD pass",
-                                                 "one client at a time"};
+static const char *const client_batch_names[] = {"auto", "off", "on"};
+static const char *const client_batch_descs[] = {
+    "groups per SIMD pass with 8 or more lanes (AVX, AVX-512)", "one client at a time",
+    "groups per SIMD pass at any width"};
 static const char *const assign_descs[] = {"contiguous id ranges", "greedy by training rows, LPT"};
 static const char *const ablate_names[] = {"phase0", "phase1", "similarity"}; /* bit i */
 static const char *const row_order_names[] = {"file", "shuffled"};
@@ -541,9 +542,9 @@ static const OptDef fa_opts[] = {
     ENUM("assign", "KIND", assign, fa_enum_assign, 0, "Execution",
          "which rank holds which client; results are the same bits either way"),
     ENUM("client-batch", "KIND", client_batch, fa_enum_client_batch, 0, "Execution",
-         "local training of clients whose step is plain train_local (fedavg, fedprox, the "
-         "rounds of fedmetaalign, ...) in groups per SIMD pass when threads take whole clients "
-         "or there is one thread; results are the same bits either way"),
+         "phase-2 local training of clients whose step is plain train_local (fedavg, fedprox, "
+         "fedmetaalign's rounds, ...) in groups of clients per SIMD pass, when threads take "
+         "whole clients or there is one thread; results are the same bits either way"),
     BOOL("verbose", OPT_FLAG, verbose, 0, "Execution", "per-rank diagnostics on stderr"),
     BOOL("quiet", OPT_FLAG, quiet, 0, "Execution",
          "print only results (FEDALIGN_RESULT lines, the suite table) and errors: no banner, "

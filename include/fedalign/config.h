@@ -73,8 +73,9 @@ typedef enum { FA_ASSIGN_BLOCK = 0, FA_ASSIGN_BALANCED } FaAssign;
 /* phase 3: keep the epoch with the best validation accuracy, or train a fixed count */
 typedef enum { FA_P3_VAL = 0, FA_P3_FIXED } FaP3Select;
 /* --client-batch: train groups of clients per SIMD pass where the local step is plain
- * train_local (train_batched.h), or every client alone; the same bits either way */
-typedef enum { FA_CBATCH_AUTO = 0, FA_CBATCH_OFF } FaClientBatch;
+ * train_local (train_batched.h): auto where the build's group kernel is the faster one
+ * (FA_GROUP_MIN_AUTO lanes or more), on wherever it applies, off never; the same bits */
+typedef enum { FA_CBATCH_AUTO = 0, FA_CBATCH_OFF, FA_CBATCH_ON } FaClientBatch;
 extern const FaEnum fa_enum_client_batch;
 
 /* The name table of each word-valued enum (value i is named names[i]): the parser, the
@@ -152,7 +153,7 @@ typedef struct {
     /* execution */
     FaThreadsOver threads_over;
     FaAssign assign; /* clients to ranks: contiguous blocks or balanced by training rows */
-    FaClientBatch client_batch; /* client-batched local training (auto) or one by one (off) */
+    FaClientBatch client_batch; /* client-batched local training: auto, off, on */
     int threads;     /* 0 = OMP default */
     bool verbose;
     bool quiet;      /* results and errors only (report.h) */

@@ -31,6 +31,9 @@
 
 /* the widest group any ISA path uses */
 #define FA_GROUP_MAX 16
+/* --client-batch auto uses the group kernel from this width on: with the 4 lanes of SSE2 it
+ * measured no faster than one client at a time (docs/performance.md) */
+#define FA_GROUP_MIN_AUTO 8
 
 /* Scratch of one group (one thread): parameters, moments and activations in lane layout
  * (element x of lane g at [x * G + g]). */

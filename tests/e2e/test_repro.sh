@@ -7,7 +7,7 @@
 # over ranks by training rows, not in id blocks) gives the same bits as block at any
 # -n and thread count, for every method (the ring, local, resumes across assignments),
 # while its client map in /clients/rank differs. Client-batched local training
-# (--client-batch auto, the default) gives the bits of --client-batch off.
+# (--client-batch on; auto where the build's kernel is wide enough) gives the bits of off.
 . "$(dirname "$0")/common.sh"
 
 sig() { grep '^FEDALIGN_RESULT' "$1" | sed -E 's/.*method=([^ ]+).* checksum=([0-9a-f]+).* checksum_personal=([0-9a-f]+).*/\1 \2 \3/'; }
@@ -162,10 +162,10 @@ while IFS='|' read -r methods extra; do
   for m in $methods; do
     for nt in "1 1" "2 2"; do
       set -- $nt
-      a=$(cb client-batched "$1" "$2" --method $m $extra)
+      a=$(cb client-batched "$1" "$2" --method $m $extra --client-batch on)
       b=$(cb per-client "$1" "$2" --method $m $extra --client-batch off)
-      [ -n "$a" ] && [ "$a" = "$b" ] && pass "--client-batch auto = off: $m $extra -n $1 t $2" \
-        || fail "--client-batch auto vs off: $m $extra -n $1 t $2: '$a' vs '$b'"
+      [ -n "$a" ] && [ "$a" = "$b" ] && pass "--client-batch on = off: $m $extra -n $1 t $2" \
+        || fail "--client-batch on vs off: $m $extra -n $1 t $2: '$a' vs '$b'"
     done
   done
 done <<CBCFG
@@ -177,7 +177,12 @@ fedmetaalign fedavg|--attack scale:0.3 --attack-scale 5 --clip 0.5 --score preac
 fedmetaalign|--attack nan:0.3 --score loss
 CBCFG
 # where it does not apply, the per-client path runs
-[ -n "$(cb per-client 1 1 --method scaffold)" ] && pass "scaffold keeps the per-client path" || fail "scaffold run"
+[ -n "$(cb per-client 1 1 --method scaffold --client-batch on)" ] && pass "scaffold keeps the per-client path" || fail "scaffold run"
+# auto: the group kernel when it has 8 lanes or more (FA_GROUP_MIN_AUTO; AVX, AVX-512)
+cb client-batched 1 1 --method fedavg --client-batch on > /dev/null
+lanes=$(grep -o '([0-9]* clients per group)' "$WORK/cb.err" | grep -o '[0-9]*')
+if [ "${lanes:-0}" -ge 8 ]; then want=client-batched; else want=per-client; fi
+[ -n "$(cb $want 1 1 --method fedavg)" ] && pass "--client-batch auto: $want with a ${lanes:-?}-lane kernel"   || fail "--client-batch auto with a ${lanes:-?}-lane kernel"
 
 # phase-1 ring alone
 rref=""
