@@ -5,7 +5,10 @@
  * size, in three modes: one thread; all threads splitting each mini-batch; all threads
  * each training its own client (how fl.c spreads clients over threads). Reported in
  * samples/s, GFLOP/s from the layout's FLOP count, and % of the peak benchmark's
- * ceilings when it ran first. Rank 0 only. The data set-up is shared with quant.
+ * ceilings when it ran first. Then 16 clients x 600 rows at batch 32 on one thread, one
+ * client after another (train_local) and G per SIMD pass (train_local_group), the two
+ * modes alternating (issue 20's comparison with the client-batched PyTorch peer). Rank 0
+ * only. The data set-up is shared with quant.
  */
 #include <math.h>
 #include <omp.h>

@@ -136,17 +136,19 @@ typedef struct {
     size_t *sel;   /* (n) */
 } Batched;
 
-/* The batched path applies where the client step is plain train_local (no SCAFFOLD
- * correction, no method-specific local training) and threads take whole clients or there
- * is one thread (with threads splitting each mini-batch, one client at a time is faster);
- * --client-batch auto takes it only with a kernel of FA_GROUP_MIN_AUTO lanes or more. */
+size_t fl_client_batch_lanes(const Pipeline *pl) {
+    const size_t G = train_group_lanes();
+    const FaClientBatch cb = pl->cfg->client_batch;
+    const bool on = cb == FA_CBATCH_ON || (cb == FA_CBATCH_AUTO && G >= FA_GROUP_MIN_AUTO);
+    return on && (pl->over_clients || pl->nthreads == 1) ? G : 0;
+}
+
+/* The batched path of phase 2 applies where the client step is plain train_local (no
+ * SCAFFOLD correction, no method-specific local training) and fl_client_batch_lanes says. */
 static void batched_init(Batched *b, const Pipeline *pl, const MethodDef *def) {
     memset(b, 0, sizeof *b);
-    b->G = train_group_lanes();
-    const FaClientBatch cb = pl->cfg->client_batch;
-    b->on = (cb == FA_CBATCH_ON || (cb == FA_CBATCH_AUTO && b->G >= FA_GROUP_MIN_AUTO)) &&
-            b->G > 0 && !def->scaffold && !def->client_train &&
-            (pl->over_clients || pl->nthreads == 1);
+    b->G = fl_client_batch_lanes(pl);
+    b->on = b->G > 0 && !def->scaffold && !def->client_train;
     if (!b->on) return;
     const size_t T = (size_t)pl->nthreads, n = pl->fd.n_local;
     b->models = xalloc_aligned(T * b->G * pl->P * sizeof(float));

@@ -49,8 +49,9 @@
 
 /* G: clients per group = floats per vector of the ISA; TR x TA: the rows x outputs of a
  * register tile of the matrix products, TI x TJ: the inputs x outputs of a weight-gradient
- * tile (its chunk partials and its running sum both stay in registers). 32 vector
- * registers with AVX-512, 16 otherwise. */
+ * tile (its chunk partials in registers, its running sum over chunks in registers or L1).
+ * 32 vector registers with AVX-512, 16 otherwise. Chosen by measurement (docs/performance.md,
+ * "Client-batched training"); any values give the same bits. */
 #if defined(__AVX512F__)
 #define G 16
 #define TR 4

@@ -146,7 +146,8 @@ done
 
 # client-batched local training (--client-batch, train_batched.h): groups of clients per
 # SIMD pass give the bits of one client at a time, for the methods whose client step is
-# plain train_local (and those beside it that keep the per-client path), with ragged
+# plain train_local (and those beside it that keep the per-client path), local-only
+# training and phase 3 with a fixed epoch count (--p3-select fixed), with ragged
 # clients (11 clients of unequal sizes, batch 13, 1.3 epochs), SGD, faults, attacks and
 # clipping, at -n 1 and -n 2 x 2 threads; --verbose says which path ran, so a path that
 # silently stopped applying fails here instead of comparing a run with itself
@@ -154,7 +155,7 @@ cb() { # expected path, ranks, threads, flags...
   local want=$1 n=$2 t=$3; shift 3
   OMP_NUM_THREADS=$t mpirun_n "$n" "$FEDALIGN" run --preset tiny --quiet --verbose "$@" --output "$WORK/cb.h5" </dev/null > "$WORK/cb.txt" 2> "$WORK/cb.err"
   rm -f "$WORK/cb.h5"
-  grep -q "phase 2: $want local training" "$WORK/cb.err" || { fail "$* -n $n t $t: no '$want' path on stderr"; cat "$WORK/cb.err" >&2; }
+  grep -q ": $want local training" "$WORK/cb.err" || { fail "$* -n $n t $t: no '$want' path on stderr"; cat "$WORK/cb.err" >&2; }
   grep -o 'checksum=[^ ]*\|checksum_personal=[^ ]*' "$WORK/cb.txt" | tr '\n' ' '
 }
 RAG="--clients 11 --samples 60 --batch 13 --local-epochs 1.3"
@@ -175,6 +176,10 @@ fedavg fedprox|$RAG --optimizer sgd --mu 0.1
 fedmetaalign fedprox|--dropout 0.3 --speed-spread 0.6 --deadline 3 --late discount --client-frac 0.7
 fedmetaalign fedavg|--attack scale:0.3 --attack-scale 5 --clip 0.5 --score preacc --reference prev
 fedmetaalign|--attack nan:0.3 --score loss
+local|
+local|$RAG
+local fedmetaalign fedavg|--p3-select fixed
+fedprox|$RAG --p3-select fixed --p3-epochs 1.5
 CBCFG
 # where it does not apply, the per-client path runs
 [ -n "$(cb per-client 1 1 --method scaffold --client-batch on)" ] && pass "scaffold keeps the per-client path" || fail "scaffold run"
