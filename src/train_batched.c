@@ -63,7 +63,7 @@
 #define TR 2
 #define TA 4
 #define TI 2
-#define TJ 2
+#define TJ 4
 #else
 #define G 4
 #define TR 2
@@ -432,10 +432,14 @@ static void xent(const float *zT, size_t K, const GroupWs *gw, Lane *ln, size_t 
     }
 }
 
-/* forward, loss, and backward with each layer's step (t: the Adam step of every active
- * lane; rows: Bmax rounded up to TR) */
+/* forward, loss, and backward with each layer's step (rows: Bmax rounded up to TR).
+ * Hidden activations are zeroed where a lane lacks a row only when an active lane's
+ * mini-batch is shorter than Bmax (ragged): rows >= Bmax never reach a gradient, and a
+ * lane without a mini-batch has its step masked, so whatever it computes is dropped. */
 static void group_step(const ModelLayout *L, GroupWs *gw, Lane *ln, size_t n, const Step *s,
                        size_t Bmax, size_t rows) {
+    bool ragged = false;
+    for (size_t g = 0; g < n; g++) ragged |= ln[g].B && ln[g].B < Bmax;
     const size_t nl = L->n_layers, K = L->shape.n_out;
     float *lay[FA_MAX_HIDDEN + 2]; /* input of layer l; lay[nl] = the logits */
     lay[0] = gw->act;
@@ -446,7 +450,7 @@ static void group_step(const ModelLayout *L, GroupWs *gw, Lane *ln, size_t n, co
         size_t fi = L->fan_in[l], fo = L->fan_out[l];
         bool hidden = l + 1 < nl;
         mm(p + L->w_off[l] * G, 1, fo, p + L->b_off[l] * G, lay[l], fi, lay[l + 1], fo, NULL,
-           hidden, hidden ? gw->rmask : NULL, rows);
+           hidden, hidden && ragged ? gw->rmask : NULL, rows);
     }
     float *d = gw->d0, *dn = gw->d1;
     xent(lay[nl], K, gw, ln, n, rows, d);
