@@ -24,11 +24,12 @@
  *   step         + mu (p - ref) (FedProx), then the Adam or SGD update of train.c.
  * The update of a layer's parameters is fused into its gradient (the error of the layer
  * below is computed first, from the old weights), which reorders work between different
- * numbers only. Clients of one group differ in rows: a lane without a row at some place
- * has input, activations and error exactly 0 there, so its products are +-0 and every
- * partial sum it touches is unchanged (a chunk partial starts at +0 + a d and a bias
- * partial at an error, and neither is ever -0, so adding +-0 leaves its bits); a lane
- * whose client has no mini-batch left keeps its parameters and moments (masked step).
+ * numbers only. Clients of one group differ in rows: where a client taking this step has
+ * no row (its last mini-batch is shorter), its lane holds input, activations and error
+ * exactly 0, so its products are +-0 and every partial sum it touches is unchanged (a chunk
+ * partial starts at +0 + a d and a bias partial at an error, and neither is ever -0, so
+ * adding +-0 leaves its bits); a lane whose client has no mini-batch left (or no client)
+ * computes on whatever it holds and keeps its parameters and moments (masked step).
  */
 #include "fedalign/train_batched.h"
 
