@@ -7,7 +7,10 @@
  * samples/s, GFLOP/s from the layout's FLOP count, and % of the peak benchmark's
  * ceilings when it ran first (of the best FMA peak, of the FMA peak of the ISA path the
  * kernels run on, and of that path's mul+add). Then the cnn1d with its defaults on raw
- * 1024 x 1 windows, serial and batch-split, in the same columns (bench_train_cnn). Rank 0
+ * 1024 x 1 windows, serial and batch-split, in the same columns (bench_train_cnn). Then
+ * 16 clients x 600 rows at batch 32 on one thread, one client after another (train_local)
+ * and G per SIMD pass (train_local_group), the two modes alternating (issue 20's
+ * comparison with the client-batched PyTorch peer). Rank 0
  * only. The data set-up is shared with quant.
  */
 #include <math.h>
@@ -21,6 +24,7 @@
 #include "fedalign/comm.h"
 #include "fedalign/isa.h"
 #include "fedalign/timer.h"
+#include "fedalign/train_batched.h"
 
 /* the default model and optimizer, on n rows of built-in device data (device 0, labels
  * cycling over the classes), standardized by these rows' mean and std (fl.c computes the
@@ -201,6 +205,122 @@ static void bench_train_cnn(Ctx *cx) {
     bench_train_setup_free(&ts);
 }
 
+// many clients on one thread: one after another (train_local), or G per SIMD pass
+// (train_local_group); issue 20 compares both with the client-batched PyTorch peer
+
+#define GB_CLIENTS 16
+#define GB_ROWS 600
+#define GB_BATCH 32
+
+typedef struct {
+    TrainSetup ts;
+    Dataset ds[GB_CLIENTS]; /* views into ts.ds: client c's GB_ROWS rows */
+    float *params;          /* (GB_CLIENTS, P) */
+    Workspace ws;
+    GroupWs gw;
+} GroupBench;
+
+/* one repetition of mode m (0 = per-client, 1 = client-batched): samples per second */
+static double group_rep(Ctx *cx, GroupBench *b, int m, const TrainOpts *o, uint64_t round) {
+    const ModelLayout *L = &b->ts.L;
+    size_t P = L->n_params, G = train_group_lanes(), samples = 0;
+    for (size_t c = 0; c < GB_CLIENTS; c++)
+        memcpy(b->params + c * P, b->ts.init, P * sizeof(float));
+    TrainStats st[GB_CLIENTS];
+    double t0 = timer_now();
+    if (m == 0) {
+        for (size_t c = 0; c < GB_CLIENTS; c++)
+            train_local(L, b->params + c * P, NULL, &b->ds[c], o, b->ts.cfg->seed, c, round, &b->ws,
+                        false, &st[c]);
+    } else {
+        for (size_t c0 = 0; c0 < GB_CLIENTS; c0 += G) {
+            size_t n = GB_CLIENTS - c0 < G ? GB_CLIENTS - c0 : G;
+            float *pp[FA_GROUP_MAX];
+            const Dataset *dd[FA_GROUP_MAX];
+            uint64_t id[FA_GROUP_MAX];
+            for (size_t g = 0; g < n; g++) {
+                pp[g] = b->params + (c0 + g) * P;
+                dd[g] = &b->ds[c0 + g];
+                id[g] = c0 + g;
+            }
+            train_local_group(L, n, pp, NULL, dd, o, b->ts.cfg->seed, id, round, &b->gw, st + c0);
+        }
+    }
+    double t = timer_now() - t0;
+    for (size_t c = 0; c < GB_CLIENTS; c++) samples += st[c].samples;
+    cx->sink = (double)b->params[P - 1];
+    return (double)samples / t;
+}
+
+static void bench_train_groups(Ctx *cx) {
+    static const char *const names[] = {"per-client", "batched"};
+    size_t G = train_group_lanes();
+    if (G == 0) {
+        printf("# client-batched training: not in this build (no GCC vector extensions)\n");
+        return;
+    }
+    GroupBench b;
+    bench_train_setup(&b.ts, (size_t)GB_CLIENTS * GB_ROWS);
+    const ModelLayout *L = &b.ts.L;
+    size_t D = b.ts.ds.d;
+    for (size_t c = 0; c < GB_CLIENTS; c++)
+        b.ds[c] = (Dataset){
+            .n = GB_ROWS, .d = D, .x = b.ts.ds.x + c * GB_ROWS * D, .y = b.ts.ds.y + c * GB_ROWS};
+    b.params = xalloc_aligned((size_t)GB_CLIENTS * L->n_params * sizeof(float));
+    workspace_build(&b.ws, L, GB_BATCH);
+    group_ws_build(&b.gw, L, GB_BATCH);
+    double fps = bench_flops_train_sample(L);
+    printf("\n# %d clients x %d rows, batch %d, 1 thread: per-client = train_local one client "
+           "after another; batched = train_local_group, %zu clients per SIMD pass (same bits); "
+           "repetitions alternate between the modes\n",
+           GB_CLIENTS, GB_ROWS, GB_BATCH, G);
+    printf("# %-10s %7s %12s %12s %12s %9s %8s %8s %8s\n", "mode", "lanes", "min", "median", "max",
+           "GFLOP/s", "%fma", "%path", "speedup");
+    TrainOpts o = b.ts.cfg->local;
+    o.batch = GB_BATCH;
+    o.mu = 0.0;
+    o.epochs = 1.0;
+    double ep[2], *rates[2];
+    for (int m = 0; m < 2; m++) { /* calibrate each mode to about min_time */
+        double r = group_rep(cx, &b, m, &o, 0);
+        double e = ceil(cx->o.min_time * r / (double)(GB_CLIENTS * GB_ROWS));
+        ep[m] = e < 1.0 ? 1.0 : e > 1e4 ? 1e4 : e;
+        rates[m] = xmalloc(cx->o.reps * sizeof(double));
+    }
+    for (size_t r = 0; r < cx->o.warmup + cx->o.reps; r++)
+        for (int m = 0; m < 2; m++) {
+            o.epochs = ep[m];
+            double v = group_rep(cx, &b, m, &o, r + 1);
+            if (r >= cx->o.warmup) rates[m][r - cx->o.warmup] = v;
+        }
+    double base = 0.0;
+    for (int m = 0; m < 2; m++) {
+        BenchStats st;
+        bench_stats(rates[m], cx->o.reps, &st);
+        if (m == 0) base = st.median;
+        double gf = st.median * fps * 1e-9;
+        double pf = cx->peak_fma > 0.0 ? 100.0 * gf / cx->peak_fma : nan("");
+        double pp = cx->peak_path > 0.0 ? 100.0 * gf / cx->peak_path : nan("");
+        printf("  %-10s %7zu %12.4g %12.4g %12.4g %9.2f %8.1f %8.1f %8.2f\n", names[m],
+               m ? G : (size_t)1, st.min, st.median, st.max, gf, pf, pp, st.median / base);
+        char params_s[160], extra[200];
+        snprintf(params_s, sizeof params_s,
+                 "clients=%d rows=%d batch=%d mode=%s threads=1 lanes=%zu P=%zu isa=%s", GB_CLIENTS,
+                 GB_ROWS, GB_BATCH, names[m], m ? G : (size_t)1, L->n_params,
+                 isa_name(isa_current()));
+        snprintf(extra, sizeof extra,
+                 "flop_per_sample=%.0f gflops=%.4g pct_fma_peak=%.3g pct_path_peak=%.3g "
+                 "speedup=%.4g",
+                 fps, gf, pf, pp, st.median / base);
+        bench_emit(cx, "train_clients", params_s, "samples/s", &st, extra);
+        free(rates[m]);
+    }
+    group_ws_free(&b.gw);
+    workspace_free(&b.ws);
+    free(b.params);
+    bench_train_setup_free(&b.ts);
+}
+
 void bench_train(Ctx *cx) {
     bench_header(cx, "train", "train_local() throughput, default model (Adam, electrical data)");
     if (cx->rank == 0) {
@@ -294,6 +414,7 @@ void bench_train(Ctx *cx) {
         free(rates);
         bench_train_setup_free(&ts);
         bench_train_cnn(cx);
+        bench_train_groups(cx);
     }
     comm_barrier();
     bench_flush(cx);

@@ -46,6 +46,10 @@ static const char *const late_names[] = {"drop", "discount"};
 static const char *const late_descs[] = {"ignored", "weight * deadline / time"};
 static const char *const optimizer_names[] = {"adam", "sgd"};
 static const char *const assign_names[] = {"block", "balanced"};
+static const char *const client_batch_names[] = {"auto", "off", "on"};
+static const char *const client_batch_descs[] = {
+    "groups per SIMD pass with 8 or more lanes (AVX, AVX-512)", "one client at a time",
+    "groups per SIMD pass at any width"};
 static const char *const assign_descs[] = {"contiguous id ranges", "greedy by training rows, LPT"};
 static const char *const ablate_names[] = {"phase0", "phase1", "similarity"}; /* bit i */
 static const char *const row_order_names[] = {"file", "shuffled"};
@@ -71,6 +75,7 @@ const FaEnum fa_enum_threads_over = ENUM_OF(threads_over_names, NULL);
 const FaEnum fa_enum_late = ENUM_OF(late_names, late_descs);
 const FaEnum fa_enum_optimizer = ENUM_OF(optimizer_names, NULL);
 const FaEnum fa_enum_assign = ENUM_OF(assign_names, assign_descs);
+const FaEnum fa_enum_client_batch = ENUM_OF(client_batch_names, client_batch_descs);
 static const FaEnum ablate_enum = ENUM_OF(ablate_names, NULL);
 static const FaEnum row_order_enum = ENUM_OF(row_order_names, row_order_descs);
 static const FaEnum p3_select_enum = ENUM_OF(p3_select_names, p3_select_descs);
@@ -177,6 +182,7 @@ void config_defaults(Config *c) {
     c->fedper_head_layers = 1;  /* FedPer: the last dense layer is the personal head */
     c->perfedavg_alpha = 0.01;  /* Per-FedAvg: the inner SGD step (our choice) */
     c->threads_over = FA_THREADS_AUTO;
+    c->client_batch = FA_CBATCH_AUTO;
     c->server_lr = 0.01;      /* Reddi et al. 2021 tune eta in 10^[-3, 1]; see algorithm.md */
     c->server_beta1 = 0.9;    /* Reddi et al. 2021 */
     c->server_beta2 = 0.99;   /* Reddi et al. 2021 */
@@ -619,6 +625,10 @@ static const OptDef fa_opts[] = {
     ENUM("isa", "PATH", isa, fa_enum_isa, 0, "Execution",
          "ISA path of the compute kernels (auto: $FEDALIGN_ISA if set, else the fastest this CPU "
          "has); the same bits on every path"),
+    ENUM("client-batch", "KIND", client_batch, fa_enum_client_batch, 0, "Execution",
+         "phase-2 local training of clients whose step is plain train_local (fedavg, fedprox, "
+         "fedmetaalign's rounds, ...) in groups of clients per SIMD pass, when threads take "
+         "whole clients or there is one thread; results are the same bits either way"),
     BOOL("verbose", OPT_FLAG, verbose, 0, "Execution", "per-rank diagnostics on stderr"),
     BOOL("quiet", OPT_FLAG, quiet, 0, "Execution",
          "print only results (FEDALIGN_RESULT lines, the suite table) and errors: no banner, "

@@ -20,6 +20,7 @@
 #include "fedalign/quant.h"
 #include "fedalign/report.h"
 #include "fedalign/rng.h"
+#include "fedalign/train_batched.h"
 #include "pipeline.h"
 
 // ----------------------------------------------------------------------------
@@ -102,10 +103,67 @@ static double p3_select_client(Pipeline *pl, const ClientData *cd, const Persona
     return fmin((double)best_e, o->epochs);
 }
 
+/* Client i after its fixed-epoch training (w): phase 3 with model selection when the plan
+ * has it, then its test evaluation, checksum, stored model and int8 accuracy. */
+static void personalize_finish(Pipeline *pl, const PersonalizePlan *plan, size_t i, float *w,
+                               float *bestbuf, int tid, double *acc_out, float *models_out,
+                               double *int8_out) {
+    const size_t P = pl->P;
+    const ClientData *cd = &pl->fd.clients[i];
+    const bool inner = !pl->over_clients;
+    double best = fa_nan(), run = fa_nan();
+    if (plan->p3 && plan->select)
+        best =
+            p3_select_client(pl, cd, plan, w, bestbuf + (size_t)tid * P, &pl->ws[tid], inner, &run);
+    else if (plan->p3) best = run = plan->p3->epochs;
+    if (plan->epoch_best) plan->epoch_best[i] = best;
+    if (plan->epochs_run) plan->epochs_run[i] = run;
+    EvalResult er;
+    model_evaluate(&pl->L, w, &cd->test, &pl->ws[tid], inner, &er);
+    acc_out[i] = cd->test.n ? er.acc : fa_nan();
+    keep_confusion(pl, i, &er);
+    pl->hash[i] = fa_checksum(w, P);
+    if (models_out) memcpy(models_out + i * P, w, P * sizeof(float));
+    if (int8_out) { /* deployment: int8 model calibrated on the client's train rows */
+        QuantEval qe;
+        quant_eval_model(&pl->L, w, &cd->train, &cd->test, pl->cfg->int8_weights, &qe);
+        int8_out[i] = qe.acc_int8;
+        pl->flash = qe.flash_bytes;
+    }
+}
+
+/* Clients [i0, i0 + n) as one group on thread tid (n <= G, scratch W of n models): the
+ * plan's fixed-epoch training (`pre`, then `p3` without selection) as train_local_group,
+ * the same bits as train_local per client; then each client's personalize_finish. */
+static void personalize_group(Pipeline *pl, const float *start, size_t stride,
+                              const PersonalizePlan *plan, size_t i0, size_t n, float *W,
+                              GroupWs *gw, float *bestbuf, int tid, double *acc_out,
+                              float *models_out, double *int8_out) {
+    const size_t P = pl->P;
+    float *w[FA_GROUP_MAX] = {NULL};
+    const Dataset *ds[FA_GROUP_MAX] = {NULL};
+    uint64_t id[FA_GROUP_MAX] = {0};
+    for (size_t g = 0; g < n; g++) {
+        w[g] = W + g * P;
+        memcpy(w[g], start + (i0 + g) * stride, P * sizeof(float));
+        ds[g] = &pl->fd.clients[i0 + g].train;
+        id[g] = (uint64_t)pl->fd.clients[i0 + g].id;
+    }
+    TrainStats ts[FA_GROUP_MAX];
+    if (plan->pre)
+        train_local_group(&pl->L, n, w, NULL, ds, plan->pre, pl->cfg->seed, id, plan->pre_round, gw,
+                          ts);
+    if (plan->p3 && !plan->select)
+        train_local_group(&pl->L, n, w, NULL, ds, plan->p3, pl->cfg->seed, id, FA_ROUND_P3, gw, ts);
+    for (size_t g = 0; g < n; g++)
+        personalize_finish(pl, plan, i0 + g, w[g], bestbuf, tid, acc_out, models_out, int8_out);
+}
+
 /* Phase 3 (or local-only training): every client from `start` (client i from
  * start + i * stride: stride 0 = the same start for all, P = a start per client), trained
  * on its own train split as `plan` says, evaluated on its test split; per-client hash of
- * the final model. */
+ * the final model. With --client-batch (fl_client_batch_lanes) the fixed-epoch training
+ * goes in groups of G consecutive clients, threads taking whole groups. */
 void kern_personalize(Pipeline *pl, const float *start, size_t stride, const PersonalizePlan *plan,
                       double *acc_out, float *models_out, double *int8_out) {
     const size_t n = pl->fd.n_local, P = pl->P;
@@ -118,45 +176,45 @@ void kern_personalize(Pipeline *pl, const float *start, size_t stride, const Per
     size_t done = 0;
     float *bestbuf =
         plan->p3 && plan->select ? xmalloc((size_t)pl->nthreads * P * sizeof(float)) : NULL;
+    /* groups only when they train something: a plan of selection alone is per client */
+    const size_t G = plan->pre || (plan->p3 && !plan->select) ? fl_client_batch_lanes(pl) : 0;
+    if (pl->cfg->verbose)
+        fprintf(stderr, "fedalign: rank %d: %s: %s local training (%zu clients per group)\n",
+                pl->rank, plan->p3 ? "personalization" : "local-only",
+                G ? "client-batched" : "per-client", G ? G : (size_t)1);
+    const size_t T = (size_t)pl->nthreads, step = G ? G : 1, ng = (n + step - 1) / step;
+    float *W = G ? xalloc_aligned(T * G * P * sizeof(float)) : NULL;
+    GroupWs *gw = G ? xcalloc(T, sizeof(GroupWs)) : NULL;
+    for (size_t t = 0; G && t < T; t++) group_ws_build(&gw[t], &pl->L, pl->cfg->local.batch);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
-    for (size_t i = 0; i < n; i++) {
+    for (size_t q = 0; q < ng; q++) {
         int tid = omp_get_thread_num();
-        const ClientData *cd = &pl->fd.clients[i];
-        float *w = pl->tmodel + (size_t)tid * P;
-        const bool inner = !pl->over_clients;
-        memcpy(w, start + i * stride, P * sizeof(float));
-        TrainStats ts;
-        if (plan->pre)
-            train_local(&pl->L, w, NULL, &cd->train, plan->pre, pl->cfg->seed, (uint64_t)cd->id,
-                        plan->pre_round, &pl->ws[tid], inner, &ts);
-        double best = fa_nan(), run = fa_nan();
-        if (plan->p3 && plan->select) {
-            best = p3_select_client(pl, cd, plan, w, bestbuf + (size_t)tid * P, &pl->ws[tid], inner,
-                                    &run);
-        } else if (plan->p3) {
-            train_local(&pl->L, w, NULL, &cd->train, plan->p3, pl->cfg->seed, (uint64_t)cd->id,
-                        FA_ROUND_P3, &pl->ws[tid], inner, &ts);
-            best = run = plan->p3->epochs;
-        }
-        if (plan->epoch_best) plan->epoch_best[i] = best;
-        if (plan->epochs_run) plan->epochs_run[i] = run;
-        EvalResult er;
-        model_evaluate(&pl->L, w, &cd->test, &pl->ws[tid], inner, &er);
-        acc_out[i] = cd->test.n ? er.acc : fa_nan();
-        keep_confusion(pl, i, &er);
-        pl->hash[i] = fa_checksum(w, P);
-        if (models_out) memcpy(models_out + i * P, w, P * sizeof(float));
-        if (int8_out) { /* deployment: int8 model calibrated on the client's train rows */
-            QuantEval qe;
-            quant_eval_model(&pl->L, w, &cd->train, &cd->test, pl->cfg->int8_weights, &qe);
-            int8_out[i] = qe.acc_int8;
-            pl->flash = qe.flash_bytes;
+        const size_t i0 = q * step, m = n - i0 < step ? n - i0 : step;
+        if (G) {
+            personalize_group(pl, start, stride, plan, i0, m, W + (size_t)tid * G * P, &gw[tid],
+                              bestbuf, tid, acc_out, models_out, int8_out);
+        } else {
+            const ClientData *cd = &pl->fd.clients[i0];
+            float *w = pl->tmodel + (size_t)tid * P;
+            const bool inner = !pl->over_clients;
+            memcpy(w, start + i0 * stride, P * sizeof(float));
+            TrainStats ts;
+            if (plan->pre)
+                train_local(&pl->L, w, NULL, &cd->train, plan->pre, pl->cfg->seed, (uint64_t)cd->id,
+                            plan->pre_round, &pl->ws[tid], inner, &ts);
+            if (plan->p3 && !plan->select)
+                train_local(&pl->L, w, NULL, &cd->train, plan->p3, pl->cfg->seed, (uint64_t)cd->id,
+                            FA_ROUND_P3, &pl->ws[tid], inner, &ts);
+            personalize_finish(pl, plan, i0, w, bestbuf, tid, acc_out, models_out, int8_out);
         }
         size_t now_done;
 #pragma omp atomic capture
-        now_done = ++done;
+        now_done = done += m;
         if (tid == 0) progress_update(&pg, now_done);
     }
+    for (size_t t = 0; G && t < T; t++) group_ws_free(&gw[t]);
+    free(gw);
+    free(W);
     free(bestbuf);
 }
 
@@ -190,8 +248,9 @@ void phase0(Pipeline *pl) {
             TrainStats ts;
             /* one training call (no progress inside it): say what the wait is */
             if (!c->quiet && o.epochs > 0.0)
-                fprintf(stderr, "# progress phase 0: foundation model, %g epochs over %zu public "
-                                "rows on rank 0\n",
+                fprintf(stderr,
+                        "# progress phase 0: foundation model, %g epochs over %zu public "
+                        "rows on rank 0\n",
                         o.epochs, ntr);
             if (o.epochs > 0.0)
                 train_local(&pl->L, pl->foundation, NULL, &tr, &o, c->seed, FA_CLIENT_PUBLIC, 0,

@@ -25,78 +25,196 @@
 #include "fedalign/report.h"
 #include "fedalign/rng.h"
 #include "fedalign/robust.h"
+#include "fedalign/train_batched.h"
 #include "pipeline.h"
 
-/* A selected client's round (the client side of the protocol): faults from its own
- * stream, local training from phi^r with the method's objective, its score s_t, and its
- * update into thread tid's accumulator (round_accumulate). Returns what the server
- * learns: status, weight, cosine, score, loss, device time. */
-static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const RoundRule *rr, size_t i,
-                                  uint64_t round, const TrainOpts *opts, int tid) {
+/* What a selected client carries from before its local training to after it. */
+typedef struct {
+    ClientUpdate u;
+    Rng fr;   /* its fault stream for this round (attacks draw from it after training) */
+    double s; /* its score s_t (the pre-training accuracy, or 1 until it is known) */
+} ClientRound;
+
+/* A selected client's round before the local training: faults from its own stream, its
+ * model w from phi^r (and the method's client_begin), the pre-training score. Returns
+ * whether it trains; if not, x->u is what the server learns. */
+static bool client_pre(Pipeline *pl, const MethodDef *def, const RoundRule *rr, size_t i,
+                       uint64_t round, const TrainOpts *opts, int tid, float *w, ClientRound *x) {
     const Config *c = pl->cfg;
     const ClientData *cd = &pl->fd.clients[i];
-    float *w = pl->tmodel + (size_t)tid * pl->P;
-    Workspace *ws = &pl->ws[tid];
     const bool inner = !pl->over_clients, dual = rr->weight == FA_WEIGHT_DUAL;
-    ClientUpdate u = client_update_init(FA_ST_SELECTED | (pl->attacker[i] ? FA_ST_ATTACKER : 0u),
-                                        fa_nan(), fa_nan(), fa_nan());
+    x->u = client_update_init(FA_ST_SELECTED | (pl->attacker[i] ? FA_ST_ATTACKER : 0u), fa_nan(),
+                              fa_nan(), fa_nan());
+    x->s = 1.0;
     /* faults, from the client's own stream for this round */
-    Rng fr;
-    rng_init(&fr, c->seed, FA_RNG_FAULT, (uint64_t)cd->id, round, 0);
-    const double u_drop = rng_uniform(&fr);
-    u.time = pl->speed[i] * opts->epochs * (double)cd->train.n / FA_DEVICE_RATE;
-    const bool late = c->deadline > 0.0 && u.time > c->deadline;
+    rng_init(&x->fr, c->seed, FA_RNG_FAULT, (uint64_t)cd->id, round, 0);
+    const double u_drop = rng_uniform(&x->fr);
+    x->u.time = pl->speed[i] * opts->epochs * (double)cd->train.n / FA_DEVICE_RATE;
+    const bool late = c->deadline > 0.0 && x->u.time > c->deadline;
     if (c->dropout > 0.0 && u_drop < c->dropout) {
-        u.status |= FA_ST_DROPPED;
-        return u;
+        x->u.status |= FA_ST_DROPPED;
+        return false;
     }
-    if (late) u.status |= FA_ST_LATE;
-    if (late && !c->late_discount) return u; /* the server does not wait */
+    if (late) x->u.status |= FA_ST_LATE;
+    if (late && !c->late_discount) return false; /* the server does not wait */
     memcpy(w, pl->global, pl->P * sizeof(float));
-    const MethodDef *def = method_def(ms->method);
     if (def->client_begin) def->client_begin(pl, i, w); /* FedPer: the client's own head */
-    EvalResult er;
-    double s = 1.0;
     if (dual && c->score == FA_SCORE_PREACC && cd->val.n) {
-        model_evaluate(&pl->L, w, &cd->val, ws, inner, &er);
-        s = er.acc;
+        EvalResult er;
+        model_evaluate(&pl->L, w, &cd->val, &pl->ws[tid], inner, &er);
+        x->s = er.acc;
     }
-    TrainStats ts;
-    if (def->scaffold) {
-        if (!scaffold_train(pl, i, w, opts, round, tid, &ts)) { /* c_i's delta out of range */
-            u.loss = ts.loss_mean;
-            u.status |= FA_ST_REJECTED;
-            return u;
-        }
-    } else if (def->client_train) {
-        def->client_train(pl, i, round, opts, tid, w, &ts);
-    } else {
-        train_local(&pl->L, w, def->proximal ? pl->global : NULL, &cd->train, opts, c->seed,
-                    (uint64_t)cd->id, round, ws, inner, &ts);
-    }
-    u.loss = ts.loss_mean;
+    return true;
+}
+
+/* After the local training of w (stats ts): the method's client_end, the score s_t, and
+ * the update into thread tid's accumulator (round_accumulate). Returns what the server
+ * learns: status, weight, cosine, score, loss, device time. */
+static ClientUpdate client_post(Pipeline *pl, const MethodDef *def, const RoundRule *rr, size_t i,
+                                uint64_t round, const TrainOpts *opts, int tid, float *w,
+                                ClientRound *x, const TrainStats *ts) {
+    const Config *c = pl->cfg;
+    const ClientData *cd = &pl->fd.clients[i];
+    const bool inner = !pl->over_clients, dual = rr->weight == FA_WEIGHT_DUAL;
+    ClientUpdate u = x->u;
+    u.loss = ts->loss_mean;
     /* Ditto: the personal model's step; FedPer: the head stays on the client */
     if (def->client_end) def->client_end(pl, i, round, opts, tid, w);
+    double s = x->s;
     if (dual && c->score != FA_SCORE_PREACC && cd->val.n) {
-        model_evaluate(&pl->L, w, &cd->val, ws, inner, &er);
-        const double x = er.loss / log((double)pl->fd.info.k); /* 1 = chance level */
-        s = c->score == FA_SCORE_ACC ? er.acc : 1.0 - (x < 0.0 ? 0.0 : x > 1.0 ? 1.0 : x);
+        EvalResult er;
+        model_evaluate(&pl->L, w, &cd->val, &pl->ws[tid], inner, &er);
+        const double q = er.loss / log((double)pl->fd.info.k); /* 1 = chance level */
+        s = c->score == FA_SCORE_ACC ? er.acc : 1.0 - (q < 0.0 ? 0.0 : q > 1.0 ? 1.0 : q);
     }
     u.score = s; /* an attacker reports the score of its honest model */
     /* the robust methods keep every accepted update for the gather to rank 0 */
     const bool store = round_two_pass(rr) || def->robust != FA_ROBUST_NONE;
     round_accumulate(&pl->rb, tid, rr, &u, w, w, pl->global, pl->ref, pl->refnorm2, cd->train.n,
-                     &fr, store ? pl->st.delta + i * pl->P : NULL, store ? &pl->st.norm2[i] : NULL);
+                     &x->fr, store ? pl->st.delta + i * pl->P : NULL,
+                     store ? &pl->st.norm2[i] : NULL);
     if (def->scaffold && (u.status & FA_ST_AGGREGATED)) scaffold_commit(pl, i, tid);
     return u;
+}
+
+/* A selected client's round (the client side of the protocol): client_pre, local training
+ * from phi^r with the method's objective, client_post. */
+static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const RoundRule *rr, size_t i,
+                                  uint64_t round, const TrainOpts *opts, int tid) {
+    const Config *c = pl->cfg;
+    const ClientData *cd = &pl->fd.clients[i];
+    const MethodDef *def = method_def(ms->method);
+    float *w = pl->tmodel + (size_t)tid * pl->P;
+    ClientRound x;
+    if (!client_pre(pl, def, rr, i, round, opts, tid, w, &x)) return x.u;
+    TrainStats ts;
+    if (def->scaffold) {
+        if (!scaffold_train(pl, i, w, opts, round, tid, &ts)) { /* c_i's delta out of range */
+            x.u.loss = ts.loss_mean;
+            x.u.status |= FA_ST_REJECTED;
+            return x.u;
+        }
+    } else if (def->client_train) {
+        def->client_train(pl, i, round, opts, tid, w, &ts);
+    } else {
+        train_local(&pl->L, w, def->proximal ? pl->global : NULL, &cd->train, opts, c->seed,
+                    (uint64_t)cd->id, round, &pl->ws[tid], !pl->over_clients, &ts);
+    }
+    return client_post(pl, def, rr, i, round, opts, tid, w, &x, &ts);
+}
+
+// ----------------------------------------------------------------------------
+// client-batched local training (--client-batch, train_batched.h)
+
+/* The scratch of the batched path for one phase 2: per thread G client models and a
+ * group workspace; the round's selected clients. on = the path applies. */
+typedef struct {
+    bool on;
+    size_t G;
+    float *models; /* (nthreads, G, P) */
+    GroupWs *gw;   /* (nthreads) */
+    size_t *sel;   /* (n) */
+} Batched;
+
+size_t fl_client_batch_lanes(const Pipeline *pl) {
+    const size_t G = train_group_lanes();
+    const FaClientBatch cb = pl->cfg->client_batch;
+    const bool on = cb == FA_CBATCH_ON || (cb == FA_CBATCH_AUTO && G >= FA_GROUP_MIN_AUTO);
+    return on && (pl->over_clients || pl->nthreads == 1) ? G : 0;
+}
+
+/* The batched path of phase 2 applies where the client step is plain train_local (no
+ * SCAFFOLD correction, no method-specific local training) and fl_client_batch_lanes says. */
+static void batched_init(Batched *b, const Pipeline *pl, const MethodDef *def) {
+    memset(b, 0, sizeof *b);
+    b->G = fl_client_batch_lanes(pl);
+    b->on = b->G > 0 && !def->scaffold && !def->client_train;
+    if (!b->on) return;
+    const size_t T = (size_t)pl->nthreads, n = pl->fd.n_local;
+    b->models = xalloc_aligned(T * b->G * pl->P * sizeof(float));
+    b->gw = xcalloc(T, sizeof(GroupWs));
+    for (size_t t = 0; t < T; t++) group_ws_build(&b->gw[t], &pl->L, pl->cfg->local.batch);
+    b->sel = xcalloc(n ? n : 1, sizeof(size_t));
+}
+
+static void batched_free(Batched *b, const Pipeline *pl) {
+    if (!b->on) return;
+    for (int t = 0; t < pl->nthreads; t++) group_ws_free(&b->gw[t]);
+    free(b->gw);
+    free(b->models);
+    free(b->sel);
+}
+
+/* The selected clients sel[0..m) as one group on thread tid: client_pre, one
+ * train_local_group over those that train, client_post. */
+static void client_group(Pipeline *pl, const MethodDef *def, const RoundRule *rr, Batched *b,
+                         const size_t *sel, size_t m, uint64_t round, const TrainOpts *opts,
+                         int tid) {
+    const size_t P = pl->P;
+    float *W = b->models + (size_t)tid * b->G * P;
+    ClientRound x[FA_GROUP_MAX];
+    float *w[FA_GROUP_MAX];
+    const Dataset *ds[FA_GROUP_MAX];
+    uint64_t id[FA_GROUP_MAX];
+    size_t who[FA_GROUP_MAX], k = 0;
+    for (size_t j = 0; j < m; j++) {
+        const size_t i = sel[j];
+        w[k] = W + k * P;
+        if (!client_pre(pl, def, rr, i, round, opts, tid, w[k], &x[k])) {
+            pl->cu[i] = x[k].u;
+            continue;
+        }
+        ds[k] = &pl->fd.clients[i].train;
+        id[k] = (uint64_t)pl->fd.clients[i].id;
+        who[k++] = i;
+    }
+    if (k == 0) return;
+    TrainStats ts[FA_GROUP_MAX];
+    train_local_group(&pl->L, k, w, def->proximal ? pl->global : NULL, ds, opts, pl->cfg->seed, id,
+                      round, &b->gw[tid], ts);
+    for (size_t g = 0; g < k; g++)
+        pl->cu[who[g]] = client_post(pl, def, rr, who[g], round, opts, tid, w[g], &x[g], &ts[g]);
 }
 
 /* Every selected local client's round; threads take whole clients (or split each
  * client's mini-batch). */
 static void kern_train_clients(Pipeline *pl, const MethodSpec *ms, const RoundRule *rr,
-                               uint64_t round, const TrainOpts *opts) {
+                               uint64_t round, const TrainOpts *opts, Batched *b) {
     const size_t n = pl->fd.n_local;
     round_begin(&pl->rb);
+    if (b->on) { /* groups of G consecutive selected clients; threads take whole groups */
+        const MethodDef *def = method_def(ms->method);
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (pl->sel[i]) b->sel[m++] = i;
+        const size_t ng = (m + b->G - 1) / b->G;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
+        for (size_t q = 0; q < ng; q++) {
+            const size_t j0 = q * b->G, len = m - j0 < b->G ? m - j0 : b->G;
+            client_group(pl, def, rr, b, b->sel + j0, len, round, opts, omp_get_thread_num());
+        }
+        return;
+    }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
     for (size_t i = 0; i < n; i++)
         if (pl->sel[i]) pl->cu[i] = client_update(pl, ms, rr, i, round, opts, omp_get_thread_num());
@@ -325,7 +443,7 @@ void fl_reduce_train_times(Pipeline *pl, MethodResult *res, size_t upto) {
 /* The round loop of phase 2 from round round0, then the evaluation of the final model;
  * g: the robust methods' gather (g->on), else unused. */
 static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,
-                  const FlHooks *hooks, Gather *g) {
+                  const FlHooks *hooks, Gather *g, Batched *bt) {
     const Config *c = pl->cfg;
     const size_t P = pl->P, n = pl->fd.n_local, R = c->rounds;
     const MethodDef *def = method_def(ms->method);
@@ -368,7 +486,7 @@ static int rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         pl->rb.round = r;
         const double train0 = pl->t.acc[FA_T_TRAIN];
         timer_start(&pl->t, FA_T_TRAIN);
-        kern_train_clients(pl, ms, &rr, r, &o);
+        kern_train_clients(pl, ms, &rr, r, &o, bt);
         timer_stop(&pl->t, FA_T_TRAIN);
         move_agg_time(pl);
         pl->rtrain[r] = pl->t.acc[FA_T_TRAIN] - train0;
@@ -417,7 +535,13 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
         pl->st.norm2 = xcalloc(n ? n : 1, sizeof(double));
         pl->st.alist = xcalloc(n ? n : 1, sizeof(size_t));
     }
-    int rc = rounds(pl, ms, res, round0, hooks, &g);
+    Batched bt;
+    batched_init(&bt, pl, method_def(ms->method));
+    if (pl->cfg->verbose) /* which local-training path ran (tests/e2e/test_repro.sh) */
+        fprintf(stderr, "fedalign: rank %d: %s phase 2: %s local training (%zu clients per group)\n",
+                pl->rank, ms->name, bt.on ? "client-batched" : "per-client", bt.on ? bt.G : (size_t)1);
+    int rc = rounds(pl, ms, res, round0, hooks, &g, &bt);
+    batched_free(&bt, pl);
     gather_free(&g);
     return rc;
 }

@@ -42,11 +42,18 @@
 /* model_cnn.c (model.c calls them for cnn1d chunks on its own path; quant_cnn.c through the table) */
 #define cnn_chunk_forward FA_ISA_NAME(cnn_chunk_forward)
 #define cnn_chunk_loss_grad FA_ISA_NAME(cnn_chunk_loss_grad)
+/* train_batched.c (the group width G is the path's: a GroupWs built on one path is refused by
+ * another, so all four go through the same table) */
+#define train_group_lanes FA_ISA_NAME(train_group_lanes)
+#define group_ws_build FA_ISA_NAME(group_ws_build)
+#define group_ws_free FA_ISA_NAME(group_ws_free)
+#define train_local_group FA_ISA_NAME(train_local_group)
 #else
 #define FA_ISA_PRIMARY 1 /* compiled once, outside the per-path lists (e.g. by a tool) */
 #endif
 
 #include "fedalign/model.h"
+#include "fedalign/train_batched.h"
 
 /* X(return type, name, (parameters), (arguments)) for kernels that return a value,
  * V(name, (parameters), (arguments)) for void ones */
@@ -96,6 +103,14 @@
     X(double, cnn_chunk_loss_grad,                                                                 \
       (const ModelLayout *L, const float *params, const float *x, const int32_t *y,                \
        const size_t *rows, size_t r0, size_t R, float *act, float *dact, float *g, bool add),     \
-      (L, params, x, y, rows, r0, R, act, dact, g, add))
+      (L, params, x, y, rows, r0, R, act, dact, g, add))                                          \
+    X(size_t, train_group_lanes, (void), ())                                                       \
+    V(group_ws_build, (GroupWs * gw, const ModelLayout *L, size_t batch_max), (gw, L, batch_max))  \
+    V(group_ws_free, (GroupWs * gw), (gw))                                                         \
+    V(train_local_group,                                                                           \
+      (const ModelLayout *L, size_t n, float *const *params, const float *ref,                     \
+       const Dataset *const *ds, const TrainOpts *opts, uint64_t seed, const uint64_t *client,     \
+       uint64_t round, GroupWs *gw, TrainStats *stats),                                            \
+      (L, n, params, ref, ds, opts, seed, client, round, gw, stats))
 
 #endif

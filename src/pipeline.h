@@ -101,6 +101,12 @@ void kern_personalize(Pipeline *pl, const float *start, size_t stride, const Per
 void phase0(Pipeline *pl);
 void phase1(Pipeline *pl, int64_t *visit_log);
 
+/* fl_round.c: clients per group of client-batched local training (train_batched.h), 0 = one
+ * client at a time: --client-batch on, or auto with a kernel of FA_GROUP_MIN_AUTO lanes or
+ * more, when threads take whole clients or there is one thread (threads that split each
+ * mini-batch are faster on one client at a time) */
+size_t fl_client_batch_lanes(const Pipeline *pl);
+
 /* fl_round.c: phase 2 of a federated method */
 int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,
                   const FlHooks *hooks);

@@ -74,6 +74,11 @@ typedef enum { FA_THREADS_AUTO = 0, FA_THREADS_CLIENTS, FA_THREADS_BATCH } FaThr
 typedef enum { FA_ASSIGN_BLOCK = 0, FA_ASSIGN_BALANCED } FaAssign;
 /* phase 3: keep the epoch with the best validation accuracy, or train a fixed count */
 typedef enum { FA_P3_VAL = 0, FA_P3_FIXED } FaP3Select;
+/* --client-batch: train groups of clients per SIMD pass where the local step is plain
+ * train_local (train_batched.h): auto where the build's group kernel is the faster one
+ * (FA_GROUP_MIN_AUTO lanes or more), on wherever it applies, off never; the same bits */
+typedef enum { FA_CBATCH_AUTO = 0, FA_CBATCH_OFF, FA_CBATCH_ON } FaClientBatch;
+extern const FaEnum fa_enum_client_batch;
 
 /* The name table of each word-valued enum (value i is named names[i]): the parser, the
  * printed configuration and --help all use these. fa_enum_method's names are
@@ -156,6 +161,7 @@ typedef struct {
     /* execution */
     FaThreadsOver threads_over;
     FaAssign assign; /* clients to ranks: contiguous blocks or balanced by training rows */
+    FaClientBatch client_batch; /* client-batched local training: auto, off, on */
     int threads;     /* 0 = OMP default */
     FaIsa isa;       /* kernels' ISA path (isa.h); auto = FEDALIGN_ISA or the fastest */
     bool verbose;

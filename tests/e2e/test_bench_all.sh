@@ -36,6 +36,7 @@ if [ $rc -ne 0 ]; then fail "bench all --quick exited $rc: $(tail -5 "$WORK/err1
 check_lines "$out1" peak_fma 1
 check_lines "$out1" peak_triad 1
 check_lines "$out1" train 4          # batches 1, 8, 32, 128 (at least the serial mode)
+check_lines "$out1" train_clients 2  # 16 clients x 600 rows: per-client and client-batched
 check_lines "$out1" aggregate 16     # 4 sizes x (fedavg, similarity, similarity_prev, allreduce)
 check_lines "$out1" round 3          # 1, 10, 100 clients per rank
 check_lines "$out1" memory 4         # 3 points + the slope
@@ -48,6 +49,9 @@ grep -q '^FEDALIGN_BENCH name=train batch=32 mode=serial threads=1 .*flop_per_sa
   && pass "train batch 32 serial line" || fail "no train batch=32 serial line"
 grep -q '^FEDALIGN_BENCH name=train model=cnn1d batch=32 mode=serial threads=1 .*flop_per_sample=8239360 gflops=' "$out1" \
   && pass "train reports the cnn1d (default shape, 1024 x 1 window)" || fail "no cnn1d train line"
+grep -q '^FEDALIGN_BENCH name=train_clients clients=16 rows=600 batch=32 mode=per-client threads=1 lanes=1 .*pct_fma_peak=.*speedup=1$' "$out1" \
+  && grep -q '^FEDALIGN_BENCH name=train_clients clients=16 rows=600 batch=32 mode=batched threads=1 lanes=[0-9]* .*gflops=.*speedup=' "$out1" \
+  && pass "train_clients: per-client and batched lines" || fail "no train_clients per-client/batched lines"
 grep -q '^FEDALIGN_BENCH name=memory kernel=slope ' "$out1" && pass "memory slope line" || fail "no memory slope line"
 if [ "$(grep -vc '^#\|^FEDALIGN_BENCH\|^ \|^$' "$out1")" != 0 ]; then
   fail "unexpected stdout lines: $(grep -v '^#\|^FEDALIGN_BENCH\|^ \|^$' "$out1" | head -3)"
@@ -72,7 +76,7 @@ for k in ("cmdline", "host", "created_utc", "units", "cpu", "fedalign_version", 
     if k not in f.attrs: errs.append("root attribute %s missing" % k)
 if b"bench all --quick --output" not in bytes(f.attrs.get("cmdline", b"")):
     errs.append("cmdline attribute is %r" % f.attrs.get("cmdline"))
-for name in ("peak_fma", "peak_triad", "train", "aggregate", "round", "memory", "quant"):
+for name in ("peak_fma", "peak_triad", "train", "train_clients", "aggregate", "round", "memory", "quant"):
     if name not in f: errs.append("dataset /%s missing" % name); continue
     d = f[name]
     for col in ("params", "unit", "reps", "min", "median", "max", "extra"):

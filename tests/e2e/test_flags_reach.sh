@@ -114,6 +114,10 @@ I  fedmetaalign --no-int8
 -  fedmetaalign --threads-over batch
 # (one rank here: --assign's reach, another client map at the same bits, is test_repro's)
 -  fedmetaalign --assign balanced
+# (client-batched training: the same bits, on and off; test_repro checks the path ran)
+-  fedmetaalign --client-batch on
+-  fedmetaalign --client-batch off
+-  fedprox --client-batch on
 -  fedmetaalign --checkpoint-every 1
 -  fedmetaalign --target-acc 0.5
 -  fedmetaalign --save-models

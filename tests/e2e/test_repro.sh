@@ -6,7 +6,8 @@
 # model checksum is compared across -n the same way. --assign balanced (clients spread
 # over ranks by training rows, not in id blocks) gives the same bits as block at any
 # -n and thread count, for every method (the ring, local, resumes across assignments),
-# while its client map in /clients/rank differs.
+# while its client map in /clients/rank differs. Client-batched local training
+# (--client-batch on; auto where the build's kernel is wide enough) gives the bits of off.
 . "$(dirname "$0")/common.sh"
 
 sig() { grep '^FEDALIGN_RESULT' "$1" | sed -E 's/.*method=([^ ]+).* checksum=([0-9a-f]+).* checksum_personal=([0-9a-f]+).*/\1 \2 \3/'; }
@@ -142,6 +143,51 @@ for m in ditto fedper perfedavg; do
     else fail "run --method $m -n $n threads $t: '$s' vs '$ref'"; fi
   done
 done
+
+# client-batched local training (--client-batch, train_batched.h): groups of clients per
+# SIMD pass give the bits of one client at a time, for the methods whose client step is
+# plain train_local (and those beside it that keep the per-client path), local-only
+# training and phase 3 with a fixed epoch count (--p3-select fixed), with ragged
+# clients (11 clients of unequal sizes, batch 13, 1.3 epochs), SGD, faults, attacks and
+# clipping, at -n 1 and -n 2 x 2 threads; --verbose says which path ran, so a path that
+# silently stopped applying fails here instead of comparing a run with itself
+cb() { # expected path, ranks, threads, flags...
+  local want=$1 n=$2 t=$3; shift 3
+  OMP_NUM_THREADS=$t mpirun_n "$n" "$FEDALIGN" run --preset tiny --quiet --verbose "$@" --output "$WORK/cb.h5" </dev/null > "$WORK/cb.txt" 2> "$WORK/cb.err"
+  rm -f "$WORK/cb.h5"
+  grep -q ": $want local training" "$WORK/cb.err" || { fail "$* -n $n t $t: no '$want' path on stderr"; cat "$WORK/cb.err" >&2; }
+  grep -o 'checksum=[^ ]*\|checksum_personal=[^ ]*' "$WORK/cb.txt" | tr '\n' ' '
+}
+RAG="--clients 11 --samples 60 --batch 13 --local-epochs 1.3"
+while IFS='|' read -r methods extra; do
+  for m in $methods; do
+    for nt in "1 1" "2 2"; do
+      set -- $nt
+      a=$(cb client-batched "$1" "$2" --method $m $extra --client-batch on)
+      b=$(cb per-client "$1" "$2" --method $m $extra --client-batch off)
+      [ -n "$a" ] && [ "$a" = "$b" ] && pass "--client-batch on = off: $m $extra -n $1 t $2" \
+        || fail "--client-batch on vs off: $m $extra -n $1 t $2: '$a' vs '$b'"
+    done
+  done
+done <<CBCFG
+fedmetaalign fedavg fedprox ditto fedper median|
+fedmetaalign fedavg fedprox|$RAG
+fedavg fedprox|$RAG --optimizer sgd --mu 0.1
+fedmetaalign fedprox|--dropout 0.3 --speed-spread 0.6 --deadline 3 --late discount --client-frac 0.7
+fedmetaalign fedavg|--attack scale:0.3 --attack-scale 5 --clip 0.5 --score preacc --reference prev
+fedmetaalign|--attack nan:0.3 --score loss
+local|
+local|$RAG
+local fedmetaalign fedavg|--p3-select fixed
+fedprox|$RAG --p3-select fixed --p3-epochs 1.5
+CBCFG
+# where it does not apply, the per-client path runs
+[ -n "$(cb per-client 1 1 --method scaffold --client-batch on)" ] && pass "scaffold keeps the per-client path" || fail "scaffold run"
+# auto: the group kernel when it has 8 lanes or more (FA_GROUP_MIN_AUTO; AVX, AVX-512)
+cb client-batched 1 1 --method fedavg --client-batch on > /dev/null
+lanes=$(grep -o '([0-9]* clients per group)' "$WORK/cb.err" | grep -o '[0-9]*')
+if [ "${lanes:-0}" -ge 8 ]; then want=client-batched; else want=per-client; fi
+[ -n "$(cb $want 1 1 --method fedavg)" ] && pass "--client-batch auto: $want with a ${lanes:-?}-lane kernel"   || fail "--client-batch auto with a ${lanes:-?}-lane kernel"
 
 # phase-1 ring alone
 rref=""

@@ -142,7 +142,8 @@ static void test_enum_round_trip(void **state) {
              {"score", &fa_enum_score},           {"reference", &fa_enum_reference},
              {"init", &fa_enum_init},             {"threads-over", &fa_enum_threads_over},
              {"late", &fa_enum_late},             {"optimizer", &fa_enum_optimizer},
-             {"assign", &fa_enum_assign}};
+             {"assign", &fa_enum_assign},
+             {"client-batch", &fa_enum_client_batch}};
     for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
         char flag[64];
         snprintf(flag, sizeof flag, "--%s", t[k].flag);

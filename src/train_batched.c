@@ -1,0 +1,577 @@
+/*
+ * train_batched.c: train_local for a group of G clients at once, one client per SIMD lane
+ * (train_batched.h). Bit-identical to train_local client by client.
+ *
+ * Not here: the per-client kernels (model.c, train.c), which clients form a group and
+ * threads (the callers: fl_round.c, bench_train.c). No global state, no OpenMP: threads
+ * take whole groups.
+ *
+ * Layout: every buffer is lane-innermost, element x of lane g at [x * G + g], so that one
+ * element of all G clients is one vector of G floats:
+ *   parameters, Adam moments (P, G);
+ *   activations (rows, act_size, G): for each layer [row][feature][lane], layer after layer
+ *   (input x' first, logits last), where the per-client kernel keeps (feature, row) of one
+ *   chunk;
+ *   errors (rows, width, G).
+ * Why this is the per-client arithmetic: for every client, each number is produced by the
+ * operations model.c/train.c apply to it, in the same order:
+ *   forward      out = b, then out + W[k] * in[k] for k = 0, 1, ... (two roundings), ReLU;
+ *   loss         the same scalar code per row (expf, log, the shift by the row maximum);
+ *   weight grad  per chunk of FA_CHUNK rows: 0 + a[r0] d[r0] + a[r0 + 1] d[r0 + 1] + ...,
+ *                the chunks summed in chunk order (old + chunk), then * (1 / B) when B is a
+ *                power of two, else / B; bias: d[r0] + d[r0 + 1] + ..., the same way;
+ *   errors       0 + W[i][0] d[0] + W[i][1] d[1] + ..., masked where the activation <= 0;
+ *   step         + mu (p - ref) (FedProx), then the Adam or SGD update of train.c.
+ * The update of a layer's parameters is fused into its gradient (the error of the layer
+ * below is computed first, from the old weights), which reorders work between different
+ * numbers only. Clients of one group differ in rows: where a client taking this step has
+ * no row (its last mini-batch is shorter), its lane holds input, activations and error
+ * exactly 0, so its products are +-0 and every partial sum it touches is unchanged (a chunk
+ * partial starts at +0 + a d and a bias partial at an error, and neither is ever -0, so
+ * adding +-0 leaves its bits); a lane whose client has no mini-batch left (or no client)
+ * computes on whatever it holds and keeps its parameters and moments (masked step).
+ */
+#include "isa_kernels.h" /* first: per-ISA names (CMakeLists.txt FA_KERNEL_SOURCES) */
+
+#include "fedalign/train_batched.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fedalign/check.h"
+#include "fedalign/rng.h"
+
+#if defined(__GNUC__)
+#if defined(__AVX512F__) || defined(__AVX__)
+#include <immintrin.h>
+#elif defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+/* G: clients per group = floats per vector of the ISA; TR x TA: the rows x outputs of a
+ * register tile of the matrix products, TI x TJ: the inputs x outputs of a weight-gradient
+ * tile (its chunk partials in registers, its running sum over chunks in registers or L1).
+ * 32 vector registers with AVX-512, 16 otherwise. Chosen by measurement (docs/performance.md,
+ * "Client-batched training"); any values give the same bits. */
+#if defined(__AVX512F__)
+#define G 16
+#define TR 4
+#define TA 4
+#define TI 4
+#define TJ 4
+#elif defined(__AVX__)
+#define G 8
+#define TR 2
+#define TA 4
+#define TI 2
+#define TJ 4
+#else
+#define G 4
+#define TR 2
+#define TA 4
+#define TI 1
+#define TJ 4
+#endif
+_Static_assert(G <= FA_GROUP_MAX, "FA_GROUP_MAX must cover the widest group");
+
+typedef float gv __attribute__((vector_size(G * sizeof(float))));
+typedef int32_t gi __attribute__((vector_size(G * sizeof(int32_t))));
+/* every buffer is 64-byte aligned and every vector sits at a multiple of G floats */
+#define LD(p) (*(const gv *)(const void *)(p))
+#define ST(p, x) (*(gv *)(void *)(p) = (x))
+#define AI static inline __attribute__((always_inline))
+
+/* Keep a loaded vector in a register: without it GCC folds the load into every product that
+ * uses the vector (a memory operand each), and the tiles below become bound by loads, not
+ * arithmetic (measured: 2 loads per multiply-add instead of 1 per 4 to 8). No instruction,
+ * so no effect on any value. */
+#if defined(__x86_64__) || defined(__i386__)
+#define INREG(x) __asm__("" : "+v"(x))
+#else
+#define INREG(x) ((void)0)
+#endif
+
+AI gv splat(float c) { return (gv){0} + c; }
+/* m ? a : b, lane by lane (m all-ones or zero bits) */
+AI gv sel(gi m, gv a, gv b) { return (gv)(((gi)a & m) | ((gi)b & ~m)); }
+/* x < 0 ? +0 : x (model.c's lanes_relu) */
+AI gv relu(gv x) { return (gv)((gi)x & ~(gi)(x < (gv){0})); }
+/* m > 0 ? x : +0 (model.c's lanes_mask_pos) */
+AI gv mask_pos(gv x, gv m) { return (gv)((gi)x & (gi)(m > (gv){0})); }
+/* correctly rounded like sqrtf */
+AI gv vsqrt(gv x) {
+#if defined(__AVX512F__)
+    return (gv)_mm512_sqrt_ps((__m512)x);
+#elif defined(__AVX__)
+    return (gv)_mm256_sqrt_ps((__m256)x);
+#elif defined(__SSE__)
+    gv r;
+    for (size_t h = 0; h < G / 4; h++)
+        _mm_storeu_ps((float *)&r + 4 * h, _mm_sqrt_ps(_mm_loadu_ps((const float *)&x + 4 * h)));
+    return r;
+#else
+    for (int g = 0; g < G; g++) x[g] = sqrtf(x[g]);
+    return x;
+#endif
+}
+
+size_t train_group_lanes(void) { return G; }
+
+// ----------------------------------------------------------------------------
+// workspace
+
+void group_ws_build(GroupWs *gw, const ModelLayout *L, size_t batch_max) {
+    CHECK(gw != NULL && L != NULL, "group_ws_build: NULL argument");
+    CHECK(batch_max >= 1, "group workspace batch_max must be >= 1");
+    memset(gw, 0, sizeof *gw);
+    size_t rows = (batch_max + TR - 1) / TR * TR, P = L->n_params;
+    gw->lanes = G;
+    gw->batch_max = batch_max;
+    gw->rows = rows;
+    gw->P = P;
+    size_t nact = rows * L->act_size * G, nd = rows * L->max_width * G;
+    gw->p = xalloc_aligned(P * G * sizeof(float));
+    gw->m = xalloc_aligned(P * G * sizeof(float));
+    gw->v = xalloc_aligned(P * G * sizeof(float));
+    /* zeroed although every step writes before it reads: keeps valgrind quiet */
+    gw->act = xalloc_aligned(nact * sizeof(float));
+    memset(gw->act, 0, nact * sizeof(float));
+    gw->d0 = xalloc_aligned(nd * sizeof(float));
+    memset(gw->d0, 0, nd * sizeof(float));
+    gw->d1 = xalloc_aligned(nd * sizeof(float));
+    memset(gw->d1, 0, nd * sizeof(float));
+    gw->rmask = xalloc_aligned(rows * G * sizeof(float));
+    gw->lab = xcalloc(rows * G, sizeof(int32_t));
+}
+
+void group_ws_free(GroupWs *gw) {
+    if (!gw) return;
+    for (size_t g = 0; g < FA_GROUP_MAX; g++) free(gw->perm[g]);
+    free(gw->lab);
+    free(gw->rmask);
+    free(gw->d1);
+    free(gw->d0);
+    free(gw->act);
+    free(gw->v);
+    free(gw->m);
+    free(gw->p);
+    memset(gw, 0, sizeof *gw);
+}
+
+// ----------------------------------------------------------------------------
+// matrix products on register tiles
+
+/* out[r][a] = post(init[a] + sum over k of M(a, k) in[r][k]) for the TRc x TAc tile at
+ * (r0, a0), M(a, k) at M[(a sa + k sk) G]: forward (a = output, sa = 1, sk = fo) and
+ * error back-propagation (a = input, sa = fo, sk = 1; no init, hmask = the activation
+ * whose ReLU the error passes). in: (rows, nk, G), out and hmask: (rows, na, G); rmask
+ * (rows, G), when given, zeroes the lanes that have no such row (forward hidden layers). */
+AI void mm_tile(const float *restrict M, size_t sa, size_t sk, const float *restrict init,
+                const float *restrict in, size_t nk, float *restrict out, size_t na,
+                const float *restrict hmask, bool relu_on, const float *restrict rmask, size_t r0,
+                size_t a0, size_t TRc, size_t TAc) {
+    gv acc[TR][TA];
+    for (size_t r = 0; r < TRc; r++)
+        for (size_t a = 0; a < TAc; a++) acc[r][a] = init ? LD(init + (a0 + a) * G) : splat(0.0f);
+    for (size_t k = 0; k < nk; k++) {
+        gv w[TA];
+        for (size_t a = 0; a < TAc; a++) {
+            w[a] = LD(M + ((a0 + a) * sa + k * sk) * G);
+            INREG(w[a]);
+        }
+        for (size_t r = 0; r < TRc; r++) {
+            gv x = LD(in + ((r0 + r) * nk + k) * G);
+            INREG(x);
+            for (size_t a = 0; a < TAc; a++) acc[r][a] = acc[r][a] + w[a] * x;
+        }
+    }
+    for (size_t r = 0; r < TRc; r++)
+        for (size_t a = 0; a < TAc; a++) {
+            size_t o = ((r0 + r) * na + a0 + a) * G;
+            gv x = acc[r][a];
+            if (relu_on) x = relu(x);
+            if (hmask) x = mask_pos(x, LD(hmask + o));
+            if (rmask) x = (gv)((gi)x & (gi)LD(rmask + (r0 + r) * G));
+            ST(out + o, x);
+        }
+}
+
+static void mm(const float *M, size_t sa, size_t sk, const float *init, const float *in, size_t nk,
+               float *out, size_t na, const float *hmask, bool relu_on, const float *rmask,
+               size_t rows) {
+    for (size_t r0 = 0; r0 < rows; r0 += TR) {
+        size_t a0 = 0;
+        for (; a0 + TA <= na; a0 += TA)
+            mm_tile(M, sa, sk, init, in, nk, out, na, hmask, relu_on, rmask, r0, a0, TR, TA);
+        for (; a0 + 2 <= na; a0 += 2)
+            mm_tile(M, sa, sk, init, in, nk, out, na, hmask, relu_on, rmask, r0, a0, TR, 2);
+        for (; a0 < na; a0++)
+            mm_tile(M, sa, sk, init, in, nk, out, na, hmask, relu_on, rmask, r0, a0, TR, 1);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// the optimizer step of one parameter vector (train.c's operations, lane by lane)
+
+typedef struct {
+    float *p, *m, *v; /* (P, G) */
+    const float *ref; /* (P) FedProx reference shared by the group, or NULL */
+    gi active;        /* lanes whose client takes this step */
+    gi pow2;          /* lanes whose mini-batch size is a power of two */
+    int scale;        /* 1: every active lane pow2 (multiply), 2: none (divide), 3: mixed */
+    gv invB, fB;      /* 1 / B and B per lane (1 on idle lanes) */
+    bool adam, prox;
+    float mu, lr, b1, c1, b2, c2, bc1, bc2, eps;
+} Step;
+
+AI void step_param(const Step *s, size_t q, gv g) {
+    if (s->scale == 1) g = g * s->invB;
+    else if (s->scale == 2) g = g / s->fB;
+    else g = sel(s->pow2, g * s->invB, g / s->fB);
+    float *pp = s->p + q * G;
+    gv w = LD(pp);
+    if (s->prox) g = g + s->mu * (w - splat(s->ref[q]));
+    gv w1;
+    if (s->adam) {
+        float *pm = s->m + q * G, *pv = s->v + q * G;
+        gv m = LD(pm), v = LD(pv);
+        gv m1 = s->b1 * m + s->c1 * g;
+        gv v1 = s->b2 * v + s->c2 * (g * g);
+        ST(pm, sel(s->active, m1, m));
+        ST(pv, sel(s->active, v1, v));
+        gv num = s->lr * (m1 * s->bc1);
+        gv den = vsqrt(v1 * s->bc2) + s->eps;
+        w1 = w - num / den;
+    } else {
+        w1 = w - s->lr * g;
+    }
+    ST(pp, sel(s->active, w1, w));
+}
+
+// ----------------------------------------------------------------------------
+// weight gradients by chunk, fused with the step
+
+/* The TIc x TJc tile at (i0, j0) of layer gradient gW (fi, fo) = sum over rows r < B of
+ * in[r][i] d[r][j], chunk by chunk, then each element's step. in: (rows, fi, G), d: (rows,
+ * fo, G); w_off: the layer's weights in the parameter buffer. */
+AI void grad_tile(const Step *s, size_t w_off, const float *restrict in, size_t fi,
+                  const float *restrict d, size_t fo, size_t B, size_t i0, size_t j0, size_t TIc,
+                  size_t TJc) {
+    gv acc[TI][TJ];
+    for (size_t i = 0; i < TIc; i++)
+        for (size_t j = 0; j < TJc; j++) acc[i][j] = splat(0.0f);
+    for (size_t c0 = 0; c0 < B; c0 += FA_CHUNK) {
+        size_t c1 = c0 + FA_CHUNK < B ? c0 + FA_CHUNK : B;
+        gv part[TI][TJ];
+        for (size_t i = 0; i < TIc; i++)
+            for (size_t j = 0; j < TJc; j++) part[i][j] = splat(0.0f);
+        for (size_t r = c0; r < c1; r++) {
+            gv dv[TJ];
+            for (size_t j = 0; j < TJc; j++) {
+                dv[j] = LD(d + (r * fo + j0 + j) * G);
+                INREG(dv[j]);
+            }
+            for (size_t i = 0; i < TIc; i++) {
+                gv a = LD(in + (r * fi + i0 + i) * G);
+                INREG(a);
+                for (size_t j = 0; j < TJc; j++) part[i][j] = part[i][j] + a * dv[j];
+            }
+        }
+        for (size_t i = 0; i < TIc; i++)
+            for (size_t j = 0; j < TJc; j++)
+                acc[i][j] = c0 == 0 ? part[i][j] : acc[i][j] + part[i][j];
+    }
+    for (size_t i = 0; i < TIc; i++)
+        for (size_t j = 0; j < TJc; j++) step_param(s, w_off + (i0 + i) * fo + j0 + j, acc[i][j]);
+}
+
+/* bias gradient of one output j: d[r0] + d[r0 + 1] + ... per chunk, chunks in order */
+static gv bias_grad(const float *d, size_t fo, size_t B, size_t j) {
+    gv acc = splat(0.0f);
+    for (size_t c0 = 0; c0 < B; c0 += FA_CHUNK) {
+        size_t c1 = c0 + FA_CHUNK < B ? c0 + FA_CHUNK : B;
+        gv part = LD(d + (c0 * fo + j) * G);
+        for (size_t r = c0 + 1; r < c1; r++) part = part + LD(d + (r * fo + j) * G);
+        acc = c0 == 0 ? part : acc + part;
+    }
+    return acc;
+}
+
+/* layer l's weights and bias: gradients over rows < B and their step */
+static void layer_step(const Step *s, const ModelLayout *L, size_t l, const float *in,
+                       const float *d, size_t B) {
+    size_t fi = L->fan_in[l], fo = L->fan_out[l], w_off = L->w_off[l];
+    size_t i0 = 0;
+    for (; i0 + TI <= fi; i0 += TI) {
+        size_t j0 = 0;
+        for (; j0 + TJ <= fo; j0 += TJ) grad_tile(s, w_off, in, fi, d, fo, B, i0, j0, TI, TJ);
+        for (; j0 < fo; j0++) grad_tile(s, w_off, in, fi, d, fo, B, i0, j0, TI, 1);
+    }
+    for (; i0 < fi; i0++) {
+        size_t j0 = 0;
+        for (; j0 + TJ <= fo; j0 += TJ) grad_tile(s, w_off, in, fi, d, fo, B, i0, j0, 1, TJ);
+        for (; j0 < fo; j0++) grad_tile(s, w_off, in, fi, d, fo, B, i0, j0, 1, 1);
+    }
+    for (size_t j = 0; j < fo; j++) step_param(s, L->b_off[l] + j, bias_grad(d, fo, B, j));
+}
+
+// ----------------------------------------------------------------------------
+// one lane's schedule: train_local's epochs and mini-batches for its client
+
+typedef struct {
+    const Dataset *ds;
+    size_t *perm;
+    uint64_t client;
+    size_t n_epochs, full, m_last; /* train_epoch_count */
+    size_t e, s, ne;               /* current epoch, next row of it, rows it visits */
+    size_t B;                      /* rows of this step's mini-batch (0: finished) */
+    double loss_sum, step_loss;
+    size_t steps, samples;
+} Lane;
+
+/* epoch e's order: train.c's identity shuffled by (seed, FA_RNG_SHUFFLE, client, round, e) */
+static void lane_epoch(Lane *ln, uint64_t seed, uint64_t round) {
+    size_t n = ln->ds->n;
+    for (size_t i = 0; i < n; i++) ln->perm[i] = i;
+    Rng r;
+    rng_init(&r, seed, FA_RNG_SHUFFLE, ln->client, round, (uint64_t)ln->e);
+    rng_shuffle(&r, ln->perm, n);
+    ln->s = 0;
+    ln->ne = ln->e < ln->full ? n : ln->m_last;
+}
+
+static void lane_init(Lane *ln, GroupWs *gw, size_t g, const ModelLayout *L, const Dataset *ds,
+                      const TrainOpts *opts, uint64_t seed, uint64_t client, uint64_t round) {
+    memset(ln, 0, sizeof *ln);
+    ln->ds = ds;
+    ln->client = client;
+    size_t n = ds->n;
+    if (n == 0) return;
+    CHECK(ds->d == L->shape.n_in, "dataset has %zu features, model expects %zu", ds->d,
+          L->shape.n_in);
+    if (n > gw->n_perm[g]) { /* the only allocation: growth of the largest client seen */
+        free(gw->perm[g]);
+        gw->perm[g] = xmalloc(n * sizeof(size_t));
+        gw->n_perm[g] = n;
+    }
+    ln->perm = gw->perm[g];
+    ln->n_epochs = train_epoch_count(opts, n, &ln->m_last);
+    ln->full = (size_t)floor(opts->epochs);
+    if (ln->n_epochs > 0) lane_epoch(ln, seed, round);
+}
+
+/* after a step of B rows: the next mini-batch, or the next epoch's order */
+static void lane_advance(Lane *ln, uint64_t seed, uint64_t round) {
+    ln->steps++;
+    ln->samples += ln->B;
+    ln->loss_sum += ln->step_loss;
+    ln->s += ln->B;
+    if (ln->s >= ln->ne && ++ln->e < ln->n_epochs) lane_epoch(ln, seed, round);
+}
+
+// ----------------------------------------------------------------------------
+// one step of the group
+
+/* x' = (x - mean) * inv_std of each lane's rows into the input layer, labels, row masks;
+ * rows a lane does not have are 0 (rows up to the tile-rounded count `rows`) */
+static void gather(const ModelLayout *L, GroupWs *gw, const Lane *ln, size_t n, size_t rows) {
+    size_t D = L->shape.n_in, K = L->shape.n_out;
+    const float *mean = gw->p, *inv = gw->p + D * G;
+    float *a = gw->act;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t g = 0; g < G; g++) {
+            float *ar = a + r * D * G + g;
+            int32_t *bits = (int32_t *)(void *)(gw->rmask + r * G + g);
+            if (g < n && r < ln[g].B) {
+                size_t row = ln[g].perm[ln[g].s + r];
+                const float *x = ln[g].ds->x + row * D;
+                int32_t y = ln[g].ds->y[row];
+                CHECK(y >= 0 && (size_t)y < K, "label %d of row %zu is outside [0, %zu)", (int)y,
+                      row, K);
+                for (size_t i = 0; i < D; i++)
+                    ar[i * G] = (x[i] - mean[i * G + g]) * inv[i * G + g];
+                gw->lab[r * G + g] = y;
+                *bits = -1;
+            } else {
+                for (size_t i = 0; i < D; i++) ar[i * G] = 0.0f;
+                gw->lab[r * G + g] = 0;
+                *bits = 0;
+            }
+        }
+}
+
+/* model.c's chunk_xent for every lane's rows: its step loss (the chunk sums added in chunk
+ * order, over B) into step_loss, the error of the logits into d (rows, K, G; 0 where a
+ * lane has no row) */
+static void xent(const float *zT, size_t K, const GroupWs *gw, Lane *ln, size_t n, size_t rows,
+                 float *d) {
+    memset(d, 0, rows * K * G * sizeof(float));
+    for (size_t g = 0; g < n; g++) {
+        size_t B = ln[g].B;
+        double loss = 0.0;
+        for (size_t c0 = 0; c0 < B; c0 += FA_CHUNK) {
+            size_t c1 = c0 + FA_CHUNK < B ? c0 + FA_CHUNK : B;
+            double lc = 0.0;
+            for (size_t r = c0; r < c1; r++) {
+                const float *z = zT + r * K * G + g;
+                size_t lab = (size_t)gw->lab[r * G + g];
+                float mx = z[0];
+                for (size_t k = 1; k < K; k++) mx = z[k * G] > mx ? z[k * G] : mx;
+                float e[FA_MAX_CLASSES], s = 0.0f;
+                for (size_t k = 0; k < K; k++) {
+                    e[k] = expf(z[k * G] - mx);
+                    s += e[k];
+                }
+                lc += log((double)s) - (double)(z[lab * G] - mx);
+                float inv = 1.0f / s;
+                for (size_t k = 0; k < K; k++)
+                    d[(r * K + k) * G + g] = e[k] * inv - (k == lab ? 1.0f : 0.0f);
+            }
+            loss += lc;
+        }
+        ln[g].step_loss = B ? loss / (double)B : 0.0;
+    }
+}
+
+/* forward, loss, and backward with each layer's step (rows: Bmax rounded up to TR).
+ * Hidden activations are zeroed where a lane lacks a row only when an active lane's
+ * mini-batch is shorter than Bmax (ragged): rows >= Bmax never reach a gradient, and a
+ * lane without a mini-batch has its step masked, so whatever it computes is dropped. */
+static void group_step(const ModelLayout *L, GroupWs *gw, Lane *ln, size_t n, const Step *s,
+                       size_t Bmax, size_t rows) {
+    bool ragged = false;
+    for (size_t g = 0; g < n; g++) ragged |= ln[g].B && ln[g].B < Bmax;
+    const size_t nl = L->n_layers, K = L->shape.n_out;
+    float *lay[FA_MAX_HIDDEN + 2]; /* input of layer l; lay[nl] = the logits */
+    lay[0] = gw->act;
+    for (size_t l = 0; l < nl; l++) lay[l + 1] = lay[l] + gw->rows * L->fan_in[l] * G;
+    gather(L, gw, ln, n, rows);
+    const float *p = gw->p;
+    for (size_t l = 0; l < nl; l++) {
+        size_t fi = L->fan_in[l], fo = L->fan_out[l];
+        bool hidden = l + 1 < nl;
+        mm(p + L->w_off[l] * G, 1, fo, p + L->b_off[l] * G, lay[l], fi, lay[l + 1], fo, NULL,
+           hidden, hidden && ragged ? gw->rmask : NULL, rows);
+    }
+    float *d = gw->d0, *dn = gw->d1;
+    xent(lay[nl], K, gw, ln, n, rows, d);
+    for (size_t l = nl; l-- > 0;) {
+        size_t fi = L->fan_in[l], fo = L->fan_out[l];
+        if (l > 0) /* the error of the layer below, from the weights before their step */
+            mm(p + L->w_off[l] * G, fo, 1, NULL, d, fo, dn, fi, lay[l], false, NULL, rows);
+        layer_step(s, L, l, lay[l], d, Bmax);
+        float *sw = d;
+        d = dn;
+        dn = sw;
+    }
+}
+
+/* the lane masks and per-step constants of step t; returns the largest mini-batch */
+static size_t step_setup(Step *s, const Lane *ln, size_t n, const TrainOpts *o, uint64_t t) {
+    size_t Bmax = 0;
+    int any2 = 0, anyn = 0;
+    for (size_t g = 0; g < G; g++) {
+        size_t B = g < n ? ln[g].B : 0;
+        bool p2 = B && (B & (B - 1)) == 0 && B <= ((size_t)1 << 24);
+        s->active[g] = B ? -1 : 0;
+        s->pow2[g] = p2 ? -1 : 0;
+        float fB = B ? (float)B : 1.0f;
+        s->fB[g] = fB;
+        s->invB[g] = 1.0f / fB;
+        if (B) {
+            any2 |= p2;
+            anyn |= !p2;
+        }
+        if (B > Bmax) Bmax = B;
+    }
+    s->scale = anyn ? (any2 ? 3 : 2) : 1;
+    if (s->adam) {
+        s->bc1 = (float)(1.0 / (1.0 - pow(o->beta1, (double)t)));
+        s->bc2 = (float)(1.0 / (1.0 - pow(o->beta2, (double)t)));
+    }
+    return Bmax;
+}
+
+// ----------------------------------------------------------------------------
+// the group's training
+
+static void check_opts(const TrainOpts *o, const GroupWs *gw) {
+    CHECK(o->batch >= 1 && o->batch <= gw->batch_max,
+          "mini-batch %zu outside [1, workspace batch_max %zu]", o->batch, gw->batch_max);
+    CHECK(isfinite(o->epochs) && o->epochs >= 0.0 && o->epochs <= 1e9,
+          "epochs must be in [0, 1e9], got %g", o->epochs);
+    CHECK(isfinite(o->lr) && o->lr >= 0.0, "learning rate must be >= 0, got %g", o->lr);
+    CHECK(o->opt == FA_OPT_ADAM || o->opt == FA_OPT_SGD, "unknown optimizer %d", (int)o->opt);
+    CHECK(isfinite(o->mu) && o->mu >= 0.0, "FedProx mu must be >= 0, got %g", o->mu);
+    if (o->opt == FA_OPT_ADAM) {
+        CHECK(o->beta1 >= 0.0 && o->beta1 < 1.0 && o->beta2 >= 0.0 && o->beta2 < 1.0,
+              "Adam betas must be in [0, 1), got %g, %g", o->beta1, o->beta2);
+        CHECK(o->eps >= 0.0, "Adam needs eps >= 0 and a finite lr");
+    }
+}
+
+void train_local_group(const ModelLayout *L, size_t n, float *const *params, const float *ref,
+                       const Dataset *const *ds, const TrainOpts *opts, uint64_t seed,
+                       const uint64_t *client, uint64_t round, GroupWs *gw, TrainStats *stats) {
+    CHECK(n >= 1 && n <= G, "a group holds 1..%d clients, got %zu", G, n);
+    CHECK(gw->lanes == G && gw->P == L->n_params, "group workspace built for another model");
+    check_opts(opts, gw);
+    const size_t P = L->n_params, off = L->train_off;
+    Lane ln[G];
+    for (size_t g = 0; g < n; g++) lane_init(&ln[g], gw, g, L, ds[g], opts, seed, client[g], round);
+    for (size_t q = 0; q < P; q++)
+        for (size_t g = 0; g < G; g++) gw->p[q * G + g] = g < n ? params[g][q] : 0.0f;
+    memset(gw->m, 0, P * G * sizeof(float));
+    memset(gw->v, 0, P * G * sizeof(float));
+    Step s = {.p = gw->p,
+              .m = gw->m,
+              .v = gw->v,
+              .ref = ref && opts->mu > 0.0 ? ref : NULL,
+              .adam = opts->opt == FA_OPT_ADAM,
+              .prox = ref != NULL && opts->mu > 0.0,
+              .mu = (float)opts->mu,
+              .lr = (float)opts->lr,
+              .b1 = (float)opts->beta1,
+              .c1 = (float)(1.0 - opts->beta1),
+              .b2 = (float)opts->beta2,
+              .c2 = (float)(1.0 - opts->beta2),
+              .eps = (float)opts->eps};
+    for (uint64_t t = 1;; t++) {
+        for (size_t g = 0; g < n; g++) {
+            Lane *x = &ln[g];
+            x->B =
+                x->e < x->n_epochs ? (x->ne - x->s < opts->batch ? x->ne - x->s : opts->batch) : 0;
+        }
+        size_t Bmax = step_setup(&s, ln, n, opts, t);
+        if (Bmax == 0) break;
+        group_step(L, gw, ln, n, &s, Bmax, (Bmax + TR - 1) / TR * TR);
+        for (size_t g = 0; g < n; g++)
+            if (ln[g].B) lane_advance(&ln[g], seed, round);
+    }
+    for (size_t g = 0; g < n; g++) {
+        for (size_t q = off; q < P; q++) params[g][q] = gw->p[q * G + g];
+        if (stats)
+            stats[g] = (TrainStats){ln[g].steps ? ln[g].loss_sum / (double)ln[g].steps : 0.0,
+                                    ln[g].steps, ln[g].samples};
+    }
+}
+
+#else /* no GCC vector extensions: no group kernel, callers train client by client */
+
+size_t train_group_lanes(void) { return 0; }
+void group_ws_build(GroupWs *gw, const ModelLayout *L, size_t batch_max) {
+    (void)L, (void)batch_max;
+    memset(gw, 0, sizeof *gw);
+}
+void group_ws_free(GroupWs *gw) { memset(gw, 0, sizeof *gw); }
+void train_local_group(const ModelLayout *L, size_t n, float *const *params, const float *ref,
+                       const Dataset *const *ds, const TrainOpts *opts, uint64_t seed,
+                       const uint64_t *client, uint64_t round, GroupWs *gw, TrainStats *stats) {
+    (void)L, (void)n, (void)params, (void)ref, (void)ds, (void)opts, (void)seed, (void)client,
+        (void)round, (void)gw, (void)stats;
+    fa_fail("train_local_group: this build has no client-batched kernel");
+}
+
+#endif
