@@ -616,6 +616,7 @@ static void export_usage(FILE *f) {
           "  Lite flatbuffer DIR/model.tflite (--format tflite; its int8 input is the\n"
           "  standardized features, quantized as model.h's quantize_input does); for\n"
           "  mechanical feature data also DIR/feature_extractor.h/.c (raw window -> features);\n"
+          "  a cnn1d model (--model cnn1d) exports as C only: its input is one raw window;\n"
           "  prints float vs int8 accuracy on T's test rows, flash/RAM bytes and host latency.\n",
           f);
     ExportOpts d;
@@ -666,6 +667,13 @@ static int load_results_model(const ExportOpts *o, Config *cfg, ModelShape *shap
     }
     FedData probe;
     if (rc == 0) rc = export_load_client(cfg, o->client, &probe, err, errlen);
+    if (rc == 0 && cfg->shape.kind == FA_MODEL_CNN1D && probe.info.win_len == 0) {
+        rc = opt_fail(err, errlen,
+                      "the run trained a cnn1d but its data (%s) rebuild as %zu tabular "
+                      "features, not raw windows",
+                      probe.info.name, probe.info.d);
+        feddata_free(&probe);
+    }
     if (rc == 0) {
         *shape = cfg->shape;
         shape->n_in = probe.info.d;
