@@ -116,8 +116,8 @@ void quant_evaluate(const QModel *q, const Dataset *ds, int32_t *pred, size_t *c
 
 void quant_eval_model(const ModelLayout *L, const float *params, const Dataset *calib,
                       const Dataset *test, FaInt8Weights weights, QuantEval *out) {
-    if (L->shape.kind == FA_MODEL_CNN1D) { /* per-channel conv and dense weights only */
-        quant_cnn_eval_model(L, params, calib, test, out);
+    if (L->shape.kind == FA_MODEL_CNN1D) { /* the same granularity for conv and dense weights */
+        quant_cnn_eval_model(L, params, calib, test, weights, out);
         return;
     }
     QModel q;

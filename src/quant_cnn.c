@@ -1,6 +1,7 @@
 /*
  * quant_cnn.c: post-training int8 quantization of a cnn1d (model.h) and its integer-only
- * inference, with quant.c's scheme (quant.h): symmetric per-output-channel int8 weights,
+ * inference, with quant.c's scheme (quant.h): symmetric per-output-channel int8 weights
+ * (or one scale per layer with --int8-weights per-tensor, for every conv and dense layer),
  * int32 biases at in_scale * w_scale, asymmetric per-tensor int8 activations calibrated on
  * float activations, Q31 requantization with the ReLU fused into the clamp.
  *
@@ -47,8 +48,12 @@ static void qparams(float lo, float hi, float *scale, int32_t *zp) {
 /* One dense layer (W (fi, fo) row-major in the float buffer, the conv's (k * c_in, c_out)
  * too) quantized as quant.c quantizes an MLP layer; ly's arrays are allocated already. */
 static void quant_layer(QLayer *ly, const float *W, const float *bias, float in_scale,
-                        int32_t in_zp, float lo, float hi, bool relu) {
+                        int32_t in_zp, float lo, float hi, bool relu, bool per_tensor) {
     const size_t fi = ly->fan_in, fo = ly->fan_out;
+    /* per tensor: one scale for the layer (what Arm NN's fully-connected layer accepts) */
+    double tensor_amax = 0.0;
+    if (per_tensor)
+        for (size_t e = 0; e < fi * fo; e++) tensor_amax = fmax(tensor_amax, fabs((double)W[e]));
     ly->in_scale = in_scale;
     ly->in_zp = in_zp;
     qparams(lo, hi, &ly->out_scale, &ly->out_zp);
@@ -57,6 +62,7 @@ static void quant_layer(QLayer *ly, const float *W, const float *bias, float in_
     for (size_t j = 0; j < fo; j++) {
         double amax = 0.0;
         for (size_t i = 0; i < fi; i++) amax = fmax(amax, fabs((double)W[i * fo + j]));
+        if (per_tensor) amax = tensor_amax;
         CHECK(isfinite(amax) && isfinite(bias[j]),
               "quant_cnn_build: output %zu has a non-finite weight or bias", j);
         ly->w_scale[j] = (float)(amax > 0.0 ? amax / 127.0 : 1.0 / 127.0);
@@ -135,6 +141,13 @@ static void layer_take(QLayer *ly, size_t fi, size_t fo, unsigned char **m) {
 }
 
 void quant_cnn_build(QCnn *q, const ModelLayout *L, const float *params, const Dataset *calib) {
+    quant_cnn_build_mode(q, L, params, calib, FA_INT8_PER_CHANNEL);
+}
+
+void quant_cnn_build_mode(QCnn *q, const ModelLayout *L, const float *params, const Dataset *calib,
+                          FaInt8Weights weights) {
+    CHECK(weights == FA_INT8_PER_CHANNEL || weights == FA_INT8_PER_TENSOR,
+          "quant_cnn_build: unknown weight granularity %d", (int)weights);
     CHECK(q != NULL && L != NULL && params != NULL && calib != NULL,
           "quant_cnn_build: NULL argument");
     CHECK(L->shape.kind == FA_MODEL_CNN1D, "quant_cnn_build: not a cnn1d");
@@ -144,6 +157,8 @@ void quant_cnn_build(QCnn *q, const ModelLayout *L, const float *params, const D
     CHECK(L->n_layers <= FA_Q_MAX_LAYERS && L->len_pool[L->n_conv - 1] <= 65536,
           "quant_cnn_build: shape outside the int8 kernels' bounds");
     memset(q, 0, sizeof *q);
+    q->weights = weights;
+    const bool per_tensor = weights == FA_INT8_PER_TENSOR;
     const size_t C = L->shape.win_ch;
     q->win_len = L->shape.win_len;
     q->win_ch = C;
@@ -187,7 +202,7 @@ void quant_cnn_build(QCnn *q, const ModelLayout *L, const float *params, const D
         cv->len_pool = L->len_pool[b];
         layer_take(&cv->fc, cv->k * cv->c_in, L->c_out[b], &m);
         quant_layer(&cv->fc, params + L->cw_off[b], params + L->cb_off[b], s, zp, lo[1 + b],
-                    hi[1 + b], true);
+                    hi[1 + b], true, per_tensor);
         s = cv->fc.out_scale;
         zp = cv->fc.out_zp;
     }
@@ -196,7 +211,7 @@ void quant_cnn_build(QCnn *q, const ModelLayout *L, const float *params, const D
         layer_take(ly, L->fan_in[l], L->fan_out[l], &m);
         const size_t t = 1 + L->n_conv + l;
         quant_layer(ly, params + L->w_off[l], params + L->b_off[l], s, zp, lo[t], hi[t],
-                    l + 1 < L->n_layers);
+                    l + 1 < L->n_layers, per_tensor);
         s = ly->out_scale;
         zp = ly->out_zp;
     }
@@ -236,12 +251,16 @@ static layer_t kernel_view(const QLayer *ly) {
                      .act_min = ly->act_min};
 }
 
-int quant_cnn_predict(const QCnn *q, const float *x_raw, int8_t *scratch, int8_t *logits) {
+void quant_cnn_input(const QCnn *q, const float *x_raw, int8_t *xq) {
     const size_t T = q->win_len, C = q->win_ch;
-    int8_t *a = scratch, *b = scratch + q->max_act, *t;
     for (size_t i = 0; i < T; i++)
         for (size_t c = 0; c < C; c++)
-            a[i * C + c] = quantize_x(x_raw[i * C + c], q->mean[c], q->in_mul[c], q->in_zp);
+            xq[i * C + c] = quantize_x(x_raw[i * C + c], q->mean[c], q->in_mul[c], q->in_zp);
+}
+
+int quant_cnn_predict(const QCnn *q, const float *x_raw, int8_t *scratch, int8_t *logits) {
+    int8_t *a = scratch, *b = scratch + q->max_act, *t;
+    quant_cnn_input(q, x_raw, a);
     for (size_t k = 0; k < q->n_conv; k++) {
         const QConv *cv = &q->conv[k];
         const layer_t ly = kernel_view(&cv->fc);
@@ -264,9 +283,9 @@ int quant_cnn_predict(const QCnn *q, const float *x_raw, int8_t *scratch, int8_t
 }
 
 void quant_cnn_eval_model(const ModelLayout *L, const float *params, const Dataset *calib,
-                          const Dataset *test, QuantEval *out) {
+                          const Dataset *test, FaInt8Weights weights, QuantEval *out) {
     QCnn q;
-    quant_cnn_build(&q, L, params, calib);
+    quant_cnn_build_mode(&q, L, params, calib, weights);
     memset(out, 0, sizeof *out);
     out->n_test = test->n;
     out->flash_bytes = quant_cnn_flash_bytes(&q);

@@ -10,6 +10,9 @@
  * Raw model file (--model-bin), little-endian:
  *   "FAMODEL1" (8 bytes) | u32 version = 1 | u32 D | u32 K | u32 n_hidden |
  *   u32 hidden[n_hidden] | u64 P | float32 params[P] (the model.h buffer layout)
+ * A cnn1d (version 2) has, between hidden[] and P:
+ *   u32 win_len | u32 win_ch | u32 n_conv | (u32 channels, u32 kernel)[n_conv] | u32 pool
+ * with D = win_len * win_ch; an mlp file is version 1 as before.
  */
 #ifndef FEDALIGN_EXPORT_H
 #define FEDALIGN_EXPORT_H
@@ -23,6 +26,9 @@
 
 #define FA_MODEL_BIN_MAGIC "FAMODEL1"
 #define FA_MODEL_BIN_VERSION 1u
+#define FA_MODEL_BIN_VERSION_CNN 2u
+/* the largest raw window (win_len * win_ch values) a version-2 file may declare */
+#define FA_MODEL_BIN_MAX_WINDOW (1u << 20)
 
 /* Write dir/model.h and dir/model.c for q (dir must exist). prefix names every exported
  * symbol (<prefix>_predict, <PREFIX>_RAM_BYTES, ...) and must be a C identifier of at most

@@ -186,23 +186,31 @@ typedef struct {
     QConv conv[FA_MAX_CONV];
     QLayer layer[FA_Q_MAX_LAYERS]; /* the dense head */
     size_t cal_rows;
+    FaInt8Weights weights; /* the granularity of every conv and dense layer's weight scales */
     void *mem; /* one allocation behind every array; owns */
 } QCnn;
 
 /* Quantize a cnn1d (L->shape.kind == FA_MODEL_CNN1D) with the float activations of the
  * calib rows (>= 1). Pure function of its arguments; the result owns its memory. */
 void quant_cnn_build(QCnn *q, const ModelLayout *L, const float *params, const Dataset *calib);
+/* The same with a choice of weight-scale granularity for every layer (quant_cnn_build: per
+ * channel); --int8-weights per-tensor gives one scale per conv and per dense layer. */
+void quant_cnn_build_mode(QCnn *q, const ModelLayout *L, const float *params, const Dataset *calib,
+                          FaInt8Weights weights);
 void quant_cnn_free(QCnn *q);
 /* bytes of scratch quant_cnn_predict needs (two activation buffers of max_act) */
 size_t quant_cnn_scratch_bytes(const QCnn *q);
 /* int8 weights, int32 biases and multipliers, int8 shifts, per-channel float mean and
  * in_mul, and a few per-layer constants */
 size_t quant_cnn_flash_bytes(const QCnn *q);
+/* The float step: xq (T * C) = the quantized standardized window x_raw (time-major), each
+ * value with its channel's mean and in_mul. */
+void quant_cnn_input(const QCnn *q, const float *x_raw, int8_t *xq);
 /* Integer-only class of one raw window (the input step is quant.h's float step per
  * element with its channel's mean and in_mul); logits (K) may be NULL. */
 int quant_cnn_predict(const QCnn *q, const float *x_raw, int8_t *scratch, int8_t *logits);
 /* quant_eval_model for a cnn1d (agree: against the float model's class, model_forward) */
 void quant_cnn_eval_model(const ModelLayout *L, const float *params, const Dataset *calib,
-                          const Dataset *test, QuantEval *out);
+                          const Dataset *test, FaInt8Weights weights, QuantEval *out);
 
 #endif

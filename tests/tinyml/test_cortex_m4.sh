@@ -6,10 +6,15 @@
 # require EXACTLY the predictions of the suite's int8 inference on the host, for every
 # test and train row of a client plus extreme values. Also reports int8 vs float
 # instruction counts on the M4 (QEMU -icount; QEMU does not model cycles).
+# The cnn1d (issue 17) the same way on the mechanical generator's raw windows, beside the
+# MLP on the same generator's features (same seed and client): machine-readable lines
+#   TINYML_M4 dataset=D model=M flash_bytes=.. ram_static_bytes=.. stack_bytes_max=..
+#   TINYML_M4_RUN dataset=D model=M cases=N instr_per_inference_int8=.. instr_per_inference_float=..
 #
 # Needs (Debian): gcc-arm-none-eabi qemu-system-arm (libnewlib-arm-none-eabi is not
 # needed: the export uses no C library). Without them it exits 77 = skipped for CTest.
-# Env: FEDALIGN, QUANT_REF (set by CTest); DATASETS (default "electrical mechanical");
+# Env: FEDALIGN, QUANT_REF (set by CTest); CONFIGS (DATASET:MODEL pairs, default
+# "electrical:mlp mechanical:mlp mechanical:cnn1d");
 # KEEP=DIR keeps the build products there (a rerun exports over them: --overwrite).
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,15 +42,24 @@ pass() { echo "ok: $*"; }
 ARCH="-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"
 CFLAGS="-std=c99 -Wall -Wextra -Werror -Os $ARCH -ffunction-sections -fdata-sections"
 
-for ds in ${DATASETS:-electrical mechanical}; do
+# DATASET:MODEL pairs; mechanical:mlp (features) and mechanical:cnn1d (raw windows of the
+# same generator, seed and client) are the MLP-vs-CNN deployment comparison
+for cfg in ${CONFIGS:-electrical:mlp mechanical:mlp mechanical:cnn1d}; do
+  ds=${cfg%%:*} model=${cfg#*:}
   opts=(--preset tiny --dataset "$ds" --seed 7)
-  d=$WORK/$ds
+  fref=(-DFA_NO_FREF)   # the float reference of the timing exists for the mlp only
+  if [ "$model" = cnn1d ]; then opts+=(--input raw --model cnn1d); fi
+  d=$WORK/$ds-$model
   mkdir -p "$d"
   "$QUANT_REF" train "$d/model.bin" 1 "${opts[@]}" 2>/dev/null || { fail "$ds: quant_ref train"; continue; }
   "$FEDALIGN" export --model-bin "$d/model.bin" --client 1 --out "$d" --overwrite --bench-reps 0 "${opts[@]}" >"$d/export.txt" 2>&1 \
     || { fail "$ds: export: $(cat "$d/export.txt")"; continue; }
   "$QUANT_REF" cases "$d/model.bin" 1 "$d/cases.c" "${opts[@]}" >"$d/ref.txt" 2>/dev/null || { fail "$ds: quant_ref cases"; continue; }
-  "$QUANT_REF" floatc "$d/model.bin" "$d/fref.c" || { fail "$ds: quant_ref floatc"; continue; }
+  if [ "$model" = mlp ]; then
+    "$QUANT_REF" floatc "$d/model.bin" "$d/fref.c" || { fail "$ds: quant_ref floatc"; continue; }
+    fref=("$d/fref.c")
+  fi
+  ds="$ds $model"
 
   # the model alone: flash (text + data) and RAM (data + bss), stack per function
   arm-none-eabi-gcc $CFLAGS -fstack-usage -c "$d/model.c" -o "$d/model.o" 2>"$d/cc.err" \
@@ -62,12 +76,12 @@ for ds in ${DATASETS:-electrical mechanical}; do
   # deepest call chain: predict -> run -> kernel_fc (whatever is not inlined)
   stack=$(awk -F'\t' '{s += $2} END {print s}' "$d/model.su")
   echo "# $ds: stack frames (bytes) $(awk -F'\t' '{split($1, a, ":"); printf "%s=%s ", a[4], $2}' "$d/model.su")(sum $stack, an upper bound)"
-  echo "TINYML_M4 dataset=$ds flash_bytes=$((text + data)) ram_static_bytes=$((data + bss)) stack_bytes_max=$stack"
+  echo "TINYML_M4 dataset=${ds% *} model=$model flash_bytes=$((text + data)) ram_static_bytes=$((data + bss)) stack_bytes_max=$stack"
 
   # the whole program on the emulated board
   arm-none-eabi-gcc $CFLAGS -Wno-error=unused-function -I"$d" -nostdlib -T "$SRC/tinyml/m4.ld" \
     -Wl,--gc-sections -o "$d/driver.elf" \
-    "$d/model.c" "$d/cases.c" "$d/fref.c" "$SRC/tools/export_driver.c" \
+    "$d/model.c" "$d/cases.c" "${fref[@]}" "$SRC/tools/export_driver.c" \
     "$SRC/tinyml/startup_m4.c" "$SRC/tinyml/m4_bench.c" -lgcc 2>"$d/cc.err" \
     || { fail "$ds: driver.elf does not link: $(cat "$d/cc.err")"; continue; }
   timeout 300 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
@@ -82,8 +96,15 @@ for ds in ${DATASETS:-electrical mechanical}; do
   fi
   if read -r _ _ ti _ tf _ nc _ ag < <(grep '^m4_ticks' "$d/m4.txt"); then
     awk -v ti="$ti" -v tf="$tf" -v n="$nc" -v ag="$ag" -v ds="$ds" 'BEGIN {
-      printf "# %s: Cortex-M4 (QEMU -icount, 40 instructions per SysTick tick): int8 ~%.0f, float ~%.0f instructions per sample, float/int8 = %.2fx; float and int8 agree on %d of %d cases\n",
-        ds, ti * 40 / n, tf * 40 / n, (ti > 0 ? tf / ti : 0), ag, n }'
+      if (tf > 0) printf "# %s: Cortex-M4 (QEMU -icount, 40 instructions per SysTick tick): int8 ~%.0f, float ~%.0f instructions per sample, float/int8 = %.2fx; float and int8 agree on %d of %d cases\n",
+        ds, ti * 40 / n, tf * 40 / n, (ti > 0 ? tf / ti : 0), ag, n
+      else printf "# %s: Cortex-M4 (QEMU -icount, 40 instructions per SysTick tick): int8 ~%.0f instructions per sample (no float reference)\n", ds, ti * 40 / n }'
+    # machine-readable: instructions per inference (QEMU counts instructions, not cycles)
+    awk -v ti="$ti" -v tf="$tf" -v n="$nc" -v ds="${ds% *}" -v m="$model" 'BEGIN {
+      printf "TINYML_M4_RUN dataset=%s model=%s cases=%d instr_per_inference_int8=%.0f instr_per_inference_float=%s\n",
+        ds, m, n, ti * 40 / n, (tf > 0 ? sprintf("%.0f", tf * 40 / n) : "na") }'
+  else
+    fail "$ds: no m4_ticks line from the emulated run"
   fi
 done
 if [ "$FAILS" -ne 0 ]; then echo "$FAILS check(s) failed" >&2; exit 1; fi

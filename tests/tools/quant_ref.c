@@ -3,13 +3,15 @@
  *
  *   quant_ref train MODEL.bin CLIENT [run options]
  *       train a local model for client CLIENT of the data the run options describe
- *       (standardization from its train rows, Adam) and write it as a raw model file;
+ *       (standardization from its train rows, Adam) and write it as a raw model file
+ *       (--model cnn1d --input raw: a cnn1d on the raw windows, a version-2 file);
  *   quant_ref cases MODEL.bin CLIENT CASES.c [run options]
  *       quantize MODEL.bin exactly as `fedalign export` does (calibrated on the client's
  *       train rows), write CASES.c with test inputs (the client's test and train rows plus
  *       extreme values) and their quantized forms, and print "pred <i> <class>" for every
  *       input from the suite's int8 inference (quant_predict): the reference the exported
- *       C code must reproduce exactly;
+ *       C code must reproduce exactly (a cnn1d model file: its raw windows, quant_cnn.c's
+ *       reference, a few whole-window and single-spike extremes);
  *   quant_ref rows MODEL.bin CLIENT [run options]
  *       quantize as `cases` does and print, per test row of the client, one line
  *       "row <i> x=<raw features, C99 hex> xq=<int8 input> logits=<int8 logits> pred=<class>"
@@ -72,12 +74,14 @@ static int cmd_train(int argc, char **argv) {
     ModelShape shape = cfg.shape;
     shape.n_in = fd.info.d;
     shape.n_out = fd.info.k;
+    shape.win_len = fd.info.win_len; /* a cnn1d (--model cnn1d --input raw) */
+    shape.win_ch = fd.info.win_ch;
     ModelLayout L;
     model_layout(&L, &shape);
     float *p = xmalloc(L.n_params * sizeof(float));
     model_init(&L, p, cfg.seed, (uint64_t)cd->id);
-    double mean[FA_MAX_FEATURES] = {0}, sd[FA_MAX_FEATURES] = {0};
-    size_t D = tr->d;
+    size_t D = tr->d; /* a raw window's d may exceed FA_MAX_FEATURES */
+    double *mean = xcalloc(D, sizeof(double)), *sd = xcalloc(D, sizeof(double));
     for (size_t r = 0; r < tr->n; r++)
         for (size_t j = 0; j < D; j++) mean[j] += tr->x[r * D + j];
     for (size_t j = 0; j < D; j++) mean[j] /= (double)tr->n;
@@ -88,6 +92,8 @@ static int cmd_train(int argc, char **argv) {
         }
     for (size_t j = 0; j < D; j++) sd[j] = sqrt(sd[j] / (double)tr->n);
     model_set_norm(&L, p, mean, sd);
+    free(mean);
+    free(sd);
     TrainOpts o = {FA_OPT_ADAM, 3e-3, 0.9, 0.999, 1e-8, 32, 30.0, 0.0};
     Workspace ws;
     workspace_build(&ws, &L, 256);
@@ -112,6 +118,63 @@ static void put_case(FILE *f, const float *x, size_t D) {
     fputs("}", f);
 }
 
+/* the cases file of a cnn1d: every test and train window, then whole windows of extreme
+ * values (+-1e30, 1e-30, 0, 3e38, each channel's mean = the zero point), the first test
+ * window x1000, and single spikes of +-1e30 at the first, middle and last step */
+static int cases_cnn(const ModelLayout *L, const float *p, const ClientData *cd,
+                     FaInt8Weights weights, const char *path) {
+    QCnn q;
+    quant_cnn_build_mode(&q, L, p, &cd->train, weights);
+    const size_t D = L->shape.n_in, C = q.win_ch, T = q.win_len;
+    const size_t n_rows = cd->test.n + cd->train.n, n_ext = 13, n = n_rows + n_ext;
+    float *x = xmalloc(n * D * sizeof(float));
+    memcpy(x, cd->test.x, cd->test.n * D * sizeof(float));
+    memcpy(x + cd->test.n * D, cd->train.x, cd->train.n * D * sizeof(float));
+    const float *row0 = cd->test.n ? cd->test.x : cd->train.x;
+    const float whole[5] = {1e30f, -1e30f, 1e-30f, 0.0f, 3.0e38f};
+    for (size_t e = 0; e < n_ext; e++) {
+        float *xr = x + (n_rows + e) * D;
+        for (size_t i = 0; i < D; i++)
+            xr[i] = e < 5 ? whole[e] : e == 5 ? q.mean[i % C] : e == 6 ? row0[i] * 1000.0f : row0[i];
+        if (e >= 7) xr[(e - 7) / 2 == 0 ? 0 : (e - 7) / 2 == 1 ? (T / 2) * C : (T - 1) * C] =
+                        (e - 7) % 2 ? -1e30f : 1e30f;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) fa_fail("%s: cannot create", path);
+    fprintf(f, "/* test cases for the exported cnn1d, written by quant_ref */\n"
+               "#include <stdint.h>\n\n"
+               "#define FA_N_CASES %zu\n#define FA_N_IN %zu\n"
+               "const int fa_n_cases = FA_N_CASES;\n"
+               "const float fa_cases[FA_N_CASES][FA_N_IN] = {\n",
+            n, D);
+    for (size_t r = 0; r < n; r++) {
+        put_case(f, x + r * D, D);
+        fputs(r + 1 < n ? ",\n" : "\n};\n", f);
+    }
+    int8_t *xq = xmalloc(D), *scratch = xmalloc(quant_cnn_scratch_bytes(&q));
+    fputs("const int8_t fa_cases_q[FA_N_CASES][FA_N_IN] = {\n", f);
+    for (size_t r = 0; r < n; r++) {
+        quant_cnn_input(&q, x + r * D, xq);
+        fputs("    {", f);
+        for (size_t j = 0; j < D; j++) fprintf(f, "%d%s", (int)xq[j], j + 1 < D ? ", " : "");
+        fputs(r + 1 < n ? "},\n" : "}\n};\n", f);
+    }
+    fputs("const int8_t fa_expect[FA_N_CASES] = {", f);
+    for (size_t r = 0; r < n; r++) {
+        int c = quant_cnn_predict(&q, x + r * D, scratch, NULL);
+        printf("pred %zu %d\n", r, c);
+        fprintf(f, "%s%d%s", r % 32 == 0 ? "\n    " : "", c, r + 1 < n ? "," : "\n};\n");
+    }
+    if (fclose(f) != 0) fa_fail("%s: write failed", path);
+    fprintf(stderr, "quant_ref: %zu cnn1d cases (%zu test, %zu train, %zu extreme)\n", n,
+            cd->test.n, cd->train.n, n_ext);
+    free(scratch);
+    free(xq);
+    free(x);
+    quant_cnn_free(&q);
+    return 0;
+}
+
 static int cmd_cases(int argc, char **argv) {
     if (argc < 5) usage();
     static Config cfg;
@@ -125,6 +188,12 @@ static int cmd_cases(int argc, char **argv) {
     if (export_read_model_bin(argv[2], &shape, &p, err, sizeof err) != 0) fa_fail("%s", err);
     ModelLayout L;
     model_layout(&L, &shape);
+    if (shape.kind == FA_MODEL_CNN1D) {
+        int rc = cases_cnn(&L, p, cd, cfg.int8_weights, argv[4]);
+        free(p);
+        feddata_free(&fd);
+        return rc;
+    }
     QModel q;
     quant_build_mode(&q, &L, p, &cd->train, cfg.int8_weights);
     const size_t D = q.n_in;

@@ -1,0 +1,54 @@
+/*
+ * export_internal.h: what export.c shares with export_cnn.c (the cnn1d's C export and its
+ * part of the command): the writers of exact C constants and the file helpers, and the
+ * job the command hands over. Private to the suite (not installed).
+ */
+#ifndef FEDALIGN_EXPORT_INTERNAL_H
+#define FEDALIGN_EXPORT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fedalign/export.h"
+
+/* --format values of `fedalign export` */
+enum { EXPORT_C = 0, EXPORT_TFLITE };
+extern const FaEnum export_format_enum;
+
+/* a C identifier of 1..32 characters */
+bool exp_valid_ident(const char *s);
+/* a C string literal (escaped), comment text (no end of comment), an exact float literal
+ * (C99 hex), and const arrays of them, per_line values a line */
+void exp_put_cstr(FILE *f, const char *s);
+void exp_put_comment_text(FILE *f, const char *s);
+void exp_put_float(FILE *f, float v);
+void exp_put_i32_array(FILE *f, const char *type, const char *name, const int32_t *v, size_t n,
+                       size_t per_line);
+void exp_put_i8_array(FILE *f, const char *name, const int8_t *v, size_t n, size_t per_line);
+void exp_put_f32_array(FILE *f, const char *name, const float *v, size_t n);
+/* mkdir -p; fclose with the write error checked. 0, or -1 with a message */
+int exp_mkdir_p(const char *dir, char *err, size_t errlen);
+int exp_close_checked(FILE *f, const char *path, char *err, size_t errlen);
+
+/* one export, as the command parsed it (export.c) */
+typedef struct {
+    const char *out_dir, *prefix, *note, *source; /* source: the model file, for messages */
+    size_t client, bench_reps;
+    int format; /* EXPORT_C or EXPORT_TFLITE */
+    FaInt8Weights weights;
+} ExportJob;
+
+/* The cnn1d's part of `fedalign export` (export_cnn.c): quantize (L, params) on the
+ * client's train rows, evaluate float and int8 on its test rows, write the files of
+ * job->format into job->out_dir (created; already checked free), print the summary and
+ * the FEDALIGN_EXPORT line. 0, or -1 with a message. */
+int export_cnn_run(const ExportJob *job, const ModelLayout *L, const float *params,
+                   const FedData *fd, char *err, size_t errlen);
+
+/* The cnn1d as C99 (export_cnn.c): dir/model.h and dir/model.c, the interface of the
+ * MLP's pair (<prefix>_predict of one raw window, time-major x[t * C + c]). */
+int export_c_cnn(const QCnn *q, const DataInfo *info, const char *dir, const char *prefix,
+                 const char *note, char *err, size_t errlen);
+
+#endif
