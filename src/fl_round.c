@@ -137,6 +137,8 @@ typedef struct {
 } Batched;
 
 size_t fl_client_batch_lanes(const Pipeline *pl) {
+    /* the group kernel is the MLP's forward/backward: a cnn1d always trains per client */
+    if (pl->L.shape.kind != FA_MODEL_MLP) return 0;
     const size_t G = train_group_lanes();
     const FaClientBatch cb = pl->cfg->client_batch;
     const bool on = cb == FA_CBATCH_ON || (cb == FA_CBATCH_AUTO && G >= FA_GROUP_MIN_AUTO);

@@ -517,6 +517,7 @@ void train_local_group(const ModelLayout *L, size_t n, float *const *params, con
                        const uint64_t *client, uint64_t round, GroupWs *gw, TrainStats *stats) {
     CHECK(n >= 1 && n <= G, "a group holds 1..%d clients, got %zu", G, n);
     CHECK(gw->lanes == G && gw->P == L->n_params, "group workspace built for another model");
+    CHECK(L->shape.kind == FA_MODEL_MLP, "train_local_group: the mlp model only");
     check_opts(opts, gw);
     const size_t P = L->n_params, off = L->train_off;
     Lane ln[G];
