@@ -69,7 +69,10 @@ cmp -s cmp.txt cmp/bench_compare.txt && pass "bench_compare.txt is the printed t
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 labels = {r["label"] for r in rows if r["kind"] == "result"}
-want = {"fedalign a mlp serial", "fedalign b mlp serial", "torch clients", "torch batched", "torch cnn-clients", "torch cnn-batched"}
+# every variant's MLP and cnn1d lines (bench train) and its client-batched comparison
+# (train_clients), and all four peers
+want = {f"fedalign {v} {m}" for v in "ab" for m in ("mlp serial", "cnn serial", "mlp per-client", "mlp batched")}
+want |= {"torch clients", "torch batched", "torch cnn-clients", "torch cnn-batched"}
 cont = {r["contraction"] for r in rows if r["kind"] == "ceiling"}
 bad = [r for r in rows if r["kind"] == "result" and not abs(float(r["gflops"]) - float(r["samples_per_s"]) * float(r["flop_per_sample"]) * 1e-9) <= 1e-5 * float(r["gflops"])]
 if labels != want or cont != {"on", "off"} or bad:
