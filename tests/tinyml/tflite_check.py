@@ -7,6 +7,11 @@
       int8 inputs of ROWS.txt (`quant_ref rows`), and require its int8 logits and classes
       to equal the reference there, and the classes to equal CPRED.txt (the C export's).
       Exit 0 = all equal, 1 = a difference, 3 = Arm NN aborted or refused the file.
+  tflite_check.py armnn-layers MODEL.tflite ROWS.txt
+      Arm NN operator by operator (the graph's output pointed at each operator's output in
+      turn): every operator's output within one step of TFLite's reference kernel applied
+      to Arm NN's own input to it. Exit 0 = all within, 1 = a larger difference, 3 = Arm NN
+      stopped at some operator (the ones before it checked).
   tflite_check.py selfcheck MODEL.tflite ROWS.txt
       Read the flatbuffer back with an independent reader (the flatbuffers runtime's
       Table, no generated code, field numbers from the TFLite schema), check the layout
@@ -119,6 +124,57 @@ def armnn(model, rows_path, cpred_path=None):
           "c_export_classes=%s bound=%d failed_rows=%d" % (len(rows), exact, worst, cbad,
           "checked" if cpred is not None else "-", LOGIT_BOUND, bad))
     return 1 if bad else 0
+
+
+def armnn_layers(model, rows_path):
+    """Arm NN operator by operator: the file with its graph output pointed at each
+    operator's output in turn (Arm NN runs the graph up to it), and every operator's Arm NN
+    output against TFLite's reference kernel (run_op) on Arm NN's own input to it: within
+    one step everywhere (Arm NN rounds once in float, TFLite twice in integers), so that
+    what an end-to-end comparison shows is that step carried through later layers"""
+    import numpy as np
+    import tempfile
+    rows = read_rows(rows_path)
+    problems = []
+    m = read_model(model, lambda cond, what: cond or problems.append(what))
+    if problems:
+        print("armnn-layers: %s: %s" % (model, problems[0]))
+        return 1
+    outs, stopped = {}, None
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, idx in enumerate(m["out_index"]):
+            b = bytearray(m["buf"])
+            struct.pack_into("<i", b, m["out_pos"], idx)
+            path = os.path.join(tmp, "op%d.tflite" % k)
+            open(path, "wb").write(b)
+            p = subprocess.run([sys.executable, __file__, "armnn-child", path, rows_path],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if p.returncode != 0:  # e.g. 20.08 aborts on per-channel FULLY_CONNECTED
+                err = [l for l in p.stderr.splitlines() if "Skipped" not in l and l.strip()]
+                stopped = "Arm NN %s on the graph up to operator %d (%s): %s" % (
+                    "killed by signal %d" % -p.returncode if p.returncode < 0 else "exit %d" % p.returncode,
+                    k, m["plan"][k][3]["name"], err[-1][-160:] if err else "")
+                break
+            outs[k] = [np.array([int(t) for t in l.split()[2].split(",")], dtype=np.int64)
+                       for l in p.stdout.splitlines() if l.startswith("out ")]
+            if len(outs[k]) != len(rows):
+                print("armnn-layers: operator %d: %d rows of %d" % (k, len(outs[k]), len(rows)))
+                return 1
+    worst, line = 0, []
+    for k, (c, op, ins, o_t) in enumerate(m["plan"][:len(outs)]):
+        dk, ex = 0, 0
+        for i, r in enumerate(rows):
+            x = np.array(r["xq"], dtype=np.int64) if k == 0 else outs[k - 1][i]
+            want = run_op(c, op, ins, o_t, x.reshape(ins[0]["shape"])).reshape(-1)
+            d = int(np.abs(want - outs[k][i]).max())
+            dk, ex = max(dk, d), ex + (d == 0)
+        worst = max(worst, dk)
+        line.append("%s:%d/%d" % (o_t["name"], ex, dk))
+    print("ARMNN_LAYERS rows=%d operators=%d/%d max_step=%d per_operator(exact_rows/max_step)=%s"
+          % (len(rows), len(outs), len(m["plan"]), worst, ",".join(line)))
+    if stopped:
+        print("armnn-layers: stopped: %s" % stopped)
+    return 1 if worst > 1 else 3 if stopped else 0
 
 
 # ---------------------------------------------------------------------------- reader
@@ -328,15 +384,11 @@ def check_op(k, code, op, ins, o_t, last, need):
              "operator %d: MEAN is not over axes {1, 2} with keep_dims (TFLite rounds differently there)" % k)
 
 
-def selfcheck(model, rows_path):
-    import numpy as np
-    rows = read_rows(rows_path)
+def read_model(model, need):
+    """the file's input tensor, input constants and operators [(code, op, ins, out)], the
+    layout checked through need(cond, what); also the buffer and the position of the
+    subgraph's outputs vector (armnn_layers points it elsewhere)"""
     buf = bytearray(open(model, "rb").read())
-    problems = []
-
-    def need(cond, what):
-        if not cond:
-            problems.append(what)
 
     need(buf[4:8] == b"TFL3", "file identifier %r, want TFL3" % bytes(buf[4:8]))
     root = Tab(buf, struct.unpack_from("<I", buf, 0)[0])
@@ -370,7 +422,7 @@ def selfcheck(model, rows_path):
     mean = struct.unpack("<%df" % C, meta["fedalign_input"][:4 * C])
     mul = struct.unpack("<%df" % C, meta["fedalign_input"][4 * C:])
     need(D % C == 0 and t_in["shape"][-1] == C, "input shape %s vs %d constants" % (t_in["shape"], C))
-    plan, kinds = [], []
+    plan = []
     for k, op in enumerate(ops):
         code = codes[op.scalar(0, "I")]
         c = code.scalar(3, "i")
@@ -380,9 +432,24 @@ def selfcheck(model, rows_path):
         check_op(k, c, op, ins, o_t, k + 1 == len(ops), need)
         need(ins[0]["data"] is None and o_t["data"] is None, "operator %d: activation has data" % k)
         plan.append((c, op, ins, o_t))
-        kinds.append(c)
     need(sub.vec(2, "i")[0] == ops[-1].vec(2, "i")[0], "the graph's output is not the last operator's")
+    out_pos = sub.t.Vector(sub.t.Offset(4 + 2 * 2))
+    return {"input": t_in, "D": D, "C": C, "mean": mean, "mul": mul, "plan": plan,
+            "buf": buf, "out_pos": out_pos, "out_index": [op.vec(2, "i")[0] for op in ops]}
 
+
+def selfcheck(model, rows_path):
+    import numpy as np
+    rows = read_rows(rows_path)
+    problems = []
+
+    def need(cond, what):
+        if not cond:
+            problems.append(what)
+
+    m = read_model(model, need)
+    t_in, D, C, mean, mul, plan = m["input"], m["D"], m["C"], m["mean"], m["mul"], m["plan"]
+    kinds = [c for c, _, _, _ in plan]
     bad = 0
     for i, r in enumerate(rows):
         xq = [quantize_input(r["x"][j], mean[j % C], mul[j % C], t_in["zp"][0]) for j in range(D)]
@@ -413,6 +480,8 @@ if __name__ == "__main__":
         armnn_child(sys.argv[2], sys.argv[3])
     elif cmd == "armnn" and len(sys.argv) in (4, 5):
         sys.exit(armnn(*sys.argv[2:]))
+    elif cmd == "armnn-layers" and len(sys.argv) == 4:
+        sys.exit(armnn_layers(*sys.argv[2:]))
     elif cmd == "selfcheck" and len(sys.argv) == 4:
         sys.exit(selfcheck(sys.argv[2], sys.argv[3]))
     else:
