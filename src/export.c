@@ -616,7 +616,8 @@ static void export_usage(FILE *f) {
           "  Lite flatbuffer DIR/model.tflite (--format tflite; its int8 input is the\n"
           "  standardized features, quantized as model.h's quantize_input does); for\n"
           "  mechanical feature data also DIR/feature_extractor.h/.c (raw window -> features);\n"
-          "  a cnn1d model (--model cnn1d) exports as C only: its input is one raw window;\n"
+          "  a cnn1d model (--model cnn1d) exports either way: its input is one raw window\n"
+          "  (the .tflite: int8 [1, 1, L, C], CONV_2D, MAX_POOL_2D, MEAN, FULLY_CONNECTED);\n"
           "  prints float vs int8 accuracy on T's test rows, flash/RAM bytes and host latency.\n",
           f);
     ExportOpts d;

@@ -1,6 +1,7 @@
 /*
  * export_cnn.c: the int8 cnn1d (quant_cnn.c) as a self-contained C99 pair model.h/model.c,
- * and the cnn1d's part of `fedalign export` (accuracy, footprint, host latency, summary).
+ * and the cnn1d's part of `fedalign export` (accuracy, footprint, host latency, summary;
+ * --format tflite goes to export_tflite.c's writer).
  *
  * Not here: quantization (quant_cnn.c: the files carry exactly its integers), the command's
  * flags and the model/data loading (export.c), MPI, HDF5.
@@ -374,12 +375,14 @@ int export_cnn_run(const ExportJob *job, const ModelLayout *L, const float *para
     memset(&ev, 0, sizeof ev);
     cnn_evaluate(&q, L, params, &cd->test, &ev);
     char wrote[3 * FA_PATH_LEN];
-    /* refused before anything is created */
-    int rc = job->format == EXPORT_TFLITE
-                 ? opt_fail(err, errlen, "--format tflite: the cnn1d's .tflite export is not "
-                                         "implemented yet (use --format c)")
-                 : exp_mkdir_p(job->out_dir, err, errlen);
-    if (rc == 0) {
+    int rc = exp_mkdir_p(job->out_dir, err, errlen);
+    if (rc == 0 && job->format == EXPORT_TFLITE) {
+        char path[FA_PATH_LEN + 16];
+        size_t bytes = 0;
+        snprintf(path, sizeof path, "%s/model.tflite", job->out_dir);
+        rc = export_tflite_cnn(&q, &fd->info, path, job->note, &bytes, err, errlen);
+        snprintf(wrote, sizeof wrote, "%s (%zu bytes, TFLite schema 3)", path, bytes);
+    } else if (rc == 0) {
         rc = export_c_cnn(&q, &fd->info, job->out_dir, job->prefix, job->note, err, errlen);
         snprintf(wrote, sizeof wrote, "%s/model.h and %s/model.c (prefix %s)", job->out_dir,
                  job->out_dir, job->prefix);

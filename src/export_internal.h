@@ -51,4 +51,12 @@ int export_cnn_run(const ExportJob *job, const ModelLayout *L, const float *para
 int export_c_cnn(const QCnn *q, const DataInfo *info, const char *dir, const char *prefix,
                  const char *note, char *err, size_t errlen);
 
+/* The cnn1d as a TFLite flatbuffer at path (export_tflite.c): int8 input [1, 1, L, C]
+ * (NHWC with H = 1, the quantized window, time-major), CONV_2D + MAX_POOL_2D per block,
+ * MEAN, RESHAPE, FULLY_CONNECTED head; per-channel input constants in metadata
+ * "fedalign_input". TFLite's reference integer kernels compute exactly quant_cnn_predict.
+ * *bytes (may be NULL) = the file size. 0, or -1 with a message. */
+int export_tflite_cnn(const QCnn *q, const DataInfo *info, const char *path, const char *note,
+                      size_t *bytes, char *err, size_t errlen);
+
 #endif

@@ -1,9 +1,10 @@
 /*
- * export_tflite.c: `fedalign export --format tflite`: the int8 MLP (quant.h) as a
- * TensorFlow Lite flatbuffer, through a small self-written flatbuffer builder and the
- * table-driven graph writer of tflite.h.
+ * export_tflite.c: `fedalign export --format tflite`: the int8 MLP (quant.h) and the int8
+ * cnn1d (quant_cnn.c) as TensorFlow Lite flatbuffers, through a small self-written
+ * flatbuffer builder and the table-driven graph writer of tflite.h.
  *
- * Not here: quantization (quant.c: the file carries exactly its integers and scales),
+ * Not here: quantization (quant.c, quant_cnn.c: the file carries exactly their integers
+ * and scales),
  * the command and its flags (export.c), MPI, HDF5.
  *
  * Invariants:
@@ -15,6 +16,10 @@
  *   unfolded int32 bias (TFLite subtracts the input zero point itself), every requantization
  *   multiplier TFLite derives, (double)s_in * (double)s_w / (double)s_out, is the one
  *   quant_build took, and the fused ReLU clamps at the output zero point as act_min does;
+ *   for the cnn1d, CONV_2D's int32 accumulator over a 1 x k window is kernel_conv's (the
+ *   filter [c_out][1][k][c_in] is the same bytes as its (c_out, k * c_in) rows), MAX_POOL_2D
+ *   is kernel_maxpool, and MEAN over H and W with keep_dims on a 4D tensor is the one path
+ *   of TFLite's int8 MEAN (reference_integer_ops::Mean) that rounds as kernel_mean does;
  * - deterministic: the same model gives the same bytes.
  */
 #include <errno.h>
@@ -23,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "export_internal.h"
 #include "fedalign/check.h"
 #include "fedalign/export.h"
 #include "fedalign/opttab.h"
@@ -175,6 +181,45 @@ static size_t opts_fully_connected(Fb *b, const TflOp *op) {
     return fb_end(b);                     /* weights_format DEFAULT, keep_num_dims false */
 }
 
+/* Conv2DOptions: padding, stride_w, stride_h, fused activation, dilation_w, dilation_h */
+static size_t opts_conv_2d(Fb *b, const TflOp *op) {
+    fb_start(b);
+    fb_field(b, 0, (uint64_t)op->padding, 1);
+    fb_field(b, 1, (uint64_t)(uint32_t)op->stride_w, 4);
+    fb_field(b, 2, (uint64_t)(uint32_t)op->stride_h, 4);
+    fb_field(b, 3, (uint64_t)op->act, 1);
+    fb_field(b, 4, 1, 4);
+    fb_field(b, 5, 1, 4);
+    return fb_end(b);
+}
+
+/* Pool2DOptions: padding, stride_w, stride_h, filter_width, filter_height, activation */
+static size_t opts_pool_2d(Fb *b, const TflOp *op) {
+    fb_start(b);
+    fb_field(b, 0, (uint64_t)op->padding, 1);
+    fb_field(b, 1, (uint64_t)(uint32_t)op->stride_w, 4);
+    fb_field(b, 2, (uint64_t)(uint32_t)op->stride_h, 4);
+    fb_field(b, 3, (uint64_t)(uint32_t)op->filter_w, 4);
+    fb_field(b, 4, (uint64_t)(uint32_t)op->filter_h, 4);
+    fb_field(b, 5, (uint64_t)op->act, 1);
+    return fb_end(b);
+}
+
+/* ReducerOptions: keep_dims */
+static size_t opts_reducer(Fb *b, const TflOp *op) {
+    fb_start(b);
+    fb_field(b, 0, op->keep_dims ? 1 : 0, 1);
+    return fb_end(b);
+}
+
+/* ReshapeOptions: new_shape (the vector first: a table's fields point backward) */
+static size_t opts_reshape(Fb *b, const TflOp *op) {
+    size_t v = fb_vec(b, op->new_shape, 4, op->new_ndim, 4);
+    fb_start(b);
+    fb_field_ref(b, 0, v);
+    return fb_end(b);
+}
+
 typedef struct {
     const char *name;
     int32_t builtin;      /* tflite.BuiltinOperator */
@@ -185,6 +230,11 @@ typedef struct {
 
 static const TflOpDef op_defs[TFL_OP_KIND_COUNT] = {
     [TFL_OP_FULLY_CONNECTED] = {"FULLY_CONNECTED", 9, 4, 8, opts_fully_connected},
+    /* int8 with per-channel filter scales is CONV_2D version 3 */
+    [TFL_OP_CONV_2D] = {"CONV_2D", 3, 3, 1, opts_conv_2d},
+    [TFL_OP_MAX_POOL_2D] = {"MAX_POOL_2D", 17, 2, 5, opts_pool_2d},
+    [TFL_OP_MEAN] = {"MEAN", 40, 2, 27, opts_reducer},
+    [TFL_OP_RESHAPE] = {"RESHAPE", 22, 1, 17, opts_reshape},
 };
 
 // ----------------------------------------------------------------------------
@@ -426,6 +476,36 @@ static void mlp_graph(const QModel *q, TflTensor *t, TflOp *op, float *bias_scal
     }
 }
 
+/* the class names, one per line (metadata fedalign_classes); malloc'ed */
+static char *class_lines(const DataInfo *info) {
+    size_t cn = 0;
+    for (size_t k = 0; k < info->k; k++) cn += strlen(info->class_names[k]) + 1;
+    char *classes = xmalloc(cn + 1), *c = classes;
+    classes[0] = '\0';
+    for (size_t k = 0; k < info->k; k++)
+        c += sprintf(c, "%s%s", info->class_names[k], k + 1 < info->k ? "\n" : "");
+    return classes;
+}
+
+/* serialize g into path; *bytes (may be NULL) = the file size */
+static int write_graph(const TflGraph *g, const char *path, size_t *bytes, char *err,
+                       size_t errlen) {
+    unsigned char *file = NULL;
+    size_t n = 0;
+    int rc = tfl_write(g, &file, &n, err, errlen);
+    if (rc != 0) return -1;
+    FILE *f = fopen(path, "wb");
+    if (!f) rc = opt_fail(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+    else {
+        bool bad = fwrite(file, 1, n, f) != n || ferror(f);
+        if (fclose(f) != 0 || bad)
+            rc = opt_fail(err, errlen, "%s: write failed: %s", path, strerror(errno));
+    }
+    free(file);
+    if (bytes) *bytes = n;
+    return rc;
+}
+
 int export_tflite_model(const QModel *q, const DataInfo *info, const char *path, const char *note,
                         size_t *bytes, char *err, size_t errlen) {
     if (info->d != q->n_in || info->k != q->n_out)
@@ -444,11 +524,7 @@ int export_tflite_model(const QModel *q, const DataInfo *info, const char *path,
     unsigned char *in_meta = xmalloc(8 * q->n_in);
     put_f32_le(in_meta, q->mean, q->n_in);
     put_f32_le(in_meta + 4 * q->n_in, q->in_mul, q->n_in);
-    size_t cn = 0;
-    for (size_t k = 0; k < q->n_out; k++) cn += strlen(info->class_names[k]) + 1;
-    char *classes = xmalloc(cn + 1), *c = classes;
-    for (size_t k = 0; k < q->n_out; k++)
-        c += sprintf(c, "%s%s", info->class_names[k], k + 1 < q->n_out ? "\n" : "");
+    char *classes = class_lines(info);
     const TflMeta meta[2] = {{"fedalign_input", in_meta, 8 * q->n_in},
                              {"fedalign_classes", classes, strlen(classes)}};
     char desc[2048];
@@ -457,22 +533,201 @@ int export_tflite_model(const QModel *q, const DataInfo *info, const char *path,
     const TflGraph g = {.tensors = t, .n_tensors = NT, .ops = op, .n_ops = NL, .inputs = &gin,
                         .outputs = &gout, .n_inputs = 1, .n_outputs = 1, .meta = meta,
                         .n_meta = 2, .description = desc};
-    unsigned char *file = NULL;
-    size_t n = 0;
-    int rc = tfl_write(&g, &file, &n, err, errlen);
+    int rc = write_graph(&g, path, bytes, err, errlen);
     free(bias_scale);
     free(zeros);
     free(in_meta);
     free(classes);
-    if (rc != 0) return -1;
-    FILE *f = fopen(path, "wb");
-    if (!f) rc = opt_fail(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-    else {
-        bool bad = fwrite(file, 1, n, f) != n || ferror(f);
-        if (fclose(f) != 0 || bad)
-            rc = opt_fail(err, errlen, "%s: write failed: %s", path, strerror(errno));
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// the int8 cnn1d as a graph: NHWC tensors with H = 1 (W = time, C = channels), so that a
+// conv block is CONV_2D with a 1 x k filter and its pooling MAX_POOL_2D with a 1 x pool
+// window, both VALID with stride 1 and pool (quant_cnn.c's len_conv, len_pool); MEAN over
+// H and W with keep_dims, RESHAPE to [1, C], then the dense head as FULLY_CONNECTED
+
+#define CNN_MAX_TENSORS (1 + 4 * FA_MAX_CONV + 4 + 3 * FA_Q_MAX_LAYERS)
+#define CNN_MAX_OPS (2 * FA_MAX_CONV + 2 + FA_Q_MAX_LAYERS)
+
+typedef struct {
+    TflTensor t[CNN_MAX_TENSORS];
+    TflOp op[CNN_MAX_OPS];
+    char names[CNN_MAX_TENSORS][32];
+    int64_t zp[CNN_MAX_TENSORS]; /* each activation tensor's zero point */
+    float *bias_scale[FA_MAX_CONV + FA_Q_MAX_LAYERS];
+    size_t nt, nop, nbs;
+    const int64_t *zeros; /* the weights' and biases' zero points */
+    int32_t axes[2], new_shape[2];
+} CnnGraph;
+
+/* a tensor named name, its quantization (if any) per tensor with zero point zp */
+static int32_t cg_tensor(CnnGraph *g, const char *name, TflType type, const int32_t *shape,
+                         size_t ndim, const void *data, const float *scale, int32_t zp) {
+    CHECK(g->nt < CNN_MAX_TENSORS, "cnn1d graph: too many tensors");
+    TflTensor *t = &g->t[g->nt];
+    snprintf(g->names[g->nt], sizeof g->names[0], "%s", name);
+    g->zp[g->nt] = zp;
+    *t = (TflTensor){.name = g->names[g->nt], .type = type, .ndim = ndim, .data = data};
+    memcpy(t->shape, shape, ndim * sizeof(int32_t));
+    if (scale) t->scale = scale, t->zero_point = &g->zp[g->nt], t->n_quant = 1;
+    return (int32_t)g->nt++;
+}
+
+static TflOp *cg_op(CnnGraph *g, TflOpKind kind, int32_t in0, int32_t in1, int32_t in2,
+                    int32_t out) {
+    CHECK(g->nop < CNN_MAX_OPS, "cnn1d graph: too many operators");
+    TflOp *op = &g->op[g->nop++];
+    *op = (TflOp){.kind = kind, .in = {in0, in1, in2}, .n_in = in2 >= 0 ? 3 : 2,
+                  .out = {out}, .n_out = 1};
+    return op;
+}
+
+/* int8 weights of shape wshape (per-channel scales along dimension 0, or one), the int32
+ * bias at in_scale x w_scale, and the int8 output of shape oshape; returns the output */
+static int32_t cg_layer(CnnGraph *g, const QLayer *ly, TflOpKind kind, int32_t in,
+                        const int32_t *wshape, size_t wdim, const int32_t *oshape, size_t odim,
+                        bool relu, const char *base, bool last, FaInt8Weights weights) {
+    const size_t nq = weights == FA_INT8_PER_TENSOR ? 1 : ly->fan_out;
+    float *bs = xmalloc(nq * sizeof(float));
+    g->bias_scale[g->nbs++] = bs;
+    for (size_t j = 0; j < nq; j++) bs[j] = (float)((double)ly->in_scale * ly->w_scale[j]);
+    char name[32];
+    snprintf(name, sizeof name, "%s/weights", base);
+    int32_t w = cg_tensor(g, name, TFL_INT8, wshape, wdim, ly->w, NULL, 0);
+    snprintf(name, sizeof name, "%s/bias", base);
+    const int32_t fo = (int32_t)ly->fan_out;
+    int32_t b = cg_tensor(g, name, TFL_INT32, &fo, 1, ly->bias, NULL, 0);
+    g->t[w].scale = ly->w_scale;
+    g->t[b].scale = bs;
+    g->t[w].zero_point = g->t[b].zero_point = g->zeros;
+    g->t[w].n_quant = g->t[b].n_quant = nq;
+    if (last) snprintf(name, sizeof name, "logits");
+    else snprintf(name, sizeof name, "%s/output", base);
+    int32_t o = cg_tensor(g, name, TFL_INT8, oshape, odim, NULL, &ly->out_scale, ly->out_zp);
+    TflOp *op = cg_op(g, kind, in, w, b, o);
+    op->act = relu ? TFL_ACT_RELU : TFL_ACT_NONE;
+    op->padding = TFL_PAD_VALID;
+    op->stride_h = op->stride_w = 1;
+    return o;
+}
+
+/* the conv blocks of q after the input tensor x; returns the last block's output */
+static int32_t cg_conv_blocks(CnnGraph *g, const QCnn *q, int32_t x) {
+    char base[32], name[32];
+    for (size_t b = 0; b < q->n_conv; b++) {
+        const QConv *cv = &q->conv[b];
+        const int32_t co = (int32_t)cv->fc.fan_out;
+        /* TFLite's filter [c_out][1][k][c_in] is quant_cnn.c's (c_out, k * c_in) */
+        const int32_t ws[4] = {co, 1, (int32_t)cv->k, (int32_t)cv->c_in};
+        const int32_t os[4] = {1, 1, (int32_t)cv->len_conv, co};
+        snprintf(base, sizeof base, "conv_%zu", b);
+        x = cg_layer(g, &cv->fc, TFL_OP_CONV_2D, x, ws, 4, os, 4, true, base, false, q->weights);
+        if (q->pool > 1) { /* same scale and zero point: the int8 max is the max of reals */
+            const int32_t ps[4] = {1, 1, (int32_t)cv->len_pool, co};
+            snprintf(name, sizeof name, "pool_%zu/output", b);
+            int32_t p = cg_tensor(g, name, TFL_INT8, ps, 4, NULL, &cv->fc.out_scale,
+                                  cv->fc.out_zp);
+            TflOp *op = cg_op(g, TFL_OP_MAX_POOL_2D, x, -1, -1, p);
+            op->n_in = 1;
+            op->padding = TFL_PAD_VALID;
+            op->stride_h = op->filter_h = 1;
+            op->stride_w = op->filter_w = (int32_t)q->pool;
+            x = p;
+        }
     }
-    free(file);
-    if (bytes) *bytes = n;
+    return x;
+}
+
+/* MEAN over H and W of x (4D, keep_dims: TFLite's integer Mean, which rounds half away
+ * from zero as kernel_mean does), RESHAPE to [1, C]; returns the [1, C] tensor */
+static int32_t cg_mean(CnnGraph *g, const QCnn *q, int32_t x) {
+    const QLayer *last = &q->conv[q->n_conv - 1].fc;
+    const int32_t C = (int32_t)last->fan_out, two = 2;
+    const int32_t ms[4] = {1, 1, 1, C};
+    g->axes[0] = 1;
+    g->axes[1] = 2;
+    g->new_shape[0] = 1;
+    g->new_shape[1] = C;
+    int32_t ax = cg_tensor(g, "mean/axes", TFL_INT32, &two, 1, g->axes, NULL, 0);
+    int32_t m = cg_tensor(g, "mean/output", TFL_INT8, ms, 4, NULL, &last->out_scale, last->out_zp);
+    cg_op(g, TFL_OP_MEAN, x, ax, -1, m)->keep_dims = true;
+    int32_t sh = cg_tensor(g, "reshape/shape", TFL_INT32, &two, 1, g->new_shape, NULL, 0);
+    int32_t r = cg_tensor(g, "features", TFL_INT8, g->new_shape, 2, NULL, &last->out_scale,
+                          last->out_zp);
+    TflOp *op = cg_op(g, TFL_OP_RESHAPE, m, sh, -1, r);
+    op->new_shape[0] = 1;
+    op->new_shape[1] = C;
+    op->new_ndim = 2;
+    return r;
+}
+
+/* what a device feeds in (Model.description) */
+static void describe_cnn(const QCnn *q, const char *note, char *s, size_t cap) {
+    int n = snprintf(s, cap, "fedalign %s: int8 1D-CNN on a raw window of %zu steps x %zu channels",
+                     FEDALIGN_VERSION, q->win_len, q->win_ch);
+    for (size_t b = 0; b < q->n_conv && n > 0 && (size_t)n < cap; b++)
+        n += snprintf(s + n, cap - (size_t)n, " -> conv %zu:%zu%s", q->conv[b].fc.fan_out,
+                      q->conv[b].k, q->pool > 1 ? " + max-pool" : "");
+    for (size_t l = 0; l < q->n_layers && n > 0 && (size_t)n < cap; l++)
+        n += snprintf(s + n, cap - (size_t)n, "%s %zu", l ? " ->" : " -> mean over time ->",
+                      q->layer[l].fan_out);
+    if (n > 0 && (size_t)n < cap)
+        snprintf(s + n, cap - (size_t)n,
+                 " logits, weights %s. Input: int8 [1, 1, %zu, %zu] (NHWC, time-major), "
+                 "xq[t][c] = clamp(round_half_away((x[t][c] - mean[c]) * in_mul[c]) + zero_point, "
+                 "-128, 127) in float32 (NaN -> -128), x the raw window, mean and in_mul float32 "
+                 "little-endian in metadata fedalign_input (mean[%zu] then in_mul[%zu], per "
+                 "channel); class names in metadata fedalign_classes. Output: int8 logits, class "
+                 "= argmax (lowest index on ties). %s",
+                 q->weights == FA_INT8_PER_TENSOR ? "per-tensor" : "per-channel", q->win_len,
+                 q->win_ch, q->win_ch, q->win_ch, note ? note : "");
+}
+
+int export_tflite_cnn(const QCnn *q, const DataInfo *info, const char *path, const char *note,
+                      size_t *bytes, char *err, size_t errlen) {
+    if (info->d != q->win_len * q->win_ch || info->k != q->n_out)
+        return opt_fail(err, errlen, "data has %zu values and %zu classes, the model %zu and %zu",
+                        info->d, info->k, q->win_len * q->win_ch, q->n_out);
+    size_t maxfo = 1;
+    for (size_t b = 0; b < q->n_conv; b++)
+        maxfo = q->conv[b].fc.fan_out > maxfo ? q->conv[b].fc.fan_out : maxfo;
+    for (size_t l = 0; l < q->n_layers; l++)
+        maxfo = q->layer[l].fan_out > maxfo ? q->layer[l].fan_out : maxfo;
+    CnnGraph *g = xcalloc(1, sizeof *g);
+    int64_t *zeros = xcalloc(maxfo, sizeof(int64_t));
+    g->zeros = zeros;
+    const int32_t in_shape[4] = {1, 1, (int32_t)q->win_len, (int32_t)q->win_ch};
+    int32_t x = cg_tensor(g, "input", TFL_INT8, in_shape, 4, NULL, &q->in_scale, q->in_zp);
+    x = cg_mean(g, q, cg_conv_blocks(g, q, x));
+    char base[32];
+    for (size_t l = 0; l < q->n_layers; l++) {
+        const QLayer *ly = &q->layer[l];
+        const int32_t ws[2] = {(int32_t)ly->fan_out, (int32_t)ly->fan_in};
+        const int32_t os[2] = {1, (int32_t)ly->fan_out};
+        const bool hidden = l + 1 < q->n_layers;
+        snprintf(base, sizeof base, "dense_%zu", l);
+        x = cg_layer(g, ly, TFL_OP_FULLY_CONNECTED, x, ws, 2, os, 2, hidden, base, !hidden,
+                     q->weights);
+    }
+    /* metadata: the input step's per-channel constants and the class names */
+    unsigned char *in_meta = xmalloc(8 * q->win_ch);
+    put_f32_le(in_meta, q->mean, q->win_ch);
+    put_f32_le(in_meta + 4 * q->win_ch, q->in_mul, q->win_ch);
+    char *classes = class_lines(info);
+    const TflMeta meta[2] = {{"fedalign_input", in_meta, 8 * q->win_ch},
+                             {"fedalign_classes", classes, strlen(classes)}};
+    char desc[2048];
+    describe_cnn(q, note, desc, sizeof desc);
+    const int32_t gin = 0;
+    const TflGraph tg = {.tensors = g->t, .n_tensors = g->nt, .ops = g->op, .n_ops = g->nop,
+                         .inputs = &gin, .outputs = &x, .n_inputs = 1, .n_outputs = 1,
+                         .meta = meta, .n_meta = 2, .description = desc};
+    int rc = write_graph(&tg, path, bytes, err, errlen);
+    for (size_t i = 0; i < g->nbs; i++) free(g->bias_scale[i]);
+    free(g);
+    free(zeros);
+    free(in_meta);
+    free(classes);
     return rc;
 }

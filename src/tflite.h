@@ -10,14 +10,16 @@
  * tensor and per metadata entry, one operator code per kind used (deprecated_builtin_code
  * and builtin_code both set, so readers of old and new schemas agree), one subgraph.
  *
- * Adding an operator kind (e.g. CONV_2D with H = 1, AVERAGE_POOL_2D, MEAN, RESHAPE for
- * the 1D-CNN) is one TflOpKind value, one row of the operator table in export_tflite.c
- * (builtin code, version, options union member, the function that writes its options
- * table) and, when it needs them, fields in TflOp below.
+ * Adding an operator kind is one TflOpKind value, one row of the operator table in
+ * export_tflite.c (builtin code, version, options union member, the function that writes
+ * its options table) and, when it needs them, fields in TflOp below. The kinds: the MLP
+ * uses FULLY_CONNECTED; the 1D-CNN adds CONV_2D and MAX_POOL_2D on NHWC tensors with H = 1,
+ * MEAN (over H and W, keep_dims) and RESHAPE.
  */
 #ifndef FEDALIGN_TFLITE_H
 #define FEDALIGN_TFLITE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,8 +30,17 @@
 typedef enum { TFL_FLOAT32 = 0, TFL_INT32 = 2, TFL_INT8 = 9 } TflType;
 /* tflite.ActivationFunctionType values */
 typedef enum { TFL_ACT_NONE = 0, TFL_ACT_RELU = 1 } TflAct;
+/* tflite.Padding values */
+typedef enum { TFL_PAD_SAME = 0, TFL_PAD_VALID = 1 } TflPadding;
 /* rows of the operator table (export_tflite.c), not TFLite codes */
-typedef enum { TFL_OP_FULLY_CONNECTED = 0, TFL_OP_KIND_COUNT } TflOpKind;
+typedef enum {
+    TFL_OP_FULLY_CONNECTED = 0,
+    TFL_OP_CONV_2D,
+    TFL_OP_MAX_POOL_2D,
+    TFL_OP_MEAN,
+    TFL_OP_RESHAPE,
+    TFL_OP_KIND_COUNT
+} TflOpKind;
 
 typedef struct {
     const char *name;
@@ -52,6 +63,15 @@ typedef struct {
     int32_t in[TFL_MAX_IO], out[TFL_MAX_IO]; /* tensor indices */
     size_t n_in, n_out;
     TflAct act; /* fused activation (kinds that have one) */
+    /* CONV_2D and MAX_POOL_2D: padding and strides (dilation is always 1); MAX_POOL_2D:
+     * the filter */
+    TflPadding padding;
+    int32_t stride_h, stride_w, filter_h, filter_w;
+    bool keep_dims; /* MEAN (the axes are its second input, a constant int32 tensor) */
+    /* RESHAPE: ReshapeOptions.new_shape, the same values as its second input (readers
+     * differ in which of the two they use) */
+    int32_t new_shape[TFL_MAX_DIMS];
+    size_t new_ndim;
 } TflOp;
 
 typedef struct {

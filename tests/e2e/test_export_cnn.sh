@@ -5,8 +5,8 @@
 # client plus extreme windows, with quantize_input byte-identical to quant_cnn_input; for
 # both weight granularities (--int8-weights per-tensor changes the file and still matches).
 # Also: a version-2 model file round trip, export --results of a cnn1d run, deterministic
-# output, a damaged cnn1d model file and --format tflite of a cnn1d (not implemented) refused
-# with exit 2, one message and nothing written.
+# output, --format tflite of a cnn1d writes model.tflite (checked in tests/tinyml/test_tflite.sh),
+# a damaged cnn1d model file refused with exit 2, one message and nothing written.
 . "$(dirname "$0")/common.sh"
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 QREF=$TESTS_BIN/quant_ref
@@ -67,10 +67,13 @@ else
   fail "export --results of a cnn1d run: $(cat "$WORK/h5.txt")"
 fi
 
+# --format tflite of a cnn1d writes DIR/model.tflite only (its checks: tests/tinyml/test_tflite.sh)
+"$FEDALIGN" export --model-bin "$WORK/cnn.bin" --client 1 --out "$WORK/tfl" --format tflite --bench-reps 0 "${opts[@]}" >"$WORK/tfl.txt" 2>&1; rc=$?
+[ $rc = 0 ] && [ "$(ls "$WORK/tfl")" = model.tflite ] && [ "$(head -c 8 "$WORK/tfl/model.tflite" | tail -c 4)" = TFL3 ] \
+  && grep -q '^FEDALIGN_EXPORT .*format=tflite .*model=cnn1d' "$WORK/tfl.txt" \
+  && pass "--format tflite of a cnn1d: $(grep -o 'wrote .*' "$WORK/tfl.txt")" || fail "--format tflite of a cnn1d: exit $rc: $(cat "$WORK/tfl.txt")"
+
 # bad input: one message, exit 2, nothing written
-"$FEDALIGN" export --model-bin "$WORK/cnn.bin" --client 1 --out "$WORK/tfl" --format tflite "${opts[@]}" >"$WORK/tfl.txt" 2>&1; rc=$?
-[ $rc = 2 ] && grep -q "cnn1d's .tflite export is not implemented" "$WORK/tfl.txt" && [ ! -e "$WORK/tfl" ] \
-  && pass "--format tflite of a cnn1d: exit 2, one message" || fail "--format tflite of a cnn1d: exit $rc: $(cat "$WORK/tfl.txt")"
 head -c 60 "$WORK/cnn.bin" > "$WORK/trunc.bin"
 "$FEDALIGN" export --model-bin "$WORK/trunc.bin" --client 1 --out "$WORK/bad" "${opts[@]}" >"$WORK/bad.txt" 2>&1; rc=$?
 [ $rc = 2 ] && [ "$(grep -c 'error' "$WORK/bad.txt")" = 1 ] && grep -q 'truncated model file' "$WORK/bad.txt" && [ ! -e "$WORK/bad" ] \

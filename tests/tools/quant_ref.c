@@ -16,7 +16,8 @@
  *       quantize as `cases` does and print, per test row of the client, one line
  *       "row <i> x=<raw features, C99 hex> xq=<int8 input> logits=<int8 logits> pred=<class>"
  *       (comma lists): the reference the .tflite export is checked against
- *       (tests/tinyml/test_tflite.sh);
+ *       (tests/tinyml/test_tflite.sh; a cnn1d model file: its raw windows, time-major, and
+ *       quant_cnn.c's reference);
  *   quant_ref floatc MODEL.bin OUT.c
  *       write the float model as C (int fref_predict(const float x[D]): one dot product
  *       per output, summed in model.c's order): the float baseline of the Cortex-M4 timing.
@@ -257,6 +258,31 @@ static void put_list_i8(const char *key, const int8_t *v, size_t n) {
     for (size_t j = 0; j < n; j++) printf("%d%s", (int)v[j], j + 1 < n ? "," : "");
 }
 
+/* `rows` of a cnn1d: its raw windows through quant_cnn.c's reference */
+static void rows_cnn(const ModelLayout *L, const float *p, const ClientData *cd,
+                     FaInt8Weights weights) {
+    QCnn q;
+    quant_cnn_build_mode(&q, L, p, &cd->train, weights);
+    const Dataset *te = &cd->test;
+    const size_t D = L->shape.n_in;
+    int8_t *xq = xmalloc(D), *logits = xmalloc(q.n_out);
+    int8_t *scratch = xmalloc(quant_cnn_scratch_bytes(&q));
+    for (size_t r = 0; r < te->n; r++) {
+        const float *x = te->x + r * D;
+        quant_cnn_input(&q, x, xq);
+        int c = quant_cnn_predict(&q, x, scratch, logits);
+        printf("row %zu x=", r);
+        for (size_t j = 0; j < D; j++) printf("%a%s", (double)x[j], j + 1 < D ? "," : "");
+        put_list_i8("xq", xq, D);
+        put_list_i8("logits", logits, q.n_out);
+        printf(" pred=%d\n", c);
+    }
+    free(scratch);
+    free(logits);
+    free(xq);
+    quant_cnn_free(&q);
+}
+
 static int cmd_rows(int argc, char **argv) {
     static Config cfg;
     parse_config(&cfg, argc, argv, 4);
@@ -269,6 +295,12 @@ static int cmd_rows(int argc, char **argv) {
     if (export_read_model_bin(argv[2], &shape, &p, err, sizeof err) != 0) fa_fail("%s", err);
     ModelLayout L;
     model_layout(&L, &shape);
+    if (shape.kind == FA_MODEL_CNN1D) {
+        rows_cnn(&L, p, &fd.clients[0], cfg.int8_weights);
+        free(p);
+        feddata_free(&fd);
+        return 0;
+    }
     QModel q;
     quant_build_mode(&q, &L, p, &fd.clients[0].train, cfg.int8_weights);
     int8_t *xq = xmalloc(q.n_in), *logits = xmalloc(q.n_out);
