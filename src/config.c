@@ -48,7 +48,7 @@ static const char *const optimizer_names[] = {"adam", "sgd"};
 static const char *const assign_names[] = {"block", "balanced"};
 static const char *const client_batch_names[] = {"auto", "off", "on"};
 static const char *const client_batch_descs[] = {
-    "groups per SIMD pass with 8 or more lanes (AVX, AVX-512); mlp only", "one client at a time",
+    "full groups per SIMD pass with 8 or more lanes (AVX, AVX-512), the rest per client; mlp only", "one client at a time",
     "groups per SIMD pass at any width; mlp only (a cnn1d trains per client)"};
 static const char *const assign_descs[] = {"contiguous id ranges", "greedy by training rows, LPT"};
 static const char *const ablate_names[] = {"phase0", "phase1", "similarity"}; /* bit i */

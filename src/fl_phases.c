@@ -179,9 +179,10 @@ void kern_personalize(Pipeline *pl, const float *start, size_t stride, const Per
     /* groups only when they train something: a plan of selection alone is per client */
     const size_t G = plan->pre || (plan->p3 && !plan->select) ? fl_client_batch_lanes(pl) : 0;
     if (pl->cfg->verbose)
-        fprintf(stderr, "fedalign: rank %d: %s: %s local training (%zu clients per group)\n",
+        fprintf(stderr, "fedalign: rank %d: %s: %s local training (%zu clients per group)%s\n",
                 pl->rank, plan->p3 ? "personalization" : "local-only",
-                G ? "client-batched" : "per-client", G ? G : (size_t)1);
+                G ? "client-batched" : "per-client", G ? G : (size_t)1,
+                G && !fl_group_batched(pl, G, 1) ? ", a partial group per client" : "");
     const size_t T = (size_t)pl->nthreads, step = G ? G : 1, ng = (n + step - 1) / step;
     float *W = G ? xalloc_aligned(T * G * P * sizeof(float)) : NULL;
     GroupWs *gw = G ? xcalloc(T, sizeof(GroupWs)) : NULL;
@@ -190,22 +191,24 @@ void kern_personalize(Pipeline *pl, const float *start, size_t stride, const Per
     for (size_t q = 0; q < ng; q++) {
         int tid = omp_get_thread_num();
         const size_t i0 = q * step, m = n - i0 < step ? n - i0 : step;
-        if (G) {
+        if (fl_group_batched(pl, G, m)) {
             personalize_group(pl, start, stride, plan, i0, m, W + (size_t)tid * G * P, &gw[tid],
                               bestbuf, tid, acc_out, models_out, int8_out);
         } else {
-            const ClientData *cd = &pl->fd.clients[i0];
-            float *w = pl->tmodel + (size_t)tid * P;
-            const bool inner = !pl->over_clients;
-            memcpy(w, start + i0 * stride, P * sizeof(float));
-            TrainStats ts;
-            if (plan->pre)
-                train_local(&pl->L, w, NULL, &cd->train, plan->pre, pl->cfg->seed, (uint64_t)cd->id,
-                            plan->pre_round, &pl->ws[tid], inner, &ts);
-            if (plan->p3 && !plan->select)
-                train_local(&pl->L, w, NULL, &cd->train, plan->p3, pl->cfg->seed, (uint64_t)cd->id,
-                            FA_ROUND_P3, &pl->ws[tid], inner, &ts);
-            personalize_finish(pl, plan, i0, w, bestbuf, tid, acc_out, models_out, int8_out);
+            for (size_t i = i0; i < i0 + m; i++) {
+                const ClientData *cd = &pl->fd.clients[i];
+                float *w = pl->tmodel + (size_t)tid * P;
+                const bool inner = !pl->over_clients;
+                memcpy(w, start + i * stride, P * sizeof(float));
+                TrainStats ts;
+                if (plan->pre)
+                    train_local(&pl->L, w, NULL, &cd->train, plan->pre, pl->cfg->seed,
+                                (uint64_t)cd->id, plan->pre_round, &pl->ws[tid], inner, &ts);
+                if (plan->p3 && !plan->select)
+                    train_local(&pl->L, w, NULL, &cd->train, plan->p3, pl->cfg->seed,
+                                (uint64_t)cd->id, FA_ROUND_P3, &pl->ws[tid], inner, &ts);
+                personalize_finish(pl, plan, i, w, bestbuf, tid, acc_out, models_out, int8_out);
+            }
         }
         size_t now_done;
 #pragma omp atomic capture

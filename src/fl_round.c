@@ -145,6 +145,10 @@ size_t fl_client_batch_lanes(const Pipeline *pl) {
     return on && (pl->over_clients || pl->nthreads == 1) ? G : 0;
 }
 
+bool fl_group_batched(const Pipeline *pl, size_t G, size_t m) {
+    return G > 0 && (m == G || pl->cfg->client_batch == FA_CBATCH_ON);
+}
+
 /* The batched path of phase 2 applies where the client step is plain train_local (no
  * SCAFFOLD correction, no method-specific local training) and fl_client_batch_lanes says. */
 static void batched_init(Batched *b, const Pipeline *pl, const MethodDef *def) {
@@ -213,7 +217,12 @@ static void kern_train_clients(Pipeline *pl, const MethodSpec *ms, const RoundRu
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
         for (size_t q = 0; q < ng; q++) {
             const size_t j0 = q * b->G, len = m - j0 < b->G ? m - j0 : b->G;
-            client_group(pl, def, rr, b, b->sel + j0, len, round, opts, omp_get_thread_num());
+            const int tid = omp_get_thread_num();
+            if (fl_group_batched(pl, b->G, len))
+                client_group(pl, def, rr, b, b->sel + j0, len, round, opts, tid);
+            else
+                for (size_t j = j0; j < j0 + len; j++)
+                    pl->cu[b->sel[j]] = client_update(pl, ms, rr, b->sel[j], round, opts, tid);
         }
         return;
     }
@@ -540,8 +549,9 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
     Batched bt;
     batched_init(&bt, pl, method_def(ms->method));
     if (pl->cfg->verbose) /* which local-training path ran (tests/e2e/test_repro.sh) */
-        fprintf(stderr, "fedalign: rank %d: %s phase 2: %s local training (%zu clients per group)\n",
-                pl->rank, ms->name, bt.on ? "client-batched" : "per-client", bt.on ? bt.G : (size_t)1);
+        fprintf(stderr, "fedalign: rank %d: %s phase 2: %s local training (%zu clients per group)%s\n",
+                pl->rank, ms->name, bt.on ? "client-batched" : "per-client", bt.on ? bt.G : (size_t)1,
+                bt.on && !fl_group_batched(pl, bt.G, 1) ? ", a partial group per client" : "");
     int rc = rounds(pl, ms, res, round0, hooks, &g, &bt);
     batched_free(&bt, pl);
     gather_free(&g);

@@ -106,6 +106,11 @@ void phase1(Pipeline *pl, int64_t *visit_log);
  * more, when threads take whole clients or there is one thread (threads that split each
  * mini-batch are faster on one client at a time) */
 size_t fl_client_batch_lanes(const Pipeline *pl);
+/* Whether a group of m <= G clients goes through the group kernel: always under
+ * --client-batch on; under auto only a full group, because a lane left empty costs as much
+ * as a full one (at 16 lanes the group kernel beats one client at a time only from about
+ * 11 clients on: docs/performance.md), so the last, partial group trains per client. */
+bool fl_group_batched(const Pipeline *pl, size_t G, size_t m);
 
 /* fl_round.c: phase 2 of a federated method */
 int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,
