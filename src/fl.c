@@ -83,16 +83,8 @@ static void setup_norm(Pipeline *pl) {
 }
 
 /* cnn1d: the window shape comes from the data; tabular data or a window too short for the
- * conv blocks is an input error (every rank sees the same data). FEDALIGN_TEST_WINDOW=T:C
- * is a test-only raw-window source until the generators emit windows: it reads data of
- * T x C features as time-major windows (tests/e2e/test_cnn1d.sh). */
-static void cnn_shape(const Config *cfg, DataInfo *info, ModelShape *shape) {
-    const char *tw = getenv("FEDALIGN_TEST_WINDOW");
-    size_t T = 0, C = 0;
-    if (tw && sscanf(tw, "%zu:%zu", &T, &C) == 2 && T * C == info->d && C > 0) {
-        info->win_len = T;
-        info->win_ch = C;
-    }
+ * conv blocks is an input error (every rank sees the same data). */
+static void cnn_shape(const Config *cfg, const DataInfo *info, ModelShape *shape) {
     if (info->win_len == 0)
         fa_fail("--model cnn1d needs raw-window data (rows of time steps x channels); '%s' "
                 "has %zu tabular features: use --model mlp",

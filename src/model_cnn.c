@@ -179,10 +179,22 @@ static inline void put(float *g, float s, bool add) { *g = add ? *g + s : s; }
 // forward kernels
 
 /* out (fo, NL) = b + W^T in, W (fi, fo) row-major, in (fi, NL); ReLU fused into the store.
- * Every output adds b, then i = 0, 1, ... in order; four outputs share each input load. */
+ * Every output adds b, then i = 0, 1, ... in order; eight (then four) outputs share each
+ * input load: eight independent sums hide the latency of the add (contraction is off, so
+ * each step is a dependent mul then add), which four did not. */
 static void dense_fwd(const float *restrict W, const float *restrict b, const float *restrict in,
                       size_t fi, size_t fo, float *restrict out, bool use_relu) {
     size_t j = 0;
+    for (; j + 8 <= fo; j += 8) {
+        lanes_t a[8];
+        for (size_t u = 0; u < 8; u++) a[u] = splat(b[j + u]);
+        const float *w = W + j;
+        for (size_t i = 0; i < fi; i++, w += fo) {
+            lanes_t x = ld(in + i * NL);
+            for (size_t u = 0; u < 8; u++) a[u] = madd(a[u], w[u], x);
+        }
+        for (size_t u = 0; u < 8; u++) st(out + (j + u) * NL, use_relu ? relu(a[u]) : a[u]);
+    }
     for (; j + 4 <= fo; j += 4) {
         lanes_t a0 = splat(b[j]), a1 = splat(b[j + 1]), a2 = splat(b[j + 2]),
                 a3 = splat(b[j + 3]);
@@ -316,6 +328,16 @@ static void conv_grad(const float *restrict in, const float *restrict dy, size_t
     for (size_t q = 0; q < nk; q++) {
         const float *xq = in + q * NL;
         size_t j = 0;
+        for (; j + 8 <= co; j += 8) { /* eight sums in flight: dense_fwd's reason */
+            lanes_t a[8];
+            for (size_t u = 0; u < 8; u++) a[u] = splat(0.0f);
+            for (size_t t = 0; t < Lc; t++) {
+                lanes_t x = ld(xq + t * ci * NL);
+                const float *dt = dy + (t * co + j) * NL;
+                for (size_t u = 0; u < 8; u++) a[u] = vmadd(a[u], x, ld(dt + u * NL));
+            }
+            for (size_t u = 0; u < 8; u++) put(gW + q * co + j + u, hsum(a[u]), add);
+        }
         for (; j + 4 <= co; j += 4) {
             lanes_t a0 = splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
             for (size_t t = 0; t < Lc; t++) {
@@ -354,6 +376,16 @@ static void conv_din(const float *restrict W, const float *restrict dy, size_t L
         float *dw = din + t * ci * NL;
         const float *dt = dy + t * co * NL;
         size_t q = 0;
+        for (; q + 8 <= nk; q += 8) { /* eight sums in flight: dense_fwd's reason */
+            lanes_t a[8];
+            for (size_t u = 0; u < 8; u++) a[u] = ld(dw + (q + u) * NL);
+            const float *w = W + q * co;
+            for (size_t j = 0; j < co; j++) {
+                lanes_t d = ld(dt + j * NL);
+                for (size_t u = 0; u < 8; u++) a[u] = madd(a[u], w[u * co + j], d);
+            }
+            for (size_t u = 0; u < 8; u++) st(dw + (q + u) * NL, a[u]);
+        }
         for (; q + 4 <= nk; q += 4) {
             lanes_t a0 = ld(dw + q * NL), a1 = ld(dw + (q + 1) * NL), a2 = ld(dw + (q + 2) * NL),
                     a3 = ld(dw + (q + 3) * NL);

@@ -2,9 +2,10 @@
 # Bits do not depend on the ISA path: one build carries the sse2, avx2 (x86-64-v3) and
 # avx512 (x86-64-v4) kernels (src/isa.c), and forcing each path with --isa gives the same
 # checksums for every method of `suite --preset tiny` at 2 ranks x 2 threads and for
-# `run` under faults, attacks, clipping and the previous-update reference (README: "same
-# bits"). Paths this CPU or build cannot run are skipped with the reason; the test needs
-# at least two paths (skip, 77, otherwise). Also: the path that ran is the one recorded
+# `run` under faults, attacks, clipping and the previous-update reference, and for the
+# cnn1d on the mechanical raw windows, serial and batch-split (README: "same bits").
+# Paths this CPU or build cannot run are skipped with the reason; the test needs at least
+# two paths (skip, 77, otherwise). Also: the path that ran is the one recorded
 # (isa_path in the banner and the results file), FEDALIGN_ISA forces a path like the
 # flag, and asking for a path the CPU lacks or an unknown name is refused (exit 2).
 . "$(dirname "$0")/common.sh"
@@ -39,6 +40,15 @@ sums_of() { # path
 --attack nan:0.3
 --threads-over batch --batch 64
 CFG
+  # the cnn1d (model_cnn.c is a per-path kernel file) on the mechanical raw windows
+  for extra in "" "--threads-over batch"; do
+    for m in fedmetaalign fedavg; do
+      # shellcheck disable=SC2086 # extra holds several words on purpose
+      OMP_NUM_THREADS=2 mpirun_n 2 "$FEDALIGN" run --preset tiny --isa "$p" --method $m --dataset mechanical \
+        --input raw --model cnn1d --rounds 3 $extra --quiet --output "$WORK/c_${p}_${#extra}_$m.h5" </dev/null |
+        sums /dev/stdin | sed "s|^|[cnn1d $extra] |"
+    done
+  done
 }
 ref=$(sums_of "${paths[0]}")
 n=$(echo "$ref" | grep -c 'checksum=')
