@@ -67,6 +67,10 @@ static const char *const model_descs[] = {"dense layers on the features",
 
 const FaEnum fa_enum_method = {fa_method_names, NULL, FA_METHOD_COUNT};
 const FaEnum fa_enum_preset = ENUM_OF(preset_names, NULL);
+/* --isa: FaIsa names (isa.h); isa.c names paths through it */
+static const char *const isa_names[] = {"auto", "sse2", "avx2", "avx512"};
+_Static_assert(sizeof isa_names / sizeof isa_names[0] == FA_ISA_COUNT, "one name per FaIsa");
+const FaEnum fa_enum_isa = ENUM_OF(isa_names, NULL);
 const FaEnum fa_enum_score = ENUM_OF(score_names, score_descs);
 const FaEnum fa_enum_reference = ENUM_OF(reference_names, reference_descs);
 const FaEnum fa_enum_init = ENUM_OF(init_names, init_descs);
