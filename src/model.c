@@ -46,21 +46,9 @@
 // ----------------------------------------------------------------------------
 // layout, initialization, standardization
 
-size_t model_layout(ModelLayout *L, const ModelShape *shape) {
-    CHECK(L != NULL && shape != NULL, "model_layout: NULL argument");
-    if (shape->kind == FA_MODEL_CNN1D) return cnn_layout(L, shape);
-    CHECK(shape->n_in >= 1, "model needs at least one input, got %zu", shape->n_in);
-    CHECK(shape->n_out >= 1 && shape->n_out <= FA_MAX_CLASSES,
-          "model outputs must be in [1, %d], got %zu", FA_MAX_CLASSES, shape->n_out);
-    CHECK(shape->n_hidden <= FA_MAX_HIDDEN, "at most %d hidden layers, got %zu", FA_MAX_HIDDEN,
-          shape->n_hidden);
-    memset(L, 0, sizeof *L);
-    L->shape = *shape;
+size_t model_dense_layout(ModelLayout *L, size_t width, size_t off, size_t maxw, size_t act) {
+    const ModelShape *shape = &L->shape;
     L->n_layers = shape->n_hidden + 1;
-    size_t D = shape->n_in;
-    size_t off = 2 * D; /* mean | inv_std */
-    L->train_off = off;
-    size_t width = D, maxw = D, act = D;
     for (size_t l = 0; l < L->n_layers; l++) {
         size_t fo = l < shape->n_hidden ? shape->hidden[l] : shape->n_out;
         CHECK(fo >= 1 && fo <= ((size_t)1 << 20), "hidden layer %zu has width %zu", l, fo);
@@ -77,8 +65,23 @@ size_t model_layout(ModelLayout *L, const ModelShape *shape) {
     L->n_params = off;
     L->max_width = maxw;
     L->act_size = act;
-    L->n_norm = D;
     return off;
+}
+
+size_t model_layout(ModelLayout *L, const ModelShape *shape) {
+    CHECK(L != NULL && shape != NULL, "model_layout: NULL argument");
+    if (shape->kind == FA_MODEL_CNN1D) return cnn_layout(L, shape);
+    CHECK(shape->n_in >= 1, "model needs at least one input, got %zu", shape->n_in);
+    CHECK(shape->n_out >= 1 && shape->n_out <= FA_MAX_CLASSES,
+          "model outputs must be in [1, %d], got %zu", FA_MAX_CLASSES, shape->n_out);
+    CHECK(shape->n_hidden <= FA_MAX_HIDDEN, "at most %d hidden layers, got %zu", FA_MAX_HIDDEN,
+          shape->n_hidden);
+    memset(L, 0, sizeof *L);
+    L->shape = *shape;
+    size_t D = shape->n_in;
+    L->train_off = 2 * D; /* mean | inv_std */
+    L->n_norm = D;
+    return model_dense_layout(L, D, L->train_off, D, D);
 }
 
 void model_init(const ModelLayout *L, float *params, uint64_t seed, uint64_t stream) {

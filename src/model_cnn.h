@@ -14,6 +14,11 @@
 #include "fedalign/model.h"
 
 size_t cnn_layout(ModelLayout *L, const ModelShape *shape);
+/* The dense layers of L->shape (hidden widths, then n_out) after `width` inputs, from
+ * parameter offset `off`, with the running max width and activation count: sets n_layers,
+ * fan_in/out, w_off/b_off, n_params, max_width, act_size; returns n_params. The MLP's
+ * whole layout and the cnn1d's head (model.c). */
+size_t model_dense_layout(ModelLayout *L, size_t width, size_t off, size_t maxw, size_t act);
 void cnn_init(const ModelLayout *L, float *params, uint64_t seed, uint64_t stream);
 void cnn_set_norm(const ModelLayout *L, float *params, const double *mean, const double *std);
 

@@ -73,25 +73,7 @@ size_t cnn_layout(ModelLayout *L, const ModelShape *shape) {
     L->a_gap = act;
     act += ch;
     /* the dense head: the MLP's layers on the ch pooled channels */
-    L->n_layers = shape->n_hidden + 1;
-    size_t width = ch;
-    for (size_t l = 0; l < L->n_layers; l++) {
-        size_t fo = l < shape->n_hidden ? shape->hidden[l] : shape->n_out;
-        CHECK(fo >= 1 && fo <= ((size_t)1 << 20), "hidden layer %zu has width %zu", l, fo);
-        L->fan_in[l] = width;
-        L->fan_out[l] = fo;
-        L->w_off[l] = off;
-        off += width * fo;
-        L->b_off[l] = off;
-        off += fo;
-        if (fo > maxw) maxw = fo;
-        act += fo;
-        width = fo;
-    }
-    L->n_params = off;
-    L->max_width = maxw;
-    L->act_size = act;
-    return off;
+    return model_dense_layout(L, ch, off, maxw, act);
 }
 
 void cnn_init(const ModelLayout *L, float *params, uint64_t seed, uint64_t stream) {
