@@ -25,6 +25,7 @@
 #include "fedalign/fl.h"
 #include "fedalign/report.h"
 #include "fedalign/runctl.h"
+#include "fedalign/store.h"
 
 #define FA_MAX_METHODS FA_MAX_SUITE_METHODS
 
@@ -143,7 +144,7 @@ static int run_methods(Config *cfg) {
         runctl_finish(&rc, &io);
         if (rank == 0 && cfg->command == FA_CMD_SUITE)
             report_suite_table(stdout, cfg, rc.res, rc.n_methods);
-        if (rank == 0 && !cfg->quiet)
+        if (rank == 0 && !cfg->quiet && store_writes_files())
             printf("# results written to %s (io %.3f s)\n", cfg->out_path, io);
     }
     for (size_t m = 0; m < rc.n_methods; m++)

@@ -147,6 +147,8 @@ void store_write_bench(const char *path, const BenchMeta *meta, const BenchRow *
 /* provenance: this build links no HDF5 at all */
 void store_hdf5_version(char *buf, size_t cap) { snprintf(buf, cap, "none (SMPI build)"); }
 
+bool store_writes_files(void) { return false; }
+
 /* --dataset h5:PATH: refused with the other HDF5 reads (data.h: h5data_parse) */
 int h5data_parse(const char *path, const void *bytes, size_t len, const char *group_col,
                  Dataset *out, DataInfo *info, int32_t **group, size_t *n_groups, char *err,

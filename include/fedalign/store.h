@@ -31,6 +31,10 @@ typedef struct StoreFile StoreFile;
 /* The HDF5 library's version "major.minor.release" into buf[cap] (local; provenance). */
 void store_hdf5_version(char *buf, size_t cap);
 
+/* Does this build write results files at all? false in the SMPI build (store_smpi.c), whose
+ * runs must not claim a results path. */
+bool store_writes_files(void);
+
 /* Before any work: is `final_path` usable? Fails (-1, message) when it exists and
  * !overwrite, when it is a directory or another non-regular file (device, FIFO, socket),
  * or when its directory does not exist or is not writable (probed by creating and

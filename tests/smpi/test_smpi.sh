@@ -49,6 +49,8 @@ awk -v t="${t:-0}" 'BEGIN { exit !(t > 0) }' && pass "simulated t_train_max=$t >
 # no HDF5 in this build: said once on stderr, nothing written, --resume refused
 grep -q 'SMPI build writes no HDF5 files' "$WORK/np4/err.txt" && pass "no-results-file note" ||
   fail "the run does not say that it writes no results file"
+if grep -q 'results written to' "$WORK/np4/out.txt"; then fail "claims a results file it did not write"
+else pass "claims no results file"; fi
 [ -z "$(find "$WORK/np4" -name '*.h5*')" ] && pass "no results file written" || fail "files written: $(find "$WORK/np4" -name '*.h5*')"
 smpi 2 resume "${args[@]}" --resume "$WORK/native.h5"; rc=$?
 if [ "$rc" -ne 0 ] && grep -q 'SMPI build has no HDF5' "$WORK/resume/err.txt"; then pass "--resume refused (exit $rc)"

@@ -388,7 +388,8 @@ static void gradcheck_shape(const ModelShape *s, size_t B, bool threaded) {
             double num = ref_dir_deriv(s, theta, u, P, &ds, B);
             double err = fabs(num - ana), scale = fmax(fabs(num), fabs(ana));
             if (scale > 1e-3 && err / scale > worst_rel) worst_rel = err / scale;
-            if (err > GC_RTOL * scale + GC_ATOL)
+            /* written as !(err <= tol) so a NaN derivative fails instead of passing */
+            if (!(err <= GC_RTOL * scale + GC_ATOL))
                 fail_msg("gradcheck group [%zu, %zu) (D=%zu K=%zu hidden=%zu B=%zu): numeric "
                          "%.9g analytic %.9g",
                          lo, hi, s->n_in, s->n_out, s->n_hidden, B, num, ana);
