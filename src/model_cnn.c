@@ -30,80 +30,14 @@
 // ----------------------------------------------------------------------------
 // lanes: NL floats, one per row of the chunk (GCC/clang generic vectors, else arrays)
 
+#include "lanes.h" /* lanes_t and its operations (shared with model.c) */
+
 #if defined(__GNUC__)
-/* NL / VW vectors of the machine's SIMD width (model.c's reasoning: one vector wider than
- * the machine's is split through the stack) */
-#if defined(__AVX__) && NL % 8 == 0
-#define VW 8
-#else
-#define VW 4
-#endif
-_Static_assert(NL % VW == 0, "FA_CHUNK must be a multiple of the SIMD width");
-typedef float vec_t __attribute__((vector_size(VW * sizeof(float))));
-typedef float vec_u __attribute__((vector_size(VW * sizeof(float)), aligned(4), may_alias));
-typedef int32_t ivec_t __attribute__((vector_size(VW * sizeof(int32_t))));
-typedef struct {
-    vec_t v[NL / VW];
-} lanes_t;
-#define EACH for (size_t i = 0; i < NL / VW; i++)
-static inline lanes_t ld(const float *p) {
-    lanes_t r;
-    EACH r.v[i] = *(const vec_u *)(p + i * VW);
-    return r;
-}
-static inline void st(float *p, lanes_t x) { EACH *(vec_u *)(p + i * VW) = x.v[i]; }
-static inline lanes_t splat(float c) {
-    lanes_t r;
-    EACH r.v[i] = (vec_t){0} + c;
-    return r;
-}
-/* acc + w * x: two roundings (contraction is off) */
-static inline lanes_t madd(lanes_t acc, float w, lanes_t x) {
-    EACH acc.v[i] += w * x.v[i];
-    return acc;
-}
-static inline lanes_t vmadd(lanes_t acc, lanes_t a, lanes_t x) {
-    EACH acc.v[i] += a.v[i] * x.v[i];
-    return acc;
-}
-static inline lanes_t vadd(lanes_t a, lanes_t b) {
-    EACH a.v[i] += b.v[i];
-    return a;
-}
-static inline lanes_t vmul(lanes_t a, lanes_t b) {
-    EACH a.v[i] *= b.v[i];
-    return a;
-}
-/* x < 0 ? +0 : x, lane by lane (NaN stays) */
-static inline lanes_t relu(lanes_t x) {
-    EACH {
-        ivec_t neg = x.v[i] < (vec_t){0};
-        x.v[i] = (vec_t)((ivec_t)x.v[i] & ~neg);
-    }
-    return x;
-}
-/* m > 0 ? x : +0 */
-static inline lanes_t mask_pos(lanes_t x, lanes_t m) {
-    EACH {
-        ivec_t pos = m.v[i] > (vec_t){0};
-        x.v[i] = (vec_t)((ivec_t)x.v[i] & pos);
-    }
-    return x;
-}
-static inline float lane(lanes_t x, size_t r) { return x.v[r / VW][r % VW]; }
-/* v > m ? v : m, lane by lane (the first of equal values stays) */
-static inline lanes_t vmax(lanes_t m, lanes_t v) {
-    EACH {
-        ivec_t gt = v.v[i] > m.v[i];
-        m.v[i] = (vec_t)(((ivec_t)v.v[i] & gt) | ((ivec_t)m.v[i] & ~gt));
-    }
-    return m;
-}
 /* max-pool backward, one window element y of the window whose max is pv: dv where y is
  * the first element equal to pv (found marks the lanes that had one) and y > 0 (the
  * ReLU's derivative), else +0 */
 static inline lanes_t pool_pick(lanes_t y, lanes_t pv, lanes_t dv, lanes_t *found) {
-    EACH {
+    LANES_EACH {
         ivec_t eq = y.v[i] == pv.v[i], seen = (ivec_t)found->v[i];
         ivec_t hit = eq & ~seen & (y.v[i] > (vec_t){0});
         found->v[i] = (vec_t)(seen | eq);
@@ -111,51 +45,7 @@ static inline lanes_t pool_pick(lanes_t y, lanes_t pv, lanes_t dv, lanes_t *foun
     }
     return dv;
 }
-#undef EACH
 #else
-typedef struct {
-    float v[NL];
-} lanes_t;
-static inline lanes_t ld(const float *p) {
-    lanes_t r;
-    memcpy(r.v, p, sizeof r.v);
-    return r;
-}
-static inline void st(float *p, lanes_t x) { memcpy(p, x.v, sizeof x.v); }
-static inline lanes_t splat(float c) {
-    lanes_t r;
-    for (size_t i = 0; i < NL; i++) r.v[i] = 0.0f + c;
-    return r;
-}
-static inline lanes_t madd(lanes_t acc, float w, lanes_t x) {
-    for (size_t i = 0; i < NL; i++) acc.v[i] += w * x.v[i];
-    return acc;
-}
-static inline lanes_t vmadd(lanes_t acc, lanes_t a, lanes_t x) {
-    for (size_t i = 0; i < NL; i++) acc.v[i] += a.v[i] * x.v[i];
-    return acc;
-}
-static inline lanes_t vadd(lanes_t a, lanes_t b) {
-    for (size_t i = 0; i < NL; i++) a.v[i] += b.v[i];
-    return a;
-}
-static inline lanes_t vmul(lanes_t a, lanes_t b) {
-    for (size_t i = 0; i < NL; i++) a.v[i] *= b.v[i];
-    return a;
-}
-static inline lanes_t relu(lanes_t x) {
-    for (size_t i = 0; i < NL; i++) x.v[i] = x.v[i] < 0.0f ? 0.0f : x.v[i];
-    return x;
-}
-static inline lanes_t mask_pos(lanes_t x, lanes_t m) {
-    for (size_t i = 0; i < NL; i++) x.v[i] = m.v[i] > 0.0f ? x.v[i] : 0.0f;
-    return x;
-}
-static inline float lane(lanes_t x, size_t r) { return x.v[r]; }
-static inline lanes_t vmax(lanes_t m, lanes_t v) {
-    for (size_t i = 0; i < NL; i++) m.v[i] = v.v[i] > m.v[i] ? v.v[i] : m.v[i];
-    return m;
-}
 /* found: nonzero bits mark lanes that met their maximum already */
 static inline lanes_t pool_pick(lanes_t y, lanes_t pv, lanes_t dv, lanes_t *found) {
     for (size_t i = 0; i < NL; i++) {
@@ -169,8 +59,8 @@ static inline lanes_t pool_pick(lanes_t y, lanes_t pv, lanes_t dv, lanes_t *foun
 
 /* the lanes' sum, lane 0 first */
 static inline float hsum(lanes_t x) {
-    float s = lane(x, 0);
-    for (size_t r = 1; r < NL; r++) s += lane(x, r);
+    float s = lanes_get(x, 0);
+    for (size_t r = 1; r < NL; r++) s += lanes_get(x, r);
     return s;
 }
 static inline void put(float *g, float s, bool add) { *g = add ? *g + s : s; }
@@ -187,34 +77,34 @@ static void dense_fwd(const float *restrict W, const float *restrict b, const fl
     size_t j = 0;
     for (; j + 8 <= fo; j += 8) {
         lanes_t a[8];
-        for (size_t u = 0; u < 8; u++) a[u] = splat(b[j + u]);
+        for (size_t u = 0; u < 8; u++) a[u] = lanes_splat(b[j + u]);
         const float *w = W + j;
         for (size_t i = 0; i < fi; i++, w += fo) {
-            lanes_t x = ld(in + i * NL);
-            for (size_t u = 0; u < 8; u++) a[u] = madd(a[u], w[u], x);
+            lanes_t x = lanes_load(in + i * NL);
+            for (size_t u = 0; u < 8; u++) a[u] = lanes_madd(a[u], w[u], x);
         }
-        for (size_t u = 0; u < 8; u++) st(out + (j + u) * NL, use_relu ? relu(a[u]) : a[u]);
+        for (size_t u = 0; u < 8; u++) lanes_store(out + (j + u) * NL, use_relu ? lanes_relu(a[u]) : a[u]);
     }
     for (; j + 4 <= fo; j += 4) {
-        lanes_t a0 = splat(b[j]), a1 = splat(b[j + 1]), a2 = splat(b[j + 2]),
-                a3 = splat(b[j + 3]);
+        lanes_t a0 = lanes_splat(b[j]), a1 = lanes_splat(b[j + 1]), a2 = lanes_splat(b[j + 2]),
+                a3 = lanes_splat(b[j + 3]);
         const float *w = W + j;
         for (size_t i = 0; i < fi; i++, w += fo) {
-            lanes_t x = ld(in + i * NL);
-            a0 = madd(a0, w[0], x);
-            a1 = madd(a1, w[1], x);
-            a2 = madd(a2, w[2], x);
-            a3 = madd(a3, w[3], x);
+            lanes_t x = lanes_load(in + i * NL);
+            a0 = lanes_madd(a0, w[0], x);
+            a1 = lanes_madd(a1, w[1], x);
+            a2 = lanes_madd(a2, w[2], x);
+            a3 = lanes_madd(a3, w[3], x);
         }
-        st(out + j * NL, use_relu ? relu(a0) : a0);
-        st(out + (j + 1) * NL, use_relu ? relu(a1) : a1);
-        st(out + (j + 2) * NL, use_relu ? relu(a2) : a2);
-        st(out + (j + 3) * NL, use_relu ? relu(a3) : a3);
+        lanes_store(out + j * NL, use_relu ? lanes_relu(a0) : a0);
+        lanes_store(out + (j + 1) * NL, use_relu ? lanes_relu(a1) : a1);
+        lanes_store(out + (j + 2) * NL, use_relu ? lanes_relu(a2) : a2);
+        lanes_store(out + (j + 3) * NL, use_relu ? lanes_relu(a3) : a3);
     }
     for (; j < fo; j++) {
-        lanes_t a = splat(b[j]);
-        for (size_t i = 0; i < fi; i++) a = madd(a, W[i * fo + j], ld(in + i * NL));
-        st(out + j * NL, use_relu ? relu(a) : a);
+        lanes_t a = lanes_splat(b[j]);
+        for (size_t i = 0; i < fi; i++) a = lanes_madd(a, W[i * fo + j], lanes_load(in + i * NL));
+        lanes_store(out + j * NL, use_relu ? lanes_relu(a) : a);
     }
 }
 
@@ -222,9 +112,9 @@ static void dense_fwd(const float *restrict W, const float *restrict b, const fl
 static void pool_fwd(const float *restrict y, size_t Lp, size_t co, size_t P, float *restrict p) {
     for (size_t t = 0; t < Lp; t++)
         for (size_t j = 0; j < co; j++) {
-            lanes_t m = ld(y + (t * P * co + j) * NL);
-            for (size_t i = 1; i < P; i++) m = vmax(m, ld(y + ((t * P + i) * co + j) * NL));
-            st(p + (t * co + j) * NL, m);
+            lanes_t m = lanes_load(y + (t * P * co + j) * NL);
+            for (size_t i = 1; i < P; i++) m = lanes_max(m, lanes_load(y + ((t * P + i) * co + j) * NL));
+            lanes_store(p + (t * co + j) * NL, m);
         }
 }
 
@@ -232,9 +122,9 @@ static void pool_fwd(const float *restrict y, size_t Lp, size_t co, size_t P, fl
 static void gap_fwd(const float *restrict p, size_t Lp, size_t co, float *restrict g) {
     const float inv = 1.0f / (float)Lp;
     for (size_t j = 0; j < co; j++) {
-        lanes_t s = ld(p + j * NL);
-        for (size_t t = 1; t < Lp; t++) s = vadd(s, ld(p + (t * co + j) * NL));
-        st(g + j * NL, vmul(s, splat(inv)));
+        lanes_t s = lanes_load(p + j * NL);
+        for (size_t t = 1; t < Lp; t++) s = lanes_add(s, lanes_load(p + (t * co + j) * NL));
+        lanes_store(g + j * NL, lanes_mul(s, lanes_splat(inv)));
     }
 }
 
@@ -308,15 +198,15 @@ static void dense_bwd(const float *restrict W, const float *restrict in, const f
                       size_t fi, size_t fo, float *restrict gW, float *restrict gb, bool add,
                       float *restrict din, bool mask) {
     for (size_t i = 0; i < fi; i++) {
-        lanes_t x = ld(in + i * NL);
-        for (size_t j = 0; j < fo; j++) put(gW + i * fo + j, hsum(vmul(x, ld(d + j * NL))), add);
+        lanes_t x = lanes_load(in + i * NL);
+        for (size_t j = 0; j < fo; j++) put(gW + i * fo + j, hsum(lanes_mul(x, lanes_load(d + j * NL))), add);
     }
-    for (size_t j = 0; j < fo; j++) put(gb + j, hsum(ld(d + j * NL)), add);
+    for (size_t j = 0; j < fo; j++) put(gb + j, hsum(lanes_load(d + j * NL)), add);
     if (!din) return;
     for (size_t i = 0; i < fi; i++) {
-        lanes_t a = splat(0.0f);
-        for (size_t j = 0; j < fo; j++) a = madd(a, W[i * fo + j], ld(d + j * NL));
-        st(din + i * NL, mask ? mask_pos(a, ld(in + i * NL)) : a);
+        lanes_t a = lanes_splat(0.0f);
+        for (size_t j = 0; j < fo; j++) a = lanes_madd(a, W[i * fo + j], lanes_load(d + j * NL));
+        lanes_store(din + i * NL, mask ? lanes_mask_pos(a, lanes_load(in + i * NL)) : a);
     }
 }
 
@@ -330,23 +220,23 @@ static void conv_grad(const float *restrict in, const float *restrict dy, size_t
         size_t j = 0;
         for (; j + 8 <= co; j += 8) { /* eight sums in flight: dense_fwd's reason */
             lanes_t a[8];
-            for (size_t u = 0; u < 8; u++) a[u] = splat(0.0f);
+            for (size_t u = 0; u < 8; u++) a[u] = lanes_splat(0.0f);
             for (size_t t = 0; t < Lc; t++) {
-                lanes_t x = ld(xq + t * ci * NL);
+                lanes_t x = lanes_load(xq + t * ci * NL);
                 const float *dt = dy + (t * co + j) * NL;
-                for (size_t u = 0; u < 8; u++) a[u] = vmadd(a[u], x, ld(dt + u * NL));
+                for (size_t u = 0; u < 8; u++) a[u] = lanes_vmadd(a[u], x, lanes_load(dt + u * NL));
             }
             for (size_t u = 0; u < 8; u++) put(gW + q * co + j + u, hsum(a[u]), add);
         }
         for (; j + 4 <= co; j += 4) {
-            lanes_t a0 = splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+            lanes_t a0 = lanes_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
             for (size_t t = 0; t < Lc; t++) {
-                lanes_t x = ld(xq + t * ci * NL);
+                lanes_t x = lanes_load(xq + t * ci * NL);
                 const float *dt = dy + (t * co + j) * NL;
-                a0 = vmadd(a0, x, ld(dt));
-                a1 = vmadd(a1, x, ld(dt + NL));
-                a2 = vmadd(a2, x, ld(dt + 2 * NL));
-                a3 = vmadd(a3, x, ld(dt + 3 * NL));
+                a0 = lanes_vmadd(a0, x, lanes_load(dt));
+                a1 = lanes_vmadd(a1, x, lanes_load(dt + NL));
+                a2 = lanes_vmadd(a2, x, lanes_load(dt + 2 * NL));
+                a3 = lanes_vmadd(a3, x, lanes_load(dt + 3 * NL));
             }
             put(gW + q * co + j, hsum(a0), add);
             put(gW + q * co + j + 1, hsum(a1), add);
@@ -354,15 +244,15 @@ static void conv_grad(const float *restrict in, const float *restrict dy, size_t
             put(gW + q * co + j + 3, hsum(a3), add);
         }
         for (; j < co; j++) {
-            lanes_t a = splat(0.0f);
+            lanes_t a = lanes_splat(0.0f);
             for (size_t t = 0; t < Lc; t++)
-                a = vmadd(a, ld(xq + t * ci * NL), ld(dy + (t * co + j) * NL));
+                a = lanes_vmadd(a, lanes_load(xq + t * ci * NL), lanes_load(dy + (t * co + j) * NL));
             put(gW + q * co + j, hsum(a), add);
         }
     }
     for (size_t j = 0; j < co; j++) {
-        lanes_t s = ld(dy + j * NL);
-        for (size_t t = 1; t < Lc; t++) s = vadd(s, ld(dy + (t * co + j) * NL));
+        lanes_t s = lanes_load(dy + j * NL);
+        for (size_t t = 1; t < Lc; t++) s = lanes_add(s, lanes_load(dy + (t * co + j) * NL));
         put(gb + j, hsum(s), add);
     }
 }
@@ -378,34 +268,34 @@ static void conv_din(const float *restrict W, const float *restrict dy, size_t L
         size_t q = 0;
         for (; q + 8 <= nk; q += 8) { /* eight sums in flight: dense_fwd's reason */
             lanes_t a[8];
-            for (size_t u = 0; u < 8; u++) a[u] = ld(dw + (q + u) * NL);
+            for (size_t u = 0; u < 8; u++) a[u] = lanes_load(dw + (q + u) * NL);
             const float *w = W + q * co;
             for (size_t j = 0; j < co; j++) {
-                lanes_t d = ld(dt + j * NL);
-                for (size_t u = 0; u < 8; u++) a[u] = madd(a[u], w[u * co + j], d);
+                lanes_t d = lanes_load(dt + j * NL);
+                for (size_t u = 0; u < 8; u++) a[u] = lanes_madd(a[u], w[u * co + j], d);
             }
-            for (size_t u = 0; u < 8; u++) st(dw + (q + u) * NL, a[u]);
+            for (size_t u = 0; u < 8; u++) lanes_store(dw + (q + u) * NL, a[u]);
         }
         for (; q + 4 <= nk; q += 4) {
-            lanes_t a0 = ld(dw + q * NL), a1 = ld(dw + (q + 1) * NL), a2 = ld(dw + (q + 2) * NL),
-                    a3 = ld(dw + (q + 3) * NL);
+            lanes_t a0 = lanes_load(dw + q * NL), a1 = lanes_load(dw + (q + 1) * NL), a2 = lanes_load(dw + (q + 2) * NL),
+                    a3 = lanes_load(dw + (q + 3) * NL);
             const float *w = W + q * co;
             for (size_t j = 0; j < co; j++) {
-                lanes_t d = ld(dt + j * NL);
-                a0 = madd(a0, w[j], d);
-                a1 = madd(a1, w[co + j], d);
-                a2 = madd(a2, w[2 * co + j], d);
-                a3 = madd(a3, w[3 * co + j], d);
+                lanes_t d = lanes_load(dt + j * NL);
+                a0 = lanes_madd(a0, w[j], d);
+                a1 = lanes_madd(a1, w[co + j], d);
+                a2 = lanes_madd(a2, w[2 * co + j], d);
+                a3 = lanes_madd(a3, w[3 * co + j], d);
             }
-            st(dw + q * NL, a0);
-            st(dw + (q + 1) * NL, a1);
-            st(dw + (q + 2) * NL, a2);
-            st(dw + (q + 3) * NL, a3);
+            lanes_store(dw + q * NL, a0);
+            lanes_store(dw + (q + 1) * NL, a1);
+            lanes_store(dw + (q + 2) * NL, a2);
+            lanes_store(dw + (q + 3) * NL, a3);
         }
         for (; q < nk; q++) {
-            lanes_t a = ld(dw + q * NL);
-            for (size_t j = 0; j < co; j++) a = madd(a, W[q * co + j], ld(dt + j * NL));
-            st(dw + q * NL, a);
+            lanes_t a = lanes_load(dw + q * NL);
+            for (size_t j = 0; j < co; j++) a = lanes_madd(a, W[q * co + j], lanes_load(dt + j * NL));
+            lanes_store(dw + q * NL, a);
         }
     }
 }
@@ -417,11 +307,11 @@ static void pool_bwd(const float *restrict y, const float *restrict p, const flo
                      size_t Lc, size_t Lp, size_t co, size_t P, float *restrict dy) {
     for (size_t t = 0; t < Lp; t++)
         for (size_t j = 0; j < co; j++) {
-            const lanes_t pv = ld(p + (t * co + j) * NL), dv = ld(dp + (t * co + j) * NL);
-            lanes_t found = splat(0.0f);
+            const lanes_t pv = lanes_load(p + (t * co + j) * NL), dv = lanes_load(dp + (t * co + j) * NL);
+            lanes_t found = lanes_splat(0.0f);
             for (size_t i = 0; i < P; i++) {
                 const size_t at = ((t * P + i) * co + j) * NL;
-                st(dy + at, pool_pick(ld(y + at), pv, dv, &found));
+                lanes_store(dy + at, pool_pick(lanes_load(y + at), pv, dv, &found));
             }
         }
     memset(dy + Lp * P * co * NL, 0, (Lc - Lp * P) * co * NL * sizeof(float));
@@ -451,10 +341,10 @@ double cnn_chunk_loss_grad(const ModelLayout *L, const float *params, const floa
     const size_t nb = L->n_conv;
     {
         const size_t Lp = L->len_pool[nb - 1], co = L->c_out[nb - 1];
-        const lanes_t inv = splat(1.0f / (float)Lp);
+        const lanes_t inv = lanes_splat(1.0f / (float)Lp);
         for (size_t j = 0; j < co; j++) {
-            lanes_t v = vmul(ld(dA + j * NL), inv);
-            for (size_t t = 0; t < Lp; t++) st(dB + (t * co + j) * NL, v);
+            lanes_t v = lanes_mul(lanes_load(dA + j * NL), inv);
+            for (size_t t = 0; t < Lp; t++) lanes_store(dB + (t * co + j) * NL, v);
         }
     }
     float *dp = dB, *spare = dA;
@@ -466,7 +356,7 @@ double cnn_chunk_loss_grad(const ModelLayout *L, const float *params, const floa
             pool_bwd(yb, act + L->a_pool[b] * NL, dp, Lc, L->len_pool[b], co, L->shape.pool, dy);
         } else {
             for (size_t i = 0; i < Lc * co; i++)
-                st(dy + i * NL, mask_pos(ld(dp + i * NL), ld(yb + i * NL)));
+                lanes_store(dy + i * NL, lanes_mask_pos(lanes_load(dp + i * NL), lanes_load(yb + i * NL)));
         }
         const float *in = act + L->a_in[b] * NL;
         conv_grad(in, dy, Lc, ci, nk, co, g + L->cw_off[b], g + L->cb_off[b], add);
