@@ -198,28 +198,46 @@ static int write_header(const QModel *q, const DataInfo *info, const char *path,
     fprintf(f, "#ifndef %s_MODEL_H\n#define %s_MODEL_H\n\n#include <stdint.h>\n\n", PFX, PFX);
     fprintf(f, "#define %s_N_INPUTS %zu\n", PFX, q->n_in);
     fprintf(f, "#define %s_N_CLASSES %zu\n", PFX, q->n_out);
+    exp_put_model_api(f, &(ExpModelApi){.pfx = PFX,
+                                        .prefix = prefix,
+                                        .ram = quant_ram_bytes(q),
+                                        .flash = quant_flash_bytes(q),
+                                        .in_scale = q->in_scale,
+                                        .in_zp = (long)q->in_zp,
+                                        .tables = "layer table",
+                                        .input = "input",
+                                        .raw_input = "raw feature vector",
+                                        .quantize_rule = "xq = clamp(round((x - mean) * in_mul) "
+                                                         "+ zero point): standardize and quantize"});
+    return exp_close_checked(f, path, err, errlen);
+}
+
+/* The part of model.h both exports share (export_cnn.c too): RAM and flash, the input's
+ * quantization, the class names and the three functions, then the include guard's end. */
+void exp_put_model_api(FILE *f, const ExpModelApi *a) {
+    const char *PFX = a->pfx, *prefix = a->prefix;
     fprintf(f, "/* RAM: bytes of the static int8 activation buffer in model.c (.bss) */\n");
-    fprintf(f, "#define %s_RAM_BYTES %zu\n", PFX, quant_ram_bytes(q));
+    fprintf(f, "#define %s_RAM_BYTES %zu\n", PFX, a->ram);
     fprintf(f, "/* flash: bytes of model constants (weights, biases, multipliers, shifts,\n"
-               " * standardization); code, layer table and class names come on top */\n");
-    fprintf(f, "#define %s_FLASH_DATA_BYTES %zu\n", PFX, quant_flash_bytes(q));
+               " * standardization); code, %s and class names come on top */\n",
+            a->tables);
+    fprintf(f, "#define %s_FLASH_DATA_BYTES %zu\n", PFX, a->flash);
     fprintf(f, "/* quantized input: real = %s_INPUT_SCALE * (q - %s_INPUT_ZERO_POINT) */\n", PFX,
             PFX);
     fprintf(f, "#define %s_INPUT_SCALE ", PFX);
-    exp_put_float(f, q->in_scale);
-    fprintf(f, "\n#define %s_INPUT_ZERO_POINT (%ld)\n\n", PFX, (long)q->in_zp);
+    exp_put_float(f, a->in_scale);
+    fprintf(f, "\n#define %s_INPUT_ZERO_POINT (%ld)\n\n", PFX, a->in_zp);
     fprintf(f, "/* class names, index = predicted class */\n");
     fprintf(f, "extern const char *const %s_class_names[%s_N_CLASSES];\n\n", prefix, PFX);
-    fprintf(f, "/* the predicted class in [0, %s_N_CLASSES) of one raw feature vector */\n", PFX);
+    fprintf(f, "/* the predicted class in [0, %s_N_CLASSES) of one %s */\n", PFX, a->raw_input);
     fprintf(f, "int %s_predict(const float x[%s_N_INPUTS]);\n", prefix, PFX);
-    fprintf(f, "/* the same from a quantized input (xq = %s_quantize_input(x)) */\n", prefix);
+    fprintf(f, "/* the same from a quantized %s (xq = %s_quantize_input(x)) */\n", a->input,
+            prefix);
     fprintf(f, "int %s_predict_q(const int8_t xq[%s_N_INPUTS]);\n", prefix, PFX);
-    fprintf(
-        f, "/* xq = clamp(round((x - mean) * in_mul) + zero point): standardize and quantize */\n");
+    fprintf(f, "/* %s */\n", a->quantize_rule);
     fprintf(f, "void %s_quantize_input(const float x[%s_N_INPUTS], int8_t xq[%s_N_INPUTS]);\n\n",
             prefix, PFX, PFX);
     fprintf(f, "#endif\n");
-    return exp_close_checked(f, path, err, errlen);
 }
 
 static int write_source(const QModel *q, const DataInfo *info, const char *path, const char *prefix,

@@ -84,27 +84,17 @@ static int write_cnn_header(const QCnn *q, const DataInfo *info, const char *pat
     fprintf(f, "#define %s_N_INPUTS %zu /* WINDOW_LEN * WINDOW_CH */\n", PFX,
             q->win_len * q->win_ch);
     fprintf(f, "#define %s_N_CLASSES %zu\n", PFX, q->n_out);
-    fprintf(f, "/* RAM: bytes of the static int8 activation buffer in model.c (.bss) */\n");
-    fprintf(f, "#define %s_RAM_BYTES %zu\n", PFX, quant_cnn_scratch_bytes(q));
-    fprintf(f, "/* flash: bytes of model constants (weights, biases, multipliers, shifts,\n"
-               " * standardization); code, layer tables and class names come on top */\n");
-    fprintf(f, "#define %s_FLASH_DATA_BYTES %zu\n", PFX, quant_cnn_flash_bytes(q));
-    fprintf(f, "/* quantized input: real = %s_INPUT_SCALE * (q - %s_INPUT_ZERO_POINT) */\n", PFX,
-            PFX);
-    fprintf(f, "#define %s_INPUT_SCALE ", PFX);
-    exp_put_float(f, q->in_scale);
-    fprintf(f, "\n#define %s_INPUT_ZERO_POINT (%ld)\n\n", PFX, (long)q->in_zp);
-    fprintf(f, "/* class names, index = predicted class */\n");
-    fprintf(f, "extern const char *const %s_class_names[%s_N_CLASSES];\n\n", prefix, PFX);
-    fprintf(f, "/* the predicted class in [0, %s_N_CLASSES) of one raw window */\n", PFX);
-    fprintf(f, "int %s_predict(const float x[%s_N_INPUTS]);\n", prefix, PFX);
-    fprintf(f, "/* the same from a quantized window (xq = %s_quantize_input(x)) */\n", prefix);
-    fprintf(f, "int %s_predict_q(const int8_t xq[%s_N_INPUTS]);\n", prefix, PFX);
-    fprintf(f, "/* xq[t * C + c] = clamp(round((x[t * C + c] - mean[c]) * in_mul[c]) + zero "
-               "point) */\n");
-    fprintf(f, "void %s_quantize_input(const float x[%s_N_INPUTS], int8_t xq[%s_N_INPUTS]);\n\n",
-            prefix, PFX, PFX);
-    fprintf(f, "#endif\n");
+    exp_put_model_api(f, &(ExpModelApi){.pfx = PFX,
+                                        .prefix = prefix,
+                                        .ram = quant_cnn_scratch_bytes(q),
+                                        .flash = quant_cnn_flash_bytes(q),
+                                        .in_scale = q->in_scale,
+                                        .in_zp = (long)q->in_zp,
+                                        .tables = "layer tables",
+                                        .input = "window",
+                                        .raw_input = "raw window",
+                                        .quantize_rule = "xq[t * C + c] = clamp(round((x[t * C + c] "
+                                                         "- mean[c]) * in_mul[c]) + zero point)"});
     return exp_close_checked(f, path, err, errlen);
 }
 

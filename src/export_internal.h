@@ -27,6 +27,18 @@ void exp_put_i32_array(FILE *f, const char *type, const char *name, const int32_
                        size_t per_line);
 void exp_put_i8_array(FILE *f, const char *name, const int8_t *v, size_t n, size_t per_line);
 void exp_put_f32_array(FILE *f, const char *name, const float *v, size_t n);
+/* what model.h of either export declares after its shape macros (exp_put_model_api) */
+typedef struct {
+    const char *pfx, *prefix; /* macro prefix (upper case), function prefix */
+    size_t ram, flash;        /* activation bytes, model-constant bytes */
+    float in_scale;
+    long in_zp;
+    const char *tables;        /* "layer table(s)": what flash adds on top */
+    const char *input;         /* "input" or "window" */
+    const char *raw_input;     /* what _predict takes, e.g. "raw window" */
+    const char *quantize_rule; /* the comment on _quantize_input */
+} ExpModelApi;
+void exp_put_model_api(FILE *f, const ExpModelApi *a);
 /* mkdir -p; fclose with the write error checked. 0, or -1 with a message */
 int exp_mkdir_p(const char *dir, char *err, size_t errlen);
 int exp_close_checked(FILE *f, const char *path, char *err, size_t errlen);
