@@ -285,6 +285,22 @@ bool fixed_accumulate_q_multi(int64_t *acc, const float *const *x, const int64_t
 #undef FA_ACC_MULTI
 }
 
+double fixed_mean(float *mean, const int64_t *sum, int64_t count, size_t n) {
+    double bb = 0.0;
+    if (count == 0) {
+        memset(mean, 0, n * sizeof(float));
+        return 0.0;
+    }
+    const double c = (double)count;
+    /* the square's chain of additions overlaps the division of the next elements */
+    for (size_t i = 0; i < n; i++) {
+        const float m = (float)((double)sum[i] * 0x1p-32 / c); /* fixed_to_double, inlined */
+        mean[i] = m;
+        bb += (double)m * (double)m;
+    }
+    return bb;
+}
+
 bool fixed_add(int64_t *acc, const int64_t *src, size_t n) {
     bool ok = true;
 #pragma omp parallel for schedule(static) reduction(&& : ok) if (n >= FA_AGG_OMP_MIN)

@@ -300,7 +300,7 @@ static int64_t weight_stored(const RoundRule *rr, ClientUpdate *c, double th) {
 
 /* The weighted pass over the stored deltas: the cosine to the mean (cos_mean, and theta_t
  * for the mean reference), the weights, the sums.
- * |delta_t|^2 comes from the first pass and |ref|^2 is computed once, so a client needs
+ * |delta_t|^2 comes from the first pass and |ref|^2 with the mean, so a client needs
  * one dot product here. Each thread takes a contiguous block of the aggregated clients
  * and goes through it FA_MULTI_MAX clients at a time: one sweep over the mean gives their
  * dot products (independent serial chains, each as vec_dot), one sweep their weighted
@@ -308,13 +308,13 @@ static int64_t weight_stored(const RoundRule *rr, ClientUpdate *c, double th) {
  * Integer sums: any assignment or grouping of clients gives the same bits; every sum in
  * double runs as in vec_cosine. */
 static void kern_weight_stored(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t n,
-                               const RoundStore *st, const float *mean, bool over_clients) {
+                               const RoundStore *st, const float *mean, double bb,
+                               bool over_clients) {
     const size_t P = b->P;
     zero_threads(b);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (u[i].status & FA_ST_AGGREGATED) st->alist[m++] = i;
-    const double bb = vec_dot(mean, mean, P);
     const int nt = over_clients ? b->nthreads : 1;
 #pragma omp parallel num_threads(nt) if (over_clients)
     {
@@ -351,10 +351,8 @@ void round_second_pass(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t
     comm_allreduce_sum_i64(b->acc, P + 1);
     tstop(t, FA_T_COMM);
     tstart(t, FA_T_AGG);
-    const int64_t tot = b->acc[P];
-    for (size_t i = 0; i < P; i++)
-        mean[i] = tot ? (float)(fixed_to_double(b->acc[i]) / (double)tot) : 0.0f;
-    kern_weight_stored(b, rr, u, n, st, mean, over_clients);
+    const double bb = fixed_mean(mean, b->acc, b->acc[P], P); /* and |mean|^2 */
+    kern_weight_stored(b, rr, u, n, st, mean, bb, over_clients);
     round_sum_threads(b);
     tstop(t, FA_T_AGG);
 }

@@ -66,6 +66,10 @@ void vec_dot_multi(double *dots, const float *const *x, size_t k, const float *y
 bool fixed_accumulate_q_multi(int64_t *acc, const float *const *x, const int64_t *q, size_t k,
                               float bound, const double *norm2, size_t n);
 
+/* mean[i] = (float)(fixed_to_double(sum[i]) / count) (0 when count is 0), and returns
+ * vec_dot(mean, mean, n), computed in the same loop in the same order (same bits). */
+double fixed_mean(float *mean, const int64_t *sum, int64_t count, size_t n);
+
 /* acc[i] += src[i] with overflow detection (sums of per-thread accumulators). */
 bool fixed_add(int64_t *acc, const int64_t *src, size_t n);
 
