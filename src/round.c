@@ -342,6 +342,12 @@ static void kern_weight_stored(RoundBuf *b, const RoundRule *rr, ClientUpdate *u
     }
 }
 
+void round_weigh_stored(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t n,
+                        const RoundStore *st, float *mean, bool over_clients) {
+    const double bb = fixed_mean(mean, b->acc, b->acc[b->P], b->P); /* and |mean|^2 */
+    kern_weight_stored(b, rr, u, n, st, mean, bb, over_clients);
+}
+
 void round_second_pass(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t n,
                        const RoundStore *st, float *mean, bool over_clients, Timers *t) {
     const size_t P = b->P;
@@ -351,8 +357,7 @@ void round_second_pass(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t
     comm_allreduce_sum_i64(b->acc, P + 1);
     tstop(t, FA_T_COMM);
     tstart(t, FA_T_AGG);
-    const double bb = fixed_mean(mean, b->acc, b->acc[P], P); /* and |mean|^2 */
-    kern_weight_stored(b, rr, u, n, st, mean, bb, over_clients);
+    round_weigh_stored(b, rr, u, n, st, mean, over_clients);
     round_sum_threads(b);
     tstop(t, FA_T_AGG);
 }
