@@ -192,6 +192,115 @@ bool fixed_accumulate_q_dot(int64_t *acc, const float *x, int64_t q, const float
     return acc_dot_loop(acc, x, q, y, z, dot, n, true);
 }
 
+// ----------------------------------------------------------------------------
+// several clients per sweep (the second pass of the mean reference)
+
+/* K dot products over one y: K independent serial chains, so the latency of one chain
+ * (one double add per element) no longer bounds the loop, and y is loaded and widened
+ * once per element for all K. Each chain is vec_dot's: the same bits. */
+static inline __attribute__((always_inline)) void dot_multi_loop(double *dots,
+                                                                 const float *const *x,
+                                                                 const float *y, size_t n, int K) {
+    const float *xs[FA_MULTI_MAX];
+    double s[FA_MULTI_MAX];
+    for (int j = 0; j < K; j++) {
+        xs[j] = x[j];
+        s[j] = 0.0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const double yi = (double)y[i];
+        for (int j = 0; j < K; j++) s[j] += (double)xs[j][i] * yi;
+    }
+    for (int j = 0; j < K; j++) dots[j] = s[j];
+}
+
+void vec_dot_multi(double *dots, const float *const *x, size_t k, const float *y, size_t n) {
+    switch (k) {
+    case 4: dot_multi_loop(dots, x, y, n, 4); break;
+    case 3: dot_multi_loop(dots, x, y, n, 3); break;
+    case 2: dot_multi_loop(dots, x, y, n, 2); break;
+    case 1: dots[0] = vec_dot(x[0], y, n); break;
+    default: break;
+    }
+}
+
+/* acc[i] += q[j] * fixed(x[j][i]) for j = 0..K-1 in that order per element: every
+ * int64 addition is the one K fixed_accumulate_q calls make, in the same order, so the
+ * sums and the overflow flag are theirs; acc is loaded and stored once per element. */
+static inline __attribute__((always_inline)) bool
+acc_multi_loop(int64_t *restrict acc, const float *const *x, const int64_t *q, float bound,
+               size_t n, int K, bool checked, bool ranged) {
+    const float *xs[FA_MULTI_MAX];
+    int64_t qs[FA_MULTI_MAX];
+    for (int j = 0; j < K; j++) {
+        xs[j] = x[j];
+        qs[j] = q[j];
+    }
+    bool bad = false;
+    for (size_t i = 0; i < n; i++) {
+        int64_t a = acc[i];
+        for (int j = 0; j < K; j++) {
+            const float xi = xs[j][i];
+            int64_t v, qv;
+            if (ranged) {
+                v = fix_float(xi);
+            } else {
+                const bool in = fabsf(xi) < bound;
+                v = fix_float(in ? xi : 0.0f);
+                bad |= !in;
+            }
+            if (checked) bad |= __builtin_mul_overflow(v, qs[j], &qv);
+            else qv = v * qs[j];
+            bad |= __builtin_add_overflow(a, qv, &a);
+        }
+        acc[i] = a;
+    }
+    return !bad;
+}
+
+bool fixed_accumulate_q_multi(int64_t *acc, const float *const *x, const int64_t *q, size_t k,
+                              float bound, const double *norm2, size_t n) {
+    if (!(bound <= (float)FA_FIXED_LIMIT)) bound = (float)FA_FIXED_LIMIT;
+    const int vbits = bound <= 1.6e4f ? 46 : 52; /* |fixed(x)| < 2^vbits */
+    /* x_i^2 <= |x|^2, and vec_dot's rounding (relative error below n * 2^-53) is far from
+     * the factor 4 of (bound / 2)^2: then no |x_i| reaches bound (a NaN or inf norm fails
+     * the test), the range test cannot fire and is left out */
+    const double half = 0.5 * (double)bound;
+    bool safe = true, ranged = norm2 != NULL;
+    for (size_t j = 0; j < k; j++) {
+        safe = safe && q_mul_safe(q[j], vbits);
+        ranged = ranged && norm2[j] < half * half;
+    }
+#define FA_ACC_MULTI(K)                                                                            \
+    if (ranged && safe) return acc_multi_loop(acc, x, q, bound, n, K, false, true);                \
+    return safe ? acc_multi_loop(acc, x, q, bound, n, K, false, false)                             \
+                : acc_multi_loop(acc, x, q, bound, n, K, true, false)
+    switch (k) {
+    case 4: FA_ACC_MULTI(4);
+    case 3: FA_ACC_MULTI(3);
+    case 2: FA_ACC_MULTI(2);
+    case 1: FA_ACC_MULTI(1);
+    default: return true;
+    }
+#undef FA_ACC_MULTI
+}
+
+double fixed_mean(float *mean, const int64_t *sum, int64_t count, size_t n) {
+    double bb = 0.0;
+    if (count == 0) {
+        memset(mean, 0, n * sizeof(float));
+        return 0.0;
+    }
+    const double c = (double)count;
+    /* the square's chain of additions overlaps the division of the next elements */
+    for (size_t i = 0; i < n; i++) {
+        const float m = (float)((double)sum[i] * 0x1p-32 / c); /* fixed_to_double, inlined */
+        mean[i] = m;
+        bb += (double)m * (double)m;
+    }
+    return bb;
+}
+
 bool fixed_add(int64_t *acc, const int64_t *src, size_t n) {
     bool ok = true;
 #pragma omp parallel for schedule(static) reduction(&& : ok) if (n >= FA_AGG_OMP_MIN)

@@ -152,8 +152,8 @@ static void agg_banner(const Ctx *cx, size_t L) {
                "pass); thread sum; Reduce of P+%zu int64; server step\n",
                ROUND_NSCALARS);
         printf("# similarity: pass 1 the same with q = 1, storing delta and |delta|^2; "
-               "Allreduce of P+1 int64; mean reference and |ref|^2; pass 2 per client "
-               "fixed_accumulate_q_dot (accumulation + next client's dot product)\n");
+               "Allreduce of P+1 int64; mean reference and |ref|^2 (fixed_mean); pass 2 four "
+               "clients per sweep: vec_dot_multi, then fixed_accumulate_q_multi\n");
         printf("# similarity-prev (--reference prev): per client vec_delta_dot (delta, bound, "
                "delta.ref, |delta|^2), weight, fixed_accumulate_q; no extra collective\n");
         printf("# %10s %-11s %11s %11s %11s %11s %9s\n", "P", "kernel", "min s", "median s",

@@ -280,50 +280,72 @@ void round_sum_threads(RoundBuf *b) {
                 FA_UPDATE_MAX);
 }
 
+/* The weight of one aggregated client in the second pass, from its cosine th to the
+ * round's mean update: cos_mean, theta_t, q_t (rows or uniform from the first pass, or
+ * the dual criterion's) and the staleness discount. */
+static int64_t weight_stored(const RoundRule *rr, ClientUpdate *c, double th) {
+    if (rr->dynamics) c->cos_mean = th;
+    int64_t q = c->q; /* rows or uniform, from the first pass */
+    if (rr->weight == FA_WEIGHT_DUAL) {
+        if (rr->mean_reference) c->theta = th;
+        q = fl_quantize_weight(fa_dual_weight(c->score, c->theta, rr->floor_c));
+    }
+    if (c->status & FA_ST_LATE) { /* staleness discount */
+        q = discount(q, rr, c->time);
+        c->status |= FA_ST_DISCOUNTED;
+    }
+    c->q = q;
+    return q;
+}
+
 /* The weighted pass over the stored deltas: the cosine to the mean (cos_mean, and theta_t
  * for the mean reference), the weights, the sums.
- * |delta_t|^2 comes from the first pass and |ref|^2 is computed once, so a client needs
- * one dot product here; and each thread takes a contiguous block of the aggregated
- * clients and computes the next client's dot product in the same loop as the current
- * client's accumulation (fixed_accumulate_q_dot), so the dot product's serial chain of
- * additions overlaps the rounding work. Integer sums: any assignment of clients to
- * threads gives the same bits; every sum in double runs as in vec_cosine. */
+ * |delta_t|^2 comes from the first pass and |ref|^2 with the mean, so a client needs
+ * one dot product here. Each thread takes a contiguous block of the aggregated clients
+ * and goes through it FA_MULTI_MAX clients at a time: one sweep over the mean gives their
+ * dot products (independent serial chains, each as vec_dot), one sweep their weighted
+ * fixed-point sums (the accumulator loaded and stored once per element for all of them).
+ * Integer sums: any assignment or grouping of clients gives the same bits; every sum in
+ * double runs as in vec_cosine. */
 static void kern_weight_stored(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t n,
-                               const RoundStore *st, const float *mean, bool over_clients) {
+                               const RoundStore *st, const float *mean, double bb,
+                               bool over_clients) {
     const size_t P = b->P;
     zero_threads(b);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (u[i].status & FA_ST_AGGREGATED) st->alist[m++] = i;
-    const double bb = vec_dot(mean, mean, P);
     const int nt = over_clients ? b->nthreads : 1;
 #pragma omp parallel num_threads(nt) if (over_clients)
     {
         const int tid = omp_get_thread_num(), T = omp_get_num_threads();
         const size_t k0 = m * (size_t)tid / (size_t)T, k1 = m * (size_t)(tid + 1) / (size_t)T;
         int64_t *ta = round_thread_acc(b, tid);
-        double ab = k0 < k1 ? vec_dot(st->delta + st->alist[k0] * P, mean, P) : 0.0;
-        for (size_t k = k0; k < k1; k++) {
-            ClientUpdate *c = &u[st->alist[k]];
-            const float *d = st->delta + st->alist[k] * P;
-            double th = vec_cosine_parts(ab, st->norm2[st->alist[k]], bb);
-            if (rr->dynamics) c->cos_mean = th;
-            int64_t q = c->q; /* rows or uniform, from the first pass */
-            if (rr->weight == FA_WEIGHT_DUAL) {
-                if (rr->mean_reference) c->theta = th;
-                q = fl_quantize_weight(fa_dual_weight(c->score, c->theta, rr->floor_c));
+        for (size_t k = k0; k < k1; k += FA_MULTI_MAX) {
+            const size_t g = k1 - k < FA_MULTI_MAX ? k1 - k : FA_MULTI_MAX;
+            const float *d[FA_MULTI_MAX];
+            double ab[FA_MULTI_MAX], aa[FA_MULTI_MAX];
+            int64_t q[FA_MULTI_MAX];
+            for (size_t j = 0; j < g; j++) {
+                d[j] = st->delta + st->alist[k + j] * P;
+                aa[j] = st->norm2[st->alist[k + j]];
             }
-            if (c->status & FA_ST_LATE) { /* staleness discount */
-                q = discount(q, rr, c->time);
-                c->status |= FA_ST_DISCOUNTED;
-            }
-            c->q = q;
-            bool ok = k + 1 < k1 ? fixed_accumulate_q_dot(
-                                       ta, d, q, st->delta + st->alist[k + 1] * P, mean, &ab, P)
-                                 : fixed_accumulate_q(ta, d, q, P);
-            if (!ok) b->tok[tid] = false;
+            vec_dot_multi(ab, d, g, mean, P);
+            for (size_t j = 0; j < g; j++)
+                q[j] = weight_stored(rr, &u[st->alist[k + j]],
+                                     vec_cosine_parts(ab[j], aa[j], bb));
+            /* stored deltas passed the first pass's bound, so this bound rejects nothing
+             * fixed_accumulate_q would accept; their |delta|^2 usually proves it at once */
+            if (!fixed_accumulate_q_multi(ta, d, q, g, (float)FA_UPDATE_MAX, aa, P))
+                b->tok[tid] = false;
         }
     }
+}
+
+void round_weigh_stored(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t n,
+                        const RoundStore *st, float *mean, bool over_clients) {
+    const double bb = fixed_mean(mean, b->acc, b->acc[b->P], b->P); /* and |mean|^2 */
+    kern_weight_stored(b, rr, u, n, st, mean, bb, over_clients);
 }
 
 void round_second_pass(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t n,
@@ -335,10 +357,7 @@ void round_second_pass(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t
     comm_allreduce_sum_i64(b->acc, P + 1);
     tstop(t, FA_T_COMM);
     tstart(t, FA_T_AGG);
-    const int64_t tot = b->acc[P];
-    for (size_t i = 0; i < P; i++)
-        mean[i] = tot ? (float)(fixed_to_double(b->acc[i]) / (double)tot) : 0.0f;
-    kern_weight_stored(b, rr, u, n, st, mean, over_clients);
+    round_weigh_stored(b, rr, u, n, st, mean, over_clients);
     round_sum_threads(b);
     tstop(t, FA_T_AGG);
 }

@@ -51,6 +51,25 @@ int fixed_delta_accumulate_q(int64_t *acc, float *d, const float *a, const float
 bool fixed_accumulate_q_dot(int64_t *acc, const float *x, int64_t q, const float *y, const float *z,
                             double *dot, size_t n);
 
+/* Up to FA_MULTI_MAX vectors per sweep (the second pass of the mean reference). */
+#define FA_MULTI_MAX 4
+/* dots[j] = vec_dot(x[j], y, n) for j < k <= FA_MULTI_MAX: the same bits (each sum left
+ * to right in double), one sweep over y with k independent chains. Serial. */
+void vec_dot_multi(double *dots, const float *const *x, size_t k, const float *y, size_t n);
+/* fixed_accumulate_q(acc, x[j], q[j], n) for j = 0..k-1 (k <= FA_MULTI_MAX) in one sweep,
+ * acc loaded and stored once per element. Per element the int64 additions are those of
+ * the k calls in the same order: the same sums, and false exactly when one of the calls
+ * would fail, except that the range test is |x| < bound (bound capped at FA_FIXED_LIMIT,
+ * the single call's limit; a bound <= 1.6e4 lets the products go unchecked). norm2 (may be
+ * NULL): |x[j]|^2 as vec_dot computes it; when every one is below (bound / 2)^2 no element
+ * can fail the range test and the loop leaves it out. Serial. */
+bool fixed_accumulate_q_multi(int64_t *acc, const float *const *x, const int64_t *q, size_t k,
+                              float bound, const double *norm2, size_t n);
+
+/* mean[i] = (float)(fixed_to_double(sum[i]) / count) (0 when count is 0), and returns
+ * vec_dot(mean, mean, n), computed in the same loop in the same order (same bits). */
+double fixed_mean(float *mean, const int64_t *sum, int64_t count, size_t n);
+
 /* acc[i] += src[i] with overflow detection (sums of per-thread accumulators). */
 bool fixed_add(int64_t *acc, const int64_t *src, size_t n);
 

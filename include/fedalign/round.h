@@ -171,6 +171,13 @@ void round_accumulate(RoundBuf *b, int tid, const RoundRule *rr, ClientUpdate *u
 void round_second_pass(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t n,
                        const RoundStore *st, float *mean, bool over_clients, Timers *t);
 
+/* The local part of round_second_pass, after the Allreduce: b->acc holds the round's sums
+ * of the accepted deltas (P) and their count (b->acc[P]); writes mean, then cos_mean,
+ * theta_t, q_t and the weighted sums into the threads' accumulators (zeroed first), up to
+ * FA_MULTI_MAX clients per sweep. Not collective. */
+void round_weigh_stored(RoundBuf *b, const RoundRule *rr, ClientUpdate *u, size_t n,
+                        const RoundStore *st, float *mean, bool over_clients);
+
 /* Sum the threads' accumulators into b->acc; an overflow on any rank fails every rank the
  * same way. Collective. */
 void round_sum_threads(RoundBuf *b);

@@ -481,6 +481,69 @@ static void test_delta_dot(void **state) {
     assert_false(vec_delta_dot(d, a, b, r, 1e4f, &ab, &aa, N));
 }
 
+/* The several-vectors-per-sweep kernels of the second pass against their definitions:
+ * vec_dot_multi against vec_dot; fixed_accumulate_q_multi against k fixed_accumulate_q
+ * calls in order (sums and failure), with and without the |x|^2 that leaves the range
+ * test out, with weights that need the checked multiplication, an element beyond the
+ * bound, a NaN and an int64 overflow; fixed_mean against its loop and vec_dot. */
+static void test_multi_kernels(void **s) {
+    (void)s;
+    enum { N = 1031 };
+    Rng r;
+    rng_init(&r, 5, FA_RNG_TEST, 0, 0, 0);
+    float *x = malloc(4 * N * sizeof(float)), *y = malloc(N * sizeof(float));
+    for (size_t i = 0; i < 4 * N; i++) x[i] = (float)(0.01 * rng_normal(&r));
+    for (size_t i = 0; i < N; i++) y[i] = (float)(0.01 * rng_normal(&r));
+    const float *xs[4] = {x, x + N, x + 2 * N, x + 3 * N};
+    double nn[4];
+    for (int j = 0; j < 4; j++) nn[j] = vec_dot(xs[j], xs[j], N);
+    int64_t *a = calloc(N, sizeof(int64_t)), *b = calloc(N, sizeof(int64_t));
+    const int64_t qsets[3][4] = {{4096, 1, 3001, 77}, {(int64_t)1 << 20, 3, 5, 7}, {0, 2, 2, 9}};
+    for (size_t k = 1; k <= 4; k++) {
+        double d1[4], d2[4];
+        vec_dot_multi(d1, xs, k, y, N);
+        for (size_t j = 0; j < k; j++) d2[j] = vec_dot(xs[j], y, N);
+        assert_memory_equal(d1, d2, k * sizeof(double));
+        for (int qs = 0; qs < 3; qs++)
+            for (int withn = 0; withn < 2; withn++) {
+                for (size_t i = 0; i < N; i++) a[i] = b[i] = (int64_t)i * 977 - 400000;
+                bool ok = true;
+                for (size_t j = 0; j < k; j++) ok = fixed_accumulate_q(a, xs[j], qsets[qs][j], N) && ok;
+                bool ok2 = fixed_accumulate_q_multi(b, xs, qsets[qs], k, 1e4f, withn ? nn : NULL, N);
+                assert_true(ok && ok2);
+                assert_memory_equal(a, b, N * sizeof(int64_t));
+            }
+    }
+    /* failures: beyond the bound, NaN, overflow (false, as the single calls) */
+    const int64_t q1[4] = {1, 1, 1, 1};
+    x[N + 17] = 2.0e4f;
+    assert_false(fixed_accumulate_q_multi(b, xs, q1, 4, 1e4f, NULL, N));
+    x[N + 17] = nanf("");
+    assert_false(fixed_accumulate_q_multi(b, xs, q1, 4, 1e4f, NULL, N));
+    x[N + 17] = 0.5f;
+    b[3] = INT64_MAX - 1;
+    x[2 * N + 3] = 1.0f;
+    assert_false(fixed_accumulate_q_multi(b, xs, q1, 3, 1e4f, nn, N));
+    b[3] = INT64_MAX - 1;
+    x[3] = 1.0f; /* the first vector's addition overflows */
+    assert_false(fixed_accumulate_q_multi(b, xs, q1, 1, 1e4f, NULL, N));
+    /* fixed_mean: the loop and vec_dot(mean, mean) */
+    for (size_t i = 0; i < N; i++) a[i] = (int64_t)((double)x[i] * 0x1p40) * 3;
+    float *m = malloc(N * sizeof(float)), *mr = malloc(N * sizeof(float));
+    double bb = fixed_mean(m, a, 7, N);
+    for (size_t i = 0; i < N; i++) mr[i] = (float)(fixed_to_double(a[i]) / 7.0);
+    assert_memory_equal(m, mr, N * sizeof(float));
+    double bbr = vec_dot(mr, mr, N);
+    assert_memory_equal(&bb, &bbr, sizeof bb);
+    assert_true(fixed_mean(m, a, 0, N) == 0.0 && m[5] == 0.0f);
+    free(m);
+    free(mr);
+    free(a);
+    free(b);
+    free(x);
+    free(y);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fast_kernels_bit_identical),
@@ -496,6 +559,7 @@ int main(void) {
         cmocka_unit_test(test_dual_weight_reduces_to_mean),
         cmocka_unit_test(test_fixed_accumulate_q),
         cmocka_unit_test(test_large_vectors_threaded),
+        cmocka_unit_test(test_multi_kernels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

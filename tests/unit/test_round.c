@@ -8,7 +8,8 @@
  * general path) and every output is compared bit for bit: the thread accumulators, the
  * stored deltas and norms, and each client's status, weight and cosine. Late clients
  * (staleness discount) and rejected updates (an element beyond FA_UPDATE_MAX) are in the
- * mix, so their branches are compared too.
+ * mix, so their branches are compared too. The second pass of the mean reference
+ * (several clients per sweep) is compared with its one-client-at-a-time definition.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -80,7 +81,7 @@ static void run(const Inputs *in, RoundRule rr, bool general, Outputs *out) {
         *u = client_update_init(FA_ST_SELECTED | (in->late[t] ? FA_ST_LATE : 0u), in->score[t], 0.5,
                                  in->time[t]);
         memcpy(w, in->trained + t * P, P * sizeof(float));
-        const bool store = rr.mean_reference;
+        const bool store = round_two_pass(&rr);
         /* in place, as the runs call it (the benchmark passes a separate model) */
         round_accumulate(&out->b, (int)(t % 3), &rr, u, w, w, in->global, in->ref, refnorm2,
                          in->rows[t], NULL, store ? out->stored + t * P : NULL,
@@ -166,6 +167,85 @@ static void test_weights_follow_rule(void **s) {
     free_inputs(&in);
 }
 
+/* The second pass of the mean reference goes through the stored deltas FA_MULTI_MAX
+ * clients at a time; here it is compared with the definition, one client at a time
+ * (vec_dot with the mean, vec_cosine_parts, the rule's weight, the staleness discount,
+ * fixed_accumulate_q), for 1..NC clients (odd counts, groups cut short), late and rejected
+ * clients, 1 or 3 threads, the dual and the rows rule with dynamics, and a client whose
+ * |delta|^2 does not prove the range (the checked loop). */
+static void second_pass_case(RoundRule rr, size_t n, bool over_clients, bool big) {
+    Inputs in;
+    make_inputs(&in);
+    if (big) in.trained[2 * P + 5] = in.global[5] + 9.0e3f; /* < FA_UPDATE_MAX, |d|^2 > 5e3^2 */
+    Outputs o;
+    run(&in, rr, false, &o);
+    RoundStore st = {o.stored, o.norm2, calloc(NC, sizeof(size_t))};
+    /* the round's sums of the first pass, as the Allreduce leaves them on one rank */
+    memset(o.b.acc, 0, (P + ROUND_NSCALARS) * sizeof(int64_t));
+    for (int t = 0; t < 3; t++)
+        assert_true(fixed_add(o.b.acc, round_thread_acc(&o.b, t), P + ROUND_NSCALARS));
+    o.b.acc[P] = o.b.acc[P + ROUND_SLOT(selected)];
+    ClientUpdate ref[NC];
+    memcpy(ref, o.u, sizeof ref);
+    float *mean = malloc(P * sizeof(float)), *mref = malloc(P * sizeof(float));
+    const int64_t tot = o.b.acc[P];
+    for (size_t i = 0; i < P; i++) mref[i] = (float)(fixed_to_double(o.b.acc[i]) / (double)tot);
+    const double bb = vec_dot(mref, mref, P);
+    int64_t *acc = calloc(P, sizeof(int64_t));
+    bool ok = true;
+    for (size_t t = 0; t < n; t++) {
+        ClientUpdate *c = &ref[t];
+        if (!(c->status & FA_ST_AGGREGATED)) continue;
+        const float *d = o.stored + t * P;
+        double th = vec_cosine_parts(vec_dot(d, mref, P), o.norm2[t], bb);
+        if (rr.dynamics) c->cos_mean = th;
+        int64_t q = c->q;
+        if (rr.weight == FA_WEIGHT_DUAL) {
+            c->theta = th;
+            q = fl_quantize_weight(fa_dual_weight(c->score, th, rr.floor_c));
+        }
+        if (c->status & FA_ST_LATE) {
+            q = llround((double)q * rr.deadline / c->time);
+            c->status |= FA_ST_DISCOUNTED;
+        }
+        c->q = q;
+        ok = ok && fixed_accumulate_q(acc, d, q, P);
+    }
+    assert_true(ok);
+    round_weigh_stored(&o.b, &rr, o.u, n, &st, mean, over_clients);
+    assert_memory_equal(mean, mref, P * sizeof(float));
+    memset(o.b.acc, 0, (P + ROUND_NSCALARS) * sizeof(int64_t));
+    for (int t = 0; t < 3; t++) {
+        assert_true(o.b.tok[t]);
+        assert_true(fixed_add(o.b.acc, round_thread_acc(&o.b, t), P));
+    }
+    assert_memory_equal(o.b.acc, acc, P * sizeof(int64_t));
+    for (size_t t = 0; t < NC; t++) {
+        assert_int_equal(o.u[t].status, ref[t].status);
+        assert_int_equal(o.u[t].q, ref[t].q);
+        assert_memory_equal(&o.u[t].theta, &ref[t].theta, sizeof(double));
+        assert_memory_equal(&o.u[t].cos_mean, &ref[t].cos_mean, sizeof(double));
+    }
+    free(acc);
+    free(mean);
+    free(mref);
+    free(st.alist);
+    free_outputs(&o);
+    free_inputs(&in);
+}
+
+static void test_second_pass_groups(void **s) {
+    (void)s;
+    RoundRule dual = rule(FA_WEIGHT_DUAL, true), dyn = rule(FA_WEIGHT_ROWS, true);
+    dyn.mean_reference = false;
+    dyn.dynamics = true;
+    for (size_t n = 1; n <= NC; n++) {
+        second_pass_case(dual, n, n % 2 == 0, false);
+        second_pass_case(dyn, n, n % 2 == 1, n % 3 == 0);
+    }
+    second_pass_case(dual, NC, true, true);
+}
+
 /* RoundScalars travel as int64 slots: ROUND_SLOT names each field's slot. */
 static void test_scalar_slots(void **s) {
     (void)s;
@@ -187,6 +267,7 @@ int main(void) {
         cmocka_unit_test(test_dual_mean_first_pass),
         cmocka_unit_test(test_weights_follow_rule),
         cmocka_unit_test(test_scalar_slots),
+        cmocka_unit_test(test_second_pass_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
