@@ -103,9 +103,12 @@ static void agg_free(AggBuf *a) {
  * seconds spent in the round's collectives. */
 static double agg_round(AggBuf *a, const RoundRule *rr) {
     const size_t P = a->P;
-    const bool store = rr->mean_reference, dual = rr->weight == FA_WEIGHT_DUAL;
+    /* the production rule (fl_round.c): deltas stored for every two-pass rule, dynamics
+     * included; |ref|^2 wherever the previous update is a reference */
+    const bool store = round_two_pass(rr), dual = rr->weight == FA_WEIGHT_DUAL;
     timers_reset(&a->t);
-    const double refnorm2 = dual && !store ? vec_dot(a->ref, a->ref, P) : 0.0;
+    const bool prev_ref = (dual && !rr->mean_reference) || rr->dynamics;
+    const double refnorm2 = prev_ref ? vec_dot(a->ref, a->ref, P) : 0.0;
     round_begin(&a->rb);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(a->nt) if (a->over_clients)
     for (size_t i = 0; i < a->L; i++) {
