@@ -133,7 +133,10 @@ static void write_cnn_tables(FILE *f, const QCnn *q, const DataInfo *info, const
             q->win_len, q->win_ch, q->n_out, q->max_act);
     fprintf(f, "#define NCONV %zu\n#define NLAYERS %zu\n#define POOL %zu\n", q->n_conv,
             q->n_layers, q->pool);
-    fprintf(f, "#define IN_ZP (%ld)\n\n", (long)q->in_zp);
+    fprintf(f, "#define IN_ZP (%ld)\n", (long)q->in_zp);
+    fprintf(f, "/* the mean over time: its own scale, reached by GAP_MULT * 2^(GAP_SHIFT - 31) */\n");
+    fprintf(f, "#define GAP_MULT (%ld)\n#define GAP_SHIFT (%ld)\n#define GAP_ZP (%ld)\n\n",
+            (long)q->gap_mult, (long)q->gap_shift, (long)q->gap_zp);
     fputs("/* per-channel standardization folded with the input scale:\n"
           " * xq[t][c] = round((x[t][c] - mean[c]) * in_mul[c]) + IN_ZP */\n",
           f);
@@ -188,7 +191,7 @@ static int write_cnn_source(const QCnn *q, const DataInfo *info, const char *pat
             " *\n"
             " * A conv block is a dense layer applied to every window of k steps (k * c_in\n"
             " * contiguous bytes of the time-major input), ReLU fused into its clamp, then a\n"
-            " * max-pool in the same scale; after the last block the mean over time (same\n"
+            " * max-pool in the same scale; after the last block the mean over time (its own\n"
             " * scale, rounded half away from zero), then the dense head. Every layer:\n"
             " * acc[j] = bias[j] + sum_i w[j][i] * a[i] in int32 (input zero point folded into\n"
             " * bias), a'[j] = clamp(zp + acc[j] * mult[j] * 2^(shift[j] - 31)) with gemmlowp\n"
@@ -230,7 +233,8 @@ static int write_cnn_source(const QCnn *q, const DataInfo *info, const char *pat
           "        }\n"
           "    }\n"
           "    kernel_mean(a, pool_steps[NCONV - 1], convs[NCONV - 1].fo, "
-          "convs[NCONV - 1].out_zp, b);\n"
+          "convs[NCONV - 1].out_zp, GAP_MULT,\n"
+          "                GAP_SHIFT, GAP_ZP, b);\n"
           "    return (int)argmax(forward(layers, NLAYERS, b, a), NOUT);\n"
           "}\n",
           f);

@@ -19,7 +19,8 @@
  *   for the cnn1d, CONV_2D's int32 accumulator over a 1 x k window is kernel_conv's (the
  *   filter [c_out][1][k][c_in] is the same bytes as its (c_out, k * c_in) rows), MAX_POOL_2D
  *   is kernel_maxpool, and MEAN over H and W with keep_dims on a 4D tensor is the one path
- *   of TFLite's int8 MEAN (reference_integer_ops::Mean) that rounds as kernel_mean does;
+ *   of TFLite's int8 MEAN (reference_integer_ops::Mean) that requantizes and rounds as
+ *   kernel_mean does (its multiplier, (double)s_in / (double)s_out, is quant_cnn.c's);
  * - deterministic: the same model gives the same bytes.
  */
 #include <errno.h>
@@ -639,8 +640,9 @@ static int32_t cg_conv_blocks(CnnGraph *g, const QCnn *q, int32_t x) {
     return x;
 }
 
-/* MEAN over H and W of x (4D, keep_dims: TFLite's integer Mean, which rounds half away
- * from zero as kernel_mean does), RESHAPE to [1, C]; returns the [1, C] tensor */
+/* MEAN over H and W of x (4D, keep_dims: TFLite's integer Mean, which requantizes to the
+ * mean's own scale and rounds half away from zero as kernel_mean does), RESHAPE to [1, C];
+ * returns the [1, C] tensor */
 static int32_t cg_mean(CnnGraph *g, const QCnn *q, int32_t x) {
     const QLayer *last = &q->conv[q->n_conv - 1].fc;
     const int32_t C = (int32_t)last->fan_out, two = 2;
@@ -650,11 +652,11 @@ static int32_t cg_mean(CnnGraph *g, const QCnn *q, int32_t x) {
     g->new_shape[0] = 1;
     g->new_shape[1] = C;
     int32_t ax = cg_tensor(g, "mean/axes", TFL_INT32, &two, 1, g->axes, NULL, 0);
-    int32_t m = cg_tensor(g, "mean/output", TFL_INT8, ms, 4, NULL, &last->out_scale, last->out_zp);
+    int32_t m = cg_tensor(g, "mean/output", TFL_INT8, ms, 4, NULL, &q->gap_scale, q->gap_zp);
     cg_op(g, TFL_OP_MEAN, x, ax, -1, m)->keep_dims = true;
     int32_t sh = cg_tensor(g, "reshape/shape", TFL_INT32, &two, 1, g->new_shape, NULL, 0);
-    int32_t r = cg_tensor(g, "features", TFL_INT8, g->new_shape, 2, NULL, &last->out_scale,
-                          last->out_zp);
+    int32_t r = cg_tensor(g, "features", TFL_INT8, g->new_shape, 2, NULL, &q->gap_scale,
+                          q->gap_zp);
     TflOp *op = cg_op(g, TFL_OP_RESHAPE, m, sh, -1, r);
     op->new_shape[0] = 1;
     op->new_shape[1] = C;

@@ -228,17 +228,22 @@ static void kernel_maxpool(const int8_t *restrict in, uint32_t len_pool, uint32_
         }
 }
 
-/* global average pooling over len steps (len <= 2^16: the sum fits int32) into (ch), the
- * input's scale and zero point: zp + round(sum_t (in - zp) / len), half away from zero */
-static void kernel_mean(const int8_t *restrict in, uint32_t len, uint32_t ch, int32_t zp,
-                        int8_t *restrict out) {
+/* global average pooling over len steps into (ch), requantized to its own scale, as
+ * TFLite's reference_integer_ops::Mean: s = sum_t (in - in_zp), s' = requant(s, mult,
+ * shift) (mult * 2^shift = in_scale / out_scale), out = out_zp + round(s' / len), half
+ * away from zero. The mean of a post-ReLU map spans a small part of the map's range, so
+ * keeping the map's scale left it a few dozen levels (quant_cnn.c sizes mult so that
+ * s * 2^shift fits int32: len * 255 * 2^shift < 2^31). */
+static void kernel_mean(const int8_t *restrict in, uint32_t len, uint32_t ch, int32_t in_zp,
+                        int32_t mult, int32_t shift, int32_t out_zp, int8_t *restrict out) {
     uint32_t t, c;
     for (c = 0; c < ch; c++) {
         int32_t s = 0, q;
-        for (t = 0; t < len; t++) s += (int32_t)in[t * ch + c] - zp;
-        q = s >= 0 ? (s + (int32_t)(len / 2)) / (int32_t)len
-                   : -((-s + (int32_t)(len / 2)) / (int32_t)len);
-        q += zp;
+        for (t = 0; t < len; t++) s += (int32_t)in[t * ch + c] - in_zp;
+        s = requant(s, mult, shift);
+        q = s > 0 ? (s + (int32_t)(len / 2)) / (int32_t)len
+                  : -((-s + (int32_t)(len / 2)) / (int32_t)len);
+        q += out_zp;
         out[c] = (int8_t)(q > 127 ? 127 : q < -128 ? -128 : q);
     }
 }

@@ -9,9 +9,13 @@
  * - input: per-tensor scale and zero point of the standardized window; each element goes
  *   through quant.h's float step with its channel's mean and in_mul = inv_std / in_scale;
  * - conv block: a dense layer on each window of k steps (w (c_out, k * c_in)), output
- *   scale from the calibrated post-ReLU range; max-pool and global average pooling keep
- *   that scale and zero point (TFLite's MAX_POOL_2D needs equal ones; the mean rounds half
- *   away from zero);
+ *   scale from the calibrated post-ReLU range; max-pool keeps that scale and zero point
+ *   (TFLite's MAX_POOL_2D needs equal ones);
+ * - global average pooling: its own scale and zero point from the calibrated range of the
+ *   pooled means, requantized as TFLite's integer MEAN does (rounding half away from zero).
+ *   The means span a fraction of the map's range (a map peaking at 37 averages to at most
+ *   6 in the paper preset's models): in the map's scale they kept a few dozen levels, and
+ *   int8 lost 9 points of accuracy there (fedmetaalign+P, 10 clients; 1.3 with their own);
  * - dense head: as quant.c's MLP layers.
  * The integer kernels (kernel_fc, kernel_conv, kernel_maxpool, kernel_mean, quantize_x,
  * argmax) are src/int8_kernels.h's, the source an export would carry.
@@ -85,12 +89,13 @@ static void quant_layer(QLayer *ly, const float *W, const float *bias, float in_
 }
 
 /* lo/hi (2 + n_conv + n_layers): the range of the standardized input [0], of every conv
- * block's post-ReLU output [1 + b] (its pooled and averaged values lie inside it), and of
- * every dense layer's output [1 + n_conv + l], over the calibration rows; the float forward
- * is the training kernels' (cnn_chunk_forward), chunk by chunk */
+ * block's post-ReLU output [1 + b] (its pooled values lie inside it), of every dense
+ * layer's output [1 + n_conv + l], and of the global average pooling's means [last], over
+ * the calibration rows; the float forward is the training kernels' (cnn_chunk_forward),
+ * chunk by chunk */
 static void calibrate(const ModelLayout *L, const float *params, const Dataset *calib, float *lo,
                       float *hi) {
-    const size_t nt = 1 + L->n_conv + L->n_layers, NL = FA_CHUNK;
+    const size_t nt = 2 + L->n_conv + L->n_layers, NL = FA_CHUNK;
     for (size_t i = 0; i < nt; i++) {
         lo[i] = INFINITY;
         hi[i] = -INFINITY;
@@ -102,6 +107,7 @@ static void calibrate(const ModelLayout *L, const float *params, const Dataset *
         for (size_t i = 0; i < nt; i++) {
             size_t off, n; /* floats of the tensor per lane */
             if (i == 0) off = 0, n = L->shape.n_in;
+            else if (i == nt - 1) off = L->a_gap, n = L->fan_in[0];
             else if (i <= L->n_conv)
                 off = L->a_conv[i - 1], n = L->len_conv[i - 1] * L->c_out[i - 1];
             else {
@@ -121,6 +127,21 @@ static void calibrate(const ModelLayout *L, const float *params, const Dataset *
         }
     }
     free(act);
+}
+
+/* The pooled means' scale and zero point from their range [lo, hi], and the multiplier from
+ * the map's scale s_map. kernel_mean shifts the int32 sum left by gap_shift before the Q31
+ * multiply: |sum| <= len * 255 must stay below 2^31 after it, so a mean range far narrower
+ * than the map's is widened until it does (it never is with len <= 2^16 and a ratio of
+ * the scales below 128). */
+static void gap_qparams(QCnn *q, float lo, float hi, float s_map, uint32_t len) {
+    qparams(lo, hi, &q->gap_scale, &q->gap_zp);
+    for (;;) {
+        quant_multiplier((double)s_map / (double)q->gap_scale, &q->gap_mult, &q->gap_shift);
+        if (q->gap_shift <= 0 || (int64_t)len * 255 * ((int64_t)1 << q->gap_shift) < INT32_MAX)
+            break;
+        q->gap_scale *= 2.0f; /* the same zero point: the range only widens */
+    }
 }
 
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
@@ -183,7 +204,7 @@ void quant_cnn_build_mode(QCnn *q, const ModelLayout *L, const float *params, co
     q->in_mul = (float *)(void *)m;
     m += align8(C * sizeof(float));
 
-    float lo[1 + FA_MAX_CONV + FA_Q_MAX_LAYERS], hi[1 + FA_MAX_CONV + FA_Q_MAX_LAYERS];
+    float lo[2 + FA_MAX_CONV + FA_Q_MAX_LAYERS], hi[2 + FA_MAX_CONV + FA_Q_MAX_LAYERS];
     calibrate(L, params, calib, lo, hi);
     float s;
     int32_t zp;
@@ -206,6 +227,10 @@ void quant_cnn_build_mode(QCnn *q, const ModelLayout *L, const float *params, co
         s = cv->fc.out_scale;
         zp = cv->fc.out_zp;
     }
+    gap_qparams(q, lo[1 + L->n_conv + L->n_layers], hi[1 + L->n_conv + L->n_layers], s,
+                (uint32_t)L->len_pool[L->n_conv - 1]);
+    s = q->gap_scale;
+    zp = q->gap_zp;
     for (size_t l = 0; l < L->n_layers; l++) {
         QLayer *ly = &q->layer[l];
         layer_take(ly, L->fan_in[l], L->fan_out[l], &m);
@@ -233,6 +258,7 @@ static size_t layer_flash(const QLayer *ly) {
 size_t quant_cnn_flash_bytes(const QCnn *q) {
     size_t n = 2 * q->win_ch * sizeof(float) + sizeof(int32_t); /* mean, in_mul, in_zp */
     for (size_t b = 0; b < q->n_conv; b++) n += layer_flash(&q->conv[b].fc);
+    n += 3 * sizeof(int32_t); /* the mean's multiplier, shift and zero point */
     for (size_t l = 0; l < q->n_layers; l++) n += layer_flash(&q->layer[l]);
     return n;
 }
@@ -274,7 +300,8 @@ int quant_cnn_predict(const QCnn *q, const float *x_raw, int8_t *scratch, int8_t
         }
     }
     const QConv *last = &q->conv[q->n_conv - 1];
-    kernel_mean(a, (uint32_t)last->len_pool, (uint32_t)last->fc.fan_out, last->fc.out_zp, b);
+    kernel_mean(a, (uint32_t)last->len_pool, (uint32_t)last->fc.fan_out, last->fc.out_zp,
+                q->gap_mult, q->gap_shift, q->gap_zp, b);
     layer_t kl[FA_Q_MAX_LAYERS];
     for (size_t l = 0; l < q->n_layers; l++) kl[l] = kernel_view(&q->layer[l]);
     const int8_t *out = forward(kl, (uint32_t)q->n_layers, b, a);

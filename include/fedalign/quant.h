@@ -170,8 +170,8 @@ void quant_bench(const QModel *q, const ModelLayout *L, const float *params, con
 // cnn1d (quant_cnn.c): the same scheme on the conv blocks
 
 /* One conv block: its conv as a dense layer on one window (fan_in = k * c_in, fan_out =
- * c_out; per-output-channel weight scales, ReLU fused), then max-pool and, after the last
- * block, global average pooling, both in the conv output's scale and zero point. */
+ * c_out; per-output-channel weight scales, ReLU fused), then max-pool in the conv output's
+ * scale and zero point. */
 typedef struct {
     size_t k, c_in, len_conv, len_pool;
     QLayer fc;
@@ -184,7 +184,11 @@ typedef struct {
     float in_scale;
     int32_t in_zp;
     QConv conv[FA_MAX_CONV];
-    QLayer layer[FA_Q_MAX_LAYERS]; /* the dense head */
+    /* global average pooling after the last block: its own calibrated scale and zero point,
+     * reached from the last conv's by the Q31 multiplier gap_mult * 2^gap_shift */
+    float gap_scale;
+    int32_t gap_zp, gap_mult, gap_shift;
+    QLayer layer[FA_Q_MAX_LAYERS]; /* the dense head; layer[0]'s input is the pooled mean */
     size_t cal_rows;
     FaInt8Weights weights; /* the granularity of every conv and dense layer's weight scales */
     void *mem; /* one allocation behind every array; owns */

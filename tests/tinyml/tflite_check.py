@@ -377,7 +377,7 @@ def check_op(k, code, op, ins, o_t, last, need):
     if code == MAX_POOL_2D:
         need(o.scalar(0, "b") == 1 and o.scalar(4, "i") == 1 and o.scalar(2, "i") == 1
              and o.scalar(5, "b") == 0, "operator %d: MAX_POOL_2D not VALID 1 x n" % k)
-    if code in (MAX_POOL_2D, MEAN, RESHAPE):  # scale-preserving: the cnn1d keeps the scale
+    if code in (MAX_POOL_2D, RESHAPE):  # scale-preserving (MEAN requantizes to its own)
         need(x_t["scale"] == o_t["scale"] and x_t["zp"] == o_t["zp"], "operator %d: changes the scale" % k)
     if code == MEAN:
         need(len(x_t["shape"]) == 4 and sorted(ins[1]["data"]) == [1, 2] and o.scalar(0, "b") == 1,

@@ -26,6 +26,10 @@
 #define FA_INT8_CNN
 #include "../../src/int8_kernels.h"
 
+/* in_scale / out_scale = 1: 2^30 * 2^(1 - 31) (quant_multiplier(1.0)) leaves the sum as it is */
+#define ONE_MULT (1 << 30)
+#define ONE_SHIFT 1
+
 static void test_pool_kernels(void **state) {
     (void)state;
     /* (len 5, ch 2) time-major; pool 2 -> 2 steps (the fifth is dropped) */
@@ -40,16 +44,26 @@ static void test_pool_kernels(void **state) {
      * channel 1: 1 + 2 + 3 + 0 = 6 -> 1.5 -> 2 (half away from zero), + zp = 1;
      * negative tie: -(2 + 0 + 0 + 4) = -6 -> -1.5 -> -2 */
     const int8_t m[8] = {1, 0, 1, 1, 3, 2, -1, -1};
-    kernel_mean(m, 4, 2, -1, out);
+    kernel_mean(m, 4, 2, -1, ONE_MULT, ONE_SHIFT, -1, out);
     assert_int_equal(out[0], 1);
     assert_int_equal(out[1], 1);
     const int8_t n[4] = {-3, -1, -1, -5};
-    kernel_mean(n, 4, 1, -1, out);
+    kernel_mean(n, 4, 1, -1, ONE_MULT, ONE_SHIFT, -1, out);
     assert_int_equal(out[0], -3);
     /* the extremes stay exact: sums of (x - zp) reach 255 * len */
     const int8_t s[3] = {127, 127, 127};
-    kernel_mean(s, 3, 1, -128, out);
+    kernel_mean(s, 3, 1, -128, ONE_MULT, ONE_SHIFT, -128, out);
     assert_int_equal(out[0], 127);
+    /* requantized to a scale 4x finer (in_scale / out_scale = 4: Q31 2^30, shift 3) and
+     * zero point -128: channel sums of (x - zp) 8 and 6 -> 32 and 24 -> /4 = 8 and 6 ->
+     * -120 and -122; a ratio 2.5 (2^30 * 1.25 = 1342177280, shift 2): 8 * 2.5 = 20 -> 5,
+     * 6 * 2.5 = 15 -> 3.75 -> 4 */
+    kernel_mean(m, 4, 2, -1, 1 << 30, 3, -128, out);
+    assert_int_equal(out[0], -120);
+    assert_int_equal(out[1], -122);
+    kernel_mean(m, 4, 2, -1, 1342177280, 2, -128, out);
+    assert_int_equal(out[0], -128 + 5);
+    assert_int_equal(out[1], -128 + 4);
 }
 
 /* n windows of T x C: class y sets the frequency, random phase and amplitude, noise */
