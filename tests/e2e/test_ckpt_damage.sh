@@ -125,5 +125,20 @@ for m in scaffold ditto; do
     fi
     rm -f bad.h5
   done
+  # a checksum attribute removed is refused too (not read as "nothing to check")
+  cp "${m}c.h5.ckpt" d.ckpt
+  "$PY" - d.ckpt "$rows" <<'PYEOF' || { fail "$m: could not remove the attribute"; continue; }
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    if sys.argv[2].startswith("checkpoint/"): del f["checkpoint"].attrs["client_state_checksum"]
+    else: del f[sys.argv[2]].attrs["content_checksum"]
+PYEOF
+  out=$(mpirun_n 3 "$FEDALIGN" $MA $R3 --output bad.h5 --resume d.ckpt 2>&1); rc=$?
+  if [ $rc = 2 ] && echo "$out" | grep -qF "/$rows " && echo "$out" | grep -q "damaged" && [ ! -e bad.h5 ]; then
+    pass "$m $rows without its checksum attribute: refused"
+  else
+    fail "$m $rows without its checksum attribute: rc $rc: $(echo "$out" | tail -2)"
+  fi
+  rm -f bad.h5
 done
 finish
