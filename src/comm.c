@@ -471,6 +471,17 @@ void comm_reduce_sum_i64(int64_t *buf, size_t n, int root) {
     }
 }
 
+/* collective over MPI_COMM_WORLD; result on every rank. Unsigned addition wraps, so the
+ * sum is the same in any order (no precheck: the wrap is wanted) */
+void comm_allreduce_sum_u64(uint64_t *buf, size_t n) {
+    NEED_INIT();
+    if (n == 0) return; /* every rank passes the same n */
+    for (size_t off = 0; off < n; off += FA_COMM_CHUNK) {
+        int c = (int)chunk_len(n, off);
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf + off, c, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD));
+    }
+}
+
 // ----------------------------------------------------------------------------
 // double and boolean reductions (not exact; timers, diagnostics, agreement)
 

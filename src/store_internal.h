@@ -54,6 +54,18 @@ int st_soft_read(StoreFile *f, SoftReader reader, void *ctx, char *err, size_t e
 uint64_t st_state_hash(const CheckpointState *st, const uint64_t vec_sums[3]);
 /* checksum of the server state doubles (their bytes) */
 uint64_t st_server_hash(const double *v, size_t n);
+/* HDF5 keeps no checksum of raw data, so every checkpoint array carries one (store_write.c).
+ * st_elems_hash: hash of n elements of esz (<= 8) bytes each, their bytes (local).
+ * st_clients_checksum: the same for per-client data, independent of the rank count and
+ * of which rank holds which client: the wrapping uint64 sum over clients of a hash of
+ * (global id, the client's `per` elements), summed over ranks (collective). Element k
+ * of local client i is buf[i * a + k * b]: a = per, b = 1 for [C] / [C, w] rows
+ * (st_put_rows), a = 1, b = n for the columns of an [R, C] block (st_dset_xfer_rc). */
+uint64_t st_elems_hash(const void *buf, size_t n, size_t esz);
+uint64_t st_clients_checksum(const void *buf, size_t esz, const size_t *ids, size_t n, size_t per,
+                             size_t a, size_t b);
+/* the name of the per-dataset checksum attribute of method groups */
+#define ST_CONTENT_CHECKSUM "content_checksum"
 
 bool st_parse_hex(const char *s, uint64_t *v);
 /* fixed-length, NUL-terminated ASCII string type of `width` bytes */

@@ -205,9 +205,49 @@ static bool optional_absent(hid_t g, const FaField *fd) {
     return fd->shape == FA_SHAPE_CP && H5_ID(H5Lexists(g, fd->name, H5P_DEFAULT)) <= 0;
 }
 
-/* A dataset field into res (allocated by fl_result_alloc; optional ones here). */
-static void read_dset_field(hid_t g, const FaField *fd, MethodResult *res, const Extent *e) {
-    if (optional_absent(g, fd)) return;
+/* The hash store_write.c stored as the dataset's content_checksum, of what was read into
+ * buf (the [T, 4] doubles for the timers); collective for the per-client shapes. */
+static uint64_t field_sum(const FaField *fd, const Extent *e, const void *buf, size_t esz) {
+    switch (fd->shape) {
+    case FA_SHAPE_C: return st_clients_checksum(buf, esz, e->ids, e->n, 1, 1, 1);
+    case FA_SHAPE_CP: return st_clients_checksum(buf, esz, e->ids, e->n, e->P, e->P, 1);
+    case FA_SHAPE_CK: return st_clients_checksum(buf, esz, e->ids, e->n, e->K, e->K, 1);
+    case FA_SHAPE_RC: return st_clients_checksum(buf, esz, e->ids, e->n, e->R, 1, e->n);
+    default: {
+        hsize_t d[2];
+        int nd = field_file_dims(fd, e, d);
+        return st_elems_hash(buf, (size_t)(nd == 2 ? d[0] * d[1] : d[0]), esz);
+    }
+    }
+}
+
+/* -1 and a message when dataset d (gname/name) lacks its content_checksum or does not
+ * match it; the same verdict on every rank (the sum is global) */
+static int check_content(hid_t d, const char *path, const char *gname, const char *name,
+                         uint64_t sum, char *err, size_t errlen) {
+    char hx[32] = "";
+    uint64_t want = 0;
+    if (st_attr_get_str(d, ST_CONTENT_CHECKSUM, hx, sizeof hx) != 0 || !st_parse_hex(hx, &want)) {
+        snprintf(err, errlen,
+                 "'%s': /methods/%s/%s has no valid " ST_CONTENT_CHECKSUM
+                 " attribute (the file is damaged, or older than checksums of method data)",
+                 path, gname, name);
+        return -1;
+    }
+    if (want != sum) {
+        snprintf(err, errlen,
+                 "'%s': /methods/%s/%s does not match its checksum (the file is damaged)", path,
+                 gname, name);
+        return -1;
+    }
+    return 0;
+}
+
+/* A dataset field into res (allocated by fl_result_alloc; optional ones here), checked
+ * against its content_checksum: -1 and a message on a mismatch. Collective. */
+static int read_dset_field(hid_t g, const char *path, const char *gname, const FaField *fd,
+                           MethodResult *res, const Extent *e, char *err, size_t errlen) {
+    if (optional_absent(g, fd)) return 0;
     if (fd->shape == FA_SHAPE_CP) {
         size_t bytes = (e->n ? e->n : 1) * (e->P ? e->P : 1) * fa_field_elem_size(fd);
         *(void **)((char *)res + fd->offset) = xalloc_aligned(bytes);
@@ -232,6 +272,10 @@ static void read_dset_field(hid_t g, const FaField *fd, MethodResult *res, const
         break;
     default: st_dset_read_global(d, mt, buf); break;
     }
+    const uint64_t sum = fd->shape == FA_SHAPE_TIMERS
+                             ? st_elems_hash(tt, FA_T_COUNT * 4, sizeof tt[0])
+                             : field_sum(fd, e, buf, H5Tget_size(mt));
+    int rc = check_content(d, path, gname, fd->name, sum, err, errlen);
     H5_CHECK(H5Dclose(d));
     for (size_t i = 0; conv && i < len; i++) {
         int64_t v = ((const int64_t *)buf)[i];
@@ -239,6 +283,7 @@ static void read_dset_field(hid_t g, const FaField *fd, MethodResult *res, const
         else ((long *)p)[i] = (long)v;
     }
     if (conv) free(buf);
+    return rc;
 }
 
 /* The attributes of group g into tmp, then every dataset's shape; -1 and a message on
@@ -272,7 +317,8 @@ static int check_method(hid_t g, const char *gname, MethodResult *tmp, Extent *e
 }
 
 /* collective over MPI_COMM_WORLD. Every attribute and shape is checked before anything
- * is allocated, so on -1 res is left zeroed (nothing to free). */
+ * is allocated, and a dataset that does not match its checksum frees what was, so on -1
+ * res is left zeroed (nothing to free). */
 static int read_method_impl(StoreFile *f, size_t index, MethodResult *res, size_t n_clients,
                             const size_t *ids, size_t n_local, size_t n_params, char *err,
                             size_t errlen) {
@@ -309,7 +355,11 @@ static int read_method_impl(StoreFile *f, size_t index, MethodResult *res, size_
             if (fd->shape == FA_SHAPE_ATTR)
                 memcpy((char *)res + fd->offset, (char *)&tmp + fd->offset,
                        fa_field_elem_size(fd) * fd->count);
-            else read_dset_field(g, fd, res, &e);
+            else if (rc == 0) rc = read_dset_field(g, f->path, fc.found, fd, res, &e, err, errlen);
+        }
+        if (rc != 0) {
+            fl_result_free(res);
+            memset(res, 0, sizeof *res);
         }
     }
     H5_CHECK(H5Gclose(g));
@@ -410,6 +460,19 @@ static int read_method_state(StoreFile *f, hid_t g, CheckpointState *st, size_t 
         st_dset_xfer_rows(ds, H5T_NATIVE_FLOAT, st->ids, st->n_local, n_params, st->client,
                           false);
         H5_CHECK(H5Dclose(ds));
+        /* each rank hashes its rows; the sum over ranks is the writer's at any rank count */
+        char hx[32] = "";
+        uint64_t want = 0;
+        const uint64_t got = st_clients_checksum(st->client, sizeof(float), st->ids, st->n_local,
+                                                 n_params, n_params, 1);
+        if (st_attr_get_str(g, "client_state_checksum", hx, sizeof hx) != 0 ||
+            !st_parse_hex(hx, &want) || want != got) {
+            snprintf(err, errlen,
+                     "'%s': /checkpoint/client_state does not match its checksum "
+                     "(the file is damaged)",
+                     f->path);
+            return -1;
+        }
         st->client_found = true;
     }
     return 0;

@@ -141,8 +141,9 @@ static int64_t *as_i64(const FaField *fd, const void *p, size_t len) {
     return b;
 }
 
-/* timers [T, 4] from tmin, tavg, tmax, tspan (adjacent [4][T] in memory) */
-static void write_timers(hid_t g, const FaField *fd, const double *t4) {
+/* timers [T, 4] from tmin, tavg, tmax, tspan (adjacent [4][T] in memory); returns the
+ * hash of the [T, 4] doubles as stored */
+static uint64_t write_timers(hid_t g, const FaField *fd, const double *t4) {
     double tt[FA_T_COUNT * 4];
     for (size_t i = 0; i < FA_T_COUNT; i++)
         for (size_t s = 0; s < 4; s++) tt[i * 4 + s] = t4[s * FA_T_COUNT + i];
@@ -156,52 +157,75 @@ static void write_timers(hid_t g, const FaField *fd, const double *t4) {
     st_attr_str(d, "columns", "min,avg,max,span");
     st_dset_write_global(d, H5T_NATIVE_DOUBLE, tt);
     H5_CHECK(H5Dclose(d));
+    return st_elems_hash(tt, FA_T_COUNT * 4, sizeof(double));
 }
 
-/* a dataset field: global ones are rank 0's, per-client rows each owner's */
+/* The content_checksum attribute of dataset `name` in g (rank 0's value; the per-client
+ * checksums are the same on every rank). */
+static void put_content_checksum(hid_t g, const char *name, uint64_t sum) {
+    hid_t d = H5_ID(H5Dopen2(g, name, H5P_DEFAULT));
+    st_attr_hex(d, ST_CONTENT_CHECKSUM, sum);
+    H5_CHECK(H5Dclose(d));
+}
+
+/* A dataset field: global ones are rank 0's, per-client rows each owner's. Each gets a
+ * content_checksum attribute (the same hash store_read.c recomputes), so a resume
+ * refuses a checkpoint whose method data were damaged: the per-client ones with
+ * st_clients_checksum, so a checkpoint verifies at any rank count and assignment. */
 static void write_dset_field(hid_t g, const FaField *fd, const MethodResult *res, const Extent *e) {
     const void *p = fa_field_cptr(fd, res);
     const char *dims = st_field_dims(fd), *units = st_field_units(fd);
     const hid_t ft = st_field_ftype(fd), mt = st_field_mtype(fd);
+    const size_t esz = H5Tget_size(mt), n = e->n;
     int64_t *conv = p ? as_i64(fd, p, fa_field_len(fd, e->R, e->n, e->P)) : NULL;
     const void *buf = conv ? (const void *)conv : p;
+    uint64_t sum = 0;
     switch (fd->shape) {
     case FA_SHAPE_R1:
     case FA_SHAPE_R:
     case FA_SHAPE_P: {
         hsize_t d[1] = {fa_field_len(fd, e->R, 0, e->P)};
         st_put_global(g, fd->name, ft, mt, 1, d, dims, units, buf);
+        sum = st_elems_hash(buf, d[0], esz);
         break;
     }
     case FA_SHAPE_C:
-        st_put_rows(g, fd->name, ft, mt, e->C, 0, dims, units, e->ids, e->n, buf);
+        st_put_rows(g, fd->name, ft, mt, e->C, 0, dims, units, e->ids, n, buf);
+        sum = st_clients_checksum(buf, esz, e->ids, n, 1, 1, 1);
         break;
     case FA_SHAPE_RC: {
         hsize_t d[2] = {e->R, e->C};
         hid_t ds = st_dset_create(g, fd->name, ft, 2, d, dims, units);
-        st_dset_xfer_rc(ds, mt, (void *)buf, e->R, e->ids, e->n, true);
+        st_dset_xfer_rc(ds, mt, (void *)buf, e->R, e->ids, n, true);
         H5_CHECK(H5Dclose(ds));
+        sum = st_clients_checksum(buf, esz, e->ids, n, e->R, 1, n);
         break;
     }
-    case FA_SHAPE_TIMERS: write_timers(g, fd, p); break;
+    case FA_SHAPE_TIMERS: sum = write_timers(g, fd, p); break;
     case FA_SHAPE_K:
     case FA_SHAPE_KK: { /* the leading K (K * K) elements of the in-memory array */
         hsize_t d[2] = {e->K, e->K};
         st_put_global(g, fd->name, ft, mt, fd->shape == FA_SHAPE_K ? 1 : 2, d, dims, units, buf);
+        sum = st_elems_hash(buf, fd->shape == FA_SHAPE_K ? e->K : e->K * e->K, esz);
         break;
     }
     case FA_SHAPE_CK:
-        st_put_rows(g, fd->name, ft, mt, e->C, e->K, dims, units, e->ids, e->n, buf);
+        st_put_rows(g, fd->name, ft, mt, e->C, e->K, dims, units, e->ids, n, buf);
+        sum = st_clients_checksum(buf, esz, e->ids, n, e->K, e->K, 1);
         break;
     case FA_SHAPE_CP:
         /* optional: all ranks must agree whether it exists; any rank holding it decides */
-        if (comm_any(p != NULL)) {
-            static float none[1];
-            st_put_rows(g, fd->name, ft, mt, e->C, e->P, dims, units, e->ids, e->n, p ? p : none);
+        if (!comm_any(p != NULL)) {
+            free(conv);
+            return;
         }
+        static const float none[1];
+        st_put_rows(g, fd->name, ft, mt, e->C, e->P, dims, units, e->ids, n, p ? p : none);
+        sum = st_clients_checksum(p, esz, e->ids, p ? n : 0, e->P, e->P, 1);
         break;
     default: CHECK(0, "field %s: shape %d is not a dataset", fd->name, (int)fd->shape);
     }
+    put_content_checksum(g, fd->name, sum);
     free(conv);
 }
 
@@ -332,9 +356,13 @@ void store_write_state(StoreFile *f, const CheckpointState *st, size_t n_params)
                       st->server);
         st_attr_hex(g, "server_state_checksum", st_server_hash(st->server, st->server_len));
     }
-    if (st->client)
+    if (st->client) {
         st_put_rows(g, "client_state", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, st->n_clients, P,
                     "client,param", NULL, st->ids, st->n_local, st->client);
+        /* order-free over clients, so a checkpoint written at -n 2 verifies at -n 3 */
+        st_attr_hex(g, "client_state_checksum",
+                    st_clients_checksum(st->client, sizeof(float), st->ids, st->n_local, P, P, 1));
+    }
     st_attach_scales(g);
     H5_CHECK(H5Gclose(g));
 }
@@ -347,4 +375,39 @@ uint64_t st_server_hash(const double *v, size_t n) {
         h = rng_mix64(h ^ b);
     }
     return h;
+}
+
+// ----------------------------------------------------------------------------
+// checksums of arrays (HDF5 keeps none of raw data)
+
+/* an element's bytes as a word (esz <= 8; the same layout on writer and reader) */
+static inline uint64_t elem_word(const unsigned char *p, size_t esz) {
+    uint64_t w = 0;
+    memcpy(&w, p, esz);
+    return w;
+}
+
+uint64_t st_elems_hash(const void *buf, size_t n, size_t esz) {
+    CHECK(esz >= 1 && esz <= 8, "st_elems_hash: element size %zu", esz);
+    const unsigned char *p = buf;
+    uint64_t h = rng_mix64(0x13198a2e03707344ULL ^ (uint64_t)n);
+    for (size_t i = 0; i < n; i++) h = rng_mix64(h ^ elem_word(p + i * esz, esz));
+    return h;
+}
+
+/* collective over MPI_COMM_WORLD (one Allreduce); the wrapping sum makes the result
+ * independent of the order and grouping of the clients */
+uint64_t st_clients_checksum(const void *buf, size_t esz, const size_t *ids, size_t n, size_t per,
+                             size_t a, size_t b) {
+    CHECK(esz >= 1 && esz <= 8, "st_clients_checksum: element size %zu", esz);
+    const unsigned char *p = buf;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = rng_mix64(0xa4093822299f31d0ULL ^ (uint64_t)ids[i]);
+        for (size_t k = 0; k < per; k++)
+            h = rng_mix64(h ^ elem_word(p + (i * a + k * b) * esz, esz));
+        sum += h;
+    }
+    comm_allreduce_sum_u64(&sum, 1);
+    return sum;
 }

@@ -50,6 +50,11 @@ void comm_bcast_bytes(void *buf, size_t n, int root);
  * check all ranks die with one message. */
 void comm_allreduce_sum_i64(int64_t *buf, size_t n);
 void comm_reduce_sum_i64(int64_t *buf, size_t n, int root);
+/* Element-wise uint64 sums (MPI_UINT64_T, MPI_SUM) that wrap modulo 2^64: exact and
+ * independent of the summation order, for checksums combined over clients whatever
+ * rank holds them (store_write.c, st_clients_checksum). No overflow check: wrapping is
+ * the point. */
+void comm_allreduce_sum_u64(uint64_t *buf, size_t n);
 
 /* Element-wise max / min / sum of doubles (not exact; for timers and diagnostics). */
 void comm_allreduce_max_double(double *buf, size_t n);
