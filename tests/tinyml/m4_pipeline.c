@@ -2,8 +2,8 @@
  * m4_pipeline.c: the device's side of the raw-signal-to-class run on the emulated
  * Cortex-M4 (test_cortex_m4.sh, configuration mechanical:pipeline), linked with exported
  * files only: feature_extractor.c/.h and model.c/.h from `fedalign export`, and the windows
- * of pipeline_ref (fa_win, fa_env). main() prints, per window, the lines pipeline_ref prints
- * on the host ("feat <i> <float bits>", "xq <i> <int8 input>", "pred <i> <class>") for a
+ * of pipeline_ref (fa_win, each with its device's envelope frequencies fa_env). main()
+ * prints, per window, the lines pipeline_ref prints on the host ("feat <i> <float bits>", "xq <i> <int8 input>", "pred <i> <class>") for a
  * byte compare. fa_m4_bench() (called by startup_m4.c after main) then times the extractor
  * alone and the whole pipeline with SysTick (under QEMU -icount shift=0 one tick = 40
  * instructions, see m4_bench.c) and measures the deepest stack of one pipeline call by
@@ -17,7 +17,7 @@
 #include "model.h"
 
 extern const int fa_n_win, fa_n_test;
-extern const double fa_env[MODEL_N_ENV_FREQS];
+extern const double fa_env[][MODEL_N_ENV_FREQS];
 extern const float fa_win[][MODEL_WINDOW];
 extern uint32_t _ebss; /* m4.ld: end of .bss, the lowest address the stack may reach */
 void fa_out(const char *s);
@@ -66,7 +66,7 @@ int main(void) {
             float f;
             uint32_t u;
         } b;
-        model_features(fa_win[i], MODEL_WINDOW, fa_env, feat);
+        model_features(fa_win[i], MODEL_WINDOW, fa_env[i], feat);
         put_head("feat ", i);
         for (int k = 0; k < MODEL_N_FEATURES; k++) {
             b.f = feat[k];
@@ -92,7 +92,7 @@ volatile int fa_sink;
 /* one window through the extractor (all = 0) or the whole pipeline (all = 1) */
 static __attribute__((noinline)) void run_one(int i, int all) {
     float feat[MODEL_N_FEATURES];
-    model_features(fa_win[i], MODEL_WINDOW, fa_env, feat);
+    model_features(fa_win[i], MODEL_WINDOW, fa_env[i], feat);
     fa_sink = all ? model_predict(feat) : (int)(feat[0] > 0.0f);
 }
 

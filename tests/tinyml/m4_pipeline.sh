@@ -1,8 +1,9 @@
 # m4_pipeline.sh: sourced by test_cortex_m4.sh for the configuration mechanical:pipeline
 # (issue 17, item 4: a device goes from raw signal to class with exported code only).
 # An MLP on the mechanical generator's features is exported (model.c/.h plus the feature
-# extractor feature_extractor.c/.h); a firmware of ONLY those files, the client's raw test
-# windows (tests/tinyml/pipeline_ref.c writes them as C arrays) and the driver
+# extractor feature_extractor.c/.h); a firmware of ONLY those files, raw windows (the
+# client's test windows, edge cases and a few windows of every other device, each with its
+# device's envelope frequencies: tests/tinyml/pipeline_ref.c writes them as C arrays) and the driver
 # m4_pipeline.c runs raw window -> features -> int8 model -> class under qemu-system-arm.
 # Every window's features (as float bits), int8 model input and class must equal
 # fedalign's on the host (gen_mech_features, quant_input, quant_predict_q), byte for byte.
