@@ -134,6 +134,12 @@ static void mech_device(MechDevice *dv, uint64_t seed, uint64_t device, double h
 #undef SYM
 }
 
+/* the frequencies of the device's envelope features: fr, BPFO, BPFI, BSF, 2 BSF */
+static void mech_env_freqs(const MechDevice *dv, double env_f[FA_MECH_N_ENV]) {
+    const double f[FA_MECH_N_ENV] = {dv->fr, dv->f[1], dv->f[2], dv->f[3], 2.0 * dv->f[3]};
+    for (int k = 0; k < FA_MECH_N_ENV; k++) env_f[k] = f[k];
+}
+
 // ----------------------------------------------------------------------------
 // features (mech_features.h: the same code the export writes for the device)
 
@@ -239,7 +245,8 @@ void gen_mech_samples(const GenOptions *opt, uint64_t seed, uint64_t device, boo
         opt->input == FA_INPUT_RAW ? W : FA_MECH_N_TIME + (opt->spectral ? FA_MECH_N_ENV : 0);
     MechDevice dv;
     mech_device(&dv, seed, device, public_data ? 0.0 : opt->heterogeneity);
-    double env_f[FA_MECH_N_ENV] = {dv.fr, dv.f[1], dv.f[2], dv.f[3], 2.0 * dv.f[3]};
+    double env_f[FA_MECH_N_ENV];
+    mech_env_freqs(&dv, env_f);
     double *buf = xmalloc(W * sizeof *buf); /* (W) one window */
     Rng r;
     rng_init(&r, seed, public_data ? FA_RNG_PUBLIC : FA_RNG_SAMPLES, device, stream, 0);
@@ -252,4 +259,15 @@ void gen_mech_samples(const GenOptions *opt, uint64_t seed, uint64_t device, boo
         else gen_mech_features(buf, W, FS, opt->spectral ? env_f : NULL, x + i * D);
     }
     free(buf);
+}
+
+/* A device's envelope frequencies, as gen_mech_samples uses them for its feature rows: what
+ * a device knows of itself (shaft speed, bearing), for checks that run the exported
+ * feature extractor on the device's raw windows (tests/tinyml/pipeline_ref.c). */
+void gen_mech_env_freqs(const GenOptions *opt, uint64_t seed, uint64_t device, bool public_data,
+                        double env_f[FA_MECH_N_ENV]) {
+    GenOptions o = gen_options_resolve(opt, FA_DATA_MECHANICAL);
+    MechDevice dv;
+    mech_device(&dv, seed, device, public_data ? 0.0 : o.heterogeneity);
+    mech_env_freqs(&dv, env_f);
 }

@@ -64,4 +64,10 @@ void gen_mech_bearing_freqs(double fr, double nb, double bd, double pd, double a
  * magnitudes at the frequencies env_f[0..FA_MECH_N_ENV) (Hz). */
 void gen_mech_features(const double *w, size_t W, double fs, const double *env_f, float *feat);
 
+/* The envelope frequencies env_f (fr, BPFO, BPFI, BSF, 2 BSF in Hz) that gen_mech_samples
+ * uses for device `device`'s feature rows (the same arguments): what a device passes to the
+ * exported feature extractor for its raw windows. */
+void gen_mech_env_freqs(const GenOptions *opt, uint64_t seed, uint64_t device, bool public_data,
+                        double env_f[FA_MECH_N_ENV]);
+
 #endif

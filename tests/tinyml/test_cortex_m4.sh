@@ -10,16 +10,23 @@
 # MLP on the same generator's features (same seed and client): machine-readable lines
 #   TINYML_M4 dataset=D model=M flash_bytes=.. ram_static_bytes=.. stack_bytes_max=..
 #   TINYML_M4_RUN dataset=D model=M cases=N instr_per_inference_int8=.. instr_per_inference_float=..
+# mechanical:pipeline (issue 17, item 4) runs raw window -> exported feature extractor ->
+# exported int8 model -> class on the board with exported code only, and compares every
+# window's features (bits), int8 input and class with the host (m4_pipeline.sh, which also
+# prints the extractor's and the pipeline's flash/RAM/stack/instructions per window).
 #
-# Needs (Debian): gcc-arm-none-eabi qemu-system-arm (libnewlib-arm-none-eabi is not
-# needed: the export uses no C library). Without them it exits 77 = skipped for CTest.
-# Env: FEDALIGN, QUANT_REF (set by CTest); CONFIGS (DATASET:MODEL pairs, default
-# "electrical:mlp mechanical:mlp mechanical:cnn1d");
+# Needs (Debian): gcc-arm-none-eabi qemu-system-arm (the model uses no C library); without
+# them it exits 77 = skipped for CTest. The pipeline's feature extractor also links newlib's
+# libm and newlib-nano (libnewlib-arm-none-eabi, jobs/setup.sh installs it); without it
+# that configuration alone is skipped, with a printed reason.
+# Env: FEDALIGN, QUANT_REF, PIPELINE_REF (set by CTest); CONFIGS (DATASET:MODEL pairs,
+# default "electrical:mlp mechanical:mlp mechanical:cnn1d mechanical:pipeline");
 # KEEP=DIR keeps the build products there (a rerun exports over them: --overwrite).
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 : "${FEDALIGN:?FEDALIGN (path of the fedalign binary) must be set}"
 : "${QUANT_REF:=$(dirname "$FEDALIGN")/tests/quant_ref}"
+: "${PIPELINE_REF:=$(dirname "$QUANT_REF")/pipeline_ref}"
 for tool in arm-none-eabi-gcc arm-none-eabi-size arm-none-eabi-nm qemu-system-arm; do
   if ! command -v $tool >/dev/null 2>&1; then
     echo "SKIP: $tool not found; install with: apt-get install -y gcc-arm-none-eabi qemu-system-arm"
@@ -38,14 +45,16 @@ mkdir -p "$WORK"
 FAILS=0
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 pass() { echo "ok: $*"; }
+. "$SRC/tinyml/m4_pipeline.sh"
 
 ARCH="-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"
 CFLAGS="-std=c99 -Wall -Wextra -Werror -Os $ARCH -ffunction-sections -fdata-sections"
 
 # DATASET:MODEL pairs; mechanical:mlp (features) and mechanical:cnn1d (raw windows of the
 # same generator, seed and client) are the MLP-vs-CNN deployment comparison
-for cfg in ${CONFIGS:-electrical:mlp mechanical:mlp mechanical:cnn1d}; do
+for cfg in ${CONFIGS:-electrical:mlp mechanical:mlp mechanical:cnn1d mechanical:pipeline}; do
   ds=${cfg%%:*} model=${cfg#*:}
+  if [ "$model" = pipeline ]; then mkdir -p "$WORK/$ds-pipeline" && m4_pipeline "$ds" "$WORK/$ds-pipeline"; continue; fi
   opts=(--preset tiny --dataset "$ds" --seed 7)
   fref=(-DFA_NO_FREF)   # the float reference of the timing exists for the mlp only
   if [ "$model" = cnn1d ]; then opts+=(--input raw --model cnn1d); fi
