@@ -414,18 +414,22 @@ static void gather(const ModelLayout *L, GroupWs *gw, const Lane *ln, size_t n, 
  * dropped by selects. */
 static void xent(const float *zT, size_t K, const GroupWs *gw, Lane *ln, size_t n, size_t rows,
                  float *d) {
-    size_t B[G] = {0}, Bmax = 0;
+    /* half a group's lanes in double: the per-lane double sums */
+    typedef double hd __attribute__((vector_size(G / 2 * sizeof(double))));
+    typedef int64_t hl __attribute__((vector_size(G / 2 * sizeof(double))));
+    size_t Bmax = 0;
+    hl B[2] = {{0}, {0}}; /* lanes without a client: no rows */
     for (size_t g = 0; g < n; g++) {
-        B[g] = ln[g].B;
-        Bmax = B[g] > Bmax ? B[g] : Bmax;
+        B[g / (G / 2)][g % (G / 2)] = (int64_t)ln[g].B;
+        Bmax = ln[g].B > Bmax ? ln[g].B : Bmax;
     }
     memset(d + Bmax * K * G, 0, (rows - Bmax) * K * G * sizeof(float));
-    double loss[G] = {0}, lc[G] = {0}, lg[G];
+    hd loss[2] = {{0}, {0}}, lc[2] = {{0}, {0}};
     for (size_t r = 0; r < Bmax; r++) {
         const float *z = zT + r * K * G;
         gi lab, act;
         memcpy(&lab, gw->lab + r * G, sizeof lab);
-        for (size_t g = 0; g < G; g++) act[g] = r < B[g] ? -1 : 0;
+        for (size_t g = 0; g < G; g++) act[g] = (int64_t)r < B[g / (G / 2)][g % (G / 2)] ? -1 : 0;
         gv mx = LD(z);
         for (size_t k = 1; k < K; k++) mx = sel(LD(z + k * G) > mx, LD(z + k * G), mx);
         gv e[FA_MAX_CLASSES], s = splat(0.0f), zl = splat(0.0f);
@@ -434,22 +438,35 @@ static void xent(const float *zT, size_t K, const GroupWs *gw, Lane *ln, size_t 
             s += e[k];
             zl = sel(lab == (int32_t)k, LD(z + k * G), zl);
         }
+        double lg[G];
         fa_log_f2d_v(s, lg);
         gv inv = splat(1.0f) / s, dz = zl - mx;
         for (size_t k = 0; k < K; k++) {
             gv one = sel(lab == (int32_t)k, splat(1.0f), splat(0.0f));
             ST(d + (r * K + k) * G, (gv)((gi)(e[k] * inv - one) & act));
         }
-        for (size_t g = 0; g < n; g++) {
-            if (r >= B[g]) continue;
-            lc[g] += lg[g] - (double)dz[g];
-            if ((r + 1) % FA_CHUNK == 0 || r + 1 == B[g]) { /* a chunk ends */
-                loss[g] += lc[g];
-                lc[g] = 0.0;
-            }
+        /* lc += log(s) - (z_y - max) on the lanes that have row r; a chunk's sum goes to
+         * loss where the lane's chunk ends (every FA_CHUNK rows, or at its last row) */
+        bool chunk_end = (r + 1) % FA_CHUNK == 0;
+        for (size_t h = 0; h < 2; h++) {
+            hd l, dzh;
+            memcpy(&l, lg + h * (G / 2), sizeof l);
+            float dzf[G / 2];
+            memcpy(dzf, (const float *)&dz + h * (G / 2), sizeof dzf);
+            for (size_t j = 0; j < G / 2; j++) dzh[j] = (double)dzf[j];
+            hl on = (int64_t)r < B[h];
+            hl flush = on & (((hl){0} - (int64_t)chunk_end) | ((int64_t)r + 1 == B[h]));
+            hd t = lc[h] + (l - dzh);
+            lc[h] = (hd)(((hl)t & on) | ((hl)lc[h] & ~on));
+            hd u = loss[h] + lc[h];
+            loss[h] = (hd)(((hl)u & flush) | ((hl)loss[h] & ~flush));
+            lc[h] = (hd)((hl)lc[h] & ~flush);
         }
     }
-    for (size_t g = 0; g < n; g++) ln[g].step_loss = B[g] ? loss[g] / (double)B[g] : 0.0;
+    for (size_t g = 0; g < n; g++) {
+        double sum = loss[g / (G / 2)][g % (G / 2)];
+        ln[g].step_loss = ln[g].B ? sum / (double)ln[g].B : 0.0;
+    }
 }
 
 /* forward, loss, and backward with each layer's step (rows: Bmax rounded up to TR).
