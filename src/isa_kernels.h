@@ -48,12 +48,17 @@
 #define group_ws_build FA_ISA_NAME(group_ws_build)
 #define group_ws_free FA_ISA_NAME(group_ws_free)
 #define train_local_group FA_ISA_NAME(train_local_group)
+/* fa_math_lanes.c */
+#define fa_math_lanes FA_ISA_NAME(fa_math_lanes)
+#define fa_math_scalar FA_ISA_NAME(fa_math_scalar)
 #else
 #define FA_ISA_PRIMARY 1 /* compiled once, outside the per-path lists (e.g. by a tool) */
 #endif
 
 #include "fedalign/model.h"
 #include "fedalign/train_batched.h"
+
+#include "fa_math.h"
 
 /* X(return type, name, (parameters), (arguments)) for kernels that return a value,
  * V(name, (parameters), (arguments)) for void ones */
@@ -111,6 +116,8 @@
       (const ModelLayout *L, size_t n, float *const *params, const float *ref,                     \
        const Dataset *const *ds, const TrainOpts *opts, uint64_t seed, const uint64_t *client,     \
        uint64_t round, GroupWs *gw, TrainStats *stats),                                            \
-      (L, n, params, ref, ds, opts, seed, client, round, gw, stats))
+      (L, n, params, ref, ds, opts, seed, client, round, gw, stats))                               \
+    V(fa_math_lanes, (const float *x, size_t n, float *e, double *l), (x, n, e, l))                \
+    V(fa_math_scalar, (const float *x, size_t n, float *e, double *l), (x, n, e, l))
 
 #endif

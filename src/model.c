@@ -292,11 +292,12 @@ static double chunk_xent(const float *restrict zT, const int32_t *y, const size_
         for (size_t k = 1; k < K; k++) mx = zT[k * NL + r] > mx ? zT[k * NL + r] : mx;
         float e[FA_MAX_CLASSES], s = 0.0f;
         for (size_t k = 0; k < K; k++) {
-            e[k] = expf(zT[k * NL + r] - mx);
+            e[k] = fa_expf(zT[k * NL + r] - mx);
             s += e[k];
         }
-        /* loss = log(sum exp z) - z_y = log(s) - (z_y - max); s in [1, K] */
-        loss += log((double)s) - (double)(zT[lab * NL + r] - mx);
+        /* loss = log(sum exp z) - z_y = log(s) - (z_y - max); s in [1, K]. fa_expf and
+         * fa_log_f2d (fa_math.h), not the libm calls: their bits do not depend on the CPU */
+        loss += fa_log_f2d(s) - (double)(zT[lab * NL + r] - mx);
         if (d) {
             float inv = 1.0f / s;
             for (size_t k = 0; k < K; k++) {

@@ -182,10 +182,10 @@ static double xent(const float *restrict z, const int32_t *y, const size_t *rows
         for (size_t k = 1; k < K; k++) mx = z[k * NL + r] > mx ? z[k * NL + r] : mx;
         float e[FA_MAX_CLASSES], s = 0.0f;
         for (size_t k = 0; k < K; k++) {
-            e[k] = expf(z[k * NL + r] - mx);
+            e[k] = fa_expf(z[k * NL + r] - mx);
             s += e[k];
         }
-        loss += log((double)s) - (double)(z[lab * NL + r] - mx);
+        loss += fa_log_f2d(s) - (double)(z[lab * NL + r] - mx);
         float inv = 1.0f / s;
         for (size_t k = 0; k < K; k++) dz[k * NL + r] = e[k] * inv - (k == lab ? 1.0f : 0.0f);
     }

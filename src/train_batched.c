@@ -16,7 +16,8 @@
  * Why this is the per-client arithmetic: for every client, each number is produced by the
  * operations model.c/train.c apply to it, in the same order:
  *   forward      out = b, then out + W[k] * in[k] for k = 0, 1, ... (two roundings), ReLU;
- *   loss         the same scalar code per row (expf, log, the shift by the row maximum);
+ *   loss         the scalar code's operations per row (fa_expf, fa_log_f2d, the shift by
+ *                the row maximum), the lanes of a row at once;
  *   weight grad  per chunk of FA_CHUNK rows: 0 + a[r0] d[r0] + a[r0 + 1] d[r0 + 1] + ...,
  *                the chunks summed in chunk order (old + chunk), then * (1 / B) when B is a
  *                power of two, else / B; bias: d[r0] + d[r0 + 1] + ..., the same way;
@@ -34,6 +35,8 @@
 #include "isa_kernels.h" /* first: per-ISA names (CMakeLists.txt FA_KERNEL_SOURCES) */
 
 #include "fedalign/train_batched.h"
+
+#include "fa_math.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -75,6 +78,7 @@
 #define TJ 4
 #endif
 _Static_assert(G <= FA_GROUP_MAX, "FA_GROUP_MAX must cover the widest group");
+_Static_assert(G == FA_MATH_LANES, "fa_math.h's lane vectors are the group's");
 
 typedef float gv __attribute__((vector_size(G * sizeof(float))));
 typedef int32_t gi __attribute__((vector_size(G * sizeof(int32_t))));
@@ -404,34 +408,64 @@ static void gather(const ModelLayout *L, GroupWs *gw, const Lane *ln, size_t n, 
 
 /* model.c's chunk_xent for every lane's rows: its step loss (the chunk sums added in chunk
  * order, over B) into step_loss, the error of the logits into d (rows, K, G; 0 where a
- * lane has no row) */
+ * lane has no row). All lanes at once, each lane doing the scalar code's operations: the
+ * row maximum, fa_expf (fa_math.h: glibc's expf bits, vectorized), the float sum, the
+ * float reciprocal, fa_log_f2d and the double sums; rows a lane lacks are computed and
+ * dropped by selects. */
 static void xent(const float *zT, size_t K, const GroupWs *gw, Lane *ln, size_t n, size_t rows,
                  float *d) {
-    memset(d, 0, rows * K * G * sizeof(float));
+    /* half a group's lanes in double: the per-lane double sums */
+    typedef double hd __attribute__((vector_size(G / 2 * sizeof(double))));
+    typedef int64_t hl __attribute__((vector_size(G / 2 * sizeof(double))));
+    size_t Bmax = 0;
+    hl B[2] = {{0}, {0}}; /* lanes without a client: no rows */
     for (size_t g = 0; g < n; g++) {
-        size_t B = ln[g].B;
-        double loss = 0.0;
-        for (size_t c0 = 0; c0 < B; c0 += FA_CHUNK) {
-            size_t c1 = c0 + FA_CHUNK < B ? c0 + FA_CHUNK : B;
-            double lc = 0.0;
-            for (size_t r = c0; r < c1; r++) {
-                const float *z = zT + r * K * G + g;
-                size_t lab = (size_t)gw->lab[r * G + g];
-                float mx = z[0];
-                for (size_t k = 1; k < K; k++) mx = z[k * G] > mx ? z[k * G] : mx;
-                float e[FA_MAX_CLASSES], s = 0.0f;
-                for (size_t k = 0; k < K; k++) {
-                    e[k] = expf(z[k * G] - mx);
-                    s += e[k];
-                }
-                lc += log((double)s) - (double)(z[lab * G] - mx);
-                float inv = 1.0f / s;
-                for (size_t k = 0; k < K; k++)
-                    d[(r * K + k) * G + g] = e[k] * inv - (k == lab ? 1.0f : 0.0f);
-            }
-            loss += lc;
+        B[g / (G / 2)][g % (G / 2)] = (int64_t)ln[g].B;
+        Bmax = ln[g].B > Bmax ? ln[g].B : Bmax;
+    }
+    memset(d + Bmax * K * G, 0, (rows - Bmax) * K * G * sizeof(float));
+    hd loss[2] = {{0}, {0}}, lc[2] = {{0}, {0}};
+    for (size_t r = 0; r < Bmax; r++) {
+        const float *z = zT + r * K * G;
+        gi lab, act;
+        memcpy(&lab, gw->lab + r * G, sizeof lab);
+        for (size_t g = 0; g < G; g++) act[g] = (int64_t)r < B[g / (G / 2)][g % (G / 2)] ? -1 : 0;
+        gv mx = LD(z);
+        for (size_t k = 1; k < K; k++) mx = sel(LD(z + k * G) > mx, LD(z + k * G), mx);
+        gv e[FA_MAX_CLASSES], s = splat(0.0f), zl = splat(0.0f);
+        for (size_t k = 0; k < K; k++) {
+            e[k] = fa_expf_v(LD(z + k * G) - mx);
+            s += e[k];
+            zl = sel(lab == (int32_t)k, LD(z + k * G), zl);
         }
-        ln[g].step_loss = B ? loss / (double)B : 0.0;
+        double lg[G];
+        fa_log_f2d_v(s, lg);
+        gv inv = splat(1.0f) / s, dz = zl - mx;
+        for (size_t k = 0; k < K; k++) {
+            gv one = sel(lab == (int32_t)k, splat(1.0f), splat(0.0f));
+            ST(d + (r * K + k) * G, (gv)((gi)(e[k] * inv - one) & act));
+        }
+        /* lc += log(s) - (z_y - max) on the lanes that have row r; a chunk's sum goes to
+         * loss where the lane's chunk ends (every FA_CHUNK rows, or at its last row) */
+        bool chunk_end = (r + 1) % FA_CHUNK == 0;
+        for (size_t h = 0; h < 2; h++) {
+            hd l, dzh;
+            memcpy(&l, lg + h * (G / 2), sizeof l);
+            float dzf[G / 2];
+            memcpy(dzf, (const float *)&dz + h * (G / 2), sizeof dzf);
+            for (size_t j = 0; j < G / 2; j++) dzh[j] = (double)dzf[j];
+            hl on = (int64_t)r < B[h];
+            hl flush = on & (((hl){0} - (int64_t)chunk_end) | ((int64_t)r + 1 == B[h]));
+            hd t = lc[h] + (l - dzh);
+            lc[h] = (hd)(((hl)t & on) | ((hl)lc[h] & ~on));
+            hd u = loss[h] + lc[h];
+            loss[h] = (hd)(((hl)u & flush) | ((hl)loss[h] & ~flush));
+            lc[h] = (hd)((hl)lc[h] & ~flush);
+        }
+    }
+    for (size_t g = 0; g < n; g++) {
+        double sum = loss[g / (G / 2)][g % (G / 2)];
+        ln[g].step_loss = ln[g].B ? sum / (double)ln[g].B : 0.0;
     }
 }
 
