@@ -458,9 +458,9 @@ static void mlp_graph(const QModel *q, TflTensor *t, TflOp *op, float *bias_scal
         float *bs = bias_scale + l * q->max_width;
         for (size_t j = 0; j < nq; j++) bs[j] = (float)((double)ly->in_scale * ly->w_scale[j]);
         act_zp[l + 1] = ly->out_zp;
-        snprintf(names[3 * l], 32, "dense_%zu/weights", l);
-        snprintf(names[3 * l + 1], 32, "dense_%zu/bias", l);
-        snprintf(names[3 * l + 2], 32, l + 1 < q->n_layers ? "dense_%zu/output" : "logits", l);
+        snprintf(names[3 * l], 32, "dense_%u/weights", (unsigned)l); /* l < FA_Q_MAX_LAYERS */
+        snprintf(names[3 * l + 1], 32, "dense_%u/bias", (unsigned)l);
+        snprintf(names[3 * l + 2], 32, l + 1 < q->n_layers ? "dense_%u/output" : "logits", (unsigned)l);
         *w = (TflTensor){.name = names[3 * l], .type = TFL_INT8, .shape = {fo, fi}, .ndim = 2,
                          .data = ly->w, .scale = ly->w_scale, .zero_point = zeros, .n_quant = nq};
         *b = (TflTensor){.name = names[3 * l + 1], .type = TFL_INT32, .shape = {fo}, .ndim = 1,
@@ -626,7 +626,7 @@ static int32_t cg_conv_blocks(CnnGraph *g, const QCnn *q, int32_t x) {
         x = cg_layer(g, &cv->fc, TFL_OP_CONV_2D, x, ws, 4, os, 4, true, base, false, q->weights);
         if (q->pool > 1) { /* same scale and zero point: the int8 max is the max of reals */
             const int32_t ps[4] = {1, 1, (int32_t)cv->len_pool, co};
-            snprintf(name, sizeof name, "pool_%zu/output", b);
+            snprintf(name, sizeof name, "pool_%u/output", (unsigned)b); /* b < FA_MAX_CONV */
             int32_t p = cg_tensor(g, name, TFL_INT8, ps, 4, NULL, &cv->fc.out_scale,
                                   cv->fc.out_zp);
             TflOp *op = cg_op(g, TFL_OP_MAX_POOL_2D, x, -1, -1, p);

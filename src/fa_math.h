@@ -188,7 +188,10 @@ static inline __attribute__((always_inline)) fa_vd fa_vfma(fa_vd a, fa_vd b, fa_
     return (fa_vd)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)c);
 #endif
 }
-/* base[idx[j]] for each lane j */
+/* base[idx[j]] for each lane j. Without optimization GCC's gather intrinsics are macros
+ * that pass an all-ones mask as a char, which -Wconversion reports in our code. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
 static inline __attribute__((always_inline)) fa_vd fa_vgather(const double *base, fa_vl idx) {
 #if defined(__AVX512F__)
     return (fa_vd)_mm512_i64gather_pd((__m512i)idx, base, 8);
@@ -196,6 +199,7 @@ static inline __attribute__((always_inline)) fa_vd fa_vgather(const double *base
     return (fa_vd)_mm256_i64gather_pd(base, (__m256i)idx, 8);
 #endif
 }
+#pragma GCC diagnostic pop
 static inline __attribute__((always_inline)) fa_vd fa_vsel(fa_vl m, fa_vd a, fa_vd b) {
     return (fa_vd)(((fa_vl)a & m) | ((fa_vl)b & ~m));
 }
