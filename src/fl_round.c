@@ -22,6 +22,7 @@
 #include "fedalign/aggregate.h"
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
+#include "fedalign/eval_batched.h"
 #include "fedalign/report.h"
 #include "fedalign/rng.h"
 #include "fedalign/robust.h"
@@ -68,11 +69,12 @@ static bool client_pre(Pipeline *pl, const MethodDef *def, const RoundRule *rr, 
 }
 
 /* After the local training of w (stats ts): the method's client_end, the score s_t, and
- * the update into thread tid's accumulator (round_accumulate). Returns what the server
- * learns: status, weight, cosine, score, loss, device time. */
+ * the update into thread tid's accumulator (round_accumulate). ev: w's validation
+ * evaluation when the caller did it (client_group, no client_end), else NULL. Returns what
+ * the server learns: status, weight, cosine, score, loss, device time. */
 static ClientUpdate client_post(Pipeline *pl, const MethodDef *def, const RoundRule *rr, size_t i,
                                 uint64_t round, const TrainOpts *opts, int tid, float *w,
-                                ClientRound *x, const TrainStats *ts) {
+                                ClientRound *x, const TrainStats *ts, const EvalResult *ev) {
     const Config *c = pl->cfg;
     const ClientData *cd = &pl->fd.clients[i];
     const bool inner = !pl->over_clients, dual = rr->weight == FA_WEIGHT_DUAL;
@@ -83,7 +85,8 @@ static ClientUpdate client_post(Pipeline *pl, const MethodDef *def, const RoundR
     double s = x->s;
     if (dual && c->score != FA_SCORE_PREACC && cd->val.n) {
         EvalResult er;
-        model_evaluate(&pl->L, w, &cd->val, &pl->ws[tid], inner, &er);
+        if (ev) er = *ev;
+        else model_evaluate(&pl->L, w, &cd->val, &pl->ws[tid], inner, &er);
         const double q = er.loss / log((double)pl->fd.info.k); /* 1 = chance level */
         s = c->score == FA_SCORE_ACC ? er.acc : 1.0 - (q < 0.0 ? 0.0 : q > 1.0 ? 1.0 : q);
     }
@@ -120,7 +123,7 @@ static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const Roun
         train_local(&pl->L, w, def->proximal ? pl->global : NULL, &cd->train, opts, c->seed,
                     (uint64_t)cd->id, round, &pl->ws[tid], !pl->over_clients, &ts);
     }
-    return client_post(pl, def, rr, i, round, opts, tid, w, &x, &ts);
+    return client_post(pl, def, rr, i, round, opts, tid, w, &x, &ts, NULL);
 }
 
 // ----------------------------------------------------------------------------
@@ -132,7 +135,7 @@ typedef struct {
     bool on;
     size_t G;
     float *models; /* (nthreads, G, P) */
-    GroupWs *gw;   /* (nthreads) */
+    GroupWs *gw;   /* (nthreads) pl->gw */
     size_t *sel;   /* (n) */
 } Batched;
 
@@ -157,16 +160,14 @@ static void batched_init(Batched *b, const Pipeline *pl, const MethodDef *def) {
     b->on = b->G > 0 && !def->scaffold && !def->client_train;
     if (!b->on) return;
     const size_t T = (size_t)pl->nthreads, n = pl->fd.n_local;
+    CHECK(pl->gw, "client-batched training without the group workspaces: fl_setup did not see it");
     b->models = xalloc_aligned(T * b->G * pl->P * sizeof(float));
-    b->gw = xcalloc(T, sizeof(GroupWs));
-    for (size_t t = 0; t < T; t++) group_ws_build(&b->gw[t], &pl->L, pl->cfg->local.batch);
+    b->gw = pl->gw;
     b->sel = xcalloc(n ? n : 1, sizeof(size_t));
 }
 
-static void batched_free(Batched *b, const Pipeline *pl) {
+static void batched_free(Batched *b) {
     if (!b->on) return;
-    for (int t = 0; t < pl->nthreads; t++) group_ws_free(&b->gw[t]);
-    free(b->gw);
     free(b->models);
     free(b->sel);
 }
@@ -198,8 +199,21 @@ static void client_group(Pipeline *pl, const MethodDef *def, const RoundRule *rr
     TrainStats ts[FA_GROUP_MAX];
     train_local_group(&pl->L, k, w, def->proximal ? pl->global : NULL, ds, opts, pl->cfg->seed, id,
                       round, &b->gw[tid], ts);
+    /* the score s_t of all k at once, on the trained models the group kernel left in its
+     * lanes (eval_batched.h: model_evaluate's bits); a client_end hook changes w first, so
+     * then client_post evaluates each; --score acc needs no loss (no exp/log per row) */
+    const FaScore sc = pl->cfg->score;
+    const bool gev = rr->weight == FA_WEIGHT_DUAL && sc != FA_SCORE_PREACC && !def->client_end;
+    EvalResult ev[FA_GROUP_MAX];
+    if (gev) {
+        const Dataset *dv[FA_GROUP_MAX];
+        for (size_t g = 0; g < k; g++) dv[g] = &pl->fd.clients[who[g]].val;
+        eval_local_group(&pl->L, k, dv, pl->ws[tid].batch_max, sc == FA_SCORE_LOSS, &b->gw[tid],
+                         ev);
+    }
     for (size_t g = 0; g < k; g++)
-        pl->cu[who[g]] = client_post(pl, def, rr, who[g], round, opts, tid, w[g], &x[g], &ts[g]);
+        pl->cu[who[g]] = client_post(pl, def, rr, who[g], round, opts, tid, w[g], &x[g], &ts[g],
+                                     gev ? &ev[g] : NULL);
 }
 
 /* Every selected local client's round; threads take whole clients (or split each
@@ -553,7 +567,7 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
                 pl->rank, ms->name, bt.on ? "client-batched" : "per-client", bt.on ? bt.G : (size_t)1,
                 bt.on && !fl_group_batched(pl, bt.G, 1) ? ", a partial group per client" : "");
     int rc = rounds(pl, ms, res, round0, hooks, &g, &bt);
-    batched_free(&bt, pl);
+    batched_free(&bt);
     gather_free(&g);
     return rc;
 }

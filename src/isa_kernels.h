@@ -48,12 +48,16 @@
 #define group_ws_build FA_ISA_NAME(group_ws_build)
 #define group_ws_free FA_ISA_NAME(group_ws_free)
 #define train_local_group FA_ISA_NAME(train_local_group)
+/* eval_batched.c (reads the GroupWs of train_batched.c: same path, same G) */
+#define group_ws_load FA_ISA_NAME(group_ws_load)
+#define eval_local_group FA_ISA_NAME(eval_local_group)
 #else
 #define FA_ISA_PRIMARY 1 /* compiled once, outside the per-path lists (e.g. by a tool) */
 #endif
 
 #include "fedalign/model.h"
 #include "fedalign/train_batched.h"
+#include "fedalign/eval_batched.h"
 
 /* X(return type, name, (parameters), (arguments)) for kernels that return a value,
  * V(name, (parameters), (arguments)) for void ones */
@@ -111,6 +115,13 @@
       (const ModelLayout *L, size_t n, float *const *params, const float *ref,                     \
        const Dataset *const *ds, const TrainOpts *opts, uint64_t seed, const uint64_t *client,     \
        uint64_t round, GroupWs *gw, TrainStats *stats),                                            \
-      (L, n, params, ref, ds, opts, seed, client, round, gw, stats))
+      (L, n, params, ref, ds, opts, seed, client, round, gw, stats))                               \
+    V(group_ws_load,                                                                               \
+      (GroupWs * gw, const ModelLayout *L, size_t n, const float *const *params),                  \
+      (gw, L, n, params))                                                                          \
+    V(eval_local_group,                                                                            \
+      (const ModelLayout *L, size_t n, const Dataset *const *ds, size_t bm, bool want_loss,        \
+       GroupWs *gw, EvalResult *out),                                                              \
+      (L, n, ds, bm, want_loss, gw, out))
 
 #endif

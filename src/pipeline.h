@@ -13,6 +13,7 @@
 #include "fedalign/fl.h"
 #include "fedalign/method.h"
 #include "fedalign/round.h"
+#include "fedalign/train_batched.h"
 
 /* shuffle-stream "round" ids per phase, so phases never share a stream */
 #define FA_ROUND_P1 (UINT64_C(1) << 40)
@@ -31,6 +32,8 @@ struct Pipeline {
     int rank, size, nthreads;
     bool over_clients; /* OpenMP threads take whole clients (else split the batch) */
     Workspace *ws;     /* (nthreads) */
+    GroupWs *gw;       /* (nthreads) the client-batched kernels' scratch (train_batched.h,
+                        * eval_batched.h) when fl_client_batch_lanes > 0, else NULL */
     float *tmodel;     /* (nthreads, P) client model scratch */
     float *global;     /* (P) phi on every rank after each broadcast */
     float *prev;       /* (P) previous global (for the "prev" reference) */
