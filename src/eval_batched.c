@@ -110,22 +110,27 @@ static void fwd_layer(const float *W, const float *b, const float *in, size_t fi
 }
 
 /* rows t0 .. t0 + rows of every lane's data set, standardized, into the input layer a
- * (rows, D, G); rows a lane does not have are 0 */
+ * (rows, D, G); rows a lane does not have are 0. One feature of all lanes is one vector:
+ * (x - mean) * inv_std lane by lane, chunk_standardize's two roundings. */
 static void gather(const ModelLayout *L, const GroupWs *gw, const Dataset *const *ds, size_t n,
                    size_t t0, size_t rows, float *a) {
     const size_t D = L->shape.n_in;
     const float *mean = gw->p, *inv = gw->p + D * G;
-    for (size_t r = 0; r < rows; r++)
+    for (size_t r = 0; r < rows; r++) {
+        const float *x[G];
+        gi has;
         for (size_t g = 0; g < G; g++) {
-            float *ar = a + r * D * G + g;
-            if (g < n && t0 + r < ds[g]->n) {
-                const float *x = ds[g]->x + (t0 + r) * D;
-                for (size_t i = 0; i < D; i++)
-                    ar[i * G] = (x[i] - mean[i * G + g]) * inv[i * G + g];
-            } else {
-                for (size_t i = 0; i < D; i++) ar[i * G] = 0.0f;
-            }
+            const bool h = g < n && t0 + r < ds[g]->n;
+            x[g] = h ? ds[g]->x + (t0 + r) * D : NULL;
+            has[g] = h ? -1 : 0;
         }
+        for (size_t i = 0; i < D; i++) {
+            gv xv;
+            for (size_t g = 0; g < G; g++) xv[g] = x[g] ? x[g][i] : 0.0f;
+            gv v = (xv - LD(mean + i * G)) * LD(inv + i * G);
+            ST(a + (r * D + i) * G, (gv)((gi)v & has));
+        }
+    }
 }
 
 /* Per lane: the running loss (the finished chunks) and the open chunk's sum. */
@@ -133,30 +138,44 @@ typedef struct {
     double loss[G], lc[G];
 } Tally;
 
-/* rows t0 .. t0 + rows of lane g from its logits z (rows, K, G): class, confusion, and the
- * loss in model_evaluate's chunks (a chunk starts where t % bm % FA_CHUNK == 0) */
-static void tally_lane(const float *zT, size_t K, const Dataset *ds, size_t g, size_t t0,
-                       size_t rows, size_t bm, bool want_loss, Tally *ty, EvalResult *out) {
-    const size_t n = ds->n;
-    for (size_t r = 0; r < rows && t0 + r < n; r++) {
+/* rows t0 .. t0 + rows of every lane from the logits z (rows, K, G): class, confusion, and
+ * the loss in model_evaluate's chunks (a chunk starts where t % bm % FA_CHUNK == 0). The
+ * running maximum is argmax_lane's and chunk_xent's (z[k] > max ? z[k] : max from z[0], so
+ * the first largest wins and a NaN never replaces it), and so are z[k] - max and the sum of
+ * the exponentials from 0 in class order, lane by lane across the vector; expf and log stay
+ * the scalar calls per lane. */
+static void tally(const float *zT, size_t K, const Dataset *const *ds, size_t n, size_t t0,
+                  size_t rows, size_t bm, bool want_loss, Tally *ty, EvalResult *out) {
+    for (size_t r = 0; r < rows; r++) {
         const size_t t = t0 + r;
-        const float *z = zT + r * K * G + g;
-        CHECK(ds->y[t] >= 0 && (size_t)ds->y[t] < K, "label %d of row %zu is outside [0, %zu)",
-              (int)ds->y[t], t, K);
-        const size_t lab = (size_t)ds->y[t];
-        size_t best = 0;
-        for (size_t k = 1; k < K; k++)
-            if (z[k * G] > z[best * G]) best = k;
-        out->confusion[lab * K + best]++;
-        out->correct += lab == best;
-        if (!want_loss) continue;
-        if (t % bm % FA_CHUNK == 0) ty->lc[g] = 0.0;
-        float mx = z[0];
-        for (size_t k = 1; k < K; k++) mx = z[k * G] > mx ? z[k * G] : mx;
-        float s = 0.0f;
-        for (size_t k = 0; k < K; k++) s += expf(z[k * G] - mx);
-        ty->lc[g] += log((double)s) - (double)(z[lab * G] - mx);
-        if ((t + 1) % bm % FA_CHUNK == 0 || t + 1 == n) ty->loss[g] += ty->lc[g];
+        const float *z = zT + r * K * G;
+        gv mx = LD(z);
+        gi best = (gi){0};
+        for (size_t k = 1; k < K; k++) {
+            gv zk = LD(z + k * G);
+            gi gt = zk > mx;
+            best = (best & ~gt) | (((gi){0} + (int32_t)k) & gt);
+            mx = (gv)(((gi)zk & gt) | ((gi)mx & ~gt));
+        }
+        gv sum = (gv){0};
+        if (want_loss)
+            for (size_t k = 0; k < K; k++) {
+                gv e = LD(z + k * G) - mx;
+                for (size_t g = 0; g < n; g++) e[g] = t < ds[g]->n ? expf(e[g]) : 0.0f;
+                sum = sum + e;
+            }
+        for (size_t g = 0; g < n; g++) {
+            if (t >= ds[g]->n) continue;
+            const int32_t y = ds[g]->y[t];
+            CHECK(y >= 0 && (size_t)y < K, "label %d of row %zu is outside [0, %zu)", (int)y, t, K);
+            const size_t lab = (size_t)y, pred = (size_t)best[g];
+            out[g].confusion[lab * K + pred]++;
+            out[g].correct += lab == pred;
+            if (!want_loss) continue;
+            if (t % bm % FA_CHUNK == 0) ty->lc[g] = 0.0;
+            ty->lc[g] += log((double)sum[g]) - (double)(z[lab * G + g] - mx[g]);
+            if ((t + 1) % bm % FA_CHUNK == 0 || t + 1 == ds[g]->n) ty->loss[g] += ty->lc[g];
+        }
     }
 }
 
@@ -187,8 +206,7 @@ void eval_local_group(const ModelLayout *L, size_t n, const Dataset *const *ds, 
         for (size_t l = 0; l < nl; l++)
             fwd_layer(p + L->w_off[l] * G, p + L->b_off[l] * G, lay[l], L->fan_in[l], lay[l + 1],
                       L->fan_out[l], l + 1 < nl, rows);
-        for (size_t g = 0; g < n; g++)
-            tally_lane(lay[nl], K, ds[g], g, t0, rows, bm, want_loss, &ty, &out[g]);
+        tally(lay[nl], K, ds, n, t0, rows, bm, want_loss, &ty, out);
     }
     for (size_t g = 0; g < n; g++) {
         const size_t m = ds[g]->n;

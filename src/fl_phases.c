@@ -52,9 +52,9 @@ static bool eval_tally(Pipeline *pl, size_t i, const EvalResult *er, double *acc
 }
 
 /* kern_eval_clients with the client-batched kernels (fl_client_batch_lanes, G lanes):
- * params in every lane of each thread's GroupWs, then G consecutive clients per
- * eval_local_group (the bits of model_evaluate, eval_batched.h); threads take whole
- * groups; a group fl_group_batched refuses goes client by client. */
+ * params in every lane of each thread's GroupWs, then G clients neighbouring in size
+ * (pl->eorder) per eval_local_group (the bits of model_evaluate, eval_batched.h); threads
+ * take whole groups; a group fl_group_batched refuses goes client by client. */
 static void eval_clients_grouped(Pipeline *pl, const float *params, bool use_val,
                                  double *acc_out, int64_t cnt[3], size_t G) {
     const size_t n = pl->fd.n_local, ng = (n + G - 1) / G;
@@ -69,18 +69,19 @@ static void eval_clients_grouped(Pipeline *pl, const float *params, bool use_val
         group_ws_load(&pl->gw[tid], &pl->L, G, pp);
 #pragma omp for schedule(dynamic, 1)
         for (size_t q = 0; q < ng; q++) {
-            const size_t i0 = q * G, m = n - i0 < G ? n - i0 : G;
+            const size_t j0 = q * G, m = n - j0 < G ? n - j0 : G;
+            const size_t *who = pl->eorder + (use_val ? n : 0) + j0;
             const Dataset *ds[FA_GROUP_MAX];
             EvalResult er[FA_GROUP_MAX];
             for (size_t j = 0; j < m; j++)
-                ds[j] = use_val ? &pl->fd.clients[i0 + j].val : &pl->fd.clients[i0 + j].test;
+                ds[j] = use_val ? &pl->fd.clients[who[j]].val : &pl->fd.clients[who[j]].test;
             if (fl_group_batched(pl, G, m))
                 eval_local_group(&pl->L, m, ds, pl->ws[tid].batch_max, true, &pl->gw[tid], er);
             else
                 for (size_t j = 0; j < m; j++)
                     model_evaluate(&pl->L, params, ds[j], &pl->ws[tid], !pl->over_clients, &er[j]);
             for (size_t j = 0; j < m; j++)
-                ok = eval_tally(pl, i0 + j, &er[j], acc_out, &correct, &rows, &loss) && ok;
+                ok = eval_tally(pl, who[j], &er[j], acc_out, &correct, &rows, &loss) && ok;
         }
     }
     CHECK(ok, "evaluation loss sum out of fixed-point range");

@@ -136,7 +136,8 @@ typedef struct {
     size_t G;
     float *models; /* (nthreads, G, P) */
     GroupWs *gw;   /* (nthreads) pl->gw */
-    size_t *sel;   /* (n) */
+    size_t *order; /* (n) the local clients by training rows (fl_client_order) */
+    size_t *sel;   /* (n) the round's selected clients in that order */
 } Batched;
 
 size_t fl_client_batch_lanes(const Pipeline *pl) {
@@ -152,6 +153,28 @@ bool fl_group_batched(const Pipeline *pl, size_t G, size_t m) {
     return G > 0 && (m == G || pl->cfg->client_batch == FA_CBATCH_ON);
 }
 
+typedef struct {
+    size_t rows, i;
+} RowKey;
+
+static int rowkey_cmp(const void *a, const void *b) {
+    const RowKey *x = a, *y = b;
+    if (x->rows != y->rows) return x->rows < y->rows ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+void fl_client_order(const Pipeline *pl, int split, size_t *order) {
+    const size_t n = pl->fd.n_local;
+    RowKey *k = xmalloc((n ? n : 1) * sizeof *k);
+    for (size_t i = 0; i < n; i++) {
+        const ClientData *cd = &pl->fd.clients[i];
+        k[i] = (RowKey){split == 0 ? cd->train.n : split == 1 ? cd->val.n : cd->test.n, i};
+    }
+    qsort(k, n, sizeof *k, rowkey_cmp);
+    for (size_t i = 0; i < n; i++) order[i] = k[i].i;
+    free(k);
+}
+
 /* The batched path of phase 2 applies where the client step is plain train_local (no
  * SCAFFOLD correction, no method-specific local training) and fl_client_batch_lanes says. */
 static void batched_init(Batched *b, const Pipeline *pl, const MethodDef *def) {
@@ -164,11 +187,14 @@ static void batched_init(Batched *b, const Pipeline *pl, const MethodDef *def) {
     b->models = xalloc_aligned(T * b->G * pl->P * sizeof(float));
     b->gw = pl->gw;
     b->sel = xcalloc(n ? n : 1, sizeof(size_t));
+    b->order = xcalloc(n ? n : 1, sizeof(size_t));
+    fl_client_order(pl, 0, b->order);
 }
 
 static void batched_free(Batched *b) {
     if (!b->on) return;
     free(b->models);
+    free(b->order);
     free(b->sel);
 }
 
@@ -222,11 +248,11 @@ static void kern_train_clients(Pipeline *pl, const MethodSpec *ms, const RoundRu
                                uint64_t round, const TrainOpts *opts, Batched *b) {
     const size_t n = pl->fd.n_local;
     round_begin(&pl->rb);
-    if (b->on) { /* groups of G consecutive selected clients; threads take whole groups */
+    if (b->on) { /* groups of G selected clients neighbouring in size; threads take whole groups */
         const MethodDef *def = method_def(ms->method);
         size_t m = 0;
-        for (size_t i = 0; i < n; i++)
-            if (pl->sel[i]) b->sel[m++] = i;
+        for (size_t j = 0; j < n; j++)
+            if (pl->sel[b->order[j]]) b->sel[m++] = b->order[j];
         const size_t ng = (m + b->G - 1) / b->G;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
         for (size_t q = 0; q < ng; q++) {
