@@ -71,7 +71,7 @@ void group_ws_load(GroupWs *gw, const ModelLayout *L, size_t n, const float *con
         for (size_t g = 0; g < G; g++) gw->p[q * G + g] = g < n ? params[g][q] : 0.0f;
 }
 
-/* out[r][a] = relu?(b[a] + sum over k in order of W[k][a] in[r][k]) for the TRc x TAc tile
+/* out[r][a] = relu?(b[a] + sum over k in order of W[k][a] in[r][k]) for the TR x TAc tile
  * at (r0, a0); W (fi, fo, G), in (rows, fi, G), out (rows, fo, G) */
 AI void fwd_tile(const float *restrict W, const float *restrict b, const float *restrict in,
                  size_t fi, float *restrict out, size_t fo, bool relu_on, size_t r0, size_t a0,

@@ -55,8 +55,8 @@ static bool eval_tally(Pipeline *pl, size_t i, const EvalResult *er, double *acc
  * params in every lane of each thread's GroupWs, then G clients neighbouring in size
  * (pl->eorder) per eval_local_group (the bits of model_evaluate, eval_batched.h); threads
  * take whole groups; a group fl_group_batched refuses goes client by client. */
-static void eval_clients_grouped(Pipeline *pl, const float *params, bool use_val,
-                                 double *acc_out, int64_t cnt[3], size_t G) {
+static void eval_clients_grouped(Pipeline *pl, const float *params, bool use_val, double *acc_out,
+                                 int64_t cnt[3], size_t G) {
     const size_t n = pl->fd.n_local, ng = (n + G - 1) / G;
     int64_t correct = 0, rows = 0, loss = 0;
     bool ok = true;

@@ -150,7 +150,8 @@ done
 # plain train_local (and those beside it that keep the per-client path), local-only
 # training and phase 3 with a fixed epoch count (--p3-select fixed), with ragged
 # clients (11 clients of unequal sizes, batch 13, 1.3 epochs), SGD, faults, attacks and
-# clipping, at -n 1 and -n 2 x 2 threads; --verbose says which path ran, so a path that
+# clipping, several groups of clients of unequal sizes (formed by size, fl_client_order),
+# at -n 1 and -n 2 x 2 threads; --verbose says which path ran, so a path that
 # silently stopped applying fails here instead of comparing a run with itself
 # The evaluations batch with the training (eval_batched.h: the global model on G clients'
 # test sets, the score s_t on G trained models): every evaluation the results file keeps
@@ -192,6 +193,7 @@ fedmetaalign fedprox|--dropout 0.3 --speed-spread 0.6 --deadline 3 --late discou
 fedmetaalign fedavg|--attack scale:0.3 --attack-scale 5 --clip 0.5 --score preacc --reference prev
 fedmetaalign|--attack nan:0.3 --score loss
 fedmetaalign|$RAG --score loss
+fedmetaalign|--clients 40 --samples 80 --batch 13 --score loss
 local|
 local|$RAG
 local fedmetaalign fedavg|--p3-select fixed

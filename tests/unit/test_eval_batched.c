@@ -68,8 +68,8 @@ static void expect_same(const EvalResult *a, const EvalResult *b, size_t K, bool
     assert_memory_equal(&a->acc, &b->acc, sizeof(double));
     if (loss || a->n == 0) {
         if (memcmp(&a->loss, &b->loss, sizeof(double)) != 0)
-            print_error("data set %zu (%zu rows): loss %.17g (model_evaluate) vs %.17g\n", c,
-                        a->n, a->loss, b->loss);
+            print_error("data set %zu (%zu rows): loss %.17g (model_evaluate) vs %.17g\n", c, a->n,
+                        a->loss, b->loss);
         assert_memory_equal(&a->loss, &b->loss, sizeof(double));
     } else {
         assert_true(isnan(b->loss));
@@ -184,8 +184,13 @@ static void after_training(void) {
     ModelShape s = shape(6, 6, 2, 64, 32);
     ModelLayout L;
     const size_t P = model_layout(&L, &s), n = 11;
-    TrainOpts o = {.opt = FA_OPT_ADAM, .lr = 3e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-7,
-                   .batch = 32, .epochs = 1.0};
+    TrainOpts o = {.opt = FA_OPT_ADAM,
+                   .lr = 3e-3,
+                   .beta1 = 0.9,
+                   .beta2 = 0.999,
+                   .eps = 1e-7,
+                   .batch = 32,
+                   .epochs = 1.0};
     Dataset tr[16], va[16];
     float *w = malloc(n * P * sizeof(float));
     float *pp[FA_GROUP_MAX];
