@@ -65,7 +65,7 @@ static void eval_clients_grouped(Pipeline *pl, const float *params, bool use_val
     {
         const int tid = omp_get_thread_num();
         const float *pp[FA_GROUP_MAX];
-        for (size_t g = 0; g < G; g++) pp[g] = params;
+        for (size_t g = 0; g < FA_GROUP_MAX; g++) pp[g] = params; /* G <= FA_GROUP_MAX */
         group_ws_load(&pl->gw[tid], &pl->L, G, pp);
 #pragma omp for schedule(dynamic, 1)
         for (size_t q = 0; q < ng; q++) {
