@@ -632,7 +632,8 @@ static const OptDef fa_opts[] = {
     ENUM("client-batch", "KIND", client_batch, fa_enum_client_batch, 0, "Execution",
          "phase-2 local training of clients whose step is plain train_local (fedavg, fedprox, "
          "fedmetaalign's rounds, ...) in groups of clients per SIMD pass, when threads take "
-         "whole clients or there is one thread; results are the same bits either way"),
+         "whole clients or there is one thread, and the evaluations of the global model and "
+         "of the scores s_t the same way; results are the same bits either way"),
     BOOL("verbose", OPT_FLAG, verbose, 0, "Execution", "per-rank diagnostics on stderr"),
     BOOL("quiet", OPT_FLAG, quiet, 0, "Execution",
          "print only results (FEDALIGN_RESULT lines, the suite table) and errors: no banner, "

@@ -146,6 +146,13 @@ Pipeline *fl_setup(const Config *cfg, Timers *setup_timers) {
     size_t bmax = cfg->local.batch < 256 ? 256 : cfg->local.batch; /* eval batches too */
     pl->ws = xcalloc((size_t)pl->nthreads, sizeof(Workspace));
     for (int t = 0; t < pl->nthreads; t++) workspace_build(&pl->ws[t], &pl->L, bmax);
+    if (fl_client_batch_lanes(pl)) { /* phase 2's group training and every evaluation */
+        pl->gw = xcalloc((size_t)pl->nthreads, sizeof(GroupWs));
+        for (int t = 0; t < pl->nthreads; t++) group_ws_build(&pl->gw[t], &pl->L, cfg->local.batch);
+        pl->eorder = xmalloc((n ? 2 * n : 1) * sizeof(size_t));
+        fl_client_order(pl, 2, pl->eorder);
+        fl_client_order(pl, 1, pl->eorder + n);
+    }
     pl->tmodel = xalloc_aligned((size_t)pl->nthreads * P * sizeof(float));
     pl->global = xalloc_aligned(P * sizeof(float));
     pl->prev = xalloc_aligned(P * sizeof(float));
@@ -210,6 +217,9 @@ void fl_free(Pipeline *pl) {
     free(pl->prev);
     free(pl->global);
     free(pl->tmodel);
+    for (int t = 0; pl->gw && t < pl->nthreads; t++) group_ws_free(&pl->gw[t]);
+    free(pl->gw);
+    free(pl->eorder);
     for (int t = 0; t < pl->nthreads; t++) workspace_free(&pl->ws[t]);
     free(pl->ws);
     feddata_free(&pl->fd);

@@ -17,6 +17,7 @@
 #include "fedalign/aggregate.h"
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
+#include "fedalign/eval_batched.h"
 #include "fedalign/quant.h"
 #include "fedalign/report.h"
 #include "fedalign/rng.h"
@@ -32,10 +33,72 @@ static void keep_confusion(Pipeline *pl, size_t i, const EvalResult *er) {
     for (size_t j = 0; j < kk; j++) pl->conf[i * kk + j] = (int64_t)er->confusion[j];
 }
 
+/* Client i's evaluation er into acc_out (may be NULL), its confusion and the sums: correct
+ * rows, rows, and the fixed-point loss (false once a loss leaves the fixed-point range). */
+static bool eval_tally(Pipeline *pl, size_t i, const EvalResult *er, double *acc_out,
+                       int64_t *correct, int64_t *rows, int64_t *loss) {
+    if (acc_out) {
+        acc_out[i] = er->n ? er->acc : fa_nan();
+        keep_confusion(pl, i, er);
+    }
+    *correct += (int64_t)er->correct;
+    *rows += (int64_t)er->n;
+    /* loss sums are for display: clamp so a diverged model cannot overflow */
+    double l = er->loss < 1000.0 && isfinite(er->loss) ? er->loss : 1000.0;
+    int64_t fx;
+    if (!fixed_from_double(l * (double)er->n / 1024.0, &fx)) return false;
+    *loss += fx;
+    return true;
+}
+
+/* kern_eval_clients with the client-batched kernels (fl_client_batch_lanes, G lanes):
+ * params in every lane of each thread's GroupWs, then G clients neighbouring in size
+ * (pl->eorder) per eval_local_group (the bits of model_evaluate, eval_batched.h); threads
+ * take whole groups; a group fl_group_batched refuses goes client by client. */
+static void eval_clients_grouped(Pipeline *pl, const float *params, bool use_val, double *acc_out,
+                                 int64_t cnt[3], size_t G) {
+    const size_t n = pl->fd.n_local, ng = (n + G - 1) / G;
+    int64_t correct = 0, rows = 0, loss = 0;
+    bool ok = true;
+#pragma omp parallel num_threads(pl->nthreads) if (pl->over_clients) \
+    reduction(+ : correct, rows, loss) reduction(&& : ok)
+    {
+        const int tid = omp_get_thread_num();
+        const float *pp[FA_GROUP_MAX];
+        for (size_t g = 0; g < FA_GROUP_MAX; g++) pp[g] = params; /* G <= FA_GROUP_MAX */
+        group_ws_load(&pl->gw[tid], &pl->L, G, pp);
+#pragma omp for schedule(dynamic, 1)
+        for (size_t q = 0; q < ng; q++) {
+            const size_t j0 = q * G, m = n - j0 < G ? n - j0 : G;
+            const size_t *who = pl->eorder + (use_val ? n : 0) + j0;
+            const Dataset *ds[FA_GROUP_MAX];
+            EvalResult er[FA_GROUP_MAX];
+            for (size_t j = 0; j < m; j++)
+                ds[j] = use_val ? &pl->fd.clients[who[j]].val : &pl->fd.clients[who[j]].test;
+            if (fl_group_batched(pl, G, m))
+                eval_local_group(&pl->L, m, ds, pl->ws[tid].batch_max, true, &pl->gw[tid], er);
+            else
+                for (size_t j = 0; j < m; j++)
+                    model_evaluate(&pl->L, params, ds[j], &pl->ws[tid], !pl->over_clients, &er[j]);
+            for (size_t j = 0; j < m; j++)
+                ok = eval_tally(pl, who[j], &er[j], acc_out, &correct, &rows, &loss) && ok;
+        }
+    }
+    CHECK(ok, "evaluation loss sum out of fixed-point range");
+    cnt[0] = correct;
+    cnt[1] = rows;
+    cnt[2] = loss;
+}
+
 /* Evaluate params on every local client's test split (or val when use_val).
  * acc_out (n) may be NULL; sums go to cnt[0..3) = correct, rows, fixed loss. */
 void kern_eval_clients(Pipeline *pl, const float *params, bool use_val, double *acc_out,
                        int64_t cnt[3]) {
+    const size_t G = pl->gw ? fl_client_batch_lanes(pl) : 0;
+    if (G) {
+        eval_clients_grouped(pl, params, use_val, acc_out, cnt, G);
+        return;
+    }
     const size_t n = pl->fd.n_local;
     int64_t correct = 0, rows = 0, loss = 0;
     bool ok = true;
@@ -46,17 +109,7 @@ void kern_eval_clients(Pipeline *pl, const float *params, bool use_val, double *
         const Dataset *ds = use_val ? &pl->fd.clients[i].val : &pl->fd.clients[i].test;
         EvalResult er;
         model_evaluate(&pl->L, params, ds, &pl->ws[tid], !pl->over_clients, &er);
-        if (acc_out) {
-            acc_out[i] = ds->n ? er.acc : fa_nan();
-            keep_confusion(pl, i, &er);
-        }
-        correct += (int64_t)er.correct;
-        rows += (int64_t)er.n;
-        /* loss sums are for display: clamp so a diverged model cannot overflow */
-        double l = er.loss < 1000.0 && isfinite(er.loss) ? er.loss : 1000.0;
-        int64_t fx;
-        ok = ok && fixed_from_double(l * (double)er.n / 1024.0, &fx);
-        if (ok) loss += fx;
+        ok = eval_tally(pl, i, &er, acc_out, &correct, &rows, &loss) && ok;
     }
     CHECK(ok, "evaluation loss sum out of fixed-point range");
     cnt[0] = correct;

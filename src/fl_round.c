@@ -22,10 +22,12 @@
 #include "fedalign/aggregate.h"
 #include "fedalign/check.h"
 #include "fedalign/comm.h"
+#include "fedalign/eval_batched.h"
 #include "fedalign/report.h"
 #include "fedalign/rng.h"
 #include "fedalign/robust.h"
 #include "fedalign/train_batched.h"
+#include "fa_math.h"
 #include "pipeline.h"
 
 /* What a selected client carries from before its local training to after it. */
@@ -68,11 +70,12 @@ static bool client_pre(Pipeline *pl, const MethodDef *def, const RoundRule *rr, 
 }
 
 /* After the local training of w (stats ts): the method's client_end, the score s_t, and
- * the update into thread tid's accumulator (round_accumulate). Returns what the server
- * learns: status, weight, cosine, score, loss, device time. */
+ * the update into thread tid's accumulator (round_accumulate). ev: w's validation
+ * evaluation when the caller did it (client_group, no client_end), else NULL. Returns what
+ * the server learns: status, weight, cosine, score, loss, device time. */
 static ClientUpdate client_post(Pipeline *pl, const MethodDef *def, const RoundRule *rr, size_t i,
                                 uint64_t round, const TrainOpts *opts, int tid, float *w,
-                                ClientRound *x, const TrainStats *ts) {
+                                ClientRound *x, const TrainStats *ts, const EvalResult *ev) {
     const Config *c = pl->cfg;
     const ClientData *cd = &pl->fd.clients[i];
     const bool inner = !pl->over_clients, dual = rr->weight == FA_WEIGHT_DUAL;
@@ -83,8 +86,10 @@ static ClientUpdate client_post(Pipeline *pl, const MethodDef *def, const RoundR
     double s = x->s;
     if (dual && c->score != FA_SCORE_PREACC && cd->val.n) {
         EvalResult er;
-        model_evaluate(&pl->L, w, &cd->val, &pl->ws[tid], inner, &er);
-        const double q = er.loss / log((double)pl->fd.info.k); /* 1 = chance level */
+        if (ev) er = *ev;
+        else model_evaluate(&pl->L, w, &cd->val, &pl->ws[tid], inner, &er);
+        /* 1 = chance level; fa_log_f2d: the loss's own log, not glibc's per-CPU variant */
+        const double q = er.loss / fa_log_f2d((float)pl->fd.info.k);
         s = c->score == FA_SCORE_ACC ? er.acc : 1.0 - (q < 0.0 ? 0.0 : q > 1.0 ? 1.0 : q);
     }
     u.score = s; /* an attacker reports the score of its honest model */
@@ -120,7 +125,7 @@ static ClientUpdate client_update(Pipeline *pl, const MethodSpec *ms, const Roun
         train_local(&pl->L, w, def->proximal ? pl->global : NULL, &cd->train, opts, c->seed,
                     (uint64_t)cd->id, round, &pl->ws[tid], !pl->over_clients, &ts);
     }
-    return client_post(pl, def, rr, i, round, opts, tid, w, &x, &ts);
+    return client_post(pl, def, rr, i, round, opts, tid, w, &x, &ts, NULL);
 }
 
 // ----------------------------------------------------------------------------
@@ -132,8 +137,9 @@ typedef struct {
     bool on;
     size_t G;
     float *models; /* (nthreads, G, P) */
-    GroupWs *gw;   /* (nthreads) */
-    size_t *sel;   /* (n) */
+    GroupWs *gw;   /* (nthreads) pl->gw */
+    size_t *order; /* (n) the local clients by training rows (fl_client_order) */
+    size_t *sel;   /* (n) the round's selected clients in that order */
 } Batched;
 
 size_t fl_client_batch_lanes(const Pipeline *pl) {
@@ -149,6 +155,28 @@ bool fl_group_batched(const Pipeline *pl, size_t G, size_t m) {
     return G > 0 && (m == G || pl->cfg->client_batch == FA_CBATCH_ON);
 }
 
+typedef struct {
+    size_t rows, i;
+} RowKey;
+
+static int rowkey_cmp(const void *a, const void *b) {
+    const RowKey *x = a, *y = b;
+    if (x->rows != y->rows) return x->rows < y->rows ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+void fl_client_order(const Pipeline *pl, int split, size_t *order) {
+    const size_t n = pl->fd.n_local;
+    RowKey *k = xmalloc((n ? n : 1) * sizeof *k);
+    for (size_t i = 0; i < n; i++) {
+        const ClientData *cd = &pl->fd.clients[i];
+        k[i] = (RowKey){split == 0 ? cd->train.n : split == 1 ? cd->val.n : cd->test.n, i};
+    }
+    qsort(k, n, sizeof *k, rowkey_cmp);
+    for (size_t i = 0; i < n; i++) order[i] = k[i].i;
+    free(k);
+}
+
 /* The batched path of phase 2 applies where the client step is plain train_local (no
  * SCAFFOLD correction, no method-specific local training) and fl_client_batch_lanes says. */
 static void batched_init(Batched *b, const Pipeline *pl, const MethodDef *def) {
@@ -157,17 +185,18 @@ static void batched_init(Batched *b, const Pipeline *pl, const MethodDef *def) {
     b->on = b->G > 0 && !def->scaffold && !def->client_train;
     if (!b->on) return;
     const size_t T = (size_t)pl->nthreads, n = pl->fd.n_local;
+    CHECK(pl->gw, "client-batched training without the group workspaces: fl_setup did not see it");
     b->models = xalloc_aligned(T * b->G * pl->P * sizeof(float));
-    b->gw = xcalloc(T, sizeof(GroupWs));
-    for (size_t t = 0; t < T; t++) group_ws_build(&b->gw[t], &pl->L, pl->cfg->local.batch);
+    b->gw = pl->gw;
     b->sel = xcalloc(n ? n : 1, sizeof(size_t));
+    b->order = xcalloc(n ? n : 1, sizeof(size_t));
+    fl_client_order(pl, 0, b->order);
 }
 
-static void batched_free(Batched *b, const Pipeline *pl) {
+static void batched_free(Batched *b) {
     if (!b->on) return;
-    for (int t = 0; t < pl->nthreads; t++) group_ws_free(&b->gw[t]);
-    free(b->gw);
     free(b->models);
+    free(b->order);
     free(b->sel);
 }
 
@@ -198,8 +227,21 @@ static void client_group(Pipeline *pl, const MethodDef *def, const RoundRule *rr
     TrainStats ts[FA_GROUP_MAX];
     train_local_group(&pl->L, k, w, def->proximal ? pl->global : NULL, ds, opts, pl->cfg->seed, id,
                       round, &b->gw[tid], ts);
+    /* the score s_t of all k at once, on the trained models the group kernel left in its
+     * lanes (eval_batched.h: model_evaluate's bits); a client_end hook changes w first, so
+     * then client_post evaluates each; --score acc needs no loss (no exp/log per row) */
+    const FaScore sc = pl->cfg->score;
+    const bool gev = rr->weight == FA_WEIGHT_DUAL && sc != FA_SCORE_PREACC && !def->client_end;
+    EvalResult ev[FA_GROUP_MAX];
+    if (gev) {
+        const Dataset *dv[FA_GROUP_MAX];
+        for (size_t g = 0; g < k; g++) dv[g] = &pl->fd.clients[who[g]].val;
+        eval_local_group(&pl->L, k, dv, pl->ws[tid].batch_max, sc == FA_SCORE_LOSS, &b->gw[tid],
+                         ev);
+    }
     for (size_t g = 0; g < k; g++)
-        pl->cu[who[g]] = client_post(pl, def, rr, who[g], round, opts, tid, w[g], &x[g], &ts[g]);
+        pl->cu[who[g]] = client_post(pl, def, rr, who[g], round, opts, tid, w[g], &x[g], &ts[g],
+                                     gev ? &ev[g] : NULL);
 }
 
 /* Every selected local client's round; threads take whole clients (or split each
@@ -208,11 +250,11 @@ static void kern_train_clients(Pipeline *pl, const MethodSpec *ms, const RoundRu
                                uint64_t round, const TrainOpts *opts, Batched *b) {
     const size_t n = pl->fd.n_local;
     round_begin(&pl->rb);
-    if (b->on) { /* groups of G consecutive selected clients; threads take whole groups */
+    if (b->on) { /* groups of G selected clients neighbouring in size; threads take whole groups */
         const MethodDef *def = method_def(ms->method);
         size_t m = 0;
-        for (size_t i = 0; i < n; i++)
-            if (pl->sel[i]) b->sel[m++] = i;
+        for (size_t j = 0; j < n; j++)
+            if (pl->sel[b->order[j]]) b->sel[m++] = b->order[j];
         const size_t ng = (m + b->G - 1) / b->G;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
         for (size_t q = 0; q < ng; q++) {
@@ -553,7 +595,7 @@ int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t 
                 pl->rank, ms->name, bt.on ? "client-batched" : "per-client", bt.on ? bt.G : (size_t)1,
                 bt.on && !fl_group_batched(pl, bt.G, 1) ? ", a partial group per client" : "");
     int rc = rounds(pl, ms, res, round0, hooks, &g, &bt);
-    batched_free(&bt, pl);
+    batched_free(&bt);
     gather_free(&g);
     return rc;
 }

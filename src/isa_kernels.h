@@ -51,12 +51,16 @@
 /* fa_math_lanes.c */
 #define fa_math_lanes FA_ISA_NAME(fa_math_lanes)
 #define fa_math_scalar FA_ISA_NAME(fa_math_scalar)
+/* eval_batched.c (reads the GroupWs of train_batched.c: same path, same G) */
+#define group_ws_load FA_ISA_NAME(group_ws_load)
+#define eval_local_group FA_ISA_NAME(eval_local_group)
 #else
 #define FA_ISA_PRIMARY 1 /* compiled once, outside the per-path lists (e.g. by a tool) */
 #endif
 
 #include "fedalign/model.h"
 #include "fedalign/train_batched.h"
+#include "fedalign/eval_batched.h"
 
 #include "fa_math.h"
 
@@ -118,6 +122,13 @@
        uint64_t round, GroupWs *gw, TrainStats *stats),                                            \
       (L, n, params, ref, ds, opts, seed, client, round, gw, stats))                               \
     V(fa_math_lanes, (const float *x, size_t n, float *e, double *l), (x, n, e, l))                \
-    V(fa_math_scalar, (const float *x, size_t n, float *e, double *l), (x, n, e, l))
+    V(fa_math_scalar, (const float *x, size_t n, float *e, double *l), (x, n, e, l))                \
+    V(group_ws_load,                                                                               \
+      (GroupWs * gw, const ModelLayout *L, size_t n, const float *const *params),                  \
+      (gw, L, n, params))                                                                          \
+    V(eval_local_group,                                                                            \
+      (const ModelLayout *L, size_t n, const Dataset *const *ds, size_t bm, bool want_loss,        \
+       GroupWs *gw, EvalResult *out),                                                              \
+      (L, n, ds, bm, want_loss, gw, out))
 
 #endif

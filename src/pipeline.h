@@ -13,6 +13,7 @@
 #include "fedalign/fl.h"
 #include "fedalign/method.h"
 #include "fedalign/round.h"
+#include "fedalign/train_batched.h"
 
 /* shuffle-stream "round" ids per phase, so phases never share a stream */
 #define FA_ROUND_P1 (UINT64_C(1) << 40)
@@ -31,6 +32,10 @@ struct Pipeline {
     int rank, size, nthreads;
     bool over_clients; /* OpenMP threads take whole clients (else split the batch) */
     Workspace *ws;     /* (nthreads) */
+    GroupWs *gw;       /* (nthreads) the client-batched kernels' scratch (train_batched.h,
+                        * eval_batched.h) when fl_client_batch_lanes > 0, else NULL */
+    size_t *eorder;    /* (2, n) with gw: the local clients by test rows, then by val rows
+                        * (fl_client_order), the order of kern_eval_clients' groups */
     float *tmodel;     /* (nthreads, P) client model scratch */
     float *global;     /* (P) phi on every rank after each broadcast */
     float *prev;       /* (P) previous global (for the "prev" reference) */
@@ -111,6 +116,13 @@ size_t fl_client_batch_lanes(const Pipeline *pl);
  * as a full one (at 16 lanes the group kernel beats one client at a time only from about
  * 11 clients on: docs/performance.md), so the last, partial group trains per client. */
 bool fl_group_batched(const Pipeline *pl, size_t G, size_t m);
+/* The local clients in order of their rows of one split (0 train, 1 val, 2 test), ties by
+ * index, into order (n). The group kernels take consecutive clients of this order: a group
+ * runs as many steps (rows) as its largest client, and clients' sizes vary several-fold
+ * under the label-skewed partitions, so groups of neighbours in size leave few lanes idle.
+ * A client's bits do not depend on its group, and the round's sums are exact integers, so
+ * the order changes no result. */
+void fl_client_order(const Pipeline *pl, int split, size_t *order);
 
 /* fl_round.c: phase 2 of a federated method */
 int phase2_rounds(Pipeline *pl, const MethodSpec *ms, MethodResult *res, size_t round0,

@@ -7,7 +7,8 @@
 # over ranks by training rows, not in id blocks) gives the same bits as block at any
 # -n and thread count, for every method (the ring, local, resumes across assignments),
 # while its client map in /clients/rank differs. Client-batched local training
-# (--client-batch on; auto where the build's kernel is wide enough) gives the bits of off.
+# (--client-batch on; auto where the build's kernel is wide enough) gives the bits of off,
+# its batched evaluations included.
 . "$(dirname "$0")/common.sh"
 
 sig() { grep '^FEDALIGN_RESULT' "$1" | sed -E 's/.*method=([^ ]+).* checksum=([0-9a-f]+).* checksum_personal=([0-9a-f]+).*/\1 \2 \3/'; }
@@ -149,14 +150,29 @@ done
 # plain train_local (and those beside it that keep the per-client path), local-only
 # training and phase 3 with a fixed epoch count (--p3-select fixed), with ragged
 # clients (11 clients of unequal sizes, batch 13, 1.3 epochs), SGD, faults, attacks and
-# clipping, at -n 1 and -n 2 x 2 threads; --verbose says which path ran, so a path that
+# clipping, several groups of clients of unequal sizes (formed by size, fl_client_order),
+# at -n 1 and -n 2 x 2 threads; --verbose says which path ran, so a path that
 # silently stopped applying fails here instead of comparing a run with itself
+# The evaluations batch with the training (eval_batched.h: the global model on G clients'
+# test sets, the score s_t on G trained models): every evaluation the results file keeps
+# (per-round accuracy and loss, each client's accuracy after phases 0-2, its score s_t, the
+# confusion) is compared to the last bit as well, through h5dump at 17 digits (values only:
+# the attributes hold object addresses that move with the length of the command line).
+evsig() {
+  command -v h5dump >/dev/null || return 0
+  h5dump -n "$1" | awk '$1 == "dataset" {print $2}' |
+    grep -E '/(round_acc|round_loss|acc_p[012]|rc_score|confusion_global)$' |
+    while read -r d; do h5dump -A 0 -m %.17g -d "$d" "$1" </dev/null | grep -v '^HDF5'; done |
+    md5sum | cut -c1-16
+}
 cb() { # expected path, ranks, threads, flags...
   local want=$1 n=$2 t=$3; shift 3
   OMP_NUM_THREADS=$t mpirun_n "$n" "$FEDALIGN" run --preset tiny --quiet --verbose "$@" --output "$WORK/cb.h5" </dev/null > "$WORK/cb.txt" 2> "$WORK/cb.err"
+  local ev; ev=$(evsig "$WORK/cb.h5")
   rm -f "$WORK/cb.h5"
   grep -q ": $want local training" "$WORK/cb.err" || { fail "$* -n $n t $t: no '$want' path on stderr"; cat "$WORK/cb.err" >&2; }
-  grep -o 'checksum=[^ ]*\|checksum_personal=[^ ]*' "$WORK/cb.txt" | tr '\n' ' '
+  local cs; cs=$(grep -o 'checksum=[^ ]*\|checksum_personal=[^ ]*' "$WORK/cb.txt" | tr '\n' ' ')
+  [ -n "$cs" ] && echo "$cs evaluations=$ev"
 }
 RAG="--clients 11 --samples 60 --batch 13 --local-epochs 1.3"
 while IFS='|' read -r methods extra; do
@@ -176,6 +192,8 @@ fedavg fedprox|$RAG --optimizer sgd --mu 0.1
 fedmetaalign fedprox|--dropout 0.3 --speed-spread 0.6 --deadline 3 --late discount --client-frac 0.7
 fedmetaalign fedavg|--attack scale:0.3 --attack-scale 5 --clip 0.5 --score preacc --reference prev
 fedmetaalign|--attack nan:0.3 --score loss
+fedmetaalign|$RAG --score loss
+fedmetaalign|--clients 40 --samples 80 --batch 13 --score loss
 local|
 local|$RAG
 local fedmetaalign fedavg|--p3-select fixed
