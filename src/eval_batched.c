@@ -29,38 +29,7 @@
 
 #if defined(__GNUC__)
 
-/* G must be train_batched.c's for the same path (the models come from its GroupWs; checked
- * through gw->lanes); TR x TA: rows x outputs of a register tile, any values give the same
- * bits. */
-#if defined(__AVX512F__)
-#define G 16
-#define TR 4
-#define TA 4
-#elif defined(__AVX__)
-#define G 8
-#define TR 2
-#define TA 4
-#else
-#define G 4
-#define TR 2
-#define TA 4
-#endif
-
-typedef float gv __attribute__((vector_size(G * sizeof(float))));
-typedef int32_t gi __attribute__((vector_size(G * sizeof(int32_t))));
-#define LD(p) (*(const gv *)(const void *)(p))
-#define ST(p, x) (*(gv *)(void *)(p) = (x))
-#define AI static inline __attribute__((always_inline))
-
-/* keep a loaded vector in a register (no instruction; see train_batched.c's INREG) */
-#if defined(__x86_64__) || defined(__i386__)
-#define INREG(x) __asm__("" : "+v"(x))
-#else
-#define INREG(x) ((void)0)
-#endif
-
-/* x < 0 ? +0 : x (model.c's lanes_relu) */
-AI gv relu(gv x) { return (gv)((gi)x & ~(gi)(x < (gv){0})); }
+#include "group_lanes.h" /* G (train_batched.c's: the models come from its GroupWs), the tiles, gv */
 
 void group_ws_load(GroupWs *gw, const ModelLayout *L, size_t n, const float *const *params) {
     CHECK(n <= G && gw->lanes == G && gw->P == L->n_params,
