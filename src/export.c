@@ -215,11 +215,7 @@ static int write_source(const QModel *q, const DataInfo *info, const char *path,
 
 int export_c_model_note(const QModel *q, const DataInfo *info, const char *dir, const char *prefix,
                         const char *note, char *err, size_t errlen) {
-    if (!exp_valid_ident(prefix))
-        return opt_fail(
-            err, errlen,
-            "--prefix: '%s' is not a C identifier of 1..32 characters ([A-Za-z_][A-Za-z0-9_]*)",
-            prefix);
+    if (exp_check_prefix(prefix, err, errlen) != 0) return -1;
     if (info->d != q->n_in || info->k != q->n_out)
         return opt_fail(err, errlen, "data has %zu features and %zu classes, the model %zu and %zu",
                         info->d, info->k, q->n_in, q->n_out);

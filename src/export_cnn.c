@@ -265,11 +265,7 @@ static int write_cnn_source(const QCnn *q, const DataInfo *info, const char *pat
 
 int export_c_cnn(const QCnn *q, const DataInfo *info, const char *dir, const char *prefix,
                  const char *note, char *err, size_t errlen) {
-    if (!exp_valid_ident(prefix))
-        return opt_fail(
-            err, errlen,
-            "--prefix: '%s' is not a C identifier of 1..32 characters ([A-Za-z_][A-Za-z0-9_]*)",
-            prefix);
+    if (exp_check_prefix(prefix, err, errlen) != 0) return -1;
     if (info->d != q->win_len * q->win_ch || info->k != q->n_out)
         return opt_fail(err, errlen, "data has %zu values and %zu classes, the model %zu and %zu",
                         info->d, info->k, q->win_len * q->win_ch, q->n_out);

@@ -17,6 +17,14 @@
 #include "export_internal.h"
 #include "fedalign/opttab.h"
 
+int exp_check_prefix(const char *prefix, char *err, size_t errlen) {
+    if (exp_valid_ident(prefix)) return 0;
+    return opt_fail(
+        err, errlen,
+        "--prefix: '%s' is not a C identifier of 1..32 characters ([A-Za-z_][A-Za-z0-9_]*)",
+        prefix);
+}
+
 bool exp_valid_ident(const char *s) {
     size_t n = strlen(s);
     if (n == 0 || n > 32 || !(isalpha((unsigned char)s[0]) || s[0] == '_')) return false;

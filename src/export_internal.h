@@ -16,8 +16,9 @@
 enum { EXPORT_C = 0, EXPORT_TFLITE };
 extern const FaEnum export_format_enum;
 
-/* a C identifier of 1..32 characters */
+/* a C identifier of 1..32 characters; exp_check_prefix: 0, or -1 with --prefix's message */
 bool exp_valid_ident(const char *s);
+int exp_check_prefix(const char *prefix, char *err, size_t errlen);
 /* a C string literal (escaped), comment text (no end of comment), an exact float literal
  * (C99 hex), and const arrays of them, per_line values a line */
 void exp_put_cstr(FILE *f, const char *s);
