@@ -18,7 +18,6 @@
  */
 #include "fedalign/export.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -223,13 +222,8 @@ int export_c_model_note(const QModel *q, const DataInfo *info, const char *dir, 
         if (q->layer[l].fan_in > 65535 || q->layer[l].fan_out > 65535)
             return opt_fail(err, errlen,
                             "layer %zu is wider than the exported code supports (65535)", l);
-    char PFX[40];
-    size_t n = strlen(prefix);
-    for (size_t i = 0; i <= n; i++) PFX[i] = (char)toupper((unsigned char)prefix[i]);
-    char hpath[FA_PATH_LEN + 16], cpath[FA_PATH_LEN + 16];
-    if (strlen(dir) >= FA_PATH_LEN) return opt_fail(err, errlen, "output directory name too long");
-    snprintf(hpath, sizeof hpath, "%s/model.h", dir);
-    snprintf(cpath, sizeof cpath, "%s/model.c", dir);
+    char PFX[40], hpath[FA_PATH_LEN + 16], cpath[FA_PATH_LEN + 16];
+    if (exp_pair_paths(dir, prefix, PFX, hpath, cpath, err, errlen) != 0) return -1;
     if (write_header(q, info, hpath, prefix, PFX, note, err, errlen) != 0) return -1;
     return write_source(q, info, cpath, prefix, PFX, err, errlen);
 }

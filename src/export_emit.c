@@ -17,6 +17,17 @@
 #include "export_internal.h"
 #include "fedalign/opttab.h"
 
+int exp_pair_paths(const char *dir, const char *prefix, char PFX[40],
+                   char hpath[FA_PATH_LEN + 16], char cpath[FA_PATH_LEN + 16], char *err,
+                   size_t errlen) {
+    size_t n = strlen(prefix); /* <= 32: exp_check_prefix ran first */
+    for (size_t i = 0; i <= n; i++) PFX[i] = (char)toupper((unsigned char)prefix[i]);
+    if (strlen(dir) >= FA_PATH_LEN) return opt_fail(err, errlen, "output directory name too long");
+    snprintf(hpath, FA_PATH_LEN + 16, "%s/model.h", dir);
+    snprintf(cpath, FA_PATH_LEN + 16, "%s/model.c", dir);
+    return 0;
+}
+
 int exp_check_prefix(const char *prefix, char *err, size_t errlen) {
     if (exp_valid_ident(prefix)) return 0;
     return opt_fail(

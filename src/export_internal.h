@@ -19,6 +19,11 @@ extern const FaEnum export_format_enum;
 /* a C identifier of 1..32 characters; exp_check_prefix: 0, or -1 with --prefix's message */
 bool exp_valid_ident(const char *s);
 int exp_check_prefix(const char *prefix, char *err, size_t errlen);
+/* the C pair's names: PFX = prefix in upper case (checked prefix), dir/model.h and
+ * dir/model.c; 0, or -1 with a message when dir is too long */
+int exp_pair_paths(const char *dir, const char *prefix, char PFX[40],
+                   char hpath[FA_PATH_LEN + 16], char cpath[FA_PATH_LEN + 16], char *err,
+                   size_t errlen);
 /* a C string literal (escaped), comment text (no end of comment), an exact float literal
  * (C99 hex), and const arrays of them, per_line values a line */
 void exp_put_cstr(FILE *f, const char *s);
