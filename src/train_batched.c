@@ -9,10 +9,10 @@
  * Layout: every buffer is lane-innermost, element x of lane g at [x * G + g], so that one
  * element of all G clients is one vector of G floats:
  *   parameters, Adam moments (P, G);
- *   activations (rows, act_size, G): for each layer [row][feature][lane], layer after layer
- *   (input x' first, logits last), where the per-client kernel keeps (feature, row) of one
- *   chunk;
- *   errors (rows, width, G).
+ *   activations: for each layer [row][feature][lane], layer after layer (input x' first,
+ *   logits last), where the per-client kernel keeps (feature, row) of one chunk; each row
+ *   padded to an odd number of vectors (LDW);
+ *   errors (rows, width, G), rows padded the same way.
  * Why this is the per-client arithmetic: for every client, each number is produced by the
  * operations model.c/train.c apply to it, in the same order:
  *   forward      out = b, then out + W[k] * in[k] for k = 0, 1, ... (two roundings), ReLU;
@@ -71,6 +71,17 @@ AI gv vsqrt(gv x) {
 #endif
 }
 
+/* Row stride, in vectors, of an activation or error array of w features: odd, so that the
+ * rows a weight-gradient tile walks (a few vectors of each of B rows) fall into different
+ * L1 sets. At the width itself (64 features x 64 bytes: rows 4 KB apart) they map to the
+ * same few sets and evict each other: +6-9 % for the whole step with this stride
+ * (docs/performance.md). The pad vectors are never read. */
+#define LDW(w) ((w) | 1)
+
+/* Inputs of a narrow layer (the first one: D features) taken as one block of weight-gradient
+ * tiles: layer_step. */
+#define TN 6
+
 size_t train_group_lanes(void) { return G; }
 
 // ----------------------------------------------------------------------------
@@ -85,7 +96,10 @@ void group_ws_build(GroupWs *gw, const ModelLayout *L, size_t batch_max) {
     gw->batch_max = batch_max;
     gw->rows = rows;
     gw->P = P;
-    size_t nact = rows * L->act_size * G, nd = rows * L->max_width * G;
+    /* rows of every layer at stride LDW; eval_batched.c's unpadded rows fit in these too */
+    size_t wact = LDW(L->shape.n_out);
+    for (size_t l = 0; l < L->n_layers; l++) wact += LDW(L->fan_in[l]);
+    size_t nact = rows * wact * G, nd = rows * LDW(L->max_width) * G;
     gw->p = xalloc_aligned(P * G * sizeof(float));
     gw->m = xalloc_aligned(P * G * sizeof(float));
     gw->v = xalloc_aligned(P * G * sizeof(float));
@@ -120,10 +134,11 @@ void group_ws_free(GroupWs *gw) {
 /* out[r][a] = post(init[a] + sum over k of M(a, k) in[r][k]) for the TRc x TAc tile at
  * (r0, a0), M(a, k) at M[(a sa + k sk) G]: forward (a = output, sa = 1, sk = fo) and
  * error back-propagation (a = input, sa = fo, sk = 1; no init, hmask = the activation
- * whose ReLU the error passes). in: (rows, nk, G), out and hmask: (rows, na, G); rmask
- * (rows, G), when given, zeroes the lanes that have no such row (forward hidden layers). */
+ * whose ReLU the error passes). in: (rows, nk, G) at row stride ldi vectors, out and
+ * hmask: (rows, na, G) at row stride ldo; rmask (rows, G), when given, zeroes the lanes
+ * that have no such row (forward hidden layers). */
 AI void mm_tile(const float *restrict M, size_t sa, size_t sk, const float *restrict init,
-                const float *restrict in, size_t nk, float *restrict out, size_t na,
+                const float *restrict in, size_t nk, size_t ldi, float *restrict out, size_t ldo,
                 const float *restrict hmask, bool relu_on, const float *restrict rmask, size_t r0,
                 size_t a0, size_t TRc, size_t TAc) {
     gv acc[TR][TA];
@@ -136,14 +151,14 @@ AI void mm_tile(const float *restrict M, size_t sa, size_t sk, const float *rest
             INREG(w[a]);
         }
         for (size_t r = 0; r < TRc; r++) {
-            gv x = LD(in + ((r0 + r) * nk + k) * G);
+            gv x = LD(in + ((r0 + r) * ldi + k) * G);
             INREG(x);
             for (size_t a = 0; a < TAc; a++) acc[r][a] = acc[r][a] + w[a] * x;
         }
     }
     for (size_t r = 0; r < TRc; r++)
         for (size_t a = 0; a < TAc; a++) {
-            size_t o = ((r0 + r) * na + a0 + a) * G;
+            size_t o = ((r0 + r) * ldo + a0 + a) * G;
             gv x = acc[r][a];
             if (relu_on) x = relu(x);
             if (hmask) x = mask_pos(x, LD(hmask + o));
@@ -155,14 +170,15 @@ AI void mm_tile(const float *restrict M, size_t sa, size_t sk, const float *rest
 static void mm(const float *M, size_t sa, size_t sk, const float *init, const float *in, size_t nk,
                float *out, size_t na, const float *hmask, bool relu_on, const float *rmask,
                size_t rows) {
+    size_t ldi = LDW(nk), ldo = LDW(na);
     for (size_t r0 = 0; r0 < rows; r0 += TR) {
         size_t a0 = 0;
         for (; a0 + TA <= na; a0 += TA)
-            mm_tile(M, sa, sk, init, in, nk, out, na, hmask, relu_on, rmask, r0, a0, TR, TA);
+            mm_tile(M, sa, sk, init, in, nk, ldi, out, ldo, hmask, relu_on, rmask, r0, a0, TR, TA);
         for (; a0 + 2 <= na; a0 += 2)
-            mm_tile(M, sa, sk, init, in, nk, out, na, hmask, relu_on, rmask, r0, a0, TR, 2);
+            mm_tile(M, sa, sk, init, in, nk, ldi, out, ldo, hmask, relu_on, rmask, r0, a0, TR, 2);
         for (; a0 < na; a0++)
-            mm_tile(M, sa, sk, init, in, nk, out, na, hmask, relu_on, rmask, r0, a0, TR, 1);
+            mm_tile(M, sa, sk, init, in, nk, ldi, out, ldo, hmask, relu_on, rmask, r0, a0, TR, 1);
     }
 }
 
@@ -175,6 +191,7 @@ typedef struct {
     gi active;        /* lanes whose client takes this step */
     gi pow2;          /* lanes whose mini-batch size is a power of two */
     int scale;        /* 1: every active lane pow2 (multiply), 2: none (divide), 3: mixed */
+    bool all;         /* every lane active: the masked stores need no select (+2 %) */
     gv invB, fB;      /* 1 / B and B per lane (1 on idle lanes) */
     bool adam, prox;
     float mu, lr, b1, c1, b2, c2, bc1, bc2, eps;
@@ -193,15 +210,15 @@ AI void step_param(const Step *s, size_t q, gv g) {
         gv m = LD(pm), v = LD(pv);
         gv m1 = s->b1 * m + s->c1 * g;
         gv v1 = s->b2 * v + s->c2 * (g * g);
-        ST(pm, sel(s->active, m1, m));
-        ST(pv, sel(s->active, v1, v));
+        ST(pm, s->all ? m1 : sel(s->active, m1, m));
+        ST(pv, s->all ? v1 : sel(s->active, v1, v));
         gv num = s->lr * (m1 * s->bc1);
         gv den = vsqrt(v1 * s->bc2) + s->eps;
         w1 = w - num / den;
     } else {
         w1 = w - s->lr * g;
     }
-    ST(pp, sel(s->active, w1, w));
+    ST(pp, s->all ? w1 : sel(s->active, w1, w));
 }
 
 // ----------------------------------------------------------------------------
@@ -209,26 +226,27 @@ AI void step_param(const Step *s, size_t q, gv g) {
 
 /* The TIc x TJc tile at (i0, j0) of layer gradient gW (fi, fo) = sum over rows r < B of
  * in[r][i] d[r][j], chunk by chunk, then each element's step. in: (rows, fi, G), d: (rows,
- * fo, G); w_off: the layer's weights in the parameter buffer. */
+ * fo, G), rows at stride LDW; w_off: the layer's weights in the parameter buffer. */
 AI void grad_tile(const Step *s, size_t w_off, const float *restrict in, size_t fi,
                   const float *restrict d, size_t fo, size_t B, size_t i0, size_t j0, size_t TIc,
                   size_t TJc) {
-    gv acc[TI][TJ];
+    gv acc[TI > TN ? TI : TN][TJ];
     for (size_t i = 0; i < TIc; i++)
         for (size_t j = 0; j < TJc; j++) acc[i][j] = splat(0.0f);
+    const size_t ldi = LDW(fi), ldd = LDW(fo);
     for (size_t c0 = 0; c0 < B; c0 += FA_CHUNK) {
         size_t c1 = c0 + FA_CHUNK < B ? c0 + FA_CHUNK : B;
-        gv part[TI][TJ];
+        gv part[TI > TN ? TI : TN][TJ];
         for (size_t i = 0; i < TIc; i++)
             for (size_t j = 0; j < TJc; j++) part[i][j] = splat(0.0f);
         for (size_t r = c0; r < c1; r++) {
             gv dv[TJ];
             for (size_t j = 0; j < TJc; j++) {
-                dv[j] = LD(d + (r * fo + j0 + j) * G);
+                dv[j] = LD(d + (r * ldd + j0 + j) * G);
                 INREG(dv[j]);
             }
             for (size_t i = 0; i < TIc; i++) {
-                gv a = LD(in + (r * fi + i0 + i) * G);
+                gv a = LD(in + (r * ldi + i0 + i) * G);
                 INREG(a);
                 for (size_t j = 0; j < TJc; j++) part[i][j] = part[i][j] + a * dv[j];
             }
@@ -244,30 +262,43 @@ AI void grad_tile(const Step *s, size_t w_off, const float *restrict in, size_t 
 /* bias gradient of one output j: d[r0] + d[r0 + 1] + ... per chunk, chunks in order */
 static gv bias_grad(const float *d, size_t fo, size_t B, size_t j) {
     gv acc = splat(0.0f);
+    const size_t ldd = LDW(fo);
     for (size_t c0 = 0; c0 < B; c0 += FA_CHUNK) {
         size_t c1 = c0 + FA_CHUNK < B ? c0 + FA_CHUNK : B;
-        gv part = LD(d + (c0 * fo + j) * G);
-        for (size_t r = c0 + 1; r < c1; r++) part = part + LD(d + (r * fo + j) * G);
+        gv part = LD(d + (c0 * ldd + j) * G);
+        for (size_t r = c0 + 1; r < c1; r++) part = part + LD(d + (r * ldd + j) * G);
         acc = c0 == 0 ? part : acc + part;
     }
     return acc;
 }
 
-/* layer l's weights and bias: gradients over rows < B and their step */
+/* the TIc inputs from i0 of layer gradient gW, outputs in tiles of TJc, 2 and 1 */
+AI void grad_rows(const Step *s, size_t w_off, const float *restrict in, size_t fi,
+                  const float *restrict d, size_t fo, size_t B, size_t i0, size_t TIc,
+                  size_t TJc) {
+    size_t j0 = 0;
+    for (; j0 + TJc <= fo; j0 += TJc) grad_tile(s, w_off, in, fi, d, fo, B, i0, j0, TIc, TJc);
+    for (; j0 + 2 <= fo; j0 += 2) grad_tile(s, w_off, in, fi, d, fo, B, i0, j0, TIc, 2);
+    for (; j0 < fo; j0++) grad_tile(s, w_off, in, fi, d, fo, B, i0, j0, TIc, 1);
+}
+
+/* Layer l's weights and bias: gradients over rows < B and their step. Each block of inputs
+ * reads the whole error d (as wide as the layer's outputs; from L2 when wide), so the
+ * inputs go in few, tall blocks: TI, then 2, then 1; a layer of TN inputs (the first layer
+ * of the default model: 6 features) in one block with tiles of 2 outputs (2 TN partial
+ * sums and their running sums: 24 of the 32 AVX-512 registers), which beat blocks of TI
+ * and the rest by 3-4 % of the whole step (and on the AVX2 and SSE2 paths too). */
 static void layer_step(const Step *s, const ModelLayout *L, size_t l, const float *in,
                        const float *d, size_t B) {
     size_t fi = L->fan_in[l], fo = L->fan_out[l], w_off = L->w_off[l];
     size_t i0 = 0;
-    for (; i0 + TI <= fi; i0 += TI) {
-        size_t j0 = 0;
-        for (; j0 + TJ <= fo; j0 += TJ) grad_tile(s, w_off, in, fi, d, fo, B, i0, j0, TI, TJ);
-        for (; j0 < fo; j0++) grad_tile(s, w_off, in, fi, d, fo, B, i0, j0, TI, 1);
+    if (fi == TN) {
+        grad_rows(s, w_off, in, fi, d, fo, B, 0, TN, 2);
+        i0 = TN;
     }
-    for (; i0 < fi; i0++) {
-        size_t j0 = 0;
-        for (; j0 + TJ <= fo; j0 += TJ) grad_tile(s, w_off, in, fi, d, fo, B, i0, j0, 1, TJ);
-        for (; j0 < fo; j0++) grad_tile(s, w_off, in, fi, d, fo, B, i0, j0, 1, 1);
-    }
+    for (; i0 + TI <= fi; i0 += TI) grad_rows(s, w_off, in, fi, d, fo, B, i0, TI, TJ);
+    for (; i0 + 2 <= fi; i0 += 2) grad_rows(s, w_off, in, fi, d, fo, B, i0, 2, TJ);
+    for (; i0 < fi; i0++) grad_rows(s, w_off, in, fi, d, fo, B, i0, 1, TJ);
     for (size_t j = 0; j < fo; j++) step_param(s, L->b_off[l] + j, bias_grad(d, fo, B, j));
 }
 
@@ -331,12 +362,12 @@ static void lane_advance(Lane *ln, uint64_t seed, uint64_t round) {
 /* x' = (x - mean) * inv_std of each lane's rows into the input layer, labels, row masks;
  * rows a lane does not have are 0 (rows up to the tile-rounded count `rows`) */
 static void gather(const ModelLayout *L, GroupWs *gw, const Lane *ln, size_t n, size_t rows) {
-    size_t D = L->shape.n_in, K = L->shape.n_out;
+    size_t D = L->shape.n_in, K = L->shape.n_out, ld = LDW(D);
     const float *mean = gw->p, *inv = gw->p + D * G;
     float *a = gw->act;
     for (size_t r = 0; r < rows; r++)
         for (size_t g = 0; g < G; g++) {
-            float *ar = a + r * D * G + g;
+            float *ar = a + r * ld * G + g;
             int32_t *bits = (int32_t *)(void *)(gw->rmask + r * G + g);
             if (g < n && r < ln[g].B) {
                 size_t row = ln[g].perm[ln[g].s + r];
@@ -373,10 +404,11 @@ static void xent(const float *zT, size_t K, const GroupWs *gw, Lane *ln, size_t 
         B[g / (G / 2)][g % (G / 2)] = (int64_t)ln[g].B;
         Bmax = ln[g].B > Bmax ? ln[g].B : Bmax;
     }
-    memset(d + Bmax * K * G, 0, (rows - Bmax) * K * G * sizeof(float));
+    const size_t ld = LDW(K);
+    memset(d + Bmax * ld * G, 0, (rows - Bmax) * ld * G * sizeof(float));
     hd loss[2] = {{0}, {0}}, lc[2] = {{0}, {0}};
     for (size_t r = 0; r < Bmax; r++) {
-        const float *z = zT + r * K * G;
+        const float *z = zT + r * ld * G;
         gi lab, act;
         memcpy(&lab, gw->lab + r * G, sizeof lab);
         for (size_t g = 0; g < G; g++) act[g] = (int64_t)r < B[g / (G / 2)][g % (G / 2)] ? -1 : 0;
@@ -393,7 +425,7 @@ static void xent(const float *zT, size_t K, const GroupWs *gw, Lane *ln, size_t 
         gv inv = splat(1.0f) / s, dz = zl - mx;
         for (size_t k = 0; k < K; k++) {
             gv one = sel(lab == (int32_t)k, splat(1.0f), splat(0.0f));
-            ST(d + (r * K + k) * G, (gv)((gi)(e[k] * inv - one) & act));
+            ST(d + (r * ld + k) * G, (gv)((gi)(e[k] * inv - one) & act));
         }
         /* lc += log(s) - (z_y - max) on the lanes that have row r; a chunk's sum goes to
          * loss where the lane's chunk ends (every FA_CHUNK rows, or at its last row) */
@@ -430,7 +462,7 @@ static void group_step(const ModelLayout *L, GroupWs *gw, Lane *ln, size_t n, co
     const size_t nl = L->n_layers, K = L->shape.n_out;
     float *lay[FA_MAX_HIDDEN + 2]; /* input of layer l; lay[nl] = the logits */
     lay[0] = gw->act;
-    for (size_t l = 0; l < nl; l++) lay[l + 1] = lay[l] + gw->rows * L->fan_in[l] * G;
+    for (size_t l = 0; l < nl; l++) lay[l + 1] = lay[l] + gw->rows * LDW(L->fan_in[l]) * G;
     gather(L, gw, ln, n, rows);
     const float *p = gw->p;
     for (size_t l = 0; l < nl; l++) {
@@ -471,6 +503,8 @@ static size_t step_setup(Step *s, const Lane *ln, size_t n, const TrainOpts *o, 
         if (B > Bmax) Bmax = B;
     }
     s->scale = anyn ? (any2 ? 3 : 2) : 1;
+    s->all = true;
+    for (size_t g = 0; g < G; g++) s->all &= s->active[g] != 0;
     if (s->adam) {
         s->bc1 = (float)(1.0 / (1.0 - pow(o->beta1, (double)t)));
         s->bc2 = (float)(1.0 / (1.0 - pow(o->beta2, (double)t)));

@@ -43,8 +43,10 @@ typedef struct {
     size_t rows;      /* batch_max rounded up to the row tile */
     size_t P;
     float *p, *m, *v; /* (P, G) parameters and Adam moments */
-    float *act;       /* (rows, act_size, G) activations, layer after layer */
-    float *d0, *d1;   /* (rows, max_width, G) errors of the current and the next layer */
+    float *act;       /* activations, layer after layer: (rows, width, G) each, a row padded
+                         to an odd number of vectors in train_local_group (train_batched.c) */
+    float *d0, *d1;   /* (rows, max_width, G) errors of the current and the next layer (padded
+                         rows too) */
     float *rmask;     /* (rows, G) all-ones bits where the lane has the row, else 0 */
     int32_t *lab;     /* (rows, G) labels */
     size_t *perm[FA_GROUP_MAX];

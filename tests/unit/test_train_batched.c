@@ -186,7 +186,7 @@ static void test_fedprox(void **state) {
     run_case(&s);
 }
 
-/* odd widths (tails of every tile), a model without hidden layers, three hidden layers */
+/* odd widths (tails of every tile), models without hidden layers, three hidden layers */
 static void test_shapes(void **state) {
     (void)state;
     Case k = {shape(5, 3, 2, 7, 3),           N_RAGGED, ragged,
@@ -195,6 +195,14 @@ static void test_shapes(void **state) {
     Case lin = {shape(4, 2, 0, 0, 0),           N_RAGGED, ragged,
                 opts(FA_OPT_ADAM, 6, 2.0, 0.0), false,    FA_GROUP_MAX};
     run_case(&lin);
+    /* 6 inputs (the narrow-layer block of train_batched.c) into odd widths, and straight
+     * into 3 outputs */
+    Case n6 = {shape(6, 3, 1, 7, 0),           N_RAGGED, ragged,
+               opts(FA_OPT_ADAM, 11, 1.3, 0.0), false,    FA_GROUP_MAX};
+    run_case(&n6);
+    Case n6lin = {shape(6, 3, 0, 0, 0),           N_RAGGED, ragged,
+                  opts(FA_OPT_ADAM, 32, 1.0, 0.0), false,    FA_GROUP_MAX};
+    run_case(&n6lin);
     ModelShape s3 = shape(12, 5, 3, 17, 9);
     s3.hidden[2] = 4;
     Case deep = {s3, N_RAGGED, ragged, opts(FA_OPT_ADAM, 1, 0.25, 0.0), false, FA_GROUP_MAX};
