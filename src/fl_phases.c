@@ -185,11 +185,11 @@ static void personalize_finish(Pipeline *pl, const PersonalizePlan *plan, size_t
     }
 }
 
-/* Clients [i0, i0 + n) as one group on thread tid (n <= G, scratch W of n models): the
+/* Clients who[0..n) as one group on thread tid (n <= G, scratch W of n models): the
  * plan's fixed-epoch training (`pre`, then `p3` without selection) as train_local_group,
  * the same bits as train_local per client; then each client's personalize_finish. */
 static void personalize_group(Pipeline *pl, const float *start, size_t stride,
-                              const PersonalizePlan *plan, size_t i0, size_t n, float *W,
+                              const PersonalizePlan *plan, const size_t *who, size_t n, float *W,
                               GroupWs *gw, float *bestbuf, int tid, double *acc_out,
                               float *models_out, double *int8_out) {
     const size_t P = pl->P;
@@ -198,9 +198,9 @@ static void personalize_group(Pipeline *pl, const float *start, size_t stride,
     uint64_t id[FA_GROUP_MAX] = {0};
     for (size_t g = 0; g < n; g++) {
         w[g] = W + g * P;
-        memcpy(w[g], start + (i0 + g) * stride, P * sizeof(float));
-        ds[g] = &pl->fd.clients[i0 + g].train;
-        id[g] = (uint64_t)pl->fd.clients[i0 + g].id;
+        memcpy(w[g], start + who[g] * stride, P * sizeof(float));
+        ds[g] = &pl->fd.clients[who[g]].train;
+        id[g] = (uint64_t)pl->fd.clients[who[g]].id;
     }
     TrainStats ts[FA_GROUP_MAX];
     if (plan->pre)
@@ -209,14 +209,15 @@ static void personalize_group(Pipeline *pl, const float *start, size_t stride,
     if (plan->p3 && !plan->select)
         train_local_group(&pl->L, n, w, NULL, ds, plan->p3, pl->cfg->seed, id, FA_ROUND_P3, gw, ts);
     for (size_t g = 0; g < n; g++)
-        personalize_finish(pl, plan, i0 + g, w[g], bestbuf, tid, acc_out, models_out, int8_out);
+        personalize_finish(pl, plan, who[g], w[g], bestbuf, tid, acc_out, models_out, int8_out);
 }
 
 /* Phase 3 (or local-only training): every client from `start` (client i from
  * start + i * stride: stride 0 = the same start for all, P = a start per client), trained
  * on its own train split as `plan` says, evaluated on its test split; per-client hash of
  * the final model. With --client-batch (fl_client_batch_lanes) the fixed-epoch training
- * goes in groups of G consecutive clients, threads taking whole groups. */
+ * goes in groups of G clients neighbouring in training rows (fl_client_order, as phase 2:
+ * a group runs the steps of its largest client), threads taking whole groups. */
 void kern_personalize(Pipeline *pl, const float *start, size_t stride, const PersonalizePlan *plan,
                       double *acc_out, float *models_out, double *int8_out) {
     const size_t n = pl->fd.n_local, P = pl->P;
@@ -240,15 +241,20 @@ void kern_personalize(Pipeline *pl, const float *start, size_t stride, const Per
     float *W = G ? xalloc_aligned(T * G * P * sizeof(float)) : NULL;
     GroupWs *gw = G ? xcalloc(T, sizeof(GroupWs)) : NULL;
     for (size_t t = 0; G && t < T; t++) group_ws_build(&gw[t], &pl->L, pl->cfg->local.batch);
+    size_t *order = xmalloc((n ? n : 1) * sizeof(size_t));
+    if (G) fl_client_order(pl, 0, order);
+    else
+        for (size_t i = 0; i < n; i++) order[i] = i;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(pl->nthreads) if (pl->over_clients)
     for (size_t q = 0; q < ng; q++) {
         int tid = omp_get_thread_num();
         const size_t i0 = q * step, m = n - i0 < step ? n - i0 : step;
         if (fl_group_batched(pl, G, m)) {
-            personalize_group(pl, start, stride, plan, i0, m, W + (size_t)tid * G * P, &gw[tid],
-                              bestbuf, tid, acc_out, models_out, int8_out);
+            personalize_group(pl, start, stride, plan, order + i0, m, W + (size_t)tid * G * P,
+                              &gw[tid], bestbuf, tid, acc_out, models_out, int8_out);
         } else {
-            for (size_t i = i0; i < i0 + m; i++) {
+            for (size_t k = i0; k < i0 + m; k++) {
+                const size_t i = order[k];
                 const ClientData *cd = &pl->fd.clients[i];
                 float *w = pl->tmodel + (size_t)tid * P;
                 const bool inner = !pl->over_clients;
@@ -269,6 +275,7 @@ void kern_personalize(Pipeline *pl, const float *start, size_t stride, const Per
         if (tid == 0) progress_update(&pg, now_done);
     }
     for (size_t t = 0; G && t < T; t++) group_ws_free(&gw[t]);
+    free(order);
     free(gw);
     free(W);
     free(bestbuf);
