@@ -40,44 +40,6 @@ void group_ws_load(GroupWs *gw, const ModelLayout *L, size_t n, const float *con
         for (size_t g = 0; g < G; g++) gw->p[q * G + g] = g < n ? params[g][q] : 0.0f;
 }
 
-/* out[r][a] = relu?(b[a] + sum over k in order of W[k][a] in[r][k]) for the TR x TAc tile
- * at (r0, a0); W (fi, fo, G), in (rows, fi, G), out (rows, fo, G) */
-AI void fwd_tile(const float *restrict W, const float *restrict b, const float *restrict in,
-                 size_t fi, float *restrict out, size_t fo, bool relu_on, size_t r0, size_t a0,
-                 size_t TAc) {
-    gv acc[TR][TA];
-    for (size_t r = 0; r < TR; r++)
-        for (size_t a = 0; a < TAc; a++) acc[r][a] = LD(b + (a0 + a) * G);
-    for (size_t k = 0; k < fi; k++) {
-        gv w[TA];
-        for (size_t a = 0; a < TAc; a++) {
-            w[a] = LD(W + (k * fo + a0 + a) * G);
-            INREG(w[a]);
-        }
-        for (size_t r = 0; r < TR; r++) {
-            gv x = LD(in + ((r0 + r) * fi + k) * G);
-            INREG(x);
-            for (size_t a = 0; a < TAc; a++) acc[r][a] = acc[r][a] + w[a] * x;
-        }
-    }
-    for (size_t r = 0; r < TR; r++)
-        for (size_t a = 0; a < TAc; a++) {
-            gv x = relu_on ? relu(acc[r][a]) : acc[r][a];
-            ST(out + ((r0 + r) * fo + a0 + a) * G, x);
-        }
-}
-
-/* one layer over rows (a multiple of TR) */
-static void fwd_layer(const float *W, const float *b, const float *in, size_t fi, float *out,
-                      size_t fo, bool relu_on, size_t rows) {
-    for (size_t r0 = 0; r0 < rows; r0 += TR) {
-        size_t a0 = 0;
-        for (; a0 + TA <= fo; a0 += TA) fwd_tile(W, b, in, fi, out, fo, relu_on, r0, a0, TA);
-        for (; a0 + 2 <= fo; a0 += 2) fwd_tile(W, b, in, fi, out, fo, relu_on, r0, a0, 2);
-        for (; a0 < fo; a0++) fwd_tile(W, b, in, fi, out, fo, relu_on, r0, a0, 1);
-    }
-}
-
 /* rows t0 .. t0 + rows of every lane's data set, standardized, into the input layer a
  * (rows, D, G); rows a lane does not have are 0. One feature of all lanes is one vector:
  * (x - mean) * inv_std lane by lane, chunk_standardize's two roundings. */
@@ -173,8 +135,9 @@ void eval_local_group(const ModelLayout *L, size_t n, const Dataset *const *ds, 
         const size_t rows = maxn - t0 < blk ? (maxn - t0 + TR - 1) / TR * TR : blk;
         gather(L, gw, ds, n, t0, rows, lay[0]);
         for (size_t l = 0; l < nl; l++)
-            fwd_layer(p + L->w_off[l] * G, p + L->b_off[l] * G, lay[l], L->fan_in[l], lay[l + 1],
-                      L->fan_out[l], l + 1 < nl, rows);
+            mm(p + L->w_off[l] * G, 1, L->fan_out[l], p + L->b_off[l] * G, lay[l], L->fan_in[l],
+               L->fan_in[l], lay[l + 1], L->fan_out[l], L->fan_out[l], NULL, l + 1 < nl, NULL,
+               rows); /* group_lanes.h: train_batched.c's forward, unpadded rows */
         tally(lay[nl], K, ds, n, t0, rows, bm, want_loss, &ty, out);
     }
     for (size_t g = 0; g < n; g++) {

@@ -129,60 +129,6 @@ void group_ws_free(GroupWs *gw) {
 }
 
 // ----------------------------------------------------------------------------
-// matrix products on register tiles
-
-/* out[r][a] = post(init[a] + sum over k of M(a, k) in[r][k]) for the TRc x TAc tile at
- * (r0, a0), M(a, k) at M[(a sa + k sk) G]: forward (a = output, sa = 1, sk = fo) and
- * error back-propagation (a = input, sa = fo, sk = 1; no init, hmask = the activation
- * whose ReLU the error passes). in: (rows, nk, G) at row stride ldi vectors, out and
- * hmask: (rows, na, G) at row stride ldo; rmask (rows, G), when given, zeroes the lanes
- * that have no such row (forward hidden layers). */
-AI void mm_tile(const float *restrict M, size_t sa, size_t sk, const float *restrict init,
-                const float *restrict in, size_t nk, size_t ldi, float *restrict out, size_t ldo,
-                const float *restrict hmask, bool relu_on, const float *restrict rmask, size_t r0,
-                size_t a0, size_t TRc, size_t TAc) {
-    gv acc[TR][TA];
-    for (size_t r = 0; r < TRc; r++)
-        for (size_t a = 0; a < TAc; a++) acc[r][a] = init ? LD(init + (a0 + a) * G) : splat(0.0f);
-    for (size_t k = 0; k < nk; k++) {
-        gv w[TA];
-        for (size_t a = 0; a < TAc; a++) {
-            w[a] = LD(M + ((a0 + a) * sa + k * sk) * G);
-            INREG(w[a]);
-        }
-        for (size_t r = 0; r < TRc; r++) {
-            gv x = LD(in + ((r0 + r) * ldi + k) * G);
-            INREG(x);
-            for (size_t a = 0; a < TAc; a++) acc[r][a] = acc[r][a] + w[a] * x;
-        }
-    }
-    for (size_t r = 0; r < TRc; r++)
-        for (size_t a = 0; a < TAc; a++) {
-            size_t o = ((r0 + r) * ldo + a0 + a) * G;
-            gv x = acc[r][a];
-            if (relu_on) x = relu(x);
-            if (hmask) x = mask_pos(x, LD(hmask + o));
-            if (rmask) x = (gv)((gi)x & (gi)LD(rmask + (r0 + r) * G));
-            ST(out + o, x);
-        }
-}
-
-static void mm(const float *M, size_t sa, size_t sk, const float *init, const float *in, size_t nk,
-               float *out, size_t na, const float *hmask, bool relu_on, const float *rmask,
-               size_t rows) {
-    size_t ldi = LDW(nk), ldo = LDW(na);
-    for (size_t r0 = 0; r0 < rows; r0 += TR) {
-        size_t a0 = 0;
-        for (; a0 + TA <= na; a0 += TA)
-            mm_tile(M, sa, sk, init, in, nk, ldi, out, ldo, hmask, relu_on, rmask, r0, a0, TR, TA);
-        for (; a0 + 2 <= na; a0 += 2)
-            mm_tile(M, sa, sk, init, in, nk, ldi, out, ldo, hmask, relu_on, rmask, r0, a0, TR, 2);
-        for (; a0 < na; a0++)
-            mm_tile(M, sa, sk, init, in, nk, ldi, out, ldo, hmask, relu_on, rmask, r0, a0, TR, 1);
-    }
-}
-
-// ----------------------------------------------------------------------------
 // the optimizer step of one parameter vector (train.c's operations, lane by lane)
 
 typedef struct {
@@ -468,7 +414,8 @@ static void group_step(const ModelLayout *L, GroupWs *gw, Lane *ln, size_t n, co
     for (size_t l = 0; l < nl; l++) {
         size_t fi = L->fan_in[l], fo = L->fan_out[l];
         bool hidden = l + 1 < nl;
-        mm(p + L->w_off[l] * G, 1, fo, p + L->b_off[l] * G, lay[l], fi, lay[l + 1], fo, NULL,
+        mm(p + L->w_off[l] * G, 1, fo, p + L->b_off[l] * G, lay[l], fi, LDW(fi), lay[l + 1], fo,
+           LDW(fo), NULL,
            hidden, hidden && ragged ? gw->rmask : NULL, rows);
     }
     float *d = gw->d0, *dn = gw->d1;
@@ -476,7 +423,8 @@ static void group_step(const ModelLayout *L, GroupWs *gw, Lane *ln, size_t n, co
     for (size_t l = nl; l-- > 0;) {
         size_t fi = L->fan_in[l], fo = L->fan_out[l];
         if (l > 0) /* the error of the layer below, from the weights before their step */
-            mm(p + L->w_off[l] * G, fo, 1, NULL, d, fo, dn, fi, lay[l], false, NULL, rows);
+            mm(p + L->w_off[l] * G, fo, 1, NULL, d, fo, LDW(fo), dn, fi, LDW(fi), lay[l], false,
+               NULL, rows);
         layer_step(s, L, l, lay[l], d, Bmax);
         float *sw = d;
         d = dn;
