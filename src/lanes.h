@@ -52,23 +52,6 @@ static inline lanes_t lanes_splat(float c) {
     LANES_EACH r.v[i] = (vec_t){0} + c;
     return r;
 }
-/* acc + w * x, two roundings (no fused multiply-add: contraction is off) */
-static inline lanes_t lanes_madd(lanes_t acc, float w, lanes_t x) {
-    LANES_EACH acc.v[i] += w * x.v[i];
-    return acc;
-}
-static inline lanes_t lanes_vmadd(lanes_t acc, lanes_t a, lanes_t x) {
-    LANES_EACH acc.v[i] += a.v[i] * x.v[i];
-    return acc;
-}
-static inline lanes_t lanes_add(lanes_t a, lanes_t b) {
-    LANES_EACH a.v[i] += b.v[i];
-    return a;
-}
-static inline lanes_t lanes_mul(lanes_t a, lanes_t b) {
-    LANES_EACH a.v[i] *= b.v[i];
-    return a;
-}
 /* x < 0 ? +0 : x, lane by lane (NaN and -0 stay): the bits of the scalar ReLU */
 static inline lanes_t lanes_relu(lanes_t x) {
     LANES_EACH {
@@ -110,6 +93,23 @@ static inline lanes_t lanes_splat(float c) {
     LANES_EACH r.v[i] = 0.0f + c;
     return r;
 }
+static inline lanes_t lanes_relu(lanes_t x) {
+    LANES_EACH x.v[i] = x.v[i] < 0.0f ? 0.0f : x.v[i];
+    return x;
+}
+static inline lanes_t lanes_mask_pos(lanes_t x, lanes_t m) {
+    LANES_EACH x.v[i] = m.v[i] > 0.0f ? x.v[i] : 0.0f;
+    return x;
+}
+static inline float lanes_get(lanes_t x, size_t r) { return x.v[r]; }
+static inline lanes_t lanes_max(lanes_t m, lanes_t v) {
+    LANES_EACH m.v[i] = v.v[i] > m.v[i] ? v.v[i] : m.v[i];
+    return m;
+}
+#endif
+
+/* the same source for both lane types (a vector or a float per element of v):
+ * acc + w * x etc., two roundings (no fused multiply-add: contraction is off) */
 static inline lanes_t lanes_madd(lanes_t acc, float w, lanes_t x) {
     LANES_EACH acc.v[i] += w * x.v[i];
     return acc;
@@ -126,19 +126,5 @@ static inline lanes_t lanes_mul(lanes_t a, lanes_t b) {
     LANES_EACH a.v[i] *= b.v[i];
     return a;
 }
-static inline lanes_t lanes_relu(lanes_t x) {
-    LANES_EACH x.v[i] = x.v[i] < 0.0f ? 0.0f : x.v[i];
-    return x;
-}
-static inline lanes_t lanes_mask_pos(lanes_t x, lanes_t m) {
-    LANES_EACH x.v[i] = m.v[i] > 0.0f ? x.v[i] : 0.0f;
-    return x;
-}
-static inline float lanes_get(lanes_t x, size_t r) { return x.v[r]; }
-static inline lanes_t lanes_max(lanes_t m, lanes_t v) {
-    LANES_EACH m.v[i] = v.v[i] > m.v[i] ? v.v[i] : m.v[i];
-    return m;
-}
-#endif
 
 #endif
